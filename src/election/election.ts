@@ -1,0 +1,336 @@
+/**
+ * The public face of one election: wires the pure machine in `machine.ts` to
+ * a {@link LeaseStore}, a clock, a logger and the event-loop stall monitor,
+ * and answers `isLeader()` from the deadline rather than from a flag.
+ */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { createActor, fromCallback, fromPromise, type Actor, type AnyActorRef } from "xstate";
+import { AbortedError, StoppedError } from "../errors.js";
+import type { LeaseStore, StoreEntry } from "../lease/store.js";
+import { silentLogger, type Logger } from "../observability/logger.js";
+import { monotonicNowMs } from "../observability/oracle.js";
+import { subscribeStalls, type StallInfo } from "../observability/stall-shared.js";
+import { electionMachine, type DeposedReason, type ElectionEmitted, type ElectionEvent as MachineEvent, type WriteInput } from "./machine.js";
+import { resolveTiming, validateId, validateKey, type Timing, type TimingOptions } from "./timing.js";
+
+/** A clock for the machine's timers; xstate's `SimulatedClock` satisfies it. */
+export interface TimerClock {
+  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
+  clearTimeout(id: unknown): void;
+}
+
+/** Options of {@link startElection}. */
+export interface ElectionOptions extends TimingOptions {
+  /** Where the lease lives. */
+  store: LeaseStore;
+  /** Lease key inside the store, e.g. `region.eu-west.leader`. */
+  key: string;
+  /** Unique candidate id. Default `<hostname>-<pid>-<random>`. */
+  id?: string;
+  /** Structured logger (pino). Default: silent; library code never prints. */
+  logger?: Logger;
+  /** String attributes published in the lease record (region, address…). */
+  meta?: Record<string, string>;
+  /** Event-loop stall threshold in ms; 0 disables the monitor. Default 200. */
+  stallThresholdMs?: number;
+  /**
+   * Deterministic simulation: monotonic `now()` in ms, the timer clock (e.g.
+   * xstate `SimulatedClock`) and a seeded random source. Production leaves
+   * this unset and gets CLOCK_MONOTONIC and real timers.
+   */
+  simulation?: { now: () => number; clock: TimerClock; random: () => number; wallNow?: () => number };
+}
+
+/** A leadership term, valid until `validUntil` (monotonic ms, see `monotonicNowMs`). */
+export interface Leadership {
+  /** Fencing token: strictly increasing per election; the same for the whole term. */
+  token: number;
+  /** Monotonic deadline of the current validity; moves forward on each renewal. */
+  validUntil: number;
+  /** Fires when the term ends: lapse, resign, supersession or stop. */
+  signal: AbortSignal;
+}
+
+/** Events of an election, in order. */
+export type ElectionEvent =
+  | { type: "elected"; token: number; validUntil: number }
+  | { type: "renewed"; token: number; validUntil: number }
+  | { type: "deposed"; token: number; reason: DeposedReason; at: number }
+  | { type: "leader-changed"; leader: string | null; token: number | null }
+  | { type: "stall"; durationMs: number; token: number | null }
+  | { type: "error"; op: string; error: unknown };
+
+type Listener = (e: ElectionEvent) => void;
+
+/** A running candidacy. Create with {@link startElection}. */
+export class Election {
+  /** This candidate's id. */
+  readonly id: string;
+  /** The lease key. */
+  readonly key: string;
+  /** The validated timing. */
+  readonly timing: Timing;
+  private readonly actor: Actor<typeof electionMachine>;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly listeners = new Set<Listener>();
+  private term: { token: number; controller: AbortController } | null = null;
+  private unsubscribeStalls: () => void = () => {};
+  private malformedLogged = false;
+  private errorStreak = 0;
+  private stalls = { count: 0, maxMs: 0 };
+  private stopped = false;
+
+  constructor(opts: ElectionOptions) {
+    if (!opts || typeof opts !== "object") throw new TypeError("startElection: options object required");
+    this.timing = resolveTiming(opts);
+    this.key = validateKey("key", opts.key);
+    this.id = validateId("id", opts.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`);
+    if (!opts.store) throw new TypeError("startElection: store required");
+    this.log = (opts.logger ?? silentLogger()).child({ election: this.key, id: this.id });
+    const sim = opts.simulation;
+    this.now = sim?.now ?? monotonicNowMs;
+    const clock = sim?.clock;
+    const store = opts.store;
+
+    const machine = electionMachine.provide({
+      actors: {
+        readLease: fromPromise<StoreEntry | null, { key: string }>(({ input, signal }) => store.get(input.key, { signal })),
+        writeLease: fromPromise<number, WriteInput>(({ input, signal }) =>
+          input.revision === 0
+            ? store.create(input.key, input.value, { signal })
+            : store.update(input.key, input.value, input.revision, { signal }),
+        ),
+        watchLease: fromCallback<MachineEvent, { key: string }>(({ input, sendBack }) =>
+          watchLoop(store, input.key, sendBack, clock, this.timing.retryMs * 4),
+        ),
+      },
+    });
+    this.actor = createActor(machine, {
+      input: {
+        key: this.key,
+        id: this.id,
+        timing: this.timing,
+        now: this.now,
+        wallNow: sim?.wallNow ?? Date.now,
+        random: sim?.random ?? Math.random,
+        ...(opts.meta ? { meta: opts.meta } : {}),
+      },
+      ...(clock ? { clock: clock as never } : {}),
+    });
+    this.actor.on("*", (e) => this.onEmitted(e as ElectionEmitted));
+    this.actor.subscribe({ error: (err) => this.log.error({ err }, "election actor failed") });
+    const threshold = opts.stallThresholdMs ?? 200;
+    if (!sim && threshold > 0) this.unsubscribeStalls = subscribeStalls(threshold, (s) => this.onStall(s));
+    this.actor.start();
+  }
+
+  /** True while this candidate holds the lease *and* its deadline has not passed. */
+  isLeader(): boolean {
+    return this.leadership() !== null;
+  }
+
+  /** The current term, or `null` when not leader or past the deadline. */
+  leadership(): Leadership | null {
+    const snap = this.actor.getSnapshot();
+    if (!this.term || !snap.matches("leader")) return null;
+    const validUntil = snap.context.deadline;
+    if (this.now() >= validUntil) return null;
+    return { token: this.term.token, validUntil, signal: this.term.controller.signal };
+  }
+
+  /** Current state name (for status displays): following, leader, lapsed, resigning or stopped. */
+  state(): string {
+    const v = this.actor.getSnapshot().value;
+    return typeof v === "string" ? v : Object.keys(v)[0] ?? "unknown";
+  }
+
+  /** Stall statistics seen by this election. */
+  stallStats(): { count: number; maxMs: number } {
+    return { ...this.stalls };
+  }
+
+  /** Subscribes to events; returns an unsubscribe function. */
+  on(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Async iterator of events until the election stops or `signal` fires. */
+  async *events(opts: { signal?: AbortSignal } = {}): AsyncGenerator<ElectionEvent> {
+    const queue: ElectionEvent[] = [];
+    let wake: (() => void) | null = null;
+    const off = this.on((e) => {
+      queue.push(e);
+      wake?.();
+    });
+    const onAbort = () => wake?.();
+    opts.signal?.addEventListener("abort", onAbort);
+    try {
+      for (;;) {
+        while (queue.length) yield queue.shift()!;
+        if (this.stopped || opts.signal?.aborted) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+    } finally {
+      off();
+      opts.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * Hands leadership over: `deposed` (reason `resigned`) fires *before* the
+   * release is written, then watching successors take over within a round
+   * trip. Resolves when the release is done (or given up). No-op when not leader.
+   */
+  async resign(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.stopped) throw new StoppedError();
+    if (!this.actor.getSnapshot().matches("leader")) return;
+    this.actor.send({ type: "RESIGN" });
+    await this.waitUntil((s) => !s.matches("resigning") && !s.matches("leader"), opts.signal);
+  }
+
+  /** Stops the candidacy, resigning first if leader. Idempotent. */
+  async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.stopped) return;
+    this.actor.send({ type: "STOP" });
+    try {
+      await this.waitUntil((s) => s.status === "done", opts.signal);
+    } finally {
+      this.stopped = true;
+      this.endTerm();
+      this.actor.stop();
+      this.unsubscribeStalls();
+      for (const l of this.listeners) l({ type: "leader-changed", leader: null, token: null });
+      this.listeners.clear();
+    }
+  }
+
+  /** Re-checks the deadline now (used after stalls and by simulations). */
+  tick(): void {
+    if (!this.stopped) this.actor.send({ type: "TICK" });
+  }
+
+  private waitUntil(pred: (s: ReturnType<Election["actor"]["getSnapshot"]>) => boolean, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (pred(this.actor.getSnapshot())) return resolve();
+      const sub = this.actor.subscribe((s) => {
+        if (pred(s)) done(resolve);
+      });
+      const onAbort = () => done(() => reject(new AbortedError("aborted", { cause: signal?.reason })));
+      const done = (fn: () => void) => {
+        sub.unsubscribe();
+        signal?.removeEventListener("abort", onAbort);
+        fn();
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort);
+    });
+  }
+
+  private endTerm(reason?: unknown): void {
+    if (!this.term) return;
+    this.term.controller.abort(reason ?? new Error("leadership ended"));
+    this.term = null;
+  }
+
+  private emit(e: ElectionEvent): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(e);
+      } catch (err) {
+        this.log.error({ err, event: e.type }, "election listener threw");
+      }
+    }
+  }
+
+  private onEmitted(e: ElectionEmitted): void {
+    switch (e.type) {
+      case "elected":
+        this.term = { token: e.token, controller: new AbortController() };
+        this.errorStreak = 0;
+        this.log.info({ token: e.token, validUntil: e.validUntil }, "elected");
+        return this.emit(e);
+      case "renewed":
+        this.errorStreak = 0;
+        return this.emit(e);
+      case "deposed":
+        // Abort the term's signal first: guarded work stops before anyone hears.
+        this.endTerm(new Error(`deposed: ${e.reason}`));
+        (e.reason === "lapsed" || e.reason === "superseded" ? this.log.warn : this.log.info).call(
+          this.log,
+          { token: e.token, reason: e.reason },
+          "deposed",
+        );
+        return this.emit(e);
+      case "leader-changed":
+        this.log.debug({ leader: e.leader, token: e.token }, "leader changed");
+        return this.emit(e);
+      case "malformed":
+        if (!this.malformedLogged) {
+          this.malformedLogged = true;
+          this.log.warn({ key: this.key, revision: e.revision, reason: e.reason }, "undecodable lease record: treated as held by unknown");
+        }
+        return;
+      case "store-error": {
+        this.errorStreak++;
+        const err = e.error as { code?: string; message?: string };
+        // First error of a streak at warn, the rest at debug: an outage is one log line, not thousands.
+        (this.errorStreak === 1 ? this.log.warn : this.log.debug).call(this.log, { op: e.op, code: err?.code, err: err?.message }, "store error");
+        return this.emit({ type: "error", op: e.op, error: e.error });
+      }
+    }
+  }
+
+  private onStall(s: StallInfo): void {
+    this.stalls.count++;
+    this.stalls.maxMs = Math.max(this.stalls.maxMs, s.durationMs);
+    const token = this.term?.token ?? null;
+    this.log.warn({ durationMs: Math.round(s.durationMs), leader: token !== null, token }, "event loop stalled");
+    this.emit({ type: "stall", durationMs: s.durationMs, token });
+    this.tick();
+  }
+}
+
+/**
+ * Keeps a watch open on `key`, forwarding changes to the machine and
+ * re-subscribing after errors. Returns the cleanup the machine calls on exit.
+ */
+function watchLoop(
+  store: LeaseStore,
+  key: string,
+  sendBack: (e: MachineEvent) => void,
+  clock: TimerClock | undefined,
+  retryMs: number,
+): () => void {
+  const ac = new AbortController();
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = clock ? clock.setTimeout(() => resolve(), ms) : setTimeout(resolve, ms);
+      ac.signal.addEventListener("abort", () => {
+        if (clock) clock.clearTimeout(t);
+        else clearTimeout(t as NodeJS.Timeout);
+        resolve();
+      });
+    });
+  void (async () => {
+    while (!ac.signal.aborted) {
+      try {
+        for await (const entry of store.watch(key, { signal: ac.signal })) sendBack({ type: "STORE.CHANGE", entry });
+      } catch (error) {
+        if (!ac.signal.aborted) sendBack({ type: "STORE.WATCH_ERROR", error });
+      }
+      if (!ac.signal.aborted) await sleep(retryMs);
+    }
+  })();
+  return () => ac.abort();
+}
+
+/** Starts a candidacy. Throws {@link ConfigError} on invalid options. */
+export function startElection(opts: ElectionOptions): Election {
+  return new Election(opts);
+}
+
+export type { AnyActorRef };

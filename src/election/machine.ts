@@ -1,0 +1,442 @@
+/**
+ * The election algorithm, as one pure xstate v5 machine. Store I/O is done by
+ * actors injected with `.provide()` (see `election.ts`); the clock is read
+ * through `context.now`, so the machine runs deterministically under
+ * `SimulatedClock` with the in-memory store.
+ *
+ * The rules (docs/safety.md argues why they prevent overlap):
+ * - Acquire by `create` when the key is vacant, by CAS on a revision released
+ *   by someone else, or by CAS on a revision this candidate has itself watched
+ *   unchanged for a full lease on its own monotonic clock.
+ * - Renew by CAS on the holder's own last revision; validity runs from the
+ *   moment the successful write was *sent*: lease × (1 − maxDrift) − margin.
+ * - At the deadline the holder is deposed (reason `lapsed`) whatever the store
+ *   is doing; store errors before then are retried, never a step-down.
+ * - The token is the revision of the acquiring write; renewals keep it.
+ */
+import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from "xstate";
+import type { StoreEntry } from "../lease/store.js";
+import { encodeRecord, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
+import type { Timing } from "./timing.js";
+
+/** Why a holder stopped being leader. */
+export type DeposedReason = "lapsed" | "resigned" | "superseded" | "stopped";
+
+/** Events the machine emits (see `actor.on`). */
+export type ElectionEmitted =
+  | { type: "elected"; token: number; validUntil: number }
+  | { type: "renewed"; token: number; validUntil: number }
+  | { type: "deposed"; token: number; reason: DeposedReason; at: number }
+  | { type: "leader-changed"; leader: string | null; token: number | null }
+  | { type: "malformed"; revision: number; reason: string }
+  | { type: "store-error"; op: string; error: unknown };
+
+/** Input of the machine. `now` is monotonic milliseconds; `wallNow` is display only. */
+export interface ElectionInput {
+  key: string;
+  id: string;
+  timing: Timing;
+  now: () => number;
+  wallNow: () => number;
+  random: () => number;
+  meta?: Record<string, string>;
+}
+
+export interface ElectionContext extends ElectionInput {
+  /** Revision being observed as a follower, and since when (monotonic ms). */
+  observedRevision: number;
+  observedSince: number;
+  /** The observed revision is a delete marker or absence: acquire with `create`. */
+  observedVacant: boolean;
+  /** Last leader announced through `leader-changed`, to emit only changes. */
+  announcedLeader: string | null;
+  announcedToken: number | null;
+  /** Holder state. `revision` is our last known revision of the key. */
+  revision: number;
+  token: number;
+  deadline: number;
+  acquiredAtWall: number;
+  /** Send time of the write in flight, and of the earliest write whose outcome is unknown. */
+  sendAt: number;
+  unconfirmedSince: number | null;
+  /** Consecutive failures, for backoff. */
+  failures: number;
+  stopRequested: boolean;
+}
+
+export type ElectionEvent =
+  | { type: "STORE.CHANGE"; entry: StoreEntry | null }
+  | { type: "STORE.WATCH_ERROR"; error: unknown }
+  | { type: "RESIGN" }
+  | { type: "STOP" }
+  /** Sent after an event-loop stall so the deadline is re-checked at once. */
+  | { type: "TICK" };
+
+export type WriteInput = { key: string; value: Uint8Array; revision: number };
+
+/** Placeholder actors: `election.ts` provides the real ones. */
+const unprovided = (name: string) => async (): Promise<never> => {
+  throw new Error(`actor ${name} not provided`);
+};
+
+function record(ctx: ElectionContext, token: number, released: boolean): LeaseRecord {
+  const rec: LeaseRecord = {
+    v: 1,
+    holder: ctx.id,
+    token,
+    leaseMs: ctx.timing.leaseMs,
+    renewMs: ctx.timing.renewMs,
+    acquiredAt: ctx.acquiredAtWall,
+    renewedAt: ctx.wallNow(),
+    released,
+  };
+  if (ctx.meta) rec.meta = ctx.meta;
+  return rec;
+}
+
+function jitter(ctx: ElectionContext, base: number): number {
+  // Exponential backoff capped at 4× base, with ±50 % jitter so that
+  // candidates that failed together do not retry together.
+  const exp = Math.min(4, 2 ** Math.max(0, ctx.failures - 1));
+  return Math.max(1, Math.round(base * exp * (0.5 + ctx.random())));
+}
+
+const view = (payload: unknown): LeaseView => viewOf(payload as StoreEntry | null);
+/** The store entry carried by an actor's done event or by a watch change. */
+const payloadOf = (event: object): unknown =>
+  "output" in event ? event.output : "entry" in event ? event.entry : null;
+const errorOf = (event: object): unknown => ("error" in event ? event.error : undefined);
+const revisionOf = (event: object): number => Number(payloadOf(event));
+const isConflict = (error: unknown) => (error as { code?: string } | null)?.code === "CONFLICT";
+const takeable = (v: LeaseView, id: string) =>
+  v.state === "vacant" || (v.state === "released" && v.holder !== id);
+
+export const electionMachine = setup({
+  types: {
+    context: {} as ElectionContext,
+    events: {} as ElectionEvent,
+    input: {} as ElectionInput,
+    emitted: {} as ElectionEmitted,
+  },
+  actors: {
+    readLease: fromPromise<StoreEntry | null, { key: string }>(unprovided("readLease")),
+    /** `store.create` when `revision` is 0, else `store.update(key, value, revision)`. Outputs the new revision. */
+    writeLease: fromPromise<number, WriteInput>(unprovided("writeLease")),
+    watchLease: fromCallback<ElectionEvent, { key: string }>(() => () => {}),
+  },
+  delays: {
+    /** Time left until our validity deadline. */
+    untilDeadline: ({ context }) => Math.max(0, context.deadline - context.now()),
+    /** Next renewal: one renew interval after the last send. */
+    untilRenew: ({ context }) => Math.max(0, context.sendAt + context.timing.renewMs - context.now()),
+    /** Takeover: a full lease of watching the same revision, on our own clock. */
+    untilTakeover: ({ context }) => Math.max(0, context.observedSince + context.timing.leaseMs - context.now()),
+    /** Followers re-read periodically: a watch is a hint and may miss updates. */
+    reconcile: ({ context }) => context.timing.renewMs,
+    retry: ({ context }) => jitter(context, context.timing.retryMs),
+  },
+  guards: {
+    pastDeadline: ({ context }) => context.now() >= context.deadline,
+    isConflict: ({ event }) => isConflict(errorOf(event)),
+    takeable: ({ context, event }) => takeable(view(payloadOf(event)), context.id),
+    staleChange: ({ context, event }) =>
+      event.type === "STORE.CHANGE" && (event.entry?.revision ?? 0) < context.observedRevision,
+    changeTakeable: ({ context, event }) =>
+      event.type === "STORE.CHANGE" && takeable(viewOf(event.entry), context.id),
+    stillMine: ({ context, event }) => {
+      const v = view(payloadOf(event));
+      return v.state === "held" && v.holder === context.id && v.token === context.token;
+    },
+    stopRequested: ({ context }) => context.stopRequested,
+  },
+  actions: {
+    /**
+     * Follower bookkeeping: restart the full-lease wait whenever the revision
+     * changes, announce leader changes, report undecodable records.
+     */
+    observe: enqueueActions(({ context, event, enqueue }) => {
+      const v = view(payloadOf(event));
+      if (v.revision !== context.observedRevision) {
+        enqueue.assign({ observedRevision: v.revision, observedSince: context.now(), observedVacant: v.state === "vacant" });
+        if (v.state === "unknown") enqueue.emit({ type: "malformed", revision: v.revision, reason: v.reason });
+      }
+      const leader = v.state === "held" ? v.holder : v.state === "unknown" ? "unknown" : null;
+      const token = v.state === "held" ? v.token : null;
+      if (leader !== context.announcedLeader || token !== context.announcedToken) {
+        enqueue.assign({ announcedLeader: leader, announcedToken: token });
+        enqueue.emit({ type: "leader-changed", leader, token });
+      }
+    }),
+    markSend: assign(({ context }) => {
+      const now = context.now();
+      return { sendAt: now, unconfirmedSince: context.unconfirmedSince ?? now };
+    }),
+    /** The acquiring write succeeded: its revision is the token; validity counts from its send. */
+    acquired: assign(({ context, event }) => ({
+      acquiredAtWall: context.wallNow(),
+      revision: revisionOf(event),
+      token: revisionOf(event),
+      deadline: context.sendAt + context.timing.validForMs,
+      unconfirmedSince: null,
+      failures: 0,
+      announcedLeader: context.id,
+      announcedToken: revisionOf(event),
+    })),
+    renewed: assign(({ context, event }) => ({
+      revision: revisionOf(event),
+      deadline: context.sendAt + context.timing.validForMs,
+      unconfirmedSince: null,
+      failures: 0,
+    })),
+    /**
+     * A renewal CAS conflicted but the record is still ours: one of our own
+     * writes with unknown outcome landed. Its send was no earlier than the
+     * earliest unconfirmed send, so validity counts from that.
+     */
+    adopt: assign(({ context, event }) => {
+      const v = view(payloadOf(event));
+      const from = context.unconfirmedSince ?? context.sendAt;
+      return {
+        revision: v.revision,
+        deadline: Math.max(context.deadline, from + context.timing.validForMs),
+        unconfirmedSince: null,
+        failures: 0,
+      };
+    }),
+    failed: assign(({ context }) => ({ failures: context.failures + 1 })),
+    resetFailures: assign({ failures: 0, unconfirmedSince: null }),
+    emitElected: emit(({ context }) => ({ type: "elected" as const, token: context.token, validUntil: context.deadline })),
+    emitRenewed: emit(({ context }) => ({ type: "renewed" as const, token: context.token, validUntil: context.deadline })),
+    emitLeaderSelf: emit(({ context }) => ({ type: "leader-changed" as const, leader: context.id, token: context.token })),
+    emitStoreError: emit(({ event }, params: { op: string }) => ({
+      type: "store-error" as const,
+      op: params.op,
+      error: errorOf(event),
+    })),
+    requestStop: assign({ stopRequested: true }),
+  },
+}).createMachine({
+  id: "election",
+  context: ({ input }) => ({
+    ...input,
+    observedRevision: -1,
+    observedSince: 0,
+    observedVacant: false,
+    announcedLeader: null,
+    announcedToken: null,
+    revision: 0,
+    token: 0,
+    deadline: Number.NEGATIVE_INFINITY,
+    acquiredAtWall: 0,
+    sendAt: 0,
+    unconfirmedSince: null,
+    failures: 0,
+    stopRequested: false,
+  }),
+  initial: "following",
+  states: {
+    following: {
+      on: {
+        STOP: "#election.stopped",
+        // The watch is a hint: older revisions are ignored, a release or delete
+        // is raced for at once, anything else restarts the full-lease wait.
+        "STORE.CHANGE": [
+          { guard: "staleChange" },
+          { guard: "changeTakeable", target: ".write", actions: "observe" },
+          { target: ".waiting", actions: "observe" },
+        ],
+        "STORE.WATCH_ERROR": { actions: { type: "emitStoreError", params: { op: "watch" } } },
+      },
+      invoke: { src: "watchLease", input: ({ context }) => ({ key: context.key }) },
+      initial: "reading",
+      states: {
+        reading: {
+          invoke: {
+            src: "readLease",
+            input: ({ context }) => ({ key: context.key }),
+            onDone: [
+              {
+                guard: "takeable",
+                target: "write",
+                actions: "observe",
+              },
+              {
+                target: "waiting",
+                actions: ["observe", "resetFailures"],
+              },
+            ],
+            onError: {
+              target: "backoff",
+              actions: ["failed", { type: "emitStoreError", params: { op: "get" } }],
+            },
+          },
+        },
+        waiting: {
+          after: { untilTakeover: "takeover", reconcile: "reading" },
+        },
+        backoff: {
+          after: { retry: "reading" },
+        },
+        /** Vacant: `create`; released by someone else: CAS on the released revision. */
+        write: {
+          entry: "markSend",
+          on: { "STORE.CHANGE": {} },
+          invoke: {
+            src: "writeLease",
+            input: ({ context }) => ({
+              key: context.key,
+              value: encodeRecord(record({ ...context, acquiredAtWall: context.wallNow() }, 0, false)),
+              // Revision 0 asks for `create` (key absent, deleted or purged).
+              revision: context.observedVacant ? 0 : context.observedRevision,
+            }),
+            onDone: { target: "#election.leader", actions: "acquired" },
+            onError: [
+              { guard: "isConflict", target: "reading", actions: "resetFailures" },
+              { target: "backoff", actions: ["failed", { type: "emitStoreError", params: { op: "acquire" } }] },
+            ],
+          },
+        },
+        /** The same revision observed unchanged for a full lease: CAS on it. */
+        takeover: {
+          entry: "markSend",
+          on: { "STORE.CHANGE": {} },
+          invoke: {
+            src: "writeLease",
+            input: ({ context }) => ({
+              key: context.key,
+              value: encodeRecord(record({ ...context, acquiredAtWall: context.wallNow() }, 0, false)),
+              revision: context.observedRevision,
+            }),
+            onDone: { target: "#election.leader", actions: "acquired" },
+            onError: [
+              { guard: "isConflict", target: "reading", actions: "resetFailures" },
+              { target: "backoff", actions: ["failed", { type: "emitStoreError", params: { op: "takeover" } }] },
+            ],
+          },
+        },
+      },
+    },
+    leader: {
+      entry: ["emitElected", "emitLeaderSelf"],
+      // Leadership is a deadline: any event at or past it deposes, even one
+      // processed late after an event-loop stall.
+      always: { guard: "pastDeadline", target: "lapsed" },
+      on: {
+        RESIGN: "resigning",
+        STOP: { target: "resigning", actions: "requestStop" },
+        TICK: { guard: "pastDeadline", target: "lapsed" },
+      },
+      initial: "valid",
+      states: {
+        /** Re-entered whenever the deadline moves, so the deadline timer restarts. */
+        valid: {
+          after: { untilDeadline: "#election.lapsed" },
+          initial: "idle",
+          states: {
+            idle: { after: { untilRenew: "renewing" } },
+            renewing: {
+              entry: "markSend",
+              invoke: {
+                src: "writeLease",
+                input: ({ context }) => ({
+                  key: context.key,
+                  value: encodeRecord(record(context, context.token, false)),
+                  revision: context.revision,
+                }),
+                onDone: {
+                  target: "#election.leader.valid",
+                  reenter: true,
+                  actions: ["renewed", "emitRenewed"],
+                },
+                onError: [
+                  { guard: "isConflict", target: "verifying" },
+                  {
+                    target: "backoff",
+                    actions: ["failed", { type: "emitStoreError", params: { op: "renew" } }],
+                  },
+                ],
+              },
+            },
+            backoff: { after: { retry: "renewing" } },
+            /** CAS lost: is the record still ours (an unconfirmed write of ours landed) or taken? */
+            verifying: {
+              invoke: {
+                src: "readLease",
+                input: ({ context }) => ({ key: context.key }),
+                onDone: [
+                  {
+                    guard: "stillMine",
+                    target: "#election.leader.valid",
+                    reenter: true,
+                    actions: ["adopt", "emitRenewed"],
+                  },
+                  {
+                    target: "#election.following",
+                    actions: emit(({ context }) => ({
+                      type: "deposed" as const,
+                      token: context.token,
+                      reason: "superseded" as const,
+                      at: context.now(),
+                    })),
+                  },
+                ],
+                onError: { target: "backoff", actions: "failed" },
+              },
+            },
+          },
+        },
+      },
+    },
+    /** Deadline passed: fenced. Best-effort release so successors need not wait a lease. */
+    lapsed: {
+      entry: emit(({ context }) => ({ type: "deposed" as const, token: context.token, reason: "lapsed" as const, at: context.now() })),
+      invoke: {
+        src: "writeLease",
+        input: ({ context }) => ({
+          key: context.key,
+          value: encodeRecord(record(context, context.token, true)),
+          revision: context.revision,
+        }),
+        onDone: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
+        onError: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
+      },
+      on: { STOP: { target: "stopped" } },
+    },
+    /** Graceful hand-over: deposed is emitted *before* the release is sent. */
+    resigning: {
+      entry: emit(({ context }) => ({
+        type: "deposed" as const,
+        token: context.token,
+        reason: context.stopRequested ? ("stopped" as const) : ("resigned" as const),
+        at: context.now(),
+      })),
+      on: { STOP: { actions: "requestStop" } },
+      initial: "releasing",
+      states: {
+        releasing: {
+          invoke: {
+            src: "writeLease",
+            input: ({ context }) => ({
+              key: context.key,
+              value: encodeRecord(record(context, context.token, true)),
+              revision: context.revision,
+            }),
+            onDone: [{ guard: "stopRequested", target: "#election.stopped" }, { target: "#election.following" }],
+            onError: [
+              { guard: "stopRequested", target: "#election.stopped" },
+              { guard: "isConflict", target: "#election.following" },
+              // Transient: retry while our record could still block others for a lease.
+              { target: "backoff", actions: "failed" },
+            ],
+          },
+        },
+        backoff: {
+          after: { retry: [{ guard: "pastDeadline", target: "#election.following" }, { target: "releasing" }] },
+        },
+      },
+    },
+    stopped: { type: "final" },
+  },
+});
+
+export type ElectionMachine = typeof electionMachine;

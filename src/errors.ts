@@ -1,0 +1,117 @@
+/**
+ * Every error regent throws or reports is a {@link RegentError} with a stable
+ * `code`, so callers can branch on the code instead of on message text.
+ * `test/errors.test.ts` counts the codes: adding one is a deliberate act.
+ */
+
+/** Stable error codes. */
+export const ErrorCode = {
+  /** Configuration or arguments are invalid; the message names the field. */
+  InvalidConfig: "INVALID_CONFIG",
+  /** A compare-and-set lost: the key's revision is not the one expected, or the key exists on create. */
+  Conflict: "CONFLICT",
+  /** The store could not be reached or did not answer (disconnect, timeout, no responders, stream-leader election). */
+  StoreUnavailable: "STORE_UNAVAILABLE",
+  /** The lease bucket does not exist (deleted under us) and could not be created. */
+  BucketMissing: "BUCKET_MISSING",
+  /** A stored record or message could not be decoded. */
+  Malformed: "MALFORMED",
+  /** The operation was aborted through its AbortSignal. */
+  Aborted: "ABORTED",
+  /** The election or node was already stopped. */
+  Stopped: "STOPPED",
+  /** The caller is not (or no longer) the leader. */
+  NotLeader: "NOT_LEADER",
+  /** A fenced resource rejected a stale token. */
+  StaleToken: "STALE_TOKEN",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base class of every regent error. */
+export class RegentError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Invalid configuration or arguments; `field` names the offending option. */
+export class ConfigError extends RegentError {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(ErrorCode.InvalidConfig, `${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+/** A compare-and-set lost. `actual` is the current revision when the store reports it. */
+export class ConflictError extends RegentError {
+  readonly key: string;
+  readonly expected: number;
+  constructor(key: string, expected: number, options?: { cause?: unknown }) {
+    super(ErrorCode.Conflict, `revision conflict on ${key} (expected ${expected})`, options);
+    this.key = key;
+    this.expected = expected;
+  }
+}
+
+/** The store is unreachable or did not answer in time. Transient: retry. */
+export class StoreUnavailableError extends RegentError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.StoreUnavailable, message, options);
+  }
+}
+
+/** The lease bucket is gone. */
+export class BucketMissingError extends RegentError {
+  constructor(bucket: string, options?: { cause?: unknown }) {
+    super(ErrorCode.BucketMissing, `bucket ${bucket} does not exist`, options);
+  }
+}
+
+/** Bytes that are not a regent record or message. */
+export class MalformedError extends RegentError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.Malformed, message, options);
+  }
+}
+
+/** The operation's AbortSignal fired. */
+export class AbortedError extends RegentError {
+  constructor(message = "aborted", options?: { cause?: unknown }) {
+    super(ErrorCode.Aborted, message, options);
+  }
+}
+
+/** The election was stopped. */
+export class StoppedError extends RegentError {
+  constructor(message = "stopped") {
+    super(ErrorCode.Stopped, message);
+  }
+}
+
+/** The caller does not hold the lease. */
+export class NotLeaderError extends RegentError {
+  constructor(message = "not the leader") {
+    super(ErrorCode.NotLeader, message);
+  }
+}
+
+/** A fenced resource saw a token lower than one it already accepted. */
+export class StaleTokenError extends RegentError {
+  readonly token: number;
+  readonly highest: number;
+  constructor(token: number, highest: number) {
+    super(ErrorCode.StaleToken, `stale fencing token ${token} (highest seen ${highest})`);
+    this.token = token;
+    this.highest = highest;
+  }
+}
+
+/** Throws {@link AbortedError} when the signal has fired. */
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new AbortedError("aborted", { cause: signal.reason });
+}

@@ -1,0 +1,507 @@
+/**
+ * Spawns real nats-server processes on loopback for the CLI demo and for
+ * tests: one JetStream server, or a JetStream cluster whose routes are fixed
+ * before any member starts (a JetStream cluster refuses to start without
+ * routes, and routes cannot be learnt afterwards).
+ *
+ * Every child is recorded in a module-level registry and SIGKILLed when this
+ * process exits, so a crashed test run leaves no nats-server behind. Server
+ * output goes to a log file in the server's temporary directory, never to our
+ * stdout.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { AbortedError, throwIfAborted } from "../errors.js";
+import { LOOPBACK, freePorts, getJson, sleep, waitFor } from "./ports.js";
+
+export { waitFor, freePorts, sleep, type WaitForOptions } from "./ports.js";
+
+/** One running (or stopped) member of a launched deployment. Fields that change on restart are live getters. */
+export interface NatsServerMember {
+  /** `server_name`, unique within the deployment. */
+  readonly name: string;
+  /** Client URL, `nats://127.0.0.1:<port>`. */
+  readonly url: string;
+  readonly port: number;
+  readonly monitorPort: number;
+  /** Route port; only for cluster members. */
+  readonly clusterPort: number | undefined;
+  /** Pid of the current process; `undefined` while it is not running. */
+  readonly pid: number | undefined;
+  /** Directory given to `jetstream { store_dir }`; survives {@link NatsServerHandle.restart}. */
+  readonly storeDir: string;
+  readonly logFile: string;
+  readonly process: ChildProcess | undefined;
+  /** True while the process has not exited. */
+  readonly running: boolean;
+}
+
+/** A launched server or cluster. */
+export interface NatsServerHandle {
+  /** First client URL. */
+  readonly url: string;
+  /** Client URLs of every member. */
+  readonly urls: string[];
+  readonly servers: readonly NatsServerMember[];
+  /** Cluster name; `undefined` for a single server. */
+  readonly clusterName: string | undefined;
+  /** SIGTERM every member, SIGKILL after a grace period, wait for exit, remove temporary directories. Idempotent. */
+  stop(): Promise<void>;
+  /** Sends `signal` (default SIGKILL) to a member; for terminating signals, resolves once it has exited. */
+  kill(serverIndex?: number, signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a member again with the same ports and store dir (stopping it first if it still runs). */
+  restart(serverIndex?: number, opts?: { waitHealthy?: boolean; timeoutMs?: number }): Promise<void>;
+}
+
+/** Options of {@link startNatsServer}. */
+export interface StartNatsServerOptions {
+  /** Enable JetStream (default true). */
+  jetstream?: boolean;
+  /** Use this store dir instead of a temporary one; it is not removed on stop. */
+  storeDir?: string;
+  /** Server name (default `regent-<pid>-<n>`). */
+  name?: string;
+  /** Put log files here instead of the temporary directory (kept on stop). */
+  logDir?: string;
+  signal?: AbortSignal;
+  /** How long to wait for readiness (default 20 000 ms). */
+  readyTimeoutMs?: number;
+}
+
+/** Options of {@link startNatsCluster}. */
+export interface StartNatsClusterOptions {
+  /** Number of servers (default 3). */
+  size?: number;
+  /** Cluster name; servers are called `<name>-<i>`. */
+  name?: string;
+  logDir?: string;
+  signal?: AbortSignal;
+  /** How long to wait until every member agrees on a meta leader (default 30 000 ms). */
+  readyTimeoutMs?: number;
+}
+
+const TERMINATING = new Set<string>(["SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP"]);
+const STOP_GRACE_MS = 5_000;
+const START_ATTEMPTS = 3;
+
+// ---- orphan protection ---------------------------------------------------
+
+const liveChildren = new Set<ChildProcess>();
+const liveTempDirs = new Set<string>();
+let exitHooked = false;
+
+function killEverythingSync(): void {
+  for (const c of liveChildren) {
+    try {
+      c.kill("SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+  for (const d of liveTempDirs) rmSync(d, { recursive: true, force: true });
+}
+
+function hookProcessExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on("exit", killEverythingSync);
+  // 'exit' does not run on a fatal signal, so handle the usual ones too. When
+  // nobody else listens, re-raise after cleanup so the default action (exit)
+  // still happens.
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const onSignal = () => {
+      killEverythingSync();
+      if (process.listenerCount(sig) === 1) {
+        process.removeListener(sig, onSignal);
+        process.kill(process.pid, sig);
+      }
+    };
+    process.on(sig, onSignal);
+  }
+}
+
+// ---- binary lookup ---------------------------------------------------------
+
+function isExecutable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Path of the nats-server binary: `$NATS_SERVER_BIN`, else `nats-server` on PATH, else /usr/sbin/nats-server. */
+export function findNatsServer(): string {
+  const fromEnv = process.env["NATS_SERVER_BIN"];
+  if (fromEnv) {
+    if (isExecutable(fromEnv)) return fromEnv;
+    throw new Error(`NATS_SERVER_BIN=${fromEnv} is not an executable file`);
+  }
+  for (const dir of (process.env["PATH"] ?? "").split(delimiter)) {
+    if (dir && isExecutable(join(dir, "nats-server"))) return join(dir, "nats-server");
+  }
+  if (isExecutable("/usr/sbin/nats-server")) return "/usr/sbin/nats-server";
+  throw new Error(
+    "nats-server not found (looked at $NATS_SERVER_BIN, PATH and /usr/sbin/nats-server). " +
+      "Install it with `apt-get install nats-server` (Debian/Ubuntu), or download a release from " +
+      "https://github.com/nats-io/nats-server/releases and set NATS_SERVER_BIN=/path/to/nats-server.",
+  );
+}
+
+// ---- one member ------------------------------------------------------------
+
+interface ClusterSpec {
+  name: string;
+  routePorts: number[];
+}
+
+let nameCounter = 0;
+
+class Member implements NatsServerMember {
+  child: ChildProcess | undefined;
+  exited: Promise<void> = Promise.resolve();
+  readonly configFile: string;
+
+  constructor(
+    readonly name: string,
+    readonly bin: string,
+    readonly dir: string,
+    readonly storeDir: string,
+    readonly logFile: string,
+    readonly port: number,
+    readonly monitorPort: number,
+    readonly clusterPort: number | undefined,
+    readonly jetstream: boolean,
+    cluster: ClusterSpec | undefined,
+  ) {
+    this.configFile = join(dir, `${name}.conf`);
+    const q = JSON.stringify; // nats conf accepts JSON-quoted strings
+    const lines = [
+      `server_name: ${q(name)}`,
+      `listen: ${q(`${LOOPBACK}:${port}`)}`,
+      `http: ${q(`${LOOPBACK}:${monitorPort}`)}`,
+    ];
+    if (jetstream) lines.push(`jetstream { store_dir: ${q(storeDir)} }`);
+    if (cluster && clusterPort !== undefined) {
+      const routes = cluster.routePorts.filter((p) => p !== clusterPort).map((p) => q(`nats-route://${LOOPBACK}:${p}`));
+      lines.push(`cluster { name: ${q(cluster.name)}, listen: ${q(`${LOOPBACK}:${clusterPort}`)}, routes: [${routes.join(", ")}] }`);
+    }
+    writeFileSync(this.configFile, lines.join("\n") + "\n");
+  }
+
+  get url(): string {
+    return `nats://${LOOPBACK}:${this.port}`;
+  }
+  get pid(): number | undefined {
+    return this.running ? this.child?.pid : undefined;
+  }
+  get process(): ChildProcess | undefined {
+    return this.child;
+  }
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  spawn(): void {
+    hookProcessExit();
+    const fd = openSync(this.logFile, "a");
+    try {
+      const child = spawn(this.bin, ["-c", this.configFile], { stdio: ["ignore", fd, fd], detached: false });
+      this.child = child;
+      liveChildren.add(child);
+      this.exited = new Promise<void>((resolve) => {
+        child.once("exit", () => {
+          liveChildren.delete(child);
+          resolve();
+        });
+        // spawn failures (ENOENT, EACCES) arrive as 'error' without 'exit'
+        child.once("error", () => {
+          liveChildren.delete(child);
+          resolve();
+        });
+      });
+    } finally {
+      closeSync(fd); // the child has its own copy
+    }
+  }
+
+  logTail(lines = 15): string {
+    try {
+      return readFileSync(this.logFile, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  }
+
+  /** Sends `sig`; for terminating signals waits until the process is gone. */
+  async signal(sig: NodeJS.Signals): Promise<void> {
+    if (!this.running) return;
+    this.child?.kill(sig);
+    if (TERMINATING.has(sig)) await this.exited;
+  }
+
+  /** SIGTERM, then SIGKILL if it is still alive after `graceMs`. */
+  async terminate(graceMs = STOP_GRACE_MS): Promise<void> {
+    if (!this.running) return;
+    this.child?.kill("SIGTERM");
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), graceMs)));
+    const outcome = await Promise.race([this.exited.then(() => "exited" as const), late]);
+    clearTimeout(timer);
+    if (outcome === "late") await this.signal("SIGKILL");
+  }
+
+  /** Resolves once the monitoring port answers as this server (not a stranger that took the port). */
+  async answersAsSelf(): Promise<boolean> {
+    const varz = await getJson<{ server_name?: string }>(this.monitorUrl("/varz"), 1_000);
+    return varz.server_name === this.name;
+  }
+
+  monitorUrl(path: string): string {
+    return `http://${LOOPBACK}:${this.monitorPort}${path}`;
+  }
+}
+
+/** A member died while we waited for readiness (typically a port taken by someone else). */
+class StartupExitError extends Error {}
+
+/**
+ * Polls `ready` until it holds, failing fast (with the log tail) when any
+ * member exits meanwhile: that is how a port lost to another process shows.
+ */
+async function waitReady(members: Member[], ready: () => Promise<boolean>, timeoutMs: number, what: string, signal?: AbortSignal): Promise<void> {
+  const stopPolling = new AbortController();
+  const onAbort = () => stopPolling.abort(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const died = Promise.race(members.map((m) => m.exited.then(() => m))).then((m) => {
+    if (stopPolling.signal.aborted) return;
+    throw new StartupExitError(`nats-server ${m.name} exited during startup (code ${m.child?.exitCode}, signal ${m.child?.signalCode}):\n${m.logTail()}`);
+  });
+  try {
+    await Promise.race([
+      waitFor(async () => (await ready()) || undefined, { timeoutMs, intervalMs: 50, what, signal: stopPolling.signal }),
+      died,
+    ]);
+  } finally {
+    stopPolling.abort();
+    signal?.removeEventListener("abort", onAbort);
+    died.catch(() => undefined); // the race may already be decided
+  }
+}
+
+/**
+ * Member up and healthy. A single server only needs JetStream enabled; a
+ * cluster member's plain /healthz also requires it to be current with the
+ * meta leader, which is what "ready to serve KV calls" means there.
+ */
+async function healthy(m: Member, clustered: boolean): Promise<boolean> {
+  if (!m.running || !(await m.answersAsSelf())) return false;
+  const path = clustered || !m.jetstream ? "/healthz" : "/healthz?js-enabled-only=true";
+  const h = await getJson<{ status?: string }>(m.monitorUrl(path), 1_000);
+  return h.status === "ok";
+}
+
+interface JszStreams {
+  meta_cluster?: { leader?: string; cluster_size?: number };
+  account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[];
+}
+
+/** True when every member is up, all report the same meta leader, and every /healthz is ok (JetStream current). */
+async function clusterFormed(members: Member[]): Promise<boolean> {
+  const leaders = await Promise.all(
+    members.map(async (m) => {
+      if (!(await healthy(m, true))) return undefined;
+      return (await getJson<JszStreams>(m.monitorUrl("/jsz"), 1_000)).meta_cluster?.leader || undefined;
+    }),
+  );
+  return leaders.every((l) => l !== undefined && l === leaders[0]);
+}
+
+// ---- handles ---------------------------------------------------------------
+
+class Deployment implements NatsServerHandle {
+  private stopped = false;
+  constructor(
+    readonly members: Member[],
+    readonly clusterName: string | undefined,
+    private readonly tempDirs: string[],
+  ) {}
+
+  get servers(): readonly NatsServerMember[] {
+    return this.members;
+  }
+  get urls(): string[] {
+    return this.members.map((m) => m.url);
+  }
+  get url(): string {
+    return this.urls[0] ?? "";
+  }
+
+  private member(i: number): Member {
+    const m = this.members[i];
+    if (!m) throw new RangeError(`no server at index ${i} (have ${this.members.length})`);
+    return m;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.all(this.members.map((m) => m.terminate()));
+    for (const d of this.tempDirs) {
+      rmSync(d, { recursive: true, force: true });
+      liveTempDirs.delete(d);
+    }
+  }
+
+  kill(serverIndex = 0, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    return this.member(serverIndex).signal(signal);
+  }
+
+  async restart(serverIndex = 0, opts: { waitHealthy?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    if (this.stopped) throw new Error("deployment is stopped");
+    const m = this.member(serverIndex);
+    await m.terminate();
+    m.spawn();
+    const ready = opts.waitHealthy === false ? () => m.answersAsSelf() : () => healthy(m, this.clusterName !== undefined);
+    await waitReady([m], ready, opts.timeoutMs ?? 30_000, `${m.name} to come back`);
+  }
+}
+
+function makeTempRoot(label: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `regent-nats-${label}-`));
+  liveTempDirs.add(dir);
+  return dir;
+}
+
+/** Starts one nats-server (JetStream on by default) on ephemeral loopback ports. */
+export async function startNatsServer(opts: StartNatsServerOptions = {}): Promise<NatsServerHandle> {
+  throwIfAborted(opts.signal);
+  const bin = findNatsServer();
+  const name = opts.name ?? `regent-${process.pid}-${++nameCounter}`;
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+    const root = makeTempRoot("single");
+    const [port, monitorPort] = (await freePorts(2)) as [number, number];
+    const storeDir = opts.storeDir ?? join(root, "jetstream");
+    const logDir = opts.logDir ?? root;
+    mkdirSync(logDir, { recursive: true });
+    const m = new Member(name, bin, root, storeDir, join(logDir, `${name}.log`), port, monitorPort, undefined, opts.jetstream !== false, undefined);
+    const d = new Deployment([m], undefined, [root]);
+    try {
+      m.spawn();
+      await waitReady([m], () => healthy(m, false), opts.readyTimeoutMs ?? 20_000, `${name} to be ready`, opts.signal);
+      return d;
+    } catch (err) {
+      await d.stop();
+      if (opts.signal?.aborted) throw new AbortedError("startNatsServer aborted", { cause: err });
+      lastErr = err;
+      if (!(err instanceof StartupExitError)) break; // only port races are worth a retry
+    }
+  }
+  throw lastErr;
+}
+
+/** Starts a JetStream cluster of `size` servers (default 3) on loopback, and waits until it has a meta leader. */
+export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Promise<NatsServerHandle> {
+  throwIfAborted(opts.signal);
+  const bin = findNatsServer();
+  const size = opts.size ?? 3;
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`cluster size must be a positive integer, got ${size}`);
+  const clusterName = opts.name ?? `regent-${process.pid}-${++nameCounter}`;
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+    // Phase 1: every port up front, because each config lists all routes.
+    const ports = await freePorts(size * 3);
+    const routePorts = ports.slice(size, 2 * size);
+    const root = makeTempRoot(clusterName);
+    const logDir = opts.logDir ?? root;
+    mkdirSync(logDir, { recursive: true });
+    const members: Member[] = [];
+    for (let i = 0; i < size; i++) {
+      const name = `${clusterName}-${i}`;
+      const dir = join(root, name);
+      mkdirSync(dir);
+      members.push(
+        new Member(name, bin, dir, join(dir, "jetstream"), join(logDir, `${name}.log`), ports[i]!, ports[2 * size + i]!, routePorts[i]!, true, {
+          name: clusterName,
+          routePorts,
+        }),
+      );
+    }
+    const d = new Deployment(members, clusterName, [root]);
+    try {
+      // Phase 2: start everyone, then wait for a meta leader all agree on.
+      for (const m of members) m.spawn();
+      await waitReady(members, () => clusterFormed(members), opts.readyTimeoutMs ?? 30_000, `cluster ${clusterName} to form`, opts.signal);
+      return d;
+    } catch (err) {
+      await d.stop();
+      if (opts.signal?.aborted) throw new AbortedError("startNatsCluster aborted", { cause: err });
+      lastErr = err;
+      if (!(err instanceof StartupExitError)) break; // only port races are worth a retry
+    }
+  }
+  throw lastErr;
+}
+
+// ---- observation helpers -----------------------------------------------------
+
+/**
+ * Name of the server leading stream `streamName` (a KV bucket's stream is
+ * `KV_<bucket>`), or `undefined` while there is none. A name counts only when
+ * that server is running and itself reports being the leader: followers keep
+ * naming a dead leader for a while after it was killed.
+ */
+export async function streamLeader(handle: NatsServerHandle, streamName: string): Promise<string | undefined> {
+  const members = handle.servers as Member[];
+  const views = await Promise.all(
+    members.map(async (m) => {
+      if (!m.running) return undefined;
+      try {
+        const jsz = await getJson<JszStreams>(m.monitorUrl("/jsz?streams=true"), 1_000);
+        for (const acc of jsz.account_details ?? []) {
+          const s = acc.stream_detail?.find((x) => x.name === streamName);
+          if (s) return s.cluster?.leader || (handle.clusterName === undefined ? m.name : undefined);
+        }
+      } catch {
+        /* not answering: no opinion */
+      }
+      return undefined;
+    }),
+  );
+  return members.find((m, i) => views[i] !== undefined && views[i] === m.name)?.name;
+}
+
+/** Waits until `streamName` has a leader not listed in `notIn`, and returns its name. */
+export function waitForStreamLeader(
+  handle: NatsServerHandle,
+  streamName: string,
+  opts: { notIn?: string[]; timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<string> {
+  return waitFor(
+    async () => {
+      const l = await streamLeader(handle, streamName);
+      return l !== undefined && !(opts.notIn ?? []).includes(l) ? l : undefined;
+    },
+    { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 100, what: `a leader for stream ${streamName}`, ...(opts.signal ? { signal: opts.signal } : {}) },
+  );
+}
+
+/** Index in `handle.servers` of the server called `name` (-1 when absent). */
+export function serverIndex(handle: NatsServerHandle, name: string): number {
+  return handle.servers.findIndex((s) => s.name === name);
+}
+
+/** True while a process with this pid exists (signal 0 probes without killing). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+

@@ -1,0 +1,245 @@
+/**
+ * In-memory {@link LeaseStore} for deterministic unit and simulation tests.
+ * NOT for production: nothing is persisted and there is no replication.
+ *
+ * It mirrors what {@link NatsLeaseStore} does on nats-server 2.9 (both pass
+ * `test/lease/store-contract.ts`):
+ * - one store-wide revision counter, like a JetStream stream sequence;
+ * - a delete leaves a marker with its own revision (history 1 keeps the
+ *   marker), so `watch` yields markers of deleted keys in its initial batch,
+ *   exactly like a NATS KV watch with the default "last value" delivery;
+ * - `update`/`delete` compare against the key's latest revision, which may be
+ *   a delete marker's (JetStream's expected-last-subject-sequence check does
+ *   the same).
+ *
+ * Deterministic: no timers, no randomness. All state changes happen
+ * synchronously inside each call; the returned promises only carry results.
+ * Watches are fed through a small async queue, so an event is delivered on a
+ * later microtask, never re-entrantly inside the write that caused it.
+ */
+import { ConfigError, ConflictError, StoreUnavailableError, throwIfAborted } from "../errors.js";
+import { keyMatches, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
+
+// Same rules as the NATS KV client, so a key that works here works on NATS.
+const VALID_KEY = /^[-/=.\w]+$/;
+const VALID_FILTER = /^[-/=.>*\w]+$/;
+
+/** Throws {@link ConfigError} when `key` is not a valid NATS KV key. */
+export function assertValidKey(key: string): void {
+  if (key.startsWith(".") || key.endsWith(".") || key.includes("..") || !VALID_KEY.test(key)) {
+    throw new ConfigError("key", `invalid key ${JSON.stringify(key)}`);
+  }
+}
+
+/** Throws {@link ConfigError} when `filter` is not a valid key or `*`/`>` pattern. */
+export function assertValidFilter(filter: string): void {
+  const tokens = filter.split(".");
+  const badGt = tokens.some((t, i) => t.includes(">") && (t !== ">" || i !== tokens.length - 1));
+  const badStar = tokens.some((t) => t.includes("*") && t !== "*");
+  if (filter.startsWith(".") || filter.endsWith(".") || filter.includes("..") || !VALID_FILTER.test(filter) || badGt || badStar) {
+    throw new ConfigError("filter", `invalid key filter ${JSON.stringify(filter)}`);
+  }
+}
+
+/** Throws {@link ConfigError} unless `rev` is a positive safe integer (0 never names a write). */
+export function assertValidRevision(rev: number): void {
+  if (!Number.isSafeInteger(rev) || rev < 1) {
+    throw new ConfigError("expectedRevision", `must be a positive integer, got ${rev}`);
+  }
+}
+
+type QueueItem = { entry: StoreEntry } | { end: true; error?: unknown };
+
+/** Unbounded single-consumer async queue. */
+class AsyncQueue {
+  private items: QueueItem[] = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+
+  push(entry: StoreEntry): void {
+    if (this.ended) return;
+    this.items.push({ entry });
+    this.notify();
+  }
+
+  /** Ends the queue; items already queued are still delivered before the end (or error). */
+  end(error?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.items.push(error === undefined ? { end: true } : { end: true, error });
+    this.notify();
+  }
+
+  /** Ends at once, dropping anything queued (used on abort: the caller is no longer interested). */
+  abort(): void {
+    this.ended = true;
+    this.items = [{ end: true }];
+    this.notify();
+  }
+
+  async next(): Promise<QueueItem> {
+    while (this.items.length === 0) {
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+    return this.items.shift()!;
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+}
+
+interface Watcher {
+  filter: string;
+  queue: AsyncQueue;
+}
+
+function copy(e: StoreEntry): StoreEntry {
+  return { key: e.key, revision: e.revision, operation: e.operation, value: new Uint8Array(e.value) };
+}
+
+/** Deterministic in-memory lease store with fault injection. */
+export class MemoryLeaseStore implements LeaseStore {
+  readonly name: string;
+  private revision = 0;
+  /** Latest entry per key, delete markers included (history 1). */
+  private readonly latest = new Map<string, StoreEntry>();
+  private readonly watchers = new Set<Watcher>();
+  private isAvailable = true;
+
+  constructor(name = "memory") {
+    this.name = name;
+  }
+
+  /** Highest revision written so far (0 when empty). */
+  get lastRevision(): number {
+    return this.revision;
+  }
+
+  /** Whether calls currently succeed. */
+  get available(): boolean {
+    return this.isAvailable;
+  }
+
+  /**
+   * Fault injection. `false` makes every call reject with
+   * {@link StoreUnavailableError} and ends every open watch with it (entries
+   * already queued are delivered first); `true` heals. Data is kept.
+   */
+  setAvailable(available: boolean): void {
+    this.isAvailable = available;
+    if (!available) {
+      for (const w of this.watchers) w.queue.end(new StoreUnavailableError(`${this.name}: store unavailable (injected)`));
+      this.watchers.clear();
+    }
+  }
+
+  /** Number of open watches; handy to assert that aborted watches were cleaned up. */
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
+  private check(opts?: CallOptions): void {
+    throwIfAborted(opts?.signal);
+    if (!this.isAvailable) throw new StoreUnavailableError(`${this.name}: store unavailable (injected)`);
+  }
+
+  /** Runs a synchronous operation and turns its result or exception into a promise. */
+  private run<T>(opts: CallOptions | undefined, fn: () => T): Promise<T> {
+    try {
+      this.check(opts);
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private write(key: string, operation: StoreEntry["operation"], value: Uint8Array): number {
+    const entry: StoreEntry = { key, revision: ++this.revision, operation, value: new Uint8Array(value) };
+    this.latest.set(key, entry);
+    for (const w of this.watchers) if (keyMatches(w.filter, key)) w.queue.push(copy(entry));
+    return entry.revision;
+  }
+
+  get(key: string, opts?: CallOptions): Promise<StoreEntry | null> {
+    return this.run(opts, () => {
+      assertValidKey(key);
+      const e = this.latest.get(key);
+      return e && e.operation === "put" ? copy(e) : null;
+    });
+  }
+
+  create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
+    return this.run(opts, () => {
+      assertValidKey(key);
+      if (this.latest.get(key)?.operation === "put") throw new ConflictError(key, 0);
+      return this.write(key, "put", value);
+    });
+  }
+
+  update(key: string, value: Uint8Array, expectedRevision: number, opts?: CallOptions): Promise<number> {
+    return this.run(opts, () => {
+      assertValidKey(key);
+      assertValidRevision(expectedRevision);
+      if (this.latest.get(key)?.revision !== expectedRevision) throw new ConflictError(key, expectedRevision);
+      return this.write(key, "put", value);
+    });
+  }
+
+  delete(key: string, expectedRevision: number, opts?: CallOptions): Promise<void> {
+    return this.run(opts, () => {
+      assertValidKey(key);
+      assertValidRevision(expectedRevision);
+      if (this.latest.get(key)?.revision !== expectedRevision) throw new ConflictError(key, expectedRevision);
+      this.write(key, "delete", new Uint8Array());
+    });
+  }
+
+  keys(filter: string, opts?: CallOptions): Promise<string[]> {
+    return this.run(opts, () => {
+      assertValidFilter(filter);
+      return this.snapshot(filter)
+        .filter((e) => e.operation === "put")
+        .map((e) => e.key);
+    });
+  }
+
+  /** Latest entry of every matching key, delete markers included, in revision order (stream order on NATS). */
+  private snapshot(filter: string): StoreEntry[] {
+    return [...this.latest.values()].filter((e) => keyMatches(filter, e.key)).sort((a, b) => a.revision - b.revision);
+  }
+
+  watch(filter: string, opts: WatchOptions): AsyncIterable<StoreEntry> {
+    return this.watchGen(filter, opts.signal);
+  }
+
+  private async *watchGen(filter: string, signal: AbortSignal): AsyncGenerator<StoreEntry> {
+    if (signal.aborted) return;
+    assertValidFilter(filter);
+    if (!this.isAvailable) throw new StoreUnavailableError(`${this.name}: store unavailable (injected)`);
+    // Snapshot and registration happen in the same synchronous step, so no
+    // write can fall between "initial state" and "changes".
+    const queue = new AsyncQueue();
+    for (const e of this.snapshot(filter)) queue.push(copy(e));
+    const watcher: Watcher = { filter, queue };
+    this.watchers.add(watcher);
+    const onAbort = () => queue.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      for (;;) {
+        const item = await queue.next();
+        if (signal.aborted) return;
+        if ("end" in item) {
+          if (item.error !== undefined) throw item.error;
+          return;
+        }
+        yield item.entry;
+      }
+    } finally {
+      this.watchers.delete(watcher);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * {@link LeaseStore} on a NATS JetStream KV bucket (client v3, server 2.9+).
+ *
+ * The bucket is FILE storage, history 1, and never has a TTL: safety must not
+ * depend on server-side expiry (watchers get no event on expiry, and
+ * nats-server#3653 dropped fresh keys in a TTL bucket). Revisions are stream
+ * sequences, so they are store-wide, strictly increasing and survive restarts.
+ *
+ * Reads go through the stream leader (`allow_direct: false`): with direct get
+ * any replica may answer, and a lagging follower would return stale leases.
+ *
+ * Error mapping (see `src/errors.ts`):
+ * - JetStream API error 10071/10164 "wrong last sequence" -> ConflictError;
+ * - stream not found (10059), or "no responders" on a write when a follow-up
+ *   stream lookup says the stream is gone -> BucketMissingError;
+ * - everything else (timeouts, no responders, disconnects, 503, stream-leader
+ *   elections) -> StoreUnavailableError with the client error as `cause`.
+ */
+import type { NatsConnection, QueuedIterator, Status } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, StorageType, type JetStreamManager, type Placement } from "@nats-io/jetstream";
+import { Kvm, type KV, type KvEntry, type KvWatchEntry } from "@nats-io/kv";
+import { AbortedError, BucketMissingError, ConfigError, ConflictError, RegentError, StoreUnavailableError, throwIfAborted } from "../errors.js";
+import { assertValidFilter, assertValidKey, assertValidRevision } from "./memory-store.js";
+import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "./store.js";
+
+/** Options of {@link NatsLeaseStore.open}. */
+export interface NatsLeaseStoreOptions {
+  /** KV bucket name (the stream is `KV_<bucket>`). */
+  bucket: string;
+  /** Replicas when the bucket is created (default 1). Ignored when it exists. */
+  replicas?: number;
+  /** Placement when the bucket is created, e.g. `{ cluster: "eu-west" }`. */
+  placement?: { cluster?: string; tags?: string[] };
+  /** Create the bucket when missing (default true); otherwise a missing bucket is a {@link BucketMissingError}. */
+  create?: boolean;
+  /** Per-call timeout in ms (default 2000); a timeout is a {@link StoreUnavailableError}. */
+  timeoutMs?: number;
+  /** Aborts `open` itself. */
+  signal?: AbortSignal;
+}
+
+const KV_STREAM_PREFIX = "KV_";
+const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
+const STREAM_NOT_FOUND = 10059;
+
+function apiCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (err as Error | null)?.name?.endsWith("Error") && typeof code === "number" ? code : undefined;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function isNoResponders(err: unknown): boolean {
+  return (err as Error | null)?.name === "JetStreamNotEnabled" || /no responders/i.test(message(err));
+}
+
+/** Context used to build a precise error. */
+interface ErrContext {
+  op: string;
+  key?: string;
+  expected?: number;
+}
+
+/** Thrown inside a guarded call when the deadline passes; mapped to StoreUnavailableError. */
+class DeadlineError extends Error {}
+
+/** Lease store on a NATS JetStream KV bucket. Construct with {@link NatsLeaseStore.open}. */
+export class NatsLeaseStore implements LeaseStore {
+  readonly name: string;
+  private readonly stream: string;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
+    bucket: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.name = bucket;
+    this.stream = `${KV_STREAM_PREFIX}${bucket}`;
+  }
+
+  /** Creates (or binds to) the bucket and checks it is safe to use: FILE storage, no TTL. */
+  static async open(nc: NatsConnection, opts: NatsLeaseStoreOptions): Promise<NatsLeaseStore> {
+    const timeoutMs = opts.timeoutMs ?? 2_000;
+    if (!/^[-\w]+$/.test(opts.bucket)) throw new ConfigError("bucket", `invalid bucket name ${JSON.stringify(opts.bucket)}`);
+    if (!(timeoutMs > 0)) throw new ConfigError("timeoutMs", `must be positive, got ${timeoutMs}`);
+    const js = jetstream(nc, { timeout: timeoutMs });
+    const kvm = new Kvm(js);
+    const jsm = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => jetstreamManager(nc, { timeout: timeoutMs }));
+    const kv = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, async () => {
+      if (opts.create === false) return kvm.open(opts.bucket, { allow_direct: false });
+      const placement = opts.placement ? ({ ...opts.placement } as Placement) : undefined;
+      return kvm.create(opts.bucket, {
+        history: 1,
+        storage: StorageType.File,
+        replicas: opts.replicas ?? 1,
+        allow_direct: false,
+        ...(placement ? { placement } : {}),
+      });
+    });
+    // Binding never talks to the server, and create() accepts an existing
+    // stream as is, so look at what is really there.
+    const status = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => kv.status());
+    const cfg = status.streamInfo.config;
+    if ((cfg.max_age ?? 0) > 0) {
+      throw new ConfigError("bucket", `${opts.bucket} has a TTL (max_age ${cfg.max_age} ns); regent refuses TTL buckets`);
+    }
+    if (cfg.storage !== StorageType.File) {
+      throw new ConfigError("bucket", `${opts.bucket} uses ${cfg.storage} storage; revisions must survive restarts, use file storage`);
+    }
+    return new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs);
+  }
+
+  private call<T>(ctx: ErrContext, opts: CallOptions | undefined, fn: () => Promise<T>, onLate?: (v: T) => void): Promise<T> {
+    return guard(ctx, this.name, this.timeoutMs, opts?.signal, fn, onLate, (err) => this.refineNoResponders(ctx, err));
+  }
+
+  /**
+   * A publish to a deleted bucket's subject has no responders, exactly like a
+   * server without JetStream. Ask for the stream to tell the two apart.
+   */
+  private async refineNoResponders(ctx: ErrContext, err: unknown): Promise<RegentError> {
+    try {
+      await this.jsm.streams.info(this.stream);
+    } catch (probeErr) {
+      if (apiCode(probeErr) === STREAM_NOT_FOUND) return new BucketMissingError(this.name, { cause: err });
+    }
+    return new StoreUnavailableError(`${ctx.op} on ${this.name}: ${message(err)}`, { cause: err });
+  }
+
+  async get(key: string, opts?: CallOptions): Promise<StoreEntry | null> {
+    assertValidKey(key);
+    const e = await this.call({ op: "get", key }, opts, () => this.kv.get(key));
+    return e && e.operation === "PUT" ? toEntry(e) : null;
+  }
+
+  create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
+    assertValidKey(key);
+    // v3 create: put expecting sequence 0; on "wrong last sequence" it reads the
+    // key and, if the latest is a delete marker, puts expecting the marker's
+    // revision. Both steps are compare-and-set, so concurrent creates after a
+    // delete still have exactly one winner.
+    return this.call({ op: "create", key, expected: 0 }, opts, () => this.kv.create(key, value));
+  }
+
+  update(key: string, value: Uint8Array, expectedRevision: number, opts?: CallOptions): Promise<number> {
+    assertValidKey(key);
+    assertValidRevision(expectedRevision);
+    return this.call({ op: "update", key, expected: expectedRevision }, opts, () => this.kv.update(key, value, expectedRevision));
+  }
+
+  delete(key: string, expectedRevision: number, opts?: CallOptions): Promise<void> {
+    assertValidKey(key);
+    // The client skips the CAS header when previousSeq is 0, so 0 must never get through.
+    assertValidRevision(expectedRevision);
+    return this.call({ op: "delete", key, expected: expectedRevision }, opts, () => this.kv.delete(key, { previousSeq: expectedRevision }));
+  }
+
+  keys(filter: string, opts?: CallOptions): Promise<string[]> {
+    assertValidFilter(filter);
+    let iter: { stop(): void } | undefined;
+    const collect = async () => {
+      const it = await this.kv.keys(filter);
+      iter = it;
+      const out: string[] = [];
+      for await (const k of it) out.push(k);
+      return out;
+    };
+    // On timeout or abort, stop the consumer instead of leaving it running.
+    return this.call({ op: "keys" }, opts, collect).finally(() => iter?.stop());
+  }
+
+  watch(filter: string, opts: WatchOptions): AsyncIterable<StoreEntry> {
+    return this.watchGen(filter, opts.signal);
+  }
+
+  private async *watchGen(filter: string, signal: AbortSignal): AsyncGenerator<StoreEntry> {
+    if (signal.aborted) return;
+    assertValidFilter(filter);
+    let iter: QueuedIterator<KvWatchEntry>;
+    try {
+      // Default delivery = last value per key, delete markers included.
+      iter = await this.call({ op: "watch" }, { signal }, () => this.kv.watch({ key: filter }), (late) => late.stop());
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
+    }
+    // A disconnect may lose updates and the ordered consumer hides it; end the
+    // watch so the caller re-watches (and gets the current state again).
+    let broken: StoreUnavailableError | undefined;
+    const statuses = this.nc.status() as AsyncIterable<Status> & { stop?: () => void };
+    void (async () => {
+      for await (const s of statuses) {
+        if (s.type === "disconnect" || s.type === "staleConnection" || s.type === "close") {
+          broken ??= new StoreUnavailableError(`watch on ${this.name}: connection ${s.type}`);
+          iter.stop();
+          return;
+        }
+      }
+    })().catch(() => undefined);
+    const onAbort = () => iter.stop();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      for await (const e of iter) {
+        if (signal.aborted) return;
+        yield toEntry(e);
+      }
+      if (signal.aborted) return;
+      // The client ends the iterator quietly when its subscription closes (e.g. the connection closed).
+      throw broken ?? new StoreUnavailableError(`watch on ${this.name} ended unexpectedly`);
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err instanceof RegentError ? err : new StoreUnavailableError(`watch on ${this.name}: ${message(err)}`, { cause: err });
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      statuses.stop?.();
+      iter.stop();
+    }
+  }
+}
+
+function toEntry(e: KvEntry): StoreEntry {
+  const put = e.operation === "PUT";
+  return { key: e.key, revision: e.revision, operation: put ? "put" : "delete", value: put ? e.value : new Uint8Array() };
+}
+
+/** Maps a client error to a regent error; `undefined` means "no responders, ask the caller to refine". */
+function mapError(ctx: ErrContext, bucket: string, err: unknown): RegentError | undefined {
+  if (err instanceof RegentError) return err;
+  const code = apiCode(err);
+  const msg = message(err);
+  if ((code !== undefined && WRONG_LAST_SEQUENCE.has(code)) || /wrong last sequence/i.test(msg)) {
+    return new ConflictError(ctx.key ?? "", ctx.expected ?? 0, { cause: err });
+  }
+  if (code === STREAM_NOT_FOUND || /stream not found/i.test(msg)) return new BucketMissingError(bucket, { cause: err });
+  if (isNoResponders(err)) return undefined;
+  return new StoreUnavailableError(`${ctx.op} on ${bucket}: ${msg}`, { cause: err });
+}
+
+/**
+ * Runs `fn` with a deadline and an abort signal. The underlying client call
+ * cannot be cancelled, so when the deadline or the abort wins, its eventual
+ * outcome is swallowed (never an unhandled rejection) and a late success is
+ * handed to `onLate` for cleanup.
+ */
+async function guard<T>(
+  ctx: ErrContext,
+  bucket: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  fn: () => Promise<T>,
+  onLate?: (v: T) => void,
+  refine?: (err: unknown) => Promise<RegentError>,
+): Promise<T> {
+  throwIfAborted(signal);
+  let settled = false;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stop = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError()), timeoutMs);
+    onAbort = () => reject(new AbortedError(`${ctx.op} on ${bucket} aborted`, { cause: signal?.reason }));
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  const work = Promise.resolve().then(fn);
+  work.then(
+    (v) => {
+      if (settled && onLate) onLate(v);
+    },
+    () => undefined,
+  );
+  try {
+    return await Promise.race([work, stop]);
+  } catch (err) {
+    if (err instanceof AbortedError) throw err;
+    if (err instanceof DeadlineError) {
+      throw new StoreUnavailableError(`${ctx.op} on ${bucket} timed out after ${timeoutMs} ms`);
+    }
+    const mapped = mapError(ctx, bucket, err);
+    if (mapped) throw mapped;
+    if (refine) throw await refine(err);
+    throw new StoreUnavailableError(`${ctx.op} on ${bucket}: ${message(err)}`, { cause: err });
+  } finally {
+    settled = true;
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  }
+}

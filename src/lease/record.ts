@@ -1,0 +1,117 @@
+/**
+ * The lease record stored under each lease key, encoded as plain msgpack maps
+ * (no msgpackr extensions) so any msgpack library in any language decodes it.
+ * See docs/wire.md for the field table.
+ */
+import { Packr } from "msgpackr";
+import type { StoreEntry } from "./store.js";
+
+/** Current schema version of {@link LeaseRecord}. */
+export const LEASE_RECORD_VERSION = 1;
+
+/** What a lease key holds. */
+export interface LeaseRecord {
+  /** Schema version, {@link LEASE_RECORD_VERSION}. */
+  v: number;
+  /** Holder (candidate) id. */
+  holder: string;
+  /**
+   * Fencing token. `0` on the acquiring write itself, whose token is that
+   * write's own revision (a write cannot contain its own revision); renewals
+   * and the release carry the token explicitly. Use {@link viewOf} to read it.
+   */
+  token: number;
+  /** Lease duration the holder uses, ms. Successors wait at least their own lease. */
+  leaseMs: number;
+  /** Renew interval the holder uses, ms. */
+  renewMs: number;
+  /** Wall-clock ms when acquired. Display only: never used for safety. */
+  acquiredAt: number;
+  /** Wall-clock ms of this write. Display only: never used for safety. */
+  renewedAt: number;
+  /** True once the holder released gracefully: successors may take over at once. */
+  released: boolean;
+  /** Optional string attributes (region, priority, address) for observers. */
+  meta?: Record<string, string>;
+}
+
+/** The decoded state of a lease key, as the election sees it. */
+export type LeaseView =
+  /** Absent, deleted or purged: acquire with `create`. */
+  | { state: "vacant"; revision: number }
+  /** Released by `holder`: may be taken over at once by CAS on `revision`. */
+  | { state: "released"; revision: number; holder: string; token: number; record: LeaseRecord }
+  /** Held by `holder` as of `revision`. */
+  | { state: "held"; revision: number; holder: string; token: number; record: LeaseRecord }
+  /** Undecodable or foreign bytes: treated as held by an unknown holder, never taken over silently. */
+  | { state: "unknown"; revision: number; reason: string };
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
+
+/** Encodes a record to msgpack. */
+export function encodeRecord(record: LeaseRecord): Uint8Array {
+  return packr.pack(record);
+}
+
+/** Decodes msgpack bytes; returns a reason string when the bytes are not a valid v1 record. */
+export function decodeRecord(bytes: Uint8Array): LeaseRecord | string {
+  let raw: unknown;
+  try {
+    raw = packr.unpack(bytes);
+  } catch (err) {
+    return `not msgpack: ${(err as Error).message}`;
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return "not a map";
+  const r = raw as Record<string, unknown>;
+  if (r.v !== LEASE_RECORD_VERSION) return `unsupported schema version ${String(r.v)}`;
+  if (typeof r.holder !== "string" || r.holder.length === 0) return "holder missing";
+  if (!isNonNegInt(r.token)) return "token invalid";
+  if (!isPosNumber(r.leaseMs) || !isPosNumber(r.renewMs)) return "timings invalid";
+  if (typeof r.acquiredAt !== "number" || typeof r.renewedAt !== "number") return "times invalid";
+  if (typeof r.released !== "boolean") return "released flag invalid";
+  if (r.meta !== undefined && !isStringMap(r.meta)) return "meta invalid";
+  const rec: LeaseRecord = {
+    v: r.v,
+    holder: r.holder,
+    token: r.token as number,
+    leaseMs: r.leaseMs as number,
+    renewMs: r.renewMs as number,
+    acquiredAt: r.acquiredAt,
+    renewedAt: r.renewedAt,
+    released: r.released,
+  };
+  if (r.meta !== undefined) rec.meta = r.meta as Record<string, string>;
+  return rec;
+}
+
+/** Interprets a store entry (or its absence) as a {@link LeaseView}. */
+export function viewOf(entry: StoreEntry | null): LeaseView {
+  if (entry === null) return { state: "vacant", revision: 0 };
+  if (entry.operation === "delete") return { state: "vacant", revision: entry.revision };
+  const rec = decodeRecord(entry.value);
+  if (typeof rec === "string") return { state: "unknown", revision: entry.revision, reason: rec };
+  // Token 0 marks the acquiring write: its token is its own revision.
+  const token = rec.token === 0 ? entry.revision : rec.token;
+  return {
+    state: rec.released ? "released" : "held",
+    revision: entry.revision,
+    holder: rec.holder,
+    token,
+    record: rec,
+  };
+}
+
+function isNonNegInt(x: unknown): boolean {
+  return typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+}
+function isPosNumber(x: unknown): boolean {
+  return typeof x === "number" && Number.isFinite(x) && x > 0;
+}
+function isStringMap(x: unknown): boolean {
+  return (
+    typeof x === "object" &&
+    x !== null &&
+    !Array.isArray(x) &&
+    Object.values(x as Record<string, unknown>).every((v) => typeof v === "string")
+  );
+}

@@ -1,0 +1,169 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { encodeRecord, viewOf } from "../../src/lease/record.js";
+import { Sim } from "./sim.js";
+
+// Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
+let sim: Sim;
+afterEach(async () => {
+  await sim?.stopAll();
+});
+
+describe("election machine (SimulatedClock + memory store)", () => {
+  it("acquires a vacant lease by create; the token is the acquiring revision", async () => {
+    sim = new Sim(1);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 100);
+    const l = a.election.leadership()!;
+    const entry = await sim.store.get("test.leader");
+    const v = viewOf(entry);
+    expect(v.state).toBe("held");
+    expect(v.state === "held" && v.holder).toBe("a");
+    expect(l.token).toBe(entry!.revision);
+    expect(l.validUntil - sim.now()).toBeGreaterThan(2800);
+    expect(a.events.map((e) => e.type)).toContain("elected");
+  });
+
+  it("renews by CAS every renew interval; the token does not change; validity moves", async () => {
+    sim = new Sim(2);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 100);
+    const first = a.election.leadership()!;
+    const rev0 = (await sim.store.get("test.leader"))!.revision;
+    await sim.advance(10_000);
+    const later = a.election.leadership()!;
+    expect(later.token).toBe(first.token);
+    expect(later.validUntil).toBeGreaterThan(first.validUntil + 9_000);
+    const rev1 = (await sim.store.get("test.leader"))!.revision;
+    expect(rev1 - rev0).toBeGreaterThanOrEqual(9); // ~10 renewals in 10 s
+    expect(a.events.filter((e) => e.type === "renewed").length).toBeGreaterThanOrEqual(9);
+    expect(a.events.filter((e) => e.type === "deposed")).toHaveLength(0);
+  });
+
+  it("keeps leadership through a store outage shorter than the validity, without stepping down", async () => {
+    sim = new Sim(3);
+    const a = sim.add("a", { leaseMs: 10_000 });
+    await sim.until(() => a.election.isLeader(), 100);
+    await sim.advance(100);
+    sim.store.setAvailable(false);
+    await sim.advance(6_000); // a 4–8 s stream-leader election, inside a 10 s lease
+    expect(a.election.isLeader()).toBe(true);
+    sim.store.setAvailable(true);
+    await sim.advance(5_000);
+    expect(a.election.isLeader()).toBe(true);
+    expect(a.events.filter((e) => e.type === "deposed")).toHaveLength(0);
+    expect(a.events.some((e) => e.type === "error")).toBe(true);
+  });
+
+  it("lapses at the deadline during a long outage: deposed(lapsed) exactly at send + validFor", async () => {
+    sim = new Sim(4);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 100);
+    const before = a.election.leadership()!;
+    sim.store.setAvailable(false);
+    await sim.until(() => !a.election.isLeader(), 5_000, 1);
+    const deposed = a.events.find((e) => e.type === "deposed");
+    expect(deposed).toMatchObject({ type: "deposed", reason: "lapsed", token: before.token });
+    // Never before the deadline the holder computed, and promptly at it.
+    expect(deposed!.t).toBeGreaterThanOrEqual(before.validUntil);
+    expect(deposed!.t - before.validUntil).toBeLessThanOrEqual(1);
+    expect(before.signal.aborted).toBe(true);
+  });
+
+  it("takes over only after watching the same revision unchanged for a full lease", async () => {
+    sim = new Sim(5);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 100);
+    const b = sim.add("b");
+    await sim.advance(2_000);
+    expect(b.election.isLeader()).toBe(false);
+    // A "crashes": its link is cut, it can no longer renew.
+    a.link.setDown(true);
+    const lastRev = (await sim.store.get("test.leader"))!.revision;
+    const cutAt = sim.now();
+    await sim.until(() => b.election.isLeader(), 10_000);
+    const aDeposed = a.events.find((e) => e.type === "deposed")!;
+    const bElected = b.events.find((e) => e.type === "elected")!;
+    expect(aDeposed.t).toBeLessThan(bElected.t); // no overlap
+    // B saw revision lastRev at the latest when it was written (before the cut) and waited a full lease after.
+    expect(bElected.t - cutAt).toBeGreaterThan(3000 - 1000);
+    expect(bElected.t - cutAt).toBeLessThanOrEqual(3000 + 50);
+    expect(b.election.leadership()!.token).toBeGreaterThan(lastRev);
+  });
+
+  it("a fresh candidate finding a held record waits out one lease", async () => {
+    sim = new Sim(6);
+    // A record held by a dead holder, written before B starts.
+    await sim.store.create(
+      "test.leader",
+      encodeRecord({ v: 1, holder: "dead", token: 0, leaseMs: 3000, renewMs: 1000, acquiredAt: 0, renewedAt: 0, released: false }),
+    );
+    const b = sim.add("b");
+    const took = await sim.until(() => b.election.isLeader(), 10_000);
+    expect(took).toBeGreaterThanOrEqual(3000);
+    expect(took).toBeLessThan(3100);
+  });
+
+  it("resign hands over within a round trip; deposed(resigned) precedes the successor", async () => {
+    sim = new Sim(7);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 100);
+    const b = sim.add("b");
+    const c = sim.add("c");
+    await sim.advance(500);
+    const tokenA = a.election.leadership()!.token;
+    const resigned = a.election.resign();
+    const took = await sim.until(() => b.election.isLeader() || c.election.isLeader(), 1_000, 1);
+    await resigned;
+    expect(took).toBeLessThanOrEqual(2);
+    const successor = b.election.isLeader() ? b : c;
+    expect(successor.election.leadership()!.token).toBeGreaterThan(tokenA);
+    expect(a.events.find((e) => e.type === "deposed")).toMatchObject({ reason: "resigned", token: tokenA });
+    expect(a.election.isLeader()).toBe(false);
+    // The resigner does not grab its own released record back.
+    await sim.advance(2_000);
+    expect(sim.leaders().map((p) => p.id)).toEqual([successor.id]);
+  });
+
+  it("tokens strictly increase across many hand-overs and never two leaders at once", async () => {
+    sim = new Sim(8);
+    const ps = ["a", "b", "c"].map((id) => sim.add(id));
+    const tokens: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      await sim.until(() => sim.leaders().length === 1, 10_000, 1);
+      const leader = sim.leaders()[0]!;
+      tokens.push(leader.election.leadership()!.token);
+      if (i % 2 === 0) await leader.election.resign();
+      else {
+        leader.link.setDown(true);
+        await sim.until(() => !leader.election.isLeader(), 5_000, 1);
+        leader.link.setDown(false);
+      }
+      expect(sim.leaders().length).toBeLessThanOrEqual(1);
+    }
+    for (let i = 1; i < tokens.length; i++) expect(tokens[i]!).toBeGreaterThan(tokens[i - 1]!);
+    expect(ps.length).toBe(3);
+  });
+
+  it("treats an undecodable record as held by unknown: no crash, no early takeover, logged once", async () => {
+    sim = new Sim(9);
+    await sim.store.create("test.leader", new Uint8Array([0xc1, 0xff, 0x00]));
+    const b = sim.add("b");
+    await sim.advance(2_000);
+    expect(b.election.isLeader()).toBe(false);
+    expect(b.events.find((e) => e.type === "leader-changed")).toMatchObject({ leader: "unknown" });
+    const took = await sim.until(() => b.election.isLeader(), 5_000);
+    expect(took + 2_000).toBeGreaterThanOrEqual(3_000);
+  });
+
+  it("a stop() of the leader releases, so a follower takes over at once", async () => {
+    sim = new Sim(10);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 100);
+    const b = sim.add("b");
+    await sim.advance(200);
+    const stopping = a.election.stop();
+    await sim.until(() => b.election.isLeader(), 50, 1);
+    await stopping;
+    expect(a.events.find((e) => e.type === "deposed")).toMatchObject({ reason: "stopped" });
+  });
+});

@@ -1,0 +1,99 @@
+/**
+ * Deterministic election harness: xstate's SimulatedClock drives the
+ * machine's timers and its `now()`, the in-memory store is the lease store,
+ * and a seeded PRNG replaces Math.random.
+ */
+import { SimulatedClock } from "xstate";
+import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
+import { startElection, type Election, type ElectionEvent, type ElectionOptions } from "../../src/election/election.js";
+import { FaultyStore } from "../harness/faulty-store.js";
+
+/** mulberry32: a tiny, good-enough seeded PRNG. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Lets every pending promise callback run (store results, watch deliveries). */
+export const flush = () => new Promise<void>((r) => setImmediate(r));
+
+export interface SimParticipant {
+  id: string;
+  election: Election;
+  link: FaultyStore;
+  events: (ElectionEvent & { t: number })[];
+}
+
+export class Sim {
+  readonly clock = new SimulatedClock();
+  readonly store = new MemoryLeaseStore("sim");
+  readonly participants: SimParticipant[] = [];
+  private readonly random: () => number;
+
+  constructor(seed = 1) {
+    this.random = prng(seed);
+    // SimulatedClock starts at 0; start later so "0" never looks like a time.
+    this.clock.set(1_000);
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  add(id: string, opts: Partial<ElectionOptions> = {}): SimParticipant {
+    const link = new FaultyStore(this.store);
+    const election = startElection({
+      key: "test.leader",
+      leaseMs: 3000,
+      ...opts,
+      id,
+      store: link,
+      simulation: { now: () => this.clock.now(), clock: this.clock, random: this.random, wallNow: () => this.clock.now() },
+    });
+    const p: SimParticipant = { id, election, link, events: [] };
+    election.on((e) => p.events.push({ ...e, t: this.clock.now() }));
+    this.participants.push(p);
+    return p;
+  }
+
+  /** Advances simulated time in small steps, flushing promises between them. */
+  async advance(ms: number, step = 5): Promise<void> {
+    await flush();
+    for (let t = 0; t < ms; t += step) {
+      this.clock.increment(Math.min(step, ms - t));
+      await flush();
+    }
+  }
+
+  /** Advances until `pred` holds or `maxMs` passed; returns the simulated time it took. */
+  async until(pred: () => boolean, maxMs: number, step = 5): Promise<number> {
+    const start = this.now();
+    await flush();
+    while (!pred()) {
+      if (this.now() - start > maxMs) throw new Error(`condition not met within ${maxMs} simulated ms`);
+      this.clock.increment(step);
+      await flush();
+    }
+    return this.now() - start;
+  }
+
+  leaders(): SimParticipant[] {
+    return this.participants.filter((p) => p.election.isLeader());
+  }
+
+  async stopAll(): Promise<void> {
+    // Stopping resigns through the store; keep links up and time moving.
+    for (const p of this.participants) p.link.setDown(false);
+    const stopping = Promise.all(this.participants.map((p) => p.election.stop()));
+    let done = false;
+    void stopping.then(() => (done = true));
+    await this.until(() => done, 60_000).catch(() => undefined);
+    await stopping;
+  }
+}
