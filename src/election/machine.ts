@@ -134,6 +134,16 @@ export const electionMachine = setup({
     /** Followers re-read periodically: a watch is a hint and may miss updates. */
     reconcile: ({ context }) => context.timing.renewMs,
     retry: ({ context }) => jitter(context, context.timing.retryMs),
+    /**
+     * A holder retries a failed renewal without exponential backoff, and more
+     * often as the deadline nears: riding out a 4–8 s stream-leader election
+     * depends on the first write after it.
+     */
+    renewRetry: ({ context }) =>
+      Math.max(
+        1,
+        Math.min(context.timing.retryMs * (0.5 + context.random()), (context.deadline - context.now()) / 4),
+      ),
   },
   guards: {
     pastDeadline: ({ context }) => context.now() >= context.deadline,
@@ -357,7 +367,7 @@ export const electionMachine = setup({
                 ],
               },
             },
-            backoff: { after: { retry: "renewing" } },
+            backoff: { after: { renewRetry: "renewing" } },
             /** CAS lost: is the record still ours (an unconfirmed write of ours landed) or taken? */
             verifying: {
               invoke: {

@@ -10,13 +10,13 @@
  * stdout.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { AbortedError, throwIfAborted } from "../errors.js";
-import { LOOPBACK, freePorts, getJson, sleep, waitFor } from "./ports.js";
+import { LOOPBACK, findNatsServer, freePorts, getJson, hookProcessExit, liveChildren, liveTempDirs, waitFor, withParentDeathSignal } from "./ports.js";
 
-export { waitFor, freePorts, sleep, type WaitForOptions } from "./ports.js";
+export { findNatsServer, freePorts, pidAlive, sleep, waitFor, type WaitForOptions } from "./ports.js";
 
 /** One running (or stopped) member of a launched deployment. Fields that change on restart are live getters. */
 export interface NatsServerMember {
@@ -86,71 +86,6 @@ const TERMINATING = new Set<string>(["SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", 
 const STOP_GRACE_MS = 5_000;
 const START_ATTEMPTS = 3;
 
-// ---- orphan protection ---------------------------------------------------
-
-const liveChildren = new Set<ChildProcess>();
-const liveTempDirs = new Set<string>();
-let exitHooked = false;
-
-function killEverythingSync(): void {
-  for (const c of liveChildren) {
-    try {
-      c.kill("SIGKILL");
-    } catch {
-      /* already gone */
-    }
-  }
-  for (const d of liveTempDirs) rmSync(d, { recursive: true, force: true });
-}
-
-function hookProcessExit(): void {
-  if (exitHooked) return;
-  exitHooked = true;
-  process.on("exit", killEverythingSync);
-  // 'exit' does not run on a fatal signal, so handle the usual ones too. When
-  // nobody else listens, re-raise after cleanup so the default action (exit)
-  // still happens.
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    const onSignal = () => {
-      killEverythingSync();
-      if (process.listenerCount(sig) === 1) {
-        process.removeListener(sig, onSignal);
-        process.kill(process.pid, sig);
-      }
-    };
-    process.on(sig, onSignal);
-  }
-}
-
-// ---- binary lookup ---------------------------------------------------------
-
-function isExecutable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Path of the nats-server binary: `$NATS_SERVER_BIN`, else `nats-server` on PATH, else /usr/sbin/nats-server. */
-export function findNatsServer(): string {
-  const fromEnv = process.env["NATS_SERVER_BIN"];
-  if (fromEnv) {
-    if (isExecutable(fromEnv)) return fromEnv;
-    throw new Error(`NATS_SERVER_BIN=${fromEnv} is not an executable file`);
-  }
-  for (const dir of (process.env["PATH"] ?? "").split(delimiter)) {
-    if (dir && isExecutable(join(dir, "nats-server"))) return join(dir, "nats-server");
-  }
-  if (isExecutable("/usr/sbin/nats-server")) return "/usr/sbin/nats-server";
-  throw new Error(
-    "nats-server not found (looked at $NATS_SERVER_BIN, PATH and /usr/sbin/nats-server). " +
-      "Install it with `apt-get install nats-server` (Debian/Ubuntu), or download a release from " +
-      "https://github.com/nats-io/nats-server/releases and set NATS_SERVER_BIN=/path/to/nats-server.",
-  );
-}
-
 // ---- one member ------------------------------------------------------------
 
 interface ClusterSpec {
@@ -209,7 +144,8 @@ class Member implements NatsServerMember {
     hookProcessExit();
     const fd = openSync(this.logFile, "a");
     try {
-      const child = spawn(this.bin, ["-c", this.configFile], { stdio: ["ignore", fd, fd], detached: false });
+      const [cmd, args] = withParentDeathSignal(this.bin, ["-c", this.configFile]);
+      const child = spawn(cmd, args, { stdio: ["ignore", fd, fd], detached: false });
       this.child = child;
       liveChildren.add(child);
       this.exited = new Promise<void>((resolve) => {
@@ -494,14 +430,3 @@ export function waitForStreamLeader(
 export function serverIndex(handle: NatsServerHandle, name: string): number {
   return handle.servers.findIndex((s) => s.name === name);
 }
-
-/** True while a process with this pid exists (signal 0 probes without killing). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-

@@ -1,9 +1,13 @@
 /**
- * Small helpers for the nats-server launcher: free loopback ports, polling and
- * tiny HTTP-JSON reads of the monitoring endpoint. Kept apart so the launcher
- * stays readable, and so tests can reuse {@link waitFor}.
+ * Process-level plumbing for the nats-server launcher: finding the binary,
+ * the orphan registry, free loopback ports, polling and tiny HTTP-JSON reads
+ * of the monitoring endpoint. Kept apart so the launcher stays readable, and
+ * so tests can reuse {@link waitFor}.
  */
+import type { ChildProcess } from "node:child_process";
+import { accessSync, constants, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
+import { delimiter, join } from "node:path";
 import { AbortedError } from "../errors.js";
 
 /** Loopback host every launched server binds to. */
@@ -105,3 +109,100 @@ export async function getJson<T = unknown>(url: string, timeoutMs = 2_000): Prom
   if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}: ${text.slice(0, 200)}`);
   return JSON.parse(text) as T;
 }
+
+// ---- orphan protection ---------------------------------------------------
+
+/** Children still alive; SIGKILLed when this process exits. */
+export const liveChildren = new Set<ChildProcess>();
+/** Temporary directories to remove when this process exits. */
+export const liveTempDirs = new Set<string>();
+let exitHooked = false;
+
+function killEverythingSync(): void {
+  for (const c of liveChildren) {
+    try {
+      c.kill("SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+  for (const d of liveTempDirs) rmSync(d, { recursive: true, force: true });
+}
+
+/** Installs (once) the exit and signal hooks that kill {@link liveChildren}. */
+export function hookProcessExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on("exit", killEverythingSync);
+  // 'exit' does not run on a fatal signal, so handle the usual ones too. When
+  // nobody else listens, re-raise after cleanup so the default action (exit)
+  // still happens.
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const onSignal = () => {
+      killEverythingSync();
+      if (process.listenerCount(sig) === 1) {
+        process.removeListener(sig, onSignal);
+        process.kill(process.pid, sig);
+      }
+    };
+    process.on(sig, onSignal);
+  }
+}
+
+// ---- binary lookup ---------------------------------------------------------
+
+/** True when `p` is an executable file. */
+export function isExecutable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Path of the nats-server binary: `$NATS_SERVER_BIN`, else `nats-server` on PATH, else /usr/sbin/nats-server. */
+export function findNatsServer(): string {
+  const fromEnv = process.env["NATS_SERVER_BIN"];
+  if (fromEnv) {
+    if (isExecutable(fromEnv)) return fromEnv;
+    throw new Error(`NATS_SERVER_BIN=${fromEnv} is not an executable file`);
+  }
+  for (const dir of (process.env["PATH"] ?? "").split(delimiter)) {
+    if (dir && isExecutable(join(dir, "nats-server"))) return join(dir, "nats-server");
+  }
+  if (isExecutable("/usr/sbin/nats-server")) return "/usr/sbin/nats-server";
+  throw new Error(
+    "nats-server not found (looked at $NATS_SERVER_BIN, PATH and /usr/sbin/nats-server). " +
+      "Install it with `apt-get install nats-server` (Debian/Ubuntu), or download a release from " +
+      "https://github.com/nats-io/nats-server/releases and set NATS_SERVER_BIN=/path/to/nats-server.",
+  );
+}
+
+/**
+ * The exit hooks cannot run when this process is SIGKILLed (a test runner
+ * killing a hung worker, a chaos test killing a candidate). On Linux,
+ * `setpriv --pdeathsig SIGKILL` makes the kernel kill the server when its
+ * parent dies; setpriv execs the server, so the pid is the server's.
+ */
+let pdeathWrapper: string | null | undefined;
+export function withParentDeathSignal(bin: string, args: string[]): [string, string[]] {
+  if (pdeathWrapper === undefined) {
+    pdeathWrapper = null;
+    if (process.platform === "linux" && process.env["REGENT_NO_PDEATHSIG"] !== "1") {
+      pdeathWrapper = ["/usr/bin/setpriv", "/bin/setpriv"].find(isExecutable) ?? null;
+    }
+  }
+  return pdeathWrapper ? [pdeathWrapper, ["--pdeathsig", "SIGKILL", "--", bin, ...args]] : [bin, args];
+}
+
+/** True while a process with this pid exists (signal 0 probes without killing). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+

@@ -137,7 +137,7 @@ export class NatsLeaseStore implements LeaseStore {
     return e && e.operation === "PUT" ? toEntry(e) : null;
   }
 
-  create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
+  async create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
     assertValidKey(key);
     // v3 create: put expecting sequence 0; on "wrong last sequence" it reads the
     // key and, if the latest is a delete marker, puts expecting the marker's
@@ -146,20 +146,20 @@ export class NatsLeaseStore implements LeaseStore {
     return this.call({ op: "create", key, expected: 0 }, opts, () => this.kv.create(key, value));
   }
 
-  update(key: string, value: Uint8Array, expectedRevision: number, opts?: CallOptions): Promise<number> {
+  async update(key: string, value: Uint8Array, expectedRevision: number, opts?: CallOptions): Promise<number> {
     assertValidKey(key);
     assertValidRevision(expectedRevision);
     return this.call({ op: "update", key, expected: expectedRevision }, opts, () => this.kv.update(key, value, expectedRevision));
   }
 
-  delete(key: string, expectedRevision: number, opts?: CallOptions): Promise<void> {
+  async delete(key: string, expectedRevision: number, opts?: CallOptions): Promise<void> {
     assertValidKey(key);
     // The client skips the CAS header when previousSeq is 0, so 0 must never get through.
     assertValidRevision(expectedRevision);
-    return this.call({ op: "delete", key, expected: expectedRevision }, opts, () => this.kv.delete(key, { previousSeq: expectedRevision }));
+    await this.call({ op: "delete", key, expected: expectedRevision }, opts, () => this.kv.delete(key, { previousSeq: expectedRevision }));
   }
 
-  keys(filter: string, opts?: CallOptions): Promise<string[]> {
+  async keys(filter: string, opts?: CallOptions): Promise<string[]> {
     assertValidFilter(filter);
     let iter: { stop(): void } | undefined;
     const collect = async () => {

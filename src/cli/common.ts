@@ -1,0 +1,80 @@
+/**
+ * Shared CLI plumbing: argument parsers that fail with clear messages, NATS
+ * connection from `--servers`/`NATS_URL`, and signal handling.
+ */
+import { InvalidArgumentError } from "commander";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { StoreUnavailableError } from "../errors.js";
+
+/** Parses a positive integer number of milliseconds. */
+export function parseMs(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n <= 0) {
+    throw new InvalidArgumentError(`expected a positive whole number of milliseconds, got "${value}"`);
+  }
+  return n;
+}
+
+/** Parses a positive integer count. */
+export function parseCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n <= 0 || n > 1000) throw new InvalidArgumentError(`expected a whole number from 1 to 1000, got "${value}"`);
+  return n;
+}
+
+/** Parses a fraction in [0, 0.2]. */
+export function parseDrift(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 0.2) throw new InvalidArgumentError(`expected a fraction from 0 to 0.2, got "${value}"`);
+  return n;
+}
+
+/** Server list from `--servers` (comma separated) or `NATS_URL`; default local 4222. */
+export function serverList(flag?: string): string[] {
+  const raw = flag ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+  const list = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (list.length === 0) throw new InvalidArgumentError("--servers: at least one URL is required");
+  for (const s of list) {
+    if (!/^(nats|tls|ws|wss):\/\/[^\s]+$|^[\w.-]+:\d+$/.test(s)) throw new InvalidArgumentError(`--servers: not a NATS URL: "${s}"`);
+  }
+  return list;
+}
+
+/** Connects with endless reconnects: a NATS outage is a state to ride out, not an exit. */
+export async function connectNats(servers: string[], name: string, timeoutMs = 5_000): Promise<NatsConnection> {
+  try {
+    return await connect({
+      servers,
+      name,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      pingInterval: 5_000,
+      maxPingOut: 2,
+      timeout: timeoutMs,
+    });
+  } catch (err) {
+    throw new StoreUnavailableError(`cannot connect to NATS at ${servers.join(",")}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Runs `onSignal` once on the first SIGINT/SIGTERM; a second one exits at once. */
+export function onShutdown(onSignal: (sig: NodeJS.Signals) => Promise<void> | void): void {
+  let shuttingDown = false;
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      if (shuttingDown) process.exit(130);
+      shuttingDown = true;
+      void Promise.resolve(onSignal(sig)).finally(() => process.exit(0));
+    });
+  }
+}
+
+/** Prints an error for a human and exits non-zero. */
+export function fail(message: string, code = 1): never {
+  process.stderr.write(`regent: ${message}\n`);
+  process.exit(code);
+}

@@ -1,0 +1,111 @@
+/**
+ * `regent elect`: stand as a candidate in one election and report every event
+ * as a line (JSON with `--json`). Used by the demo, the integration tests and
+ * the benchmarks as the "separate OS process" participant; like
+ * `etcdctl elect`, it is also handy on its own.
+ *
+ * Standard input accepts `resign` and `stop` lines. SIGTERM/SIGINT resign
+ * gracefully before exiting.
+ */
+import { createInterface } from "node:readline";
+import { openSync, writeSync } from "node:fs";
+import { startElection, type ElectionEvent } from "../election/election.js";
+import { NatsLeaseStore } from "../lease/nats-store.js";
+import { createLogger } from "../observability/logger.js";
+import { IntervalRecorder, monotonicNowMs } from "../observability/oracle.js";
+import { connectNats, onShutdown, serverList } from "./common.js";
+
+export interface ElectOptions {
+  servers?: string;
+  bucket: string;
+  key: string;
+  id?: string;
+  leaseMs?: number;
+  renewMs?: number;
+  maxDrift?: number;
+  replicas?: number;
+  json?: boolean;
+  /** Leadership intervals for the split-brain oracle. */
+  intervals?: string;
+  /** Every `--act-every` ms while leader, append `{t, token}` here: the "work" a leader does. */
+  actLog?: string;
+  actEvery?: number;
+  logLevel?: string;
+}
+
+export async function runElect(opts: ElectOptions): Promise<void> {
+  const servers = serverList(opts.servers);
+  const log = createLogger({ level: (opts.logLevel as never) ?? "warn", name: "regent-elect" });
+  const nc = await connectNats(servers, `regent-elect-${opts.id ?? process.pid}`);
+  const store = await NatsLeaseStore.open(nc, { bucket: opts.bucket, replicas: opts.replicas ?? 1 });
+  const election = startElection({
+    store,
+    key: opts.key,
+    logger: log,
+    ...(opts.id ? { id: opts.id } : {}),
+    ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}),
+    ...(opts.renewMs ? { renewMs: opts.renewMs } : {}),
+    ...(opts.maxDrift !== undefined ? { maxDrift: opts.maxDrift } : {}),
+  });
+  const recorder = opts.intervals ? new IntervalRecorder(opts.intervals) : null;
+  const print = (e: ElectionEvent | { type: "ready" } | { type: "stopped" }) => {
+    const line = { ...e, id: election.id, t: monotonicNowMs() } as Record<string, unknown>;
+    if ("error" in line) line.error = String((line.error as Error)?.message ?? line.error);
+    process.stdout.write(opts.json ? JSON.stringify(line) + "\n" : human(line) + "\n");
+  };
+
+  let validUntil = 0;
+  election.on((e) => {
+    if (e.type === "elected") {
+      validUntil = e.validUntil;
+      recorder?.started(opts.key, election.id, e.token, e.validUntil);
+    } else if (e.type === "renewed") {
+      validUntil = e.validUntil;
+      recorder?.extended(opts.key, election.id, e.token, e.validUntil);
+    } else if (e.type === "deposed") {
+      // A holder stops acting at its deadline at the latest, even if it only
+      // learns of the lapse later (paused process): record what it did.
+      recorder?.ended(opts.key, election.id, e.token, Math.min(e.at, validUntil));
+    }
+    if (e.type !== "renewed") print(e);
+  });
+
+  if (opts.actLog) {
+    const fd = openSync(opts.actLog, "a");
+    const every = opts.actEvery ?? 5;
+    const timer = setInterval(() => {
+      // The guarded work: act only while the deadline says so.
+      const l = election.leadership();
+      if (l) writeSync(fd, JSON.stringify({ t: monotonicNowMs(), id: election.id, token: l.token }) + "\n");
+    }, every);
+    timer.unref();
+  }
+
+  const shutdown = async () => {
+    await election.stop({ signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+    print({ type: "stopped" });
+    recorder?.close();
+    await nc.close().catch(() => undefined);
+  };
+  onShutdown(shutdown);
+  createInterface({ input: process.stdin }).on("line", (line) => {
+    const cmd = line.trim();
+    if (cmd === "resign") void election.resign().catch(() => undefined);
+    else if (cmd === "stop") void shutdown().finally(() => process.exit(0));
+  });
+  print({ type: "ready" });
+}
+
+function human(l: Record<string, unknown>): string {
+  const t = (l.t as number).toFixed(1);
+  switch (l.type) {
+    case "elected":
+      return `${t} ${l.id} ELECTED token=${l.token}`;
+    case "deposed":
+      return `${t} ${l.id} DEPOSED token=${l.token} reason=${l.reason}`;
+    case "leader-changed":
+      return `${t} ${l.id} sees leader=${l.leader ?? "-"} token=${l.token ?? "-"}`;
+    default:
+      return `${t} ${l.id} ${String(l.type)}${l.error ? ` ${l.op}: ${l.error}` : ""}`;
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * Spawns `regent elect --json` candidate processes and follows their event
+ * lines. Shared by the demo, the integration tests, the benchmarks and the
+ * drills: every participant is a real OS process on the shared
+ * CLOCK_MONOTONIC, so timings across processes are comparable.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { selfCommand } from "../cli/self.js";
+import { monotonicNowMs } from "../observability/oracle.js";
+
+/** One event line printed by `regent elect --json`. */
+export interface CandidateEvent {
+  type: string;
+  id: string;
+  /** Monotonic ms (shared CLOCK_MONOTONIC) when the candidate printed it. */
+  t: number;
+  token?: number;
+  reason?: string;
+  leader?: string | null;
+  validUntil?: number;
+  [k: string]: unknown;
+}
+
+/** Options for one candidate. */
+export interface CandidateSpec {
+  id: string;
+  servers: string[];
+  key: string;
+  bucket?: string;
+  leaseMs?: number;
+  renewMs?: number;
+  replicas?: number;
+  intervalsFile?: string;
+  actLog?: string;
+  /** Extra CLI arguments. */
+  extra?: string[];
+  /** Wrap the command (e.g. `["faketime", "+1h"]`). */
+  wrapper?: string[];
+  /** Entry point to run instead of this process's own (`node --import tsx src/cli/main.ts`). */
+  self?: { command: string; args: string[] };
+}
+
+const live = new Set<ChildProcess>();
+let hooked = false;
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on("exit", () => {
+    for (const c of live) c.kill("SIGKILL");
+  });
+}
+
+/** A running `regent elect` process. */
+export class CandidateProcess {
+  readonly id: string;
+  readonly events: CandidateEvent[] = [];
+  readonly proc: ChildProcess;
+  private waiters = new Set<() => void>();
+  private exited: Promise<number | null>;
+  stderr = "";
+
+  constructor(spec: CandidateSpec) {
+    hookExit();
+    this.id = spec.id;
+    const self = spec.self ?? selfCommand();
+    const args = [
+      ...self.args,
+      "elect",
+      "--json",
+      "--servers",
+      spec.servers.join(","),
+      "--key",
+      spec.key,
+      "--id",
+      spec.id,
+      "--bucket",
+      spec.bucket ?? "regent",
+    ];
+    if (spec.leaseMs) args.push("--lease-ms", String(spec.leaseMs));
+    if (spec.renewMs) args.push("--renew-ms", String(spec.renewMs));
+    if (spec.replicas) args.push("--replicas", String(spec.replicas));
+    if (spec.intervalsFile) args.push("--intervals", spec.intervalsFile);
+    if (spec.actLog) args.push("--act-log", spec.actLog);
+    args.push(...(spec.extra ?? []));
+    const [cmd, ...pre] = spec.wrapper?.length ? [...spec.wrapper, self.command] : [self.command];
+    this.proc = spawn(cmd!, [...pre, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    live.add(this.proc);
+    this.exited = new Promise((resolve) =>
+      this.proc.on("exit", (code) => {
+        live.delete(this.proc);
+        this.notify();
+        resolve(code);
+      }),
+    );
+    createInterface({ input: this.proc.stdout! }).on("line", (line) => {
+      try {
+        this.events.push(JSON.parse(line) as CandidateEvent);
+      } catch {
+        return; // not an event line
+      }
+      this.notify();
+    });
+    this.proc.stderr!.on("data", (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-20_000);
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
+  get running(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** Is it leader according to its own events (elected without a later deposed)? */
+  get leading(): boolean {
+    for (let i = this.events.length - 1; i >= 0; i--) {
+      const t = this.events[i]!.type;
+      if (t === "elected") return this.running;
+      if (t === "deposed" || t === "stopped") return false;
+    }
+    return false;
+  }
+
+  /** Latest token it was elected with. */
+  get token(): number | undefined {
+    for (let i = this.events.length - 1; i >= 0; i--) if (this.events[i]!.type === "elected") return this.events[i]!.token;
+    return undefined;
+  }
+
+  /** Calls `fn` whenever this candidate prints an event or exits; returns the unsubscribe. */
+  onChange(fn: () => void): () => void {
+    this.waiters.add(fn);
+    return () => this.waiters.delete(fn);
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Resolves with the first event (from index `from`) matching `pred`. */
+  waitForEvent(pred: (e: CandidateEvent) => boolean, opts: { timeoutMs?: number; from?: number } = {}): Promise<CandidateEvent> {
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    return new Promise((resolve, reject) => {
+      let from = opts.from ?? 0;
+      const check = () => {
+        for (; from < this.events.length; from++) {
+          const e = this.events[from]!;
+          if (pred(e)) return done(() => resolve(e));
+        }
+        if (!this.running) done(() => reject(new Error(`${this.id} exited (stderr: ${this.stderr.slice(-2000)})`)));
+      };
+      const timer = setTimeout(
+        () => done(() => reject(new Error(`${this.id}: no matching event within ${timeoutMs} ms; events: ${JSON.stringify(this.events.slice(-10))}`))),
+        timeoutMs,
+      );
+      const done = (fn: () => void) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        fn();
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** Sends a command line (`resign`, `stop`) on stdin. */
+  send(cmd: string): void {
+    this.proc.stdin?.write(cmd + "\n");
+  }
+
+  /** Sends a signal; for SIGKILL/SIGTERM resolves when the process exited. Returns the monotonic send time. */
+  async signal(sig: NodeJS.Signals): Promise<number> {
+    const at = monotonicNowMs();
+    if (this.running) this.proc.kill(sig);
+    if (sig === "SIGKILL" || sig === "SIGTERM" || sig === "SIGINT") await this.exited;
+    return at;
+  }
+
+  /** Graceful stop (SIGTERM), SIGKILL after `graceMs`. */
+  async stop(graceMs = 5_000): Promise<void> {
+    if (!this.running) return;
+    this.proc.kill("SIGCONT");
+    this.proc.kill("SIGTERM");
+    const t = setTimeout(() => this.proc.kill("SIGKILL"), graceMs);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+/** Waits until `pred` holds, re-checking whenever any candidate prints. */
+export function waitUntil(cands: CandidateProcess[], pred: () => boolean, timeoutMs = 30_000, what = "condition"): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const offs: (() => unknown)[] = [];
+    const done = (fn: () => void) => {
+      clearTimeout(timer);
+      offs.forEach((o) => o());
+      fn();
+    };
+    const check = () => {
+      if (pred()) done(resolve);
+    };
+    const timer = setTimeout(() => done(() => reject(new Error(`${what}: not reached within ${timeoutMs} ms`))), timeoutMs);
+    for (const c of cands) offs.push(c.onChange(check));
+    check();
+  });
+}

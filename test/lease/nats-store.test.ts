@@ -1,0 +1,150 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { AbortedError, BucketMissingError, ConfigError, StoreUnavailableError } from "../../src/errors.js";
+import { startNatsServer, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
+import { NatsLeaseStore } from "../../src/lease/nats-store.js";
+import { storeContract } from "./store-contract.js";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+// The store must never leave a rejection unhandled, whatever the server does.
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+process.on("unhandledRejection", onUnhandled);
+
+function natsConnect(url: string): Promise<NatsConnection> {
+  // Fast reconnects so restarts are picked up quickly; never give up.
+  return connect({ servers: url, reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 2_000 });
+}
+
+let server: NatsServerHandle;
+let nc: NatsConnection;
+let bucketSeq = 0;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await natsConnect(server.url);
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+  process.off("unhandledRejection", onUnhandled);
+  expect(unhandled).toEqual([]);
+});
+
+storeContract("NatsLeaseStore (nats-server, single node)", async () => {
+  const bucket = `contract-${++bucketSeq}`;
+  const store = await NatsLeaseStore.open(nc, { bucket });
+  return {
+    store,
+    cleanup: async () => {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(`KV_${bucket}`);
+    },
+  };
+});
+
+describe("NatsLeaseStore bucket checks", () => {
+  it("creates a FILE, history 1, no-TTL, non-direct bucket", async () => {
+    await NatsLeaseStore.open(nc, { bucket: "shape" });
+    const jsm = await jetstreamManager(nc);
+    const { config } = await jsm.streams.info("KV_shape");
+    expect(config.storage).toBe("file");
+    expect(config.max_msgs_per_subject).toBe(1);
+    expect(config.max_age).toBe(0);
+    expect(config.allow_direct).toBe(false);
+  });
+
+  it("binding a missing bucket with create:false is a BucketMissingError", async () => {
+    await expect(NatsLeaseStore.open(nc, { bucket: "never-made", create: false })).rejects.toBeInstanceOf(BucketMissingError);
+  });
+
+  it("refuses a bucket with a TTL", async () => {
+    await new Kvm(nc).create("with-ttl", { ttl: 60_000 });
+    await expect(NatsLeaseStore.open(nc, { bucket: "with-ttl" })).rejects.toBeInstanceOf(ConfigError);
+    await expect(NatsLeaseStore.open(nc, { bucket: "with-ttl", create: false })).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it("a bucket deleted under us gives BucketMissingError for reads, writes and watches", async () => {
+    const store = await NatsLeaseStore.open(nc, { bucket: "doomed" });
+    const r1 = await store.create("k", enc("v"));
+    await (await jetstreamManager(nc)).streams.delete("KV_doomed");
+    await expect(store.get("k")).rejects.toBeInstanceOf(BucketMissingError);
+    // a publish to the bucket's subject has no responders; the store asks for the stream to tell "gone" from "down"
+    await expect(store.create("k2", enc("v"))).rejects.toBeInstanceOf(BucketMissingError);
+    await expect(store.update("k", enc("v"), r1)).rejects.toBeInstanceOf(BucketMissingError);
+    await expect(store.delete("k", r1)).rejects.toBeInstanceOf(BucketMissingError);
+    await expect(store.keys(">")).rejects.toBeInstanceOf(BucketMissingError);
+    const ac = new AbortController();
+    await expect(store.watch(">", { signal: ac.signal })[Symbol.asyncIterator]().next()).rejects.toBeInstanceOf(BucketMissingError);
+  });
+});
+
+describe("NatsLeaseStore across server failures (own server)", () => {
+  let own: NatsServerHandle | undefined;
+  let ownNc: NatsConnection | undefined;
+
+  afterEach(async () => {
+    await ownNc?.close().catch(() => undefined);
+    await own?.stop();
+    own = undefined;
+    ownNc = undefined;
+  });
+
+  it("revisions survive SIGKILL and restart with the same store dir", async () => {
+    own = await startNatsServer();
+    ownNc = await natsConnect(own.url);
+    const store = await NatsLeaseStore.open(ownNc, { bucket: "durable" });
+    const r1 = await store.create("a", enc("1"));
+    const r2 = await store.update("a", enc("2"), r1);
+    await store.delete("a", r2);
+    const r4 = await store.create("b", enc("x"));
+    await own.kill(0, "SIGKILL");
+    await own.restart(0);
+    const c = ownNc;
+    // the client reconnects on its own; wait until the store answers again
+    await expect.poll(() => store.get("b").then((e) => e?.revision, () => "down"), { timeout: 15_000, interval: 100 }).toBe(r4);
+    const r5 = await store.update("b", enc("y"), r4);
+    expect(r5).toBe(r4 + 1);
+    expect(await store.get("a")).toBeNull();
+    expect(await store.create("a", enc("again"))).toBe(r5 + 1);
+    expect(c.isClosed()).toBe(false);
+  });
+
+  it("a dead server gives StoreUnavailableError within the timeout, aborts are honoured, watches end with StoreUnavailableError", async () => {
+    own = await startNatsServer();
+    ownNc = await natsConnect(own.url);
+    const store = await NatsLeaseStore.open(ownNc, { bucket: "fragile", timeoutMs: 1_000 });
+    const r1 = await store.create("a", enc("1"));
+    const ac = new AbortController();
+    const it = store.watch(">", { signal: ac.signal })[Symbol.asyncIterator]();
+    expect((await it.next()).value?.revision).toBe(r1);
+    const watchEnd = it.next().then(
+      (r) => ({ done: r.done, error: undefined as unknown }),
+      (error: unknown) => ({ done: true, error }),
+    );
+
+    await own.kill(0, "SIGKILL");
+    const w = await watchEnd;
+    expect(w.error).toBeInstanceOf(StoreUnavailableError);
+
+    for (const call of [() => store.get("a"), () => store.create("b", enc("x")), () => store.update("a", enc("2"), r1), () => store.keys(">")]) {
+      const t0 = Date.now();
+      const err = await call().catch((e: unknown) => e);
+      const took = Date.now() - t0;
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect(took).toBeLessThan(2_500); // timeoutMs plus slack: never hangs
+    }
+
+    const abort = new AbortController();
+    const t0 = Date.now();
+    const pending = store.get("a", { signal: abort.signal });
+    setTimeout(() => abort.abort(), 50);
+    await expect(pending).rejects.toBeInstanceOf(AbortedError);
+    expect(Date.now() - t0).toBeLessThan(900);
+    ac.abort();
+  });
+});
