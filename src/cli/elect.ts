@@ -67,7 +67,7 @@ export async function runElect(opts: ElectOptions): Promise<void> {
       // learns of the lapse later (paused process): record what it did.
       recorder?.ended(opts.key, election.id, e.token, Math.min(e.at, validUntil));
     }
-    if (e.type !== "renewed") print(e);
+    if (e.type !== "renewed" || opts.json) print(e);
   });
 
   if (opts.actLog) {

@@ -134,16 +134,17 @@ export function hookProcessExit(): void {
   if (exitHooked) return;
   exitHooked = true;
   process.on("exit", killEverythingSync);
-  // 'exit' does not run on a fatal signal, so handle the usual ones too. When
-  // nobody else listens, re-raise after cleanup so the default action (exit)
-  // still happens.
+  // 'exit' does not run when a signal's default action kills us, so act on
+  // the usual ones too, but only when nobody else listens: an application
+  // with its own handler (e.g. a demo resigning its lease on Ctrl-C) still
+  // needs its servers, and will stop() them or reach 'exit'. After cleanup,
+  // re-raise so the default action (termination) still happens.
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     const onSignal = () => {
+      if (process.listenerCount(sig) > 1) return;
       killEverythingSync();
-      if (process.listenerCount(sig) === 1) {
-        process.removeListener(sig, onSignal);
-        process.kill(process.pid, sig);
-      }
+      process.removeListener(sig, onSignal);
+      process.kill(process.pid, sig);
     };
     process.on(sig, onSignal);
   }

@@ -114,13 +114,23 @@ export class NatsLeaseStore implements LeaseStore {
     return new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs);
   }
 
+  /** Runs one client call under the store's deadline and the caller's signal, with errors mapped. */
   private call<T>(ctx: ErrContext, opts: CallOptions | undefined, fn: () => Promise<T>, onLate?: (v: T) => void): Promise<T> {
-    return guard(ctx, this.name, this.timeoutMs, opts?.signal, fn, onLate, (err) => this.refineNoResponders(ctx, err));
+    const refined = async () => {
+      try {
+        return await fn();
+      } catch (err) {
+        throw isNoResponders(err) ? await this.refineNoResponders(ctx, err) : err;
+      }
+    };
+    // The probe runs inside the guard, so the deadline bounds the whole call.
+    return guard(ctx, this.name, this.timeoutMs, opts?.signal, refined, onLate);
   }
 
   /**
    * A publish to a deleted bucket's subject has no responders, exactly like a
-   * server without JetStream. Ask for the stream to tell the two apart.
+   * server without JetStream or a stream in leader election. Ask for the
+   * stream to tell "gone" from "down".
    */
   private async refineNoResponders(ctx: ErrContext, err: unknown): Promise<RegentError> {
     try {
@@ -227,8 +237,8 @@ function toEntry(e: KvEntry): StoreEntry {
   return { key: e.key, revision: e.revision, operation: put ? "put" : "delete", value: put ? e.value : new Uint8Array() };
 }
 
-/** Maps a client error to a regent error; `undefined` means "no responders, ask the caller to refine". */
-function mapError(ctx: ErrContext, bucket: string, err: unknown): RegentError | undefined {
+/** Maps a client error to a regent error. */
+function mapError(ctx: ErrContext, bucket: string, err: unknown): RegentError {
   if (err instanceof RegentError) return err;
   const code = apiCode(err);
   const msg = message(err);
@@ -236,7 +246,6 @@ function mapError(ctx: ErrContext, bucket: string, err: unknown): RegentError | 
     return new ConflictError(ctx.key ?? "", ctx.expected ?? 0, { cause: err });
   }
   if (code === STREAM_NOT_FOUND || /stream not found/i.test(msg)) return new BucketMissingError(bucket, { cause: err });
-  if (isNoResponders(err)) return undefined;
   return new StoreUnavailableError(`${ctx.op} on ${bucket}: ${msg}`, { cause: err });
 }
 
@@ -253,7 +262,6 @@ async function guard<T>(
   signal: AbortSignal | undefined,
   fn: () => Promise<T>,
   onLate?: (v: T) => void,
-  refine?: (err: unknown) => Promise<RegentError>,
 ): Promise<T> {
   throwIfAborted(signal);
   let settled = false;
@@ -278,10 +286,7 @@ async function guard<T>(
     if (err instanceof DeadlineError) {
       throw new StoreUnavailableError(`${ctx.op} on ${bucket} timed out after ${timeoutMs} ms`);
     }
-    const mapped = mapError(ctx, bucket, err);
-    if (mapped) throw mapped;
-    if (refine) throw await refine(err);
-    throw new StoreUnavailableError(`${ctx.op} on ${bucket}: ${message(err)}`, { cause: err });
+    throw mapError(ctx, bucket, err);
   } finally {
     settled = true;
     clearTimeout(timer);

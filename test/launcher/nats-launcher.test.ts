@@ -1,5 +1,7 @@
-import { existsSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
+import { createInterface } from "node:readline";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { AbortedError, ConflictError, StoreUnavailableError } from "../../src/errors.js";
@@ -60,6 +62,36 @@ describe("startNatsServer", () => {
     await h.stop();
     expect(pidAlive(pid!)).toBe(false);
     expect(existsSync(dir)).toBe(false);
+  });
+
+  it("a SIGKILLed parent leaves no nats-server behind (setpriv --pdeathsig)", async (ctx) => {
+    if (!existsSync("/usr/bin/setpriv") && !existsSync("/bin/setpriv")) ctx.skip();
+    const script = [
+      `import { startNatsServer } from ${JSON.stringify(new URL("../../src/launcher/nats-launcher.ts", import.meta.url).pathname)};`,
+      "const h = await startNatsServer();",
+      "console.log(JSON.stringify({ pid: h.servers[0].pid, dir: h.servers[0].storeDir }));",
+      "setInterval(() => {}, 1000);",
+    ].join("\n");
+    const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    let server: { pid: number; dir: string } | undefined;
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: parent.stdout! }).once("line", resolve);
+        parent.once("exit", () => reject(new Error("parent exited early")));
+      });
+      server = JSON.parse(line) as { pid: number; dir: string };
+      expect(pidAlive(server.pid)).toBe(true);
+      parent.kill("SIGKILL");
+      // Our init may not reap orphans at once, so a zombie counts as gone.
+      const gone = (pid: number) => !pidAlive(pid) || /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+      await waitFor(() => gone(server!.pid), { timeoutMs: 5_000, what: "the orphaned server to die" });
+    } finally {
+      parent.kill("SIGKILL");
+      if (server) {
+        if (pidAlive(server.pid)) process.kill(server.pid, "SIGKILL");
+        rmSync(dirname(server.dir), { recursive: true, force: true }); // its exit hooks never ran
+      }
+    }
   });
 
   it("rejects with AbortedError on an aborted signal", async () => {

@@ -1,0 +1,243 @@
+/**
+ * One regent participant in a multi-region deployment: a candidate in its
+ * region's election and, while regional leader, in the global election.
+ * Wires the actor tree of `node-machine.ts` to real elections and reports
+ * roles whose validity is capped by the tier above.
+ */
+import { createActor, fromCallback, type Actor } from "xstate";
+import { startElection, type Election, type ElectionOptions } from "../election/election.js";
+import type { TimingOptions } from "../election/timing.js";
+import type { LeaseStore } from "../lease/store.js";
+import { silentLogger, type Logger } from "../observability/logger.js";
+import { monotonicNowMs } from "../observability/oracle.js";
+import type { DeposeReason, LeaderEvent } from "../wire/events.js";
+import { subjectToken } from "../wire/subjects.js";
+import { nodeMachine, type NodeEvent } from "./node-machine.js";
+
+/** Key of the regional lease inside the region's bucket. */
+export const REGIONAL_KEY = "leader";
+/** Key of the global lease inside the global bucket. */
+export const GLOBAL_KEY = "global.leader";
+
+/** A role as a service should use it to guard work. */
+export interface Role {
+  held: boolean;
+  /** Fencing token of the current term, `null` when not held. */
+  token: number | null;
+  /** Monotonic deadline (ms); 0 when not held. */
+  validUntil: number;
+  /** Aborts when the term ends (already aborted when not held). */
+  signal: AbortSignal;
+}
+
+/** Role changes of this node. */
+export type NodeRoleEvent =
+  | { type: "elected"; tier: "region" | "global"; token: number; validUntil: number }
+  | { type: "deposed"; tier: "region" | "global"; token: number; reason: DeposeReason }
+  | { type: "leader-changed"; tier: "region" | "global"; leader: string | null; token: number | null };
+
+/** Options of {@link startNode}. */
+export interface NodeOptions {
+  /** Deployment name (subject token). */
+  cluster: string;
+  /** This node's region (subject token). */
+  region: string;
+  /** Unique node id. */
+  id: string;
+  /** The region's own lease bucket. */
+  regionalStore: LeaseStore;
+  /** The global bucket (global lease and scope leases). */
+  globalStore: LeaseStore;
+  regionalTiming?: TimingOptions;
+  globalTiming?: TimingOptions;
+  logger?: Logger;
+  /** Called with every leader event to publish (see `bus.ts`). Must not throw. */
+  publish?: (e: LeaderEvent) => void;
+  /** Deterministic simulation hooks, passed to both elections. */
+  simulation?: ElectionOptions["simulation"];
+  /** Extra record metadata (address, priority…). */
+  meta?: Record<string, string>;
+}
+
+type Listener = (e: NodeRoleEvent) => void;
+
+const ABORTED = AbortSignal.abort(new Error("not held"));
+const NOT_HELD: Role = { held: false, token: null, validUntil: 0, signal: ABORTED };
+
+/** A running participant. Create with {@link startNode}. */
+export class RegentNode {
+  readonly id: string;
+  readonly region: string;
+  readonly cluster: string;
+  private readonly actor: Actor<typeof nodeMachine>;
+  private readonly log: Logger;
+  private readonly listeners = new Set<Listener>();
+  private regionalElection: Election | null = null;
+  private globalElection: Election | null = null;
+  private regionLost = false;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: NodeOptions) {
+    this.cluster = subjectToken("cluster", opts.cluster);
+    this.region = subjectToken("region", opts.region);
+    this.id = opts.id;
+    this.now = opts.simulation?.now ?? monotonicNowMs;
+    this.log = (opts.logger ?? silentLogger()).child({ region: this.region, node: this.id });
+    const machine = nodeMachine.provide({
+      actors: {
+        regionalElector: fromCallback<NodeEvent, { tier: string }>(({ sendBack }) => {
+          const e = this.elect("region", opts.regionalStore, REGIONAL_KEY, opts.regionalTiming, sendBack);
+          this.regionalElection = e;
+          return () => {
+            this.regionalElection = null;
+            void e.stop().catch((err) => this.log.warn({ err }, "regional stop failed"));
+          };
+        }),
+        globalElector: fromCallback<NodeEvent, { tier: string }>(({ sendBack }) => {
+          this.regionLost = false;
+          const e = this.elect("global", opts.globalStore, GLOBAL_KEY, opts.globalTiming, sendBack);
+          this.globalElection = e;
+          return () => {
+            // Runs in the same step as the regional loss: the global term's
+            // signal aborts before anything else can happen.
+            this.globalElection = null;
+            void e.stop().catch((err) => this.log.warn({ err }, "global stop failed"));
+          };
+        }),
+      },
+    });
+    this.actor = createActor(machine, opts.simulation ? { clock: opts.simulation.clock as never } : {});
+    this.actor.subscribe({ error: (err) => this.log.error({ err }, "node actor failed") });
+    this.actor.start();
+  }
+
+  /** The regional role. */
+  regional(): Role {
+    const l = this.regionalElection?.leadership();
+    return l ? { held: true, token: l.token, validUntil: l.validUntil, signal: l.signal } : NOT_HELD;
+  }
+
+  /** The global role; its validity never outlasts the regional one. */
+  global(): Role {
+    const r = this.regionalElection?.leadership();
+    const g = this.globalElection?.leadership();
+    if (!r || !g) return NOT_HELD;
+    return {
+      held: true,
+      token: g.token,
+      validUntil: Math.min(r.validUntil, g.validUntil),
+      signal: AbortSignal.any([r.signal, g.signal]),
+    };
+  }
+
+  /** Node machine state path, e.g. `running.regionalLeader.globalLeader`. */
+  state(): string {
+    const flat = (v: unknown): string[] =>
+      typeof v === "string" ? [v] : Object.entries(v as object).flatMap(([k, sub]) => [k, ...flat(sub)]);
+    return flat(this.actor.getSnapshot().value).join(".");
+  }
+
+  /** Subscribes to role changes; returns the unsubscribe function. */
+  on(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Hands over the given tier (a regional resign ends the global role too). */
+  async resign(tier: "region" | "global", opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const e = tier === "region" ? this.regionalElection : this.globalElection;
+    await e?.resign(opts);
+  }
+
+  /** Stops: resigns the global role, then the regional one. Idempotent. */
+  async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const g = this.globalElection;
+    const r = this.regionalElection;
+    await g?.stop(opts).catch(() => undefined);
+    await r?.stop(opts).catch(() => undefined);
+    this.actor.send({ type: "STOP" });
+    this.actor.stop();
+  }
+
+  /** The underlying elections (for diagnostics and tests). */
+  elections(): { regional: Election | null; global: Election | null } {
+    return { regional: this.regionalElection, global: this.globalElection };
+  }
+
+  private elect(
+    tier: "region" | "global",
+    store: LeaseStore,
+    key: string,
+    timing: TimingOptions | undefined,
+    sendBack: (e: NodeEvent) => void,
+  ): Election {
+    const e = startElection({
+      ...timing,
+      store,
+      key,
+      id: this.id,
+      logger: this.log.child({ tier }),
+      meta: { region: this.region, node: this.id, ...this.opts.meta },
+      ...(this.opts.simulation ? { simulation: this.opts.simulation } : {}),
+    });
+    const leaseMs = e.timing.leaseMs;
+    let previous: { node: string; token: number } | null = null;
+    e.on((ev) => {
+      switch (ev.type) {
+        case "elected":
+          this.publish({ kind: "elected", tier, token: ev.token, leaseMs, previous });
+          this.emit({ type: "elected", tier, token: ev.token, validUntil: ev.validUntil });
+          sendBack(tier === "region" ? { type: "REGIONAL.ELECTED", token: ev.token } : { type: "GLOBAL.ELECTED", token: ev.token });
+          return;
+        case "deposed": {
+          if (tier === "region") this.regionLost = true;
+          const reason: DeposeReason = tier === "global" && this.regionLost ? "region-lost" : ev.reason;
+          this.publish({ kind: "deposed", tier, token: ev.token, leaseMs, reason });
+          this.emit({ type: "deposed", tier, token: ev.token, reason });
+          sendBack(
+            tier === "region"
+              ? { type: "REGIONAL.DEPOSED", token: ev.token, reason }
+              : { type: "GLOBAL.DEPOSED", token: ev.token, reason },
+          );
+          return;
+        }
+        case "leader-changed":
+          if (ev.leader && ev.leader !== this.id && ev.token !== null) previous = { node: ev.leader, token: ev.token };
+          this.emit({ type: "leader-changed", tier, leader: ev.leader, token: ev.token });
+          return;
+        default:
+          return;
+      }
+    });
+    return e;
+  }
+
+  private publish(e: Omit<LeaderEvent, "v" | "cluster" | "region" | "node" | "at">): void {
+    if (!this.opts.publish) return;
+    try {
+      this.opts.publish({ v: 1, cluster: this.cluster, region: this.region, node: this.id, at: Date.now(), ...e });
+    } catch (err) {
+      this.log.warn({ err }, "publishing a leader event failed");
+    }
+  }
+
+  private emit(e: NodeRoleEvent): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(e);
+      } catch (err) {
+        this.log.error({ err }, "node listener threw");
+      }
+    }
+  }
+
+  /** Monotonic now, as used for `validUntil`. */
+  monotonicNow(): number {
+    return this.now();
+  }
+}
+
+/** Starts a participant. */
+export function startNode(opts: NodeOptions): RegentNode {
+  return new RegentNode(opts);
+}

@@ -1,0 +1,42 @@
+/**
+ * NATS subjects regent publishes and serves. Everything is under
+ * `regent.<cluster>.`, and everything a region writes is under
+ * `regent.<cluster>.region.<region>.`, so NATS permissions can confine each
+ * region's nodes to their own subtree (plus the global tier for leaders).
+ * docs/wire.md is the reference for other languages.
+ */
+import { ConfigError } from "../errors.js";
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** Validates one subject token (cluster, region, scope or node names). */
+export function subjectToken(field: string, value: string): string {
+  if (!TOKEN.test(value)) throw new ConfigError(field, `must match [A-Za-z0-9_-]+ (a NATS subject token), got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Subject builders for one deployment (`cluster`). */
+export function subjects(cluster: string) {
+  const root = `regent.${subjectToken("cluster", cluster)}`;
+  return {
+    root,
+    /** Everything of this deployment, for `regent watch`. */
+    all: `${root}.>`,
+    /** Regional leader changes of `region`. */
+    regionLeader: (region: string) => `${root}.region.${subjectToken("region", region)}.leader`,
+    /** Request: ask the current leader of `region` to resign (only it subscribes). */
+    regionResign: (region: string) => `${root}.region.${subjectToken("region", region)}.resign`,
+    /** Global leader changes. */
+    globalLeader: `${root}.global.leader`,
+    /** Request: ask the global leader to resign its global role. */
+    globalResign: `${root}.global.resign`,
+    /** Scope lease changes. */
+    scope: (scope: string) => `${root}.scope.${subjectToken("scope", scope)}`,
+    /** Request: ask the global leader (lease authority) to move a scope. */
+    scopeMove: `${root}.scope-authority.move`,
+    /** Request/reply: current state for late joiners (answered by one node of a queue group). */
+    state: `${root}.state`,
+  };
+}
+
+export type Subjects = ReturnType<typeof subjects>;
