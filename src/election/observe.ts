@@ -20,6 +20,8 @@ export interface LeaderInfo {
   revision: number;
   /** Holder's record metadata (region, address…), when decodable. */
   meta?: Record<string, string>;
+  /** Wall-clock ms of the holder's last write, as the holder's clock read it. Display only. */
+  renewedAt?: number;
 }
 
 /** Options of {@link observe}. */
@@ -35,7 +37,7 @@ function info(entry: StoreEntry | null): LeaderInfo {
   switch (v.state) {
     case "held":
     case "released": {
-      const i: LeaderInfo = { state: v.state, leader: v.holder, token: v.token, revision: v.revision };
+      const i: LeaderInfo = { state: v.state, leader: v.holder, token: v.token, revision: v.revision, renewedAt: v.record.renewedAt };
       if (v.record.meta) i.meta = v.record.meta;
       return i;
     }

@@ -4,19 +4,20 @@
  * before any member starts (a JetStream cluster refuses to start without
  * routes, and routes cannot be learnt afterwards).
  *
- * Every child is recorded in a module-level registry and SIGKILLed when this
- * process exits, so a crashed test run leaves no nats-server behind. Server
- * output goes to a log file in the server's temporary directory, never to our
- * stdout.
+ * No orphans: every child is recorded in a module-level registry and
+ * SIGKILLed when this process exits, and on Linux it is also started under
+ * `setpriv --pdeathsig SIGKILL`, so even a SIGKILLed parent leaves no
+ * nats-server behind. Server output goes to a log file in the server's
+ * temporary directory (or `logDir`), never to our stdout.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AbortedError, throwIfAborted } from "../errors.js";
-import { LOOPBACK, findNatsServer, freePorts, getJson, hookProcessExit, liveChildren, liveTempDirs, waitFor, withParentDeathSignal } from "./ports.js";
+import { LOOPBACK, findNatsServer, freePorts, getJson, hookProcessExit, liveChildren, liveTempDirs, waitFor, withParentDeathSignal, type JszStreams } from "./ports.js";
 
-export { findNatsServer, freePorts, pidAlive, sleep, waitFor, type WaitForOptions } from "./ports.js";
+export { findNatsServer, freePorts, pidAlive, serverIndex, sleep, streamLeader, waitFor, waitForStreamLeader, type WaitForOptions } from "./ports.js";
 
 /** One running (or stopped) member of a launched deployment. Fields that change on restart are live getters. */
 export interface NatsServerMember {
@@ -82,22 +83,35 @@ export interface StartNatsClusterOptions {
   readyTimeoutMs?: number;
 }
 
-const TERMINATING = new Set<string>(["SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP"]);
+// Signals after which nats-server exits (SIGHUP only reloads its config).
+const TERMINATING = new Set<string>(["SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT"]);
 const STOP_GRACE_MS = 5_000;
-const START_ATTEMPTS = 3;
+/** @internal Start attempts when a member dies during start-up (a port taken between picking and binding). */
+export const START_ATTEMPTS = 3;
 
 // ---- one member ------------------------------------------------------------
+// Exports marked @internal serve the supercluster launcher (supercluster.ts),
+// which spawns members the same way with a gateway block added.
 
-interface ClusterSpec {
+/** @internal Route block of a cluster member: the cluster's name and every member's route port. */
+export interface ClusterSpec {
   name: string;
   routePorts: number[];
 }
 
+/** @internal Gateway block of a supercluster member: its own gateway port and every cluster's gateway ports, its own included. */
+export interface GatewaySpec {
+  port: number;
+  clusters: { name: string; ports: number[] }[];
+}
+
 let nameCounter = 0;
 
-class Member implements NatsServerMember {
+/** @internal One nats-server process: its config is written once, and it can be spawned again with it. */
+export class Member implements NatsServerMember {
   child: ChildProcess | undefined;
   exited: Promise<void> = Promise.resolve();
+  private dead = true;
   readonly configFile: string;
 
   constructor(
@@ -111,6 +125,7 @@ class Member implements NatsServerMember {
     readonly clusterPort: number | undefined,
     readonly jetstream: boolean,
     cluster: ClusterSpec | undefined,
+    gateway?: GatewaySpec,
   ) {
     this.configFile = join(dir, `${name}.conf`);
     const q = JSON.stringify; // nats conf accepts JSON-quoted strings
@@ -121,8 +136,18 @@ class Member implements NatsServerMember {
     ];
     if (jetstream) lines.push(`jetstream { store_dir: ${q(storeDir)} }`);
     if (cluster && clusterPort !== undefined) {
-      const routes = cluster.routePorts.filter((p) => p !== clusterPort).map((p) => q(`nats-route://${LOOPBACK}:${p}`));
+      let routePorts = cluster.routePorts.filter((p) => p !== clusterPort);
+      // With gateways, nats-server 2.9 runs JetStream clustered and exits with
+      // "JetStream cluster requires configured routes" when a one-server
+      // cluster has none. A route to itself counts as configured; at runtime
+      // it is dropped once as a duplicate route.
+      if (routePorts.length === 0 && gateway) routePorts = [clusterPort];
+      const routes = routePorts.map((p) => q(`nats-route://${LOOPBACK}:${p}`));
       lines.push(`cluster { name: ${q(cluster.name)}, listen: ${q(`${LOOPBACK}:${clusterPort}`)}, routes: [${routes.join(", ")}] }`);
+    }
+    if (gateway && cluster) {
+      const gws = gateway.clusters.map((c) => `{ name: ${q(c.name)}, urls: [${c.ports.map((p) => q(`nats://${LOOPBACK}:${p}`)).join(", ")}] }`);
+      lines.push(`gateway { name: ${q(cluster.name)}, listen: ${q(`${LOOPBACK}:${gateway.port}`)}, gateways: [${gws.join(", ")}] }`);
     }
     writeFileSync(this.configFile, lines.join("\n") + "\n");
   }
@@ -137,7 +162,7 @@ class Member implements NatsServerMember {
     return this.child;
   }
   get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    return this.child !== undefined && !this.dead;
   }
 
   spawn(): void {
@@ -147,17 +172,17 @@ class Member implements NatsServerMember {
       const [cmd, args] = withParentDeathSignal(this.bin, ["-c", this.configFile]);
       const child = spawn(cmd, args, { stdio: ["ignore", fd, fd], detached: false });
       this.child = child;
+      this.dead = false;
       liveChildren.add(child);
       this.exited = new Promise<void>((resolve) => {
-        child.once("exit", () => {
+        const gone = () => {
+          if (this.child === child) this.dead = true;
           liveChildren.delete(child);
           resolve();
-        });
+        };
+        child.once("exit", gone);
         // spawn failures (ENOENT, EACCES) arrive as 'error' without 'exit'
-        child.once("error", () => {
-          liveChildren.delete(child);
-          resolve();
-        });
+        child.once("error", gone);
       });
     } finally {
       closeSync(fd); // the child has its own copy
@@ -201,14 +226,15 @@ class Member implements NatsServerMember {
   }
 }
 
-/** A member died while we waited for readiness (typically a port taken by someone else). */
-class StartupExitError extends Error {}
+/** @internal A member died while we waited for readiness (typically a port taken by someone else). */
+export class StartupExitError extends Error {}
 
 /**
  * Polls `ready` until it holds, failing fast (with the log tail) when any
  * member exits meanwhile: that is how a port lost to another process shows.
+ * @internal
  */
-async function waitReady(members: Member[], ready: () => Promise<boolean>, timeoutMs: number, what: string, signal?: AbortSignal): Promise<void> {
+export async function waitReady(members: Member[], ready: () => Promise<boolean>, timeoutMs: number, what: string, signal?: AbortSignal): Promise<void> {
   const stopPolling = new AbortController();
   const onAbort = () => stopPolling.abort(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -232,18 +258,15 @@ async function waitReady(members: Member[], ready: () => Promise<boolean>, timeo
  * Member up and healthy. A single server only needs JetStream enabled; a
  * cluster member's plain /healthz also requires it to be current with the
  * meta leader, which is what "ready to serve KV calls" means there.
+ * @internal
  */
-async function healthy(m: Member, clustered: boolean): Promise<boolean> {
+export async function healthy(m: Member, clustered: boolean): Promise<boolean> {
   if (!m.running || !(await m.answersAsSelf())) return false;
   const path = clustered || !m.jetstream ? "/healthz" : "/healthz?js-enabled-only=true";
   const h = await getJson<{ status?: string }>(m.monitorUrl(path), 1_000);
   return h.status === "ok";
 }
 
-interface JszStreams {
-  meta_cluster?: { leader?: string; cluster_size?: number };
-  account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[];
-}
 
 /** True when every member is up, all report the same meta leader, and every /healthz is ok (JetStream current). */
 async function clusterFormed(members: Member[]): Promise<boolean> {
@@ -258,7 +281,8 @@ async function clusterFormed(members: Member[]): Promise<boolean> {
 
 // ---- handles ---------------------------------------------------------------
 
-class Deployment implements NatsServerHandle {
+/** @internal Members stopped, killed and restarted as one handle; what the start functions return. */
+export class Deployment implements NatsServerHandle {
   private stopped = false;
   constructor(
     readonly members: Member[],
@@ -306,7 +330,8 @@ class Deployment implements NatsServerHandle {
   }
 }
 
-function makeTempRoot(label: string): string {
+/** @internal A temporary directory, removed on stop or, failing that, when this process exits. */
+export function makeTempRoot(label: string): string {
   const dir = mkdtempSync(join(tmpdir(), `regent-nats-${label}-`));
   liveTempDirs.add(dir);
   return dir;
@@ -381,52 +406,4 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
     }
   }
   throw lastErr;
-}
-
-// ---- observation helpers -----------------------------------------------------
-
-/**
- * Name of the server leading stream `streamName` (a KV bucket's stream is
- * `KV_<bucket>`), or `undefined` while there is none. A name counts only when
- * that server is running and itself reports being the leader: followers keep
- * naming a dead leader for a while after it was killed.
- */
-export async function streamLeader(handle: NatsServerHandle, streamName: string): Promise<string | undefined> {
-  const members = handle.servers as Member[];
-  const views = await Promise.all(
-    members.map(async (m) => {
-      if (!m.running) return undefined;
-      try {
-        const jsz = await getJson<JszStreams>(m.monitorUrl("/jsz?streams=true"), 1_000);
-        for (const acc of jsz.account_details ?? []) {
-          const s = acc.stream_detail?.find((x) => x.name === streamName);
-          if (s) return s.cluster?.leader || (handle.clusterName === undefined ? m.name : undefined);
-        }
-      } catch {
-        /* not answering: no opinion */
-      }
-      return undefined;
-    }),
-  );
-  return members.find((m, i) => views[i] !== undefined && views[i] === m.name)?.name;
-}
-
-/** Waits until `streamName` has a leader not listed in `notIn`, and returns its name. */
-export function waitForStreamLeader(
-  handle: NatsServerHandle,
-  streamName: string,
-  opts: { notIn?: string[]; timeoutMs?: number; signal?: AbortSignal } = {},
-): Promise<string> {
-  return waitFor(
-    async () => {
-      const l = await streamLeader(handle, streamName);
-      return l !== undefined && !(opts.notIn ?? []).includes(l) ? l : undefined;
-    },
-    { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 100, what: `a leader for stream ${streamName}`, ...(opts.signal ? { signal: opts.signal } : {}) },
-  );
-}
-
-/** Index in `handle.servers` of the server called `name` (-1 when absent). */
-export function serverIndex(handle: NatsServerHandle, name: string): number {
-  return handle.servers.findIndex((s) => s.name === name);
 }

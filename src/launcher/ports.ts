@@ -1,14 +1,15 @@
 /**
  * Process-level plumbing for the nats-server launcher: finding the binary,
  * the orphan registry, free loopback ports, polling and tiny HTTP-JSON reads
- * of the monitoring endpoint. Kept apart so the launcher stays readable, and
- * so tests can reuse {@link waitFor}.
+ * of the monitoring endpoint (stream leader lookups). Kept apart so the
+ * launcher stays readable, and so tests can reuse {@link waitFor}.
  */
 import type { ChildProcess } from "node:child_process";
 import { accessSync, constants, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { delimiter, join } from "node:path";
 import { AbortedError } from "../errors.js";
+import type { NatsServerHandle } from "./nats-launcher.js";
 
 /** Loopback host every launched server binds to. */
 export const LOOPBACK = "127.0.0.1";
@@ -180,13 +181,16 @@ export function findNatsServer(): string {
   );
 }
 
-/**
- * The exit hooks cannot run when this process is SIGKILLed (a test runner
- * killing a hung worker, a chaos test killing a candidate). On Linux,
- * `setpriv --pdeathsig SIGKILL` makes the kernel kill the server when its
- * parent dies; setpriv execs the server, so the pid is the server's.
- */
 let pdeathWrapper: string | null | undefined;
+
+/**
+ * Wraps a command so the kernel SIGKILLs it when this process dies. The exit
+ * hooks cannot run when this process is SIGKILLed (a test runner killing a
+ * hung worker, a chaos test killing a candidate). On Linux,
+ * `setpriv --pdeathsig SIGKILL` does it; setpriv execs the server, so the pid
+ * stays the server's. Elsewhere (or with REGENT_NO_PDEATHSIG=1) the command
+ * is returned unchanged.
+ */
 export function withParentDeathSignal(bin: string, args: string[]): [string, string[]] {
   if (pdeathWrapper === undefined) {
     pdeathWrapper = null;
@@ -207,3 +211,56 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** The parts of the monitoring endpoint's `/jsz?streams=true` the launcher reads. */
+export interface JszStreams {
+  meta_cluster?: { leader?: string; cluster_size?: number };
+  account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[];
+}
+
+// ---- observation helpers -----------------------------------------------------
+
+/**
+ * Name of the server leading stream `streamName` (a KV bucket's stream is
+ * `KV_<bucket>`), or `undefined` while there is none. A name counts only when
+ * that server is running and itself reports being the leader: followers keep
+ * naming a dead leader for a while after it was killed.
+ */
+export async function streamLeader(handle: NatsServerHandle, streamName: string): Promise<string | undefined> {
+  const members = handle.servers;
+  const views = await Promise.all(
+    members.map(async (m) => {
+      if (!m.running) return undefined;
+      try {
+        const jsz = await getJson<JszStreams>(`http://${LOOPBACK}:${m.monitorPort}/jsz?streams=true`, 1_000);
+        for (const acc of jsz.account_details ?? []) {
+          const s = acc.stream_detail?.find((x) => x.name === streamName);
+          if (s) return s.cluster?.leader || (handle.clusterName === undefined ? m.name : undefined);
+        }
+      } catch {
+        /* not answering: no opinion */
+      }
+      return undefined;
+    }),
+  );
+  return members.find((m, i) => views[i] !== undefined && views[i] === m.name)?.name;
+}
+
+/** Waits until `streamName` has a leader not listed in `notIn`, and returns its name. */
+export function waitForStreamLeader(
+  handle: NatsServerHandle,
+  streamName: string,
+  opts: { notIn?: string[]; timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<string> {
+  return waitFor(
+    async () => {
+      const l = await streamLeader(handle, streamName);
+      return l !== undefined && !(opts.notIn ?? []).includes(l) ? l : undefined;
+    },
+    { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 100, what: `a leader for stream ${streamName}`, ...(opts.signal ? { signal: opts.signal } : {}) },
+  );
+}
+
+/** Index in `handle.servers` of the server called `name` (-1 when absent). */
+export function serverIndex(handle: NatsServerHandle, name: string): number {
+  return handle.servers.findIndex((s) => s.name === name);
+}

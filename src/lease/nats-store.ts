@@ -171,16 +171,24 @@ export class NatsLeaseStore implements LeaseStore {
 
   async keys(filter: string, opts?: CallOptions): Promise<string[]> {
     assertValidFilter(filter);
+    // On timeout or abort, stop the consumer instead of leaving it running,
+    // including one whose creation only completes after we gave up.
     let iter: { stop(): void } | undefined;
+    let gaveUp = false;
     const collect = async () => {
       const it = await this.kv.keys(filter);
       iter = it;
+      if (gaveUp) it.stop();
       const out: string[] = [];
       for await (const k of it) out.push(k);
       return out;
     };
-    // On timeout or abort, stop the consumer instead of leaving it running.
-    return this.call({ op: "keys" }, opts, collect).finally(() => iter?.stop());
+    try {
+      return await this.call({ op: "keys" }, opts, collect);
+    } finally {
+      gaveUp = true;
+      iter?.stop();
+    }
   }
 
   watch(filter: string, opts: WatchOptions): AsyncIterable<StoreEntry> {

@@ -94,6 +94,14 @@ describe("startNatsServer", () => {
     }
   });
 
+  it("can start without JetStream", async () => {
+    const h = await startNatsServer({ jetstream: false });
+    handles.push(h);
+    const nc = await connect({ servers: h.url });
+    conns.push(nc);
+    expect(nc.info?.jetstream ?? false).toBe(false);
+  });
+
   it("rejects with AbortedError on an aborted signal", async () => {
     const ac = new AbortController();
     ac.abort();

@@ -1,0 +1,110 @@
+/**
+ * `regent status`, `regent watch` and `regent resign`: plain NATS clients of
+ * the subjects in docs/wire.md — anything they do, any NATS client can do.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { decodeEvent, type LeaseRow, type StateSnapshot, type WireEvent } from "../wire/events.js";
+import { subjects } from "../wire/subjects.js";
+import { connectNats, onShutdown, serverList } from "./common.js";
+
+export interface BusOptions {
+  servers?: string;
+  cluster: string;
+  json?: boolean;
+  timeoutMs?: number;
+}
+
+async function withConnection<T>(opts: BusOptions, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
+  const nc = await connectNats(serverList(opts.servers), "regent-cli");
+  try {
+    return await fn(nc);
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
+}
+
+/** Asks any node for the current state (request/reply, queue group). */
+export async function requestState(nc: NatsConnection, cluster: string, timeoutMs = 3_000): Promise<StateSnapshot> {
+  try {
+    const m = await nc.request(subjects(cluster).state, new Uint8Array(), { timeout: timeoutMs });
+    const e = decodeEvent(m.data);
+    if (e.kind !== "state") throw new Error(`unexpected reply kind ${e.kind}`);
+    return e;
+  } catch (err) {
+    throw new Error(`no regent node answered ${subjects(cluster).state} within ${timeoutMs} ms (${(err as Error).message}); is a deployment running? (regent up)`);
+  }
+}
+
+const cell = (r: LeaseRow) =>
+  r.state === "held" ? `${r.node ?? "?"} (token ${r.token}${r.ageMs !== null ? `, ${r.ageMs} ms ago` : ""})` : r.state;
+
+/** Renders a snapshot as a readable table. */
+export function renderState(s: StateSnapshot): string {
+  const lines = [`deployment ${s.cluster}   (answered by ${s.answeredBy})`, "", "ROLE              HOLDER"];
+  lines.push(`global            ${cell(s.global)}`);
+  for (const [region, row] of Object.entries(s.regions).sort()) lines.push(`region ${region.padEnd(10)} ${cell(row)}`);
+  const scopes = Object.entries(s.scopes ?? {}).sort();
+  if (scopes.length) {
+    lines.push("", "SCOPE        HOME         HOLDER REGION  HOLDER");
+    for (const [name, row] of scopes) {
+      lines.push(`${name.padEnd(12)} ${row.home.padEnd(12)} ${(row.region ?? "-").padEnd(14)} ${cell(row)}`);
+    }
+  }
+  return lines.join("\n");
+}
+
+export async function runStatus(opts: BusOptions): Promise<void> {
+  const s = await withConnection(opts, (nc) => requestState(nc, opts.cluster, opts.timeoutMs));
+  process.stdout.write(opts.json ? JSON.stringify(s) + "\n" : renderState(s) + "\n");
+}
+
+/** One line per event; readable or JSON. */
+export function renderEvent(subject: string, e: WireEvent): string {
+  switch (e.kind) {
+    case "elected":
+    case "deposed":
+      return `${new Date(e.at).toISOString()} ${e.tier === "global" ? "global" : `region ${e.region}`} ${e.kind.toUpperCase()} ${e.node} token=${e.token}${e.reason ? ` reason=${e.reason}` : ""}${e.previous ? ` previous=${e.previous.node}/${e.previous.token}` : ""}`;
+    case "granted":
+    case "lapsed":
+    case "released":
+      return `${new Date(e.at).toISOString()} scope ${e.scope} ${e.kind.toUpperCase()} ${e.region}/${e.node} token=${e.token}${e.reason ? ` reason=${e.reason}` : ""}`;
+    default:
+      return `${subject} ${e.kind}`;
+  }
+}
+
+export async function runWatch(opts: BusOptions & { signal?: AbortSignal }): Promise<void> {
+  const nc = await connectNats(serverList(opts.servers), "regent-watch");
+  const sub = nc.subscribe(subjects(opts.cluster).all);
+  onShutdown(async () => {
+    sub.unsubscribe();
+    await nc.close().catch(() => undefined);
+  });
+  opts.signal?.addEventListener("abort", () => sub.unsubscribe());
+  for await (const m of sub) {
+    if (m.subject.endsWith(".resign") || m.subject.endsWith(".state") || m.subject.endsWith(".move")) continue;
+    let e: WireEvent;
+    try {
+      e = decodeEvent(m.data);
+    } catch (err) {
+      process.stderr.write(`regent: undecodable message on ${m.subject}: ${(err as Error).message}\n`);
+      continue;
+    }
+    process.stdout.write(opts.json ? JSON.stringify({ subject: m.subject, ...e }) + "\n" : renderEvent(m.subject, e) + "\n");
+  }
+}
+
+export async function runResign(opts: BusOptions & { region?: string; global?: boolean }): Promise<void> {
+  if (!!opts.region === !!opts.global) throw new Error("give exactly one of --region <name> or --global");
+  const s = subjects(opts.cluster);
+  const subject = opts.global ? s.globalResign : s.regionResign(opts.region!);
+  await withConnection(opts, async (nc) => {
+    try {
+      const m = await nc.request(subject, new Uint8Array(), { timeout: opts.timeoutMs ?? 5_000 });
+      const e = decodeEvent(m.data);
+      process.stdout.write(opts.json ? JSON.stringify(e) + "\n" : `resigned: ${"node" in e ? e.node : "?"}\n`);
+    } catch (err) {
+      throw new Error(`no leader answered on ${subject}: ${(err as Error).message}`);
+    }
+  });
+}

@@ -1,0 +1,312 @@
+/**
+ * Starts a local NATS supercluster from a {@link Topology}: one JetStream
+ * cluster per region (named after the region) plus a stretched `global`
+ * cluster with one server per region, all joined by gateways. Region-scoped
+ * buckets are placed in their region's cluster; the global bucket is placed
+ * in `global`, which keeps quorum when any one region is lost (with three
+ * regions or more).
+ *
+ * Start-up is two-phase like the single-cluster launcher: every port is
+ * picked first, because each config lists every route of its cluster and
+ * every gateway of the supercluster; then all servers start at once. Members
+ * are the launcher's own, so they land in the same orphan registry and log
+ * to files, never to stdout.
+ *
+ * nats-server 2.9 facts this relies on (measured, see the report in the
+ * brief's context file and the comments below):
+ * - JetStream has ONE meta group across the whole supercluster, so
+ *   "ready" means every server agrees on one meta leader and the group has
+ *   every server in it; losing a region must leave a meta quorum.
+ * - A one-server cluster in a supercluster needs a route (to itself) or
+ *   JetStream refuses to start; see `Member` in nats-launcher.ts.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { AbortedError, throwIfAborted } from "../errors.js";
+import { GLOBAL_CLUSTER, type Topology } from "../topology/schema.js";
+import {
+  Deployment,
+  Member,
+  START_ATTEMPTS,
+  StartupExitError,
+  healthy,
+  makeTempRoot,
+  waitReady,
+  type GatewaySpec,
+  type NatsServerHandle,
+  type NatsServerMember,
+} from "./nats-launcher.js";
+import { findNatsServer, freePorts, getJson } from "./ports.js";
+
+export { GLOBAL_CLUSTER } from "../topology/schema.js";
+
+/** KV bucket of the global lease (placed in the `global` cluster). */
+export const GLOBAL_BUCKET = "regent-global";
+
+/** KV bucket of `region`'s lease, placed in that region's cluster: `regent-region-<region>`. */
+export function regionBucketName(region: string): string {
+  return `regent-region-${region}`;
+}
+
+/** `light`: one server per region cluster (fast, for demos and tests); `full`: each region's `servers` from its file. */
+export type SuperclusterMode = "light" | "full";
+
+/** Options of {@link startSupercluster}. */
+export interface StartSuperclusterOptions {
+  mode: SuperclusterMode;
+  /** Put every server's log here (kept on stop) instead of the temporary directory. */
+  logDir?: string;
+  signal?: AbortSignal;
+  /** How long to wait for the whole supercluster to be ready (default 60 000 ms). */
+  readyTimeoutMs?: number;
+}
+
+/** A server of the supercluster. */
+export interface SuperclusterMember extends NatsServerMember {
+  /** NATS cluster: a region name, or `global`. */
+  readonly cluster: string;
+  /** Region the server belongs to; `global-<region>` servers belong to `<region>` and die with it in {@link Supercluster.killRegion}. */
+  readonly region: string;
+  readonly gatewayPort: number;
+}
+
+/** The servers of one NATS cluster. */
+export interface ClusterMembers {
+  readonly name: string;
+  /** Client URLs of every server of the cluster. */
+  readonly urls: string[];
+  readonly servers: readonly SuperclusterMember[];
+}
+
+/** A running supercluster. Servers are named `<region>-<n>` (n from 1) and `global-<region>`. */
+export interface Supercluster {
+  readonly topology: Topology;
+  readonly mode: SuperclusterMode;
+  /** Region name → its own cluster. */
+  readonly regions: Readonly<Record<string, ClusterMembers>>;
+  /** The stretched `global` cluster, one server per region. */
+  readonly global: ClusterMembers;
+  /** Every server as one launcher handle, for `streamLeader` / `waitForStreamLeader` and the like. */
+  readonly all: NatsServerHandle;
+  /** Client URLs of the region's own cluster: a region's clients connect there, and reach other clusters through gateways. */
+  allUrls(region: string): string[];
+  /** SIGTERM every server (SIGKILL after a grace period) and remove temporary directories. Idempotent. */
+  stop(): Promise<void>;
+  /** SIGKILL every server of the region's cluster and the region's `global-<region>` server; resolves once they are gone. */
+  killRegion(region: string): Promise<void>;
+  /** Starts the region's servers again (same ports and stores) and waits until they are healthy and their gateways are up. */
+  restartRegion(region: string, opts?: { timeoutMs?: number }): Promise<void>;
+  /** Sends `signal` (default SIGKILL) to one server; for terminating signals, resolves once it has exited. */
+  kill(serverName: string, signal?: NodeJS.Signals): Promise<void>;
+  /** Restarts one server (stopping it first if it runs) and waits until it is healthy and its gateways are up. */
+  restart(serverName: string, opts?: { timeoutMs?: number }): Promise<void>;
+}
+
+/** One server of the plan, before ports are known. */
+export interface PlannedServer {
+  name: string;
+  cluster: string;
+  region: string;
+}
+
+/** The clusters and servers {@link startSupercluster} would start, in start order (regions by name, then `global`). */
+export function superclusterPlan(topology: Topology, mode: SuperclusterMode): { cluster: string; servers: PlannedServer[] }[] {
+  const regions = topology.regions.map((r) => ({
+    cluster: r.name,
+    servers: Array.from({ length: mode === "light" ? 1 : r.servers }, (_, i) => ({ name: `${r.name}-${i + 1}`, cluster: r.name, region: r.name })),
+  }));
+  const global = { cluster: GLOBAL_CLUSTER, servers: topology.regions.map((r) => ({ name: `global-${r.name}`, cluster: GLOBAL_CLUSTER, region: r.name })) };
+  return [...regions, global];
+}
+
+class ScMember extends Member implements SuperclusterMember {
+  constructor(
+    plan: PlannedServer,
+    args: { bin: string; dir: string; logDir: string; ports: [number, number, number, number]; routePorts: number[]; gateway: GatewaySpec },
+  ) {
+    const [client, route, gw, monitor] = args.ports;
+    super(plan.name, args.bin, args.dir, join(args.dir, "jetstream"), join(args.logDir, `${plan.name}.log`), client, monitor, route, true, { name: plan.cluster, routePorts: args.routePorts }, { ...args.gateway, port: gw });
+    this.cluster = plan.cluster;
+    this.region = plan.region;
+    this.gatewayPort = gw;
+  }
+  readonly cluster: string;
+  readonly region: string;
+  readonly gatewayPort: number;
+}
+
+interface Jsz {
+  meta_cluster?: { leader?: string; cluster_size?: number };
+}
+interface Gatewayz {
+  outbound_gateways?: Record<string, { connection?: unknown }>;
+}
+
+/**
+ * One server is ready: healthy (for a clustered server /healthz includes
+ * "current with the meta leader"), and holding an outbound gateway to every
+ * other cluster that has a running server. Without the gateway check a
+ * restarted region would look ready about a second before clients of other
+ * regions can reach it (gateways reconnect on a 1 s timer).
+ */
+async function memberReady(m: ScMember, clustersUp: Set<string>): Promise<boolean> {
+  if (!(await healthy(m, true))) return false;
+  const gwz = await getJson<Gatewayz>(m.monitorUrl("/gatewayz"), 1_000);
+  const out = gwz.outbound_gateways ?? {};
+  return [...clustersUp].every((c) => c === m.cluster || out[c]?.connection !== undefined);
+}
+
+function runningClusters(members: ScMember[]): Set<string> {
+  return new Set(members.filter((m) => m.running).map((m) => m.cluster));
+}
+
+/**
+ * The whole supercluster is ready: every server ready, all naming the same
+ * meta leader, and the meta group counting every server. The last check
+ * matters: the `global` cluster's three routed servers can elect a meta
+ * leader among themselves before any gateway is up.
+ */
+async function allReady(members: ScMember[]): Promise<boolean> {
+  const up = runningClusters(members);
+  const views = await Promise.all(
+    members.map(async (m) => {
+      if (!(await memberReady(m, up))) return undefined;
+      const meta = (await getJson<Jsz>(m.monitorUrl("/jsz"), 1_000)).meta_cluster;
+      return meta?.leader && (meta.cluster_size ?? 0) >= members.length ? meta.leader : undefined;
+    }),
+  );
+  return views.every((l) => l !== undefined && l === views[0]);
+}
+
+class SuperclusterImpl implements Supercluster {
+  readonly regions: Readonly<Record<string, ClusterMembers>>;
+  readonly global: ClusterMembers;
+  private stopped = false;
+  constructor(
+    readonly topology: Topology,
+    readonly mode: SuperclusterMode,
+    private readonly members: ScMember[],
+    private readonly deployment: Deployment,
+  ) {
+    const view = (cluster: string): ClusterMembers => {
+      const servers = members.filter((m) => m.cluster === cluster);
+      return { name: cluster, urls: servers.map((m) => m.url), servers };
+    };
+    this.regions = Object.fromEntries(topology.regions.map((r) => [r.name, view(r.name)]));
+    this.global = view(GLOBAL_CLUSTER);
+  }
+
+  get all(): NatsServerHandle {
+    return this.deployment;
+  }
+
+  allUrls(region: string): string[] {
+    return this.region(region).urls;
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    return this.deployment.stop();
+  }
+
+  async killRegion(region: string): Promise<void> {
+    this.region(region);
+    await Promise.all(this.members.filter((m) => m.region === region).map((m) => m.signal("SIGKILL")));
+  }
+
+  restartRegion(region: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+    this.region(region);
+    return this.restartMembers(
+      this.members.filter((m) => m.region === region),
+      opts.timeoutMs,
+      `region ${region} to come back`,
+    );
+  }
+
+  kill(serverName: string, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    return this.member(serverName).signal(signal);
+  }
+
+  restart(serverName: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+    return this.restartMembers([this.member(serverName)], opts.timeoutMs, `${serverName} to come back`);
+  }
+
+  private async restartMembers(ms: ScMember[], timeoutMs = 30_000, what: string): Promise<void> {
+    if (this.stopped) throw new Error("supercluster is stopped");
+    await Promise.all(ms.map((m) => m.terminate()));
+    for (const m of ms) m.spawn();
+    // Others must also have re-established their gateways to the restarted
+    // servers' clusters, or a client elsewhere still cannot reach them.
+    await waitReady(
+      ms,
+      async () => {
+        const up = runningClusters(this.members);
+        const ready = await Promise.all(this.members.filter((m) => m.running).map((m) => memberReady(m, up)));
+        return ready.every(Boolean);
+      },
+      timeoutMs,
+      what,
+    );
+  }
+
+  private region(name: string): ClusterMembers {
+    const r = this.regions[name];
+    if (!r) throw new RangeError(`unknown region "${name}" (known: ${Object.keys(this.regions).join(", ")})`);
+    return r;
+  }
+
+  private member(name: string): ScMember {
+    const m = this.members.find((x) => x.name === name);
+    if (!m) throw new RangeError(`no server called "${name}" (have ${this.members.map((x) => x.name).join(", ")})`);
+    return m;
+  }
+}
+
+/**
+ * Starts the supercluster described by `topology` on loopback and resolves
+ * once JetStream is ready everywhere (one meta leader known to every server,
+ * every gateway up). Retries with fresh ports when a server dies during
+ * start-up (a port taken between picking and binding).
+ */
+export async function startSupercluster(topology: Topology, opts: StartSuperclusterOptions): Promise<Supercluster> {
+  throwIfAborted(opts.signal);
+  const bin = findNatsServer();
+  const plan = superclusterPlan(topology, opts.mode);
+  const servers = plan.flatMap((c) => c.servers);
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+    // Phase 1: every port of every server, all distinct (freePorts holds them
+    // open together), because each config names its cluster's routes and
+    // every cluster's gateways.
+    const ports = await freePorts(servers.length * 4);
+    const portsOf = (i: number) => ports.slice(i * 4, i * 4 + 4) as [number, number, number, number]; // client, route, gateway, monitor
+    const index = new Map(servers.map((s, i) => [s.name, i]));
+    const idx = (s: PlannedServer) => index.get(s.name) ?? -1;
+    const gateway: GatewaySpec = { port: 0, clusters: plan.map((c) => ({ name: c.cluster, ports: c.servers.map((s) => portsOf(idx(s))[2]) })) };
+    const root = makeTempRoot("supercluster");
+    const logDir = opts.logDir ?? root;
+    mkdirSync(logDir, { recursive: true });
+    const members: ScMember[] = [];
+    for (const c of plan) {
+      const routePorts = c.servers.map((s) => portsOf(idx(s))[1]);
+      for (const s of c.servers) {
+        const dir = join(root, s.name);
+        mkdirSync(dir);
+        members.push(new ScMember(s, { bin, dir, logDir, ports: portsOf(idx(s)), routePorts, gateway }));
+      }
+    }
+    const deployment = new Deployment(members, "supercluster", [root]);
+    try {
+      // Phase 2: start everyone, then wait for one meta group over all of them.
+      for (const m of members) m.spawn();
+      await waitReady(members, () => allReady(members), opts.readyTimeoutMs ?? 60_000, "the supercluster to form", opts.signal);
+      return new SuperclusterImpl(topology, opts.mode, members, deployment);
+    } catch (err) {
+      await deployment.stop();
+      if (opts.signal?.aborted) throw new AbortedError("startSupercluster aborted", { cause: err });
+      lastErr = err;
+      if (!(err instanceof StartupExitError)) break; // only port races are worth a retry
+    }
+  }
+  throw lastErr;
+}
