@@ -3,8 +3,8 @@
  * process, on one local nats-server. Measures
  *  - graceful handover: leader resigns → successor elected (from the resigner's
  *    `deposed` event, and from the moment we wrote `resign` on its stdin);
- *  - crash failover: leader SIGKILLed → successor elected, per lease length,
- *    and as a fraction of the lease.
+ *  - crash failover: leader SIGKILLed at a random point of its renew cycle →
+ *    successor elected, per lease length, and as a fraction of the lease.
  * Every timestamp is the candidates' own `t` (shared CLOCK_MONOTONIC) or ours
  * from the same clock, so cross-process differences are real latencies.
  *
@@ -19,7 +19,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { AbortedError } from "../src/errors.js";
 import { CandidateProcess, type CandidateEvent } from "../src/launcher/candidates.js";
-import { findNatsServer, startNatsServer, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
+import { findNatsServer, sleep, startNatsServer, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
 import { monotonicNowMs } from "../src/observability/oracle.js";
 import { formatStatsTable, round, summarize, type Stats, type StatsRow } from "./stats.js";
 
@@ -89,14 +89,12 @@ export function machineInfo() {
 
 // ---- waiting on candidate events ---------------------------------------------
 
+/** Last events (and stderr of the dead) of each candidate, for error messages. */
 function describe(cands: readonly CandidateProcess[]): string {
-  return cands
-    .map((c) => {
-      const ev = c.events.slice(-6).map((e) => `${e.type}${e.leader !== undefined ? `:${e.leader}` : ""}${e.token != null ? `#${e.token}` : ""}`);
-      const state = c.running ? "running" : `exited ${c.proc.exitCode ?? c.proc.signalCode}`;
-      return `  ${c.id} [${state}] ${ev.join(" ")}${c.running ? "" : `\n    stderr: ${c.stderr.slice(-600).trim()}`}`;
-    })
-    .join("\n");
+  const ev = (e: CandidateEvent) => `${e.type}${e.leader !== undefined ? `:${e.leader}` : ""}${e.token != null ? `#${e.token}` : ""}`;
+  const state = (c: CandidateProcess) => (c.running ? "running" : `exited ${c.proc.exitCode ?? c.proc.signalCode}\n    stderr: ${c.stderr.slice(-600).trim()}\n   `);
+  const line = (c: CandidateProcess) => `  ${c.id} [${state(c)}] ${c.events.slice(-6).map(ev).join(" ")}`;
+  return cands.map(line).join("\n");
 }
 
 /**
@@ -185,9 +183,7 @@ class Pool {
     return term.filter((e) => e.type === "renewed" && e.token === token).length >= renewals ? l : undefined;
   }
 
-  async stop(): Promise<void> {
-    await Promise.all(this.all.map((c) => c.stop()));
-  }
+  stop = () => Promise.all(this.all.map((c) => c.stop()));
 }
 
 /** Earliest `elected` among `cands` after the event index recorded in `from`. */
@@ -202,12 +198,8 @@ function firstElected(cands: readonly CandidateProcess[], from: Map<CandidatePro
 
 // ---- the two experiments -----------------------------------------------------
 
-interface Ctx {
-  server: NatsServerHandle;
-  registry: Set<CandidateProcess>;
-  log: (line: string) => void;
-  signal: AbortSignal | undefined;
-}
+/** `registry`: every candidate ever spawned, so the final teardown misses none. */
+type Ctx = { server: NatsServerHandle; registry: Set<CandidateProcess>; log: (line: string) => void; signal: AbortSignal | undefined };
 
 async function handoverPhase(ctx: Ctx, leaseMs: number, rounds: number): Promise<ElectionBenchResult["handover"]> {
   const pool = new Pool(ctx, "handover", leaseMs);
@@ -220,18 +212,12 @@ async function handoverPhase(ctx: Ctx, leaseMs: number, rounds: number): Promise
       const sentAt = monotonicNowMs();
       leader.send("resign");
       // A failed release would leave successors waiting out the lease: give that room so it shows up as a slow sample, not a crash.
-      const [dep, succ] = await until(
-        pool.live,
-        () => {
-          pool.assertAlive();
-          const d = leader.events.slice(from.get(leader)).find((e) => e.type === "deposed");
-          const s = firstElected(others, from);
-          return d && s ? ([d, s] as const) : undefined;
-        },
-        3 * leaseMs + 10_000,
-        `handover ${r}: successor of ${leader.id}`,
-        ctx.signal,
-      );
+      const done = () => {
+        pool.assertAlive();
+        const [d, s] = [leader.events.slice(from.get(leader)).find((e) => e.type === "deposed"), firstElected(others, from)];
+        return d && s ? ([d, s] as const) : undefined;
+      };
+      const [dep, succ] = await until(pool.live, done, 3 * leaseMs + 10_000, `handover ${r}: successor of ${leader.id}`, ctx.signal);
       if (dep.reason !== "resigned") throw new Error(`handover ${r}: ${leader.id} deposed for "${dep.reason}", expected "resigned"`);
       const [deposedToElectedMs, resignToElectedMs] = [round(succ.e.t - dep.t), round(succ.e.t - sentAt)];
       const s: HandoverRound = { round: r, from: leader.id, to: succ.c.id, token: succ.e.token!, deposedToElectedMs, resignToElectedMs };
@@ -252,7 +238,13 @@ async function crashPhase(ctx: Ctx, leaseMs: number, rounds: number): Promise<El
     for (let r = 1; r <= rounds; r++) {
       // Steady state: a replacement that has not yet seen the leader, or a
       // leader that never renewed, would measure start-up, not failover.
-      const leader = await until(pool.live, () => pool.steadyLeader(2), 30_000 + 5 * leaseMs, `crash ${leaseMs}/${r}: steady leader`, ctx.signal);
+      const steady = () => until(pool.live, () => pool.steadyLeader(2), 30_000 + 5 * leaseMs, `crash ${leaseMs}/${r}: steady leader`, ctx.signal);
+      await steady();
+      // Then kill at a uniformly random phase of the renew cycle: real crashes
+      // are not aligned with renewals, and killing right after the renewal we
+      // just waited for would always measure the worst case, a full lease.
+      await sleep(Math.random() * pool.renewMs, ctx.signal);
+      const leader = await steady(); // normally at once; re-checks nothing changed during the pause
       const survivors = pool.live.filter((c) => c !== leader);
       const from = new Map(survivors.map((c) => [c, c.events.length] as const));
       const lastRenew = leader.events.findLast((e) => e.type === "renewed")!.t;
@@ -261,7 +253,8 @@ async function crashPhase(ctx: Ctx, leaseMs: number, rounds: number): Promise<El
       const what = `crash ${leaseMs}/${r}: successor of ${leader.id}`;
       const succ = await until(survivors, () => (pool.assertAlive(), firstElected(survivors, from)), 3 * leaseMs + 10_000, what, ctx.signal);
       const failoverMs = succ.e.t - killedAt;
-      const s: FailoverRound = { round: r, killed: leader.id, successor: succ.c.id, token: succ.e.token!, failoverMs: round(failoverMs), ratio: round(failoverMs / leaseMs, 4), lastRenewAgoMs: round(killedAt - lastRenew) };
+      const [ratio, lastRenewAgoMs] = [round(failoverMs / leaseMs, 4), round(killedAt - lastRenew)];
+      const s: FailoverRound = { round: r, killed: leader.id, successor: succ.c.id, token: succ.e.token!, failoverMs: round(failoverMs), ratio, lastRenewAgoMs };
       samples.push(s);
       ctx.log(`crash ${leaseMs} ms ${r}/${rounds}: ${s.killed} killed → ${s.successor} in ${s.failoverMs.toFixed(0)} ms (×${s.ratio.toFixed(3)} lease)`);
       pool.spawn(); // always three candidates
@@ -338,7 +331,7 @@ export function formatElectionResult(r: ElectionBenchResult): string {
   return [
     `regent election benchmark — ${r.settings.candidates} candidate processes, one nats-server ${m.natsServer}`,
     `${m.cpuModel} (${m.cores} cores), node ${m.node}, ${m.platform}, ${r.date}`,
-    `handover at lease ${r.handover.leaseMs} ms; failover = SIGKILL of a steady leader → successor elected (renew = lease/3)`,
+    `handover at lease ${r.handover.leaseMs} ms; failover = SIGKILL of a steady leader at a random renew phase (renew = lease/3)`,
     "",
     formatStatsTable(rows),
   ].join("\n");
@@ -356,7 +349,10 @@ export function parseElectionArgs(args: string[]): ElectionBenchOptions {
   const { values: v } = parseArgs({
     args,
     strict: true,
-    options: { rounds: { type: "string" }, "rounds-crash": { type: "string", multiple: true }, "lease-ms": { type: "string", multiple: true }, out: { type: "string" }, quick: { type: "boolean" } },
+    options: {
+      ...{ rounds: { type: "string" }, out: { type: "string" }, quick: { type: "boolean" } },
+      ...{ "rounds-crash": { type: "string", multiple: true }, "lease-ms": { type: "string", multiple: true } },
+    },
   });
   const opts: ElectionBenchOptions = { quick: v.quick ?? false };
   if (v.rounds !== undefined) opts.handoverRounds = positiveInts("--rounds", [v.rounds])[0]!;

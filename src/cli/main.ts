@@ -39,6 +39,71 @@ program
   .option("--candidates <n>", "candidate processes", parseCount, 3)
   .action(async (o) => (await import("./demo.js")).runDemo(o));
 
+const regionsDir = () => new Option("-r, --regions <dir>", "topology directory").default("regions");
+const mode = () => new Option("-m, --mode <mode>", "light: 1 server per region; full: the servers in each region file").choices(["light", "full"]).default("light");
+const cluster = () => new Option("-c, --cluster <name>", "deployment name (default: from the regions directory)");
+/** The deployment name: --cluster, else regions/global.json. */
+async function clusterOf(o: { cluster?: string; regions?: string }): Promise<string> {
+  if (o.cluster) return o.cluster;
+  const { loadTopology } = await import("../topology/load.js");
+  return loadTopology(o.regions ?? "regions").cluster;
+}
+
+program
+  .command("up")
+  .description("start the local multi-region supercluster from regions/, the candidate nodes, and a live status table")
+  .addOption(regionsDir())
+  .addOption(mode())
+  .option("--once", "exit (tearing everything down) once every leader is elected")
+  .option("--refresh-ms <ms>", "status refresh period", parseMs, 1000)
+  .option("--log-dir <dir>", "keep nats-server logs here")
+  .action(async (o) => (await import("./up.js")).runUp(o));
+
+program
+  .command("node")
+  .description("run one participant: regional candidate, and global candidate while regional leader")
+  .requiredOption("--region <name>", "this node's region (a file in the regions directory)")
+  .option("--id <id>", "node id (default <region>-<host>-<pid>)")
+  .addOption(regionsDir())
+  .addOption(mode())
+  .addOption(servers())
+  .option("--json", "one JSON object per line")
+  .option("--intervals <file>", "append leadership intervals (split-brain oracle input)")
+  .option("--act-log <file>", "while leader, append a line every 5 ms (guarded work)")
+  .option("--log-level <level>", "pino log level on stderr", "info")
+  .action(async (o) => (await import("./node.js")).runNode(o));
+
+program
+  .command("status")
+  .description("show regional leaders, the global leader and scope leases (asks a node on the bus)")
+  .addOption(servers())
+  .addOption(cluster())
+  .addOption(regionsDir())
+  .option("--json", "machine-readable output")
+  .option("--timeout-ms <ms>", "how long to wait for an answer", parseMs, 3000)
+  .action(async (o) => (await import("./observe-cmds.js")).runStatus({ ...o, cluster: await clusterOf(o) }));
+
+program
+  .command("watch")
+  .description("tail leader and scope events (decoded msgpack)")
+  .addOption(servers())
+  .addOption(cluster())
+  .addOption(regionsDir())
+  .option("--json", "one JSON object per line")
+  .action(async (o) => (await import("./observe-cmds.js")).runWatch({ ...o, cluster: await clusterOf(o) }));
+
+program
+  .command("resign")
+  .description("ask a leader to hand over gracefully")
+  .addOption(servers())
+  .addOption(cluster())
+  .addOption(regionsDir())
+  .option("--region <name>", "the regional leader of this region")
+  .option("--global", "the global leader (it stays regional leader)")
+  .option("--json", "machine-readable output")
+  .option("--timeout-ms <ms>", "how long to wait for the leader", parseMs, 5000)
+  .action(async (o) => (await import("./observe-cmds.js")).runResign({ ...o, cluster: await clusterOf(o) }));
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof RegentError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);
   process.stderr.write(`regent: ${msg}\n`);

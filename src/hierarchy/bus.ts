@@ -18,19 +18,6 @@ export interface DeploymentStores {
   global: LeaseStore;
 }
 
-/** Publishes leader events on their subjects (fire and forget; NATS buffers while reconnecting). */
-export function leaderPublisher(nc: NatsConnection, cluster: string, log?: Logger): (e: LeaderEvent) => void {
-  const s = subjects(cluster);
-  return (e) => {
-    const subject = e.tier === "region" ? s.regionLeader(e.region) : s.globalLeader;
-    try {
-      nc.publish(subject, encodeEvent(e));
-    } catch (err) {
-      log?.warn({ err, subject }, "publish failed");
-    }
-  };
-}
-
 function row(info: LeaderInfo, wallAgeMs: number | null): LeaseRow {
   return {
     state: info.state,
@@ -42,18 +29,44 @@ function row(info: LeaderInfo, wallAgeMs: number | null): LeaseRow {
   };
 }
 
+/**
+ * Where a node reads deployment state from. Other regions' buckets are opened
+ * lazily: a region that is down must not stop a node from starting or from
+ * answering (its row reads "unreachable").
+ */
+export interface StateSource {
+  cluster: string;
+  regionNames: string[];
+  regionStore(name: string, signal?: AbortSignal): Promise<LeaseStore>;
+  global: LeaseStore;
+}
+
+/** A {@link StateSource} over already-open stores. */
+export function stateSourceOf(d: DeploymentStores): StateSource {
+  return {
+    cluster: d.cluster,
+    regionNames: [...d.regions.keys()],
+    regionStore: async (name) => {
+      const s = d.regions.get(name);
+      if (!s) throw new Error(`no store for region ${name}`);
+      return s;
+    },
+    global: d.global,
+  };
+}
+
 /** Reads the current state of every lease of a deployment (authoritative: straight from the KV). */
-export async function readState(d: DeploymentStores, answeredBy: string, opts: { signal?: AbortSignal } = {}): Promise<StateSnapshot> {
-  const read = async (store: LeaseStore, key: string): Promise<LeaseRow> => {
+export async function readState(d: StateSource, answeredBy: string, opts: { signal?: AbortSignal } = {}): Promise<StateSnapshot> {
+  const read = async (store: LeaseStore | (() => Promise<LeaseStore>), key: string): Promise<LeaseRow> => {
     try {
-      const info = await currentLeader(store, key, opts);
+      const info = await currentLeader(typeof store === "function" ? await store() : store, key, opts);
       return row(info, info.renewedAt !== undefined ? Math.max(0, Date.now() - info.renewedAt) : null);
     } catch {
       return { state: "unreachable", node: null, region: null, token: null, revision: 0, ageMs: null };
     }
   };
   const regions: Record<string, LeaseRow> = {};
-  await Promise.all([...d.regions].map(async ([name, store]) => (regions[name] = await read(store, REGIONAL_KEY))));
+  await Promise.all(d.regionNames.map(async (name) => (regions[name] = await read(() => d.regionStore(name, opts.signal), REGIONAL_KEY))));
   return {
     v: 1,
     kind: "state",
@@ -71,7 +84,7 @@ export async function readState(d: DeploymentStores, answeredBy: string, opts: {
  * node answers) and, while it leads, resign requests for its tier.
  * Returns a function that removes every subscription.
  */
-export function serveNode(nc: NatsConnection, node: RegentNode, d: DeploymentStores, log: Logger): () => void {
+export function serveNode(nc: NatsConnection, node: RegentNode, d: StateSource, log: Logger): () => void {
   const s = subjects(node.cluster);
   const subs: Subscription[] = [];
   const stateSub = nc.subscribe(s.state, { queue: "regent-state" });

@@ -33,6 +33,8 @@ export interface Role {
 /** Role changes of this node. */
 export type NodeRoleEvent =
   | { type: "elected"; tier: "region" | "global"; token: number; validUntil: number }
+  /** A renewal moved the validity of `tier` (global validity is capped by the regional one). */
+  | { type: "renewed"; tier: "region" | "global"; token: number; validUntil: number }
   | { type: "deposed"; tier: "region" | "global"; token: number; reason: DeposeReason }
   | { type: "leader-changed"; tier: "region" | "global"; leader: string | null; token: number | null };
 
@@ -186,7 +188,12 @@ export class RegentNode {
       switch (ev.type) {
         case "elected":
           this.publish({ kind: "elected", tier, token: ev.token, leaseMs, previous });
-          this.emit({ type: "elected", tier, token: ev.token, validUntil: ev.validUntil });
+          this.emit({
+            type: "elected",
+            tier,
+            token: ev.token,
+            validUntil: tier === "global" ? Math.min(ev.validUntil, this.regional().validUntil) : ev.validUntil,
+          });
           sendBack(tier === "region" ? { type: "REGIONAL.ELECTED", token: ev.token } : { type: "GLOBAL.ELECTED", token: ev.token });
           return;
         case "deposed": {
@@ -199,6 +206,14 @@ export class RegentNode {
               ? { type: "REGIONAL.DEPOSED", token: ev.token, reason }
               : { type: "GLOBAL.DEPOSED", token: ev.token, reason },
           );
+          return;
+        }
+        case "renewed": {
+          const validUntil = tier === "global" ? Math.min(ev.validUntil, this.regional().validUntil) : ev.validUntil;
+          this.emit({ type: "renewed", tier, token: ev.token, validUntil });
+          // A regional renewal can lift the cap on the global validity.
+          const g = this.global();
+          if (tier === "region" && g.held) this.emit({ type: "renewed", tier: "global", token: g.token!, validUntil: g.validUntil });
           return;
         }
         case "leader-changed":

@@ -1,6 +1,6 @@
 /**
- * Spawns `regent elect --json` candidate processes and follows their event
- * lines. Shared by the demo, the integration tests, the benchmarks and the
+ * Spawns `regent elect --json` / `regent node --json` processes and follows
+ * their event lines. Shared by the demo, the integration tests, the benchmarks and the
  * drills: every participant is a real OS process on the shared
  * CLOCK_MONOTONIC, so timings across processes are comparable.
  */
@@ -35,9 +35,7 @@ export interface CandidateSpec {
   actLog?: string;
   /** Extra CLI arguments. */
   extra?: string[];
-  /** Wrap the command (e.g. `["faketime", "+1h"]`). */
   wrapper?: string[];
-  /** Entry point to run instead of this process's own (`node --import tsx src/cli/main.ts`). */
   self?: { command: string; args: string[] };
 }
 
@@ -51,8 +49,28 @@ function hookExit(): void {
   });
 }
 
-/** A running `regent elect` process. */
-export class CandidateProcess {
+/** Arguments of `regent elect --json` for one candidate. */
+function electArgs(spec: CandidateSpec): string[] {
+  const args = ["elect", "--json", "--servers", spec.servers.join(","), "--key", spec.key, "--id", spec.id, "--bucket", spec.bucket ?? "regent"];
+  if (spec.leaseMs) args.push("--lease-ms", String(spec.leaseMs));
+  if (spec.renewMs) args.push("--renew-ms", String(spec.renewMs));
+  if (spec.replicas) args.push("--replicas", String(spec.replicas));
+  if (spec.intervalsFile) args.push("--intervals", spec.intervalsFile);
+  if (spec.actLog) args.push("--act-log", spec.actLog);
+  return [...args, ...(spec.extra ?? [])];
+}
+
+/** How to run a regent subcommand as a child process. */
+export interface RegentProcessOptions {
+  /** Wrap the command (e.g. `["faketime", "+1h"]`). */
+  wrapper?: string[];
+  /** Entry point to run instead of this package's `bin/regent.js`. */
+  self?: { command: string; args: string[] };
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A running `regent <subcommand> --json` process whose stdout is one JSON event per line. */
+export class RegentProcess {
   readonly id: string;
   readonly events: CandidateEvent[] = [];
   readonly proc: ChildProcess;
@@ -60,31 +78,12 @@ export class CandidateProcess {
   private exited: Promise<number | null>;
   stderr = "";
 
-  constructor(spec: CandidateSpec) {
+  constructor(id: string, args: string[], opts: RegentProcessOptions = {}) {
     hookExit();
-    this.id = spec.id;
-    const self = spec.self ?? selfCommand();
-    const args = [
-      ...self.args,
-      "elect",
-      "--json",
-      "--servers",
-      spec.servers.join(","),
-      "--key",
-      spec.key,
-      "--id",
-      spec.id,
-      "--bucket",
-      spec.bucket ?? "regent",
-    ];
-    if (spec.leaseMs) args.push("--lease-ms", String(spec.leaseMs));
-    if (spec.renewMs) args.push("--renew-ms", String(spec.renewMs));
-    if (spec.replicas) args.push("--replicas", String(spec.replicas));
-    if (spec.intervalsFile) args.push("--intervals", spec.intervalsFile);
-    if (spec.actLog) args.push("--act-log", spec.actLog);
-    args.push(...(spec.extra ?? []));
-    const [cmd, ...pre] = spec.wrapper?.length ? [...spec.wrapper, self.command] : [self.command];
-    this.proc = spawn(cmd!, [...pre, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    this.id = id;
+    const self = opts.self ?? selfCommand();
+    const [cmd, ...pre] = opts.wrapper?.length ? [...opts.wrapper, self.command] : [self.command];
+    this.proc = spawn(cmd!, [...pre, ...self.args, ...args], { stdio: ["pipe", "pipe", "pipe"], env: opts.env ?? process.env });
     live.add(this.proc);
     this.exited = new Promise((resolve) =>
       this.proc.on("exit", (code) => {
@@ -116,18 +115,32 @@ export class CandidateProcess {
 
   /** Is it leader according to its own events (elected without a later deposed)? */
   get leading(): boolean {
+    return this.leadingIn();
+  }
+
+  /** Leader of `tier` (node processes print `tier`; `elect` processes do not)? */
+  leadingIn(tier?: string): boolean {
     for (let i = this.events.length - 1; i >= 0; i--) {
-      const t = this.events[i]!.type;
-      if (t === "elected") return this.running;
-      if (t === "deposed" || t === "stopped") return false;
+      const e = this.events[i]!;
+      if (e.type === "stopped") return false;
+      if (tier !== undefined && e.tier !== tier) continue;
+      if (e.type === "elected") return this.running;
+      if (e.type === "deposed") return false;
     }
     return false;
   }
 
-  /** Latest token it was elected with. */
-  get token(): number | undefined {
-    for (let i = this.events.length - 1; i >= 0; i--) if (this.events[i]!.type === "elected") return this.events[i]!.token;
+  /** Latest token it was elected with (in `tier`, for node processes). */
+  tokenIn(tier?: string): number | undefined {
+    for (let i = this.events.length - 1; i >= 0; i--) {
+      const e = this.events[i]!;
+      if (e.type === "elected" && (tier === undefined || e.tier === tier)) return e.token;
+    }
     return undefined;
+  }
+
+  get token(): number | undefined {
+    return this.tokenIn();
   }
 
   /** Calls `fn` whenever this candidate prints an event or exits; returns the unsubscribe. */
@@ -190,8 +203,15 @@ export class CandidateProcess {
   }
 }
 
-/** Waits until `pred` holds, re-checking whenever any candidate prints. */
-export function waitUntil(cands: CandidateProcess[], pred: () => boolean, timeoutMs = 30_000, what = "condition"): Promise<void> {
+/** A `regent elect` candidate process. */
+export class CandidateProcess extends RegentProcess {
+  constructor(spec: CandidateSpec) {
+    super(spec.id, electArgs(spec), spec);
+  }
+}
+
+/** Waits until `pred` holds, re-checking whenever any of the processes prints. */
+export function waitUntil(cands: RegentProcess[], pred: () => boolean, timeoutMs = 30_000, what = "condition"): Promise<void> {
   return new Promise((resolve, reject) => {
     const offs: (() => unknown)[] = [];
     const done = (fn: () => void) => {

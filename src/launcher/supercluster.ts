@@ -12,11 +12,12 @@
  * are the launcher's own, so they land in the same orphan registry and log
  * to files, never to stdout.
  *
- * nats-server 2.9 facts this relies on (measured, see the report in the
- * brief's context file and the comments below):
- * - JetStream has ONE meta group across the whole supercluster, so
- *   "ready" means every server agrees on one meta leader and the group has
- *   every server in it; losing a region must leave a meta quorum.
+ * nats-server 2.9.10 behaviour this relies on (measured here):
+ * - JetStream has ONE meta group spanning every server of the supercluster,
+ *   so "ready" means all servers name the same meta leader and the group
+ *   counts all of them. Losing a region must leave a meta majority (stream
+ *   creation needs it; reads and writes of existing streams do not): true
+ *   for three or more equal regions in both modes, not for two.
  * - A one-server cluster in a supercluster needs a route (to itself) or
  *   JetStream refuses to start; see `Member` in nats-launcher.ts.
  */
@@ -214,21 +215,22 @@ class SuperclusterImpl implements Supercluster {
     await Promise.all(this.members.filter((m) => m.region === region).map((m) => m.signal("SIGKILL")));
   }
 
-  restartRegion(region: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+  async restartRegion(region: string, opts: { timeoutMs?: number } = {}): Promise<void> {
     this.region(region);
-    return this.restartMembers(
+    await this.restartMembers(
       this.members.filter((m) => m.region === region),
       opts.timeoutMs,
       `region ${region} to come back`,
     );
   }
 
-  kill(serverName: string, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-    return this.member(serverName).signal(signal);
+  // async, so a bad name rejects like every other failure instead of throwing synchronously
+  async kill(serverName: string, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    await this.member(serverName).signal(signal);
   }
 
-  restart(serverName: string, opts: { timeoutMs?: number } = {}): Promise<void> {
-    return this.restartMembers([this.member(serverName)], opts.timeoutMs, `${serverName} to come back`);
+  async restart(serverName: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+    await this.restartMembers([this.member(serverName)], opts.timeoutMs, `${serverName} to come back`);
   }
 
   private async restartMembers(ms: ScMember[], timeoutMs = 30_000, what: string): Promise<void> {

@@ -3,7 +3,7 @@
  * (no msgpackr extensions) so any msgpack library in any language decodes it.
  * See docs/wire.md for the field table.
  */
-import { Packr } from "msgpackr";
+import { packPlain, unpackPlain } from "../wire/msgpack.js";
 import type { StoreEntry } from "./store.js";
 
 /** Current schema version of {@link LeaseRecord}. */
@@ -46,18 +46,17 @@ export type LeaseView =
   /** Undecodable or foreign bytes: treated as held by an unknown holder, never taken over silently. */
   | { state: "unknown"; revision: number; reason: string };
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
 
 /** Encodes a record to msgpack. */
 export function encodeRecord(record: LeaseRecord): Uint8Array {
-  return packr.pack(record);
+  return packPlain(record);
 }
 
 /** Decodes msgpack bytes; returns a reason string when the bytes are not a valid v1 record. */
 export function decodeRecord(bytes: Uint8Array): LeaseRecord | string {
   let raw: unknown;
   try {
-    raw = packr.unpack(bytes);
+    raw = unpackPlain(bytes);
   } catch (err) {
     return `not msgpack: ${(err as Error).message}`;
   }

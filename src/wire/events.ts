@@ -4,7 +4,7 @@
  * them. Every event has `v` (schema version) and `kind`. Field tables are in
  * docs/wire.md; `test/wire/python-decode.test.ts` decodes them with Python.
  */
-import { Packr } from "msgpackr";
+import { packPlain, unpackPlain } from "./msgpack.js";
 import { MalformedError } from "../errors.js";
 
 /** Schema version of every event. Consumers must ignore events with a higher `v` they do not know. */
@@ -83,18 +83,17 @@ export interface StateSnapshot {
 
 export type WireEvent = LeaderEvent | ScopeEvent | StateSnapshot;
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
 
 /** Encodes an event to msgpack. */
 export function encodeEvent(e: WireEvent): Uint8Array {
-  return packr.pack(e);
+  return packPlain(e);
 }
 
 /** Decodes and checks an event. Throws {@link MalformedError} on anything else. */
 export function decodeEvent(bytes: Uint8Array): WireEvent {
   let raw: unknown;
   try {
-    raw = packr.unpack(bytes);
+    raw = unpackPlain(bytes);
   } catch (err) {
     throw new MalformedError(`not msgpack: ${(err as Error).message}`, { cause: err });
   }

@@ -1,0 +1,155 @@
+/**
+ * `regent node`: one participant of a multi-region deployment described by
+ * regions/. Connects to its own region's NATS servers, stands in its region's
+ * election and, while regional leader, in the global one; publishes leader
+ * events and answers state and resign requests. A NATS outage is ridden out:
+ * the node keeps retrying and never exits on its own.
+ */
+import { hostname } from "node:os";
+import { startNode, type NodeRoleEvent } from "../hierarchy/node.js";
+import { serveNode } from "../hierarchy/bus.js";
+import { ensureEventsStream, EventPublisher } from "../hierarchy/events-stream.js";
+import { openDeployment, regionBucket } from "../hierarchy/deployment.js";
+import { NatsLeaseStore } from "../lease/nats-store.js";
+import { createLogger } from "../observability/logger.js";
+import { IntervalRecorder, monotonicNowMs } from "../observability/oracle.js";
+import { findRegion, loadTopology } from "../topology/load.js";
+import { connectNats, onShutdown, serverList } from "./common.js";
+import { openSync, writeSync } from "node:fs";
+
+export interface NodeCliOptions {
+  region: string;
+  id?: string;
+  regions: string;
+  mode: "light" | "full";
+  servers?: string;
+  json?: boolean;
+  intervals?: string;
+  actLog?: string;
+  logLevel?: string;
+}
+
+export async function runNode(opts: NodeCliOptions): Promise<void> {
+  const topo = loadTopology(opts.regions);
+  const region = findRegion(topo, opts.region);
+  const id = opts.id ?? `${region.name}-${hostname()}-${process.pid}`;
+  const log = createLogger({ level: (opts.logLevel as never) ?? "info", name: id });
+  const nc = await connectNats(serverList(opts.servers), `regent-node-${id}`);
+
+  let stopping = false;
+  const ac = new AbortController();
+  // Buckets may be unreachable at start (region still booting, stream leader
+  // election): retry rather than exit.
+  let stores: Awaited<ReturnType<typeof openDeployment>> | undefined;
+  for (let attempt = 1; !stores; attempt++) {
+    try {
+      stores = await openDeployment(
+        nc,
+        {
+          cluster: topo.cluster,
+          regions: [{ name: region.name, replicas: opts.mode === "full" ? region.servers : 1 }],
+          globalReplicas: Math.min(3, topo.regions.length),
+        },
+        { signal: ac.signal },
+      );
+      await ensureEventsStream(nc, topo.cluster, Math.min(3, topo.regions.length));
+    } catch (err) {
+      if (stopping) return;
+      log.warn({ err: (err as Error).message, attempt }, "opening buckets failed; retrying");
+      await new Promise((r) => setTimeout(r, Math.min(2_000, 200 * attempt)));
+    }
+  }
+
+  const events = new EventPublisher(nc, topo.cluster, log);
+  const node = startNode({
+    cluster: topo.cluster,
+    region: region.name,
+    id,
+    regionalStore: stores.regions.get(region.name)!,
+    globalStore: stores.global,
+    regionalTiming: { leaseMs: region.leaseMs, renewMs: region.renewMs },
+    globalTiming: topo.global,
+    logger: log,
+    publish: (e) => events.publish(e),
+  });
+  const own = stores;
+  const opened = new Map<string, Promise<NatsLeaseStore>>();
+  const unserve = serveNode(
+    nc,
+    node,
+    {
+      cluster: topo.cluster,
+      regionNames: topo.regions.map((r) => r.name),
+      global: own.global,
+      regionStore: async (name, signal) => {
+        const mine = own.regions.get(name);
+        if (mine) return mine;
+        let p = opened.get(name);
+        if (!p) {
+          p = NatsLeaseStore.open(nc, { bucket: regionBucket(name), create: false, ...(signal ? { signal } : {}) });
+          opened.set(name, p);
+          p.catch(() => opened.delete(name));
+        }
+        return p;
+      },
+    },
+    log,
+  );
+
+  const recorder = opts.intervals ? new IntervalRecorder(opts.intervals) : null;
+  const leaseName = (tier: string) => (tier === "region" ? `region/${region.name}` : "global");
+  const validUntil: Record<string, number> = {};
+  const print = (e: NodeRoleEvent | { type: "ready" | "stopped" }) => {
+    const line = { ...e, id, region: region.name, t: monotonicNowMs() };
+    process.stdout.write(opts.json ? JSON.stringify(line) + "\n" : human(line) + "\n");
+  };
+  node.on((e) => {
+    if (e.type === "elected") {
+      validUntil[e.tier] = e.validUntil;
+      recorder?.started(leaseName(e.tier), id, e.token, e.validUntil);
+    } else if (e.type === "renewed") {
+      // Renewals move the deadline the oracle may assume for a killed process.
+      if (e.validUntil !== validUntil[e.tier]) recorder?.extended(leaseName(e.tier), id, e.token, e.validUntil);
+      validUntil[e.tier] = e.validUntil;
+      return; // not printed: one line per renewal would drown the output
+    } else if (e.type === "deposed") {
+      recorder?.ended(leaseName(e.tier), id, e.token, Math.min(monotonicNowMs(), validUntil[e.tier] ?? Infinity));
+    }
+    print(e);
+  });
+  if (opts.actLog) {
+    const fd = openSync(opts.actLog, "a");
+    setInterval(() => {
+      for (const tier of ["region", "global"] as const) {
+        const role = tier === "region" ? node.regional() : node.global();
+        if (role.held) writeSync(fd, JSON.stringify({ t: monotonicNowMs(), id, lease: leaseName(tier), token: role.token }) + "\n");
+      }
+    }, 5).unref();
+  }
+
+  onShutdown(async () => {
+    stopping = true;
+    ac.abort();
+    unserve();
+    await node.stop({ signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+    await events.close();
+    print({ type: "stopped" });
+    recorder?.close();
+    await nc.close().catch(() => undefined);
+  });
+  print({ type: "ready" });
+}
+
+function human(l: Record<string, unknown>): string {
+  const who = `${String(l.id)}`;
+  switch (l.type) {
+    case "elected":
+      return `${who} ${l.tier === "global" ? "GLOBAL" : "REGIONAL"} LEADER token=${l.token}`;
+    case "deposed":
+      return `${who} ${l.tier === "global" ? "global" : "regional"} role ended token=${l.token} reason=${l.reason}`;
+    case "leader-changed":
+      return `${who} sees ${l.tier} leader=${l.leader ?? "-"} token=${l.token ?? "-"}`;
+    default:
+      return `${who} ${String(l.type)}`;
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * `regent up` (the README's main command): starts the local NATS supercluster
+ * described by regions/, the candidate node processes of every region, and a
+ * live status table. Ctrl-C resigns every node and tears everything down.
+ */
+import { startSupercluster, type Supercluster } from "../launcher/supercluster.js";
+import { RegentProcess, waitUntil } from "../launcher/candidates.js";
+import { monotonicNowMs } from "../observability/oracle.js";
+import { loadTopology } from "../topology/load.js";
+import { connectNats, onShutdown } from "./common.js";
+import { renderState, requestState } from "./observe-cmds.js";
+
+export interface UpOptions {
+  regions: string;
+  mode: "light" | "full";
+  /** Start, wait until every leader is elected, print the table, tear down and exit. */
+  once?: boolean;
+  /** Status refresh period, ms. */
+  refreshMs: number;
+  logDir?: string;
+}
+
+const say = (s: string) => process.stdout.write(s + "\n");
+
+export async function runUp(opts: UpOptions): Promise<void> {
+  const topo = loadTopology(opts.regions);
+  const t0 = monotonicNowMs();
+  const total = topo.regions.reduce((n, r) => n + (opts.mode === "full" ? r.servers : 1), 0) + topo.regions.length;
+  say(`regent up: deployment "${topo.cluster}", ${topo.regions.length} regions, ${opts.mode} mode (${total} nats-servers)`);
+  let sc: Supercluster | undefined;
+  const nodes: RegentProcess[] = [];
+  let torn = false;
+  const teardown = async () => {
+    if (torn) return;
+    torn = true;
+    say("stopping nodes (each resigns its leases) and nats-servers…");
+    await Promise.all(nodes.map((n) => n.stop()));
+    await sc?.stop();
+  };
+  onShutdown(teardown);
+  try {
+    sc = await startSupercluster(topo, { mode: opts.mode, ...(opts.logDir ? { logDir: opts.logDir } : {}) });
+    say(`supercluster ready in ${((monotonicNowMs() - t0) / 1000).toFixed(1)} s; starting nodes`);
+    for (const r of topo.regions) {
+      for (const id of r.candidateIds) {
+        const args = ["node", "--json", "--region", r.name, "--id", id, "--regions", opts.regions, "--mode", opts.mode, "--servers", sc.allUrls(r.name).join(",")];
+        nodes.push(new RegentProcess(id, args));
+      }
+    }
+    const regionalLeaders = () => topo.regions.filter((r) => nodes.some((n) => n.id.startsWith(`${r.name}-`) && n.leadingIn("region")));
+    const globalLeader = () => nodes.find((n) => n.leadingIn("global"));
+    await waitUntil(nodes, () => regionalLeaders().length === topo.regions.length && !!globalLeader(), 60_000, "every leader elected");
+    say(`all leaders elected ${((monotonicNowMs() - t0) / 1000).toFixed(1)} s after start (global: ${globalLeader()!.id})`);
+
+    const nc = await connectNats(sc.global.urls, "regent-up");
+    const show = async () => {
+      try {
+        const s = await requestState(nc, topo.cluster, 2_000);
+        if (process.stdout.isTTY && !opts.once) process.stdout.write("\x1b[2J\x1b[H");
+        say(renderState(s));
+        if (!opts.once) say(`\nclients: NATS_URL=${sc!.allUrls(topo.regions[0]!.name)[0]}  regent watch | regent status   (Ctrl-C to stop)`);
+      } catch (err) {
+        say(`status unavailable: ${(err as Error).message}`);
+      }
+    };
+    await show();
+    if (opts.once) {
+      await nc.close();
+      return;
+    }
+    for (;;) {
+      await new Promise((r) => setTimeout(r, opts.refreshMs));
+      if (torn) break;
+      await show();
+    }
+  } finally {
+    await teardown();
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Leader and scope events are plain NATS messages on documented subjects, and
+ * they are also captured by a small JetStream stream placed in the global
+ * cluster. Core-NATS delivery across gateways is at most once (a message sent
+ * while a gateway reconnects is gone), so publishers use JetStream publish
+ * with an ack, retry until acked, and de-duplicate by message id. Anyone can
+ * still just subscribe; a consumer that must not miss anything (an audit log,
+ * a test) reads the stream, from the start or from any sequence.
+ */
+import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "../observability/logger.js";
+import { decodeEvent, encodeEvent, type LeaderEvent, type ScopeEvent } from "../wire/events.js";
+import { subjects } from "../wire/subjects.js";
+import { GLOBAL_CLUSTER } from "./deployment.js";
+
+/** Stream capturing a deployment's events. */
+export const eventsStreamName = (cluster: string) => `regent-events-${cluster}`;
+
+/** Creates the events stream when missing (idempotent). */
+export async function ensureEventsStream(nc: NatsConnection, cluster: string, replicas: number, opts: { placement?: boolean; timeoutMs?: number } = {}): Promise<void> {
+  const jsm = await jetstreamManager(nc, { timeout: opts.timeoutMs ?? 5_000 });
+  const name = eventsStreamName(cluster);
+  try {
+    await jsm.streams.info(name);
+    return;
+  } catch {
+    /* missing: create below */
+  }
+  const s = subjects(cluster);
+  try {
+    await jsm.streams.add({
+      name,
+      subjects: [`${s.root}.region.*.leader`, s.globalLeader, `${s.root}.scope.*`],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      num_replicas: replicas,
+      max_msgs_per_subject: 10_000,
+      // An audit trail, not lease state: expiring old events is harmless.
+      max_age: 7 * 24 * 3600 * 1e9,
+      duplicate_window: 120 * 1e9,
+      ...(opts.placement === false ? {} : { placement: { cluster: GLOBAL_CLUSTER, tags: [] } }),
+    });
+  } catch (err) {
+    // Another node created it first.
+    if (!/already in use|exists/i.test((err as Error).message)) throw err;
+  }
+}
+
+type Event = LeaderEvent | ScopeEvent;
+
+/** Id used for de-duplication: one event per (kind, lease, holder, token). */
+function msgId(e: Event): string {
+  return "tier" in e ? `${e.kind}.${e.tier}.${e.region}.${e.node}.${e.token}` : `${e.kind}.scope.${e.scope}.${e.region}.${e.node}.${e.token}`;
+}
+
+function subjectOf(cluster: string, e: Event): string {
+  const s = subjects(cluster);
+  if ("tier" in e) return e.tier === "region" ? s.regionLeader(e.region) : s.globalLeader;
+  return s.scope(e.scope);
+}
+
+/**
+ * Publishes events in order, each acked by the stream before the next is
+ * sent, retrying through outages for up to `maxAgeMs` per event (then the
+ * event is dropped and logged: the KV stays the source of truth).
+ */
+export class EventPublisher {
+  private readonly js: JetStreamClient;
+  private readonly queue: { e: Event; since: number }[] = [];
+  private running = false;
+  private closed = false;
+  /** Events given up on after `maxAgeMs`. */
+  dropped = 0;
+  published = 0;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly cluster: string,
+    private readonly log?: Logger,
+    private readonly maxAgeMs = 60_000,
+  ) {
+    this.js = jetstream(nc, { timeout: 2_000 });
+  }
+
+  /** Queues an event; never throws. */
+  publish(e: Event): void {
+    if (this.closed) return;
+    this.queue.push({ e, since: Date.now() });
+    if (!this.running) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    let delay = 100;
+    while (this.queue.length && !this.closed) {
+      const head = this.queue[0]!;
+      try {
+        await this.js.publish(subjectOf(this.cluster, head.e), encodeEvent(head.e), { msgID: msgId(head.e), timeout: 2_000 });
+        this.queue.shift();
+        this.published++;
+        delay = 100;
+      } catch (err) {
+        if (Date.now() - head.since > this.maxAgeMs) {
+          this.queue.shift();
+          this.dropped++;
+          this.log?.warn({ err: (err as Error).message, event: msgId(head.e) }, "event dropped after retries");
+          continue;
+        }
+        this.log?.debug({ err: (err as Error).message }, "event publish failed; retrying");
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(2_000, delay * 2);
+      }
+    }
+    this.running = false;
+  }
+
+  /** Waits (up to `timeoutMs`) for queued events to be acked, then stops. */
+  async close(timeoutMs = 3_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while ((this.queue.length || this.running) && Date.now() < end && !this.nc.isClosed()) await new Promise((r) => setTimeout(r, 20));
+    this.closed = true;
+  }
+}
+
+/**
+ * Reads the events stream from `fromSeq` (default: the start) until it has
+ * caught up with the stream's last sequence at call time. For audits, tests
+ * and `regent watch --replay`.
+ */
+export async function readEventsStream(nc: NatsConnection, cluster: string, opts: { fromSeq?: number; timeoutMs?: number } = {}): Promise<{ seq: number; subject: string; event: LeaderEvent | ScopeEvent }[]> {
+  const jsm = await jetstreamManager(nc, { timeout: opts.timeoutMs ?? 5_000 });
+  const name = eventsStreamName(cluster);
+  const last = (await jsm.streams.info(name)).state.last_seq;
+  const out: { seq: number; subject: string; event: LeaderEvent | ScopeEvent }[] = [];
+  if (last < (opts.fromSeq ?? 1)) return out;
+  const js = jetstream(nc, { timeout: opts.timeoutMs ?? 5_000 });
+  const consumer = await js.consumers.get(name, { opt_start_seq: opts.fromSeq ?? 1 });
+  const msgs = await consumer.consume();
+  for await (const m of msgs) {
+    try {
+      out.push({ seq: m.seq, subject: m.subject, event: decodeEvent(m.data) as LeaderEvent | ScopeEvent });
+    } catch {
+      /* not ours: skip */
+    }
+    if (m.seq >= last) break;
+  }
+  await msgs.close();
+  return out;
+}
