@@ -2,15 +2,20 @@
  * The `regent` command line. Each subcommand lives in its own file; this one
  * only declares arguments (commander validates them and prints `--help`).
  */
+import { join } from "node:path";
 import { Command, Option } from "commander";
-import { RegentError } from "../errors.js";
+import { ConfigError, RegentError } from "../errors.js";
 import { parseCount, parseDrift, parseMs } from "./common.js";
 
 const program = new Command()
   .name("regent")
   .description("Multi-region leader election with fencing tokens on NATS JetStream")
-  .showHelpAfterError("(run with --help for usage)")
-  .configureOutput({ outputError: (str, write) => write(`regent: ${str.replace(/^error: /, "")}`) });
+  // Usage errors are one line, like every other failure, so scripts and
+  // people can read stderr's first line; commander's "(Did you mean …?)"
+  // continuation is folded into it.
+  .configureOutput({
+    outputError: (str, write) => write(`regent: ${str.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")} (run with --help for usage)\n`),
+  });
 
 const servers = () => new Option("-s, --servers <urls>", "NATS server URLs, comma separated (default $NATS_URL or nats://127.0.0.1:4222)");
 
@@ -30,7 +35,14 @@ program
   .option("--act-every <ms>", "period of the guarded work", parseMs)
   .option("--json", "one JSON object per line")
   .option("--log-level <level>", "pino log level on stderr", "warn")
-  .action(async (o) => (await import("./elect.js")).runElect(o));
+  .action(async (o) => {
+    // Check timing and key before connecting: without a reachable server the
+    // connection error would hide the real mistake.
+    const { resolveTiming, validateKey } = await import("../election/timing.js");
+    validateKey("--key", o.key);
+    resolveTiming({ leaseMs: o.leaseMs, renewMs: o.renewMs, maxDrift: o.maxDrift });
+    return (await import("./elect.js")).runElect(o);
+  });
 
 program
   .command("demo")
@@ -71,7 +83,17 @@ program
   .option("--intervals <file>", "append leadership intervals (split-brain oracle input)")
   .option("--act-log <file>", "while leader, append a line every 5 ms (guarded work)")
   .option("--log-level <level>", "pino log level on stderr", "info")
-  .action(async (o) => (await import("./node.js")).runNode(o));
+  .action(async (o) => {
+    // Name the directory and the file that would define the region: the fix
+    // is either a typo in --region or a missing file.
+    const { loadTopology } = await import("../topology/load.js");
+    const topo = loadTopology(o.regions);
+    if (!topo.regions.some((r) => r.name === o.region)) {
+      const known = topo.regions.map((r) => r.name).join(", ");
+      throw new ConfigError("--region", `unknown region "${o.region}" (no file ${join(o.regions, `${o.region}.json`)}; known: ${known})`);
+    }
+    return (await import("./node.js")).runNode(o);
+  });
 
 program
   .command("status")
@@ -103,6 +125,15 @@ program
   .option("--json", "machine-readable output")
   .option("--timeout-ms <ms>", "how long to wait for the leader", parseMs, 5000)
   .action(async (o) => (await import("./observe-cmds.js")).runResign({ ...o, cluster: await clusterOf(o) }));
+
+program
+  .command("compose")
+  .description("write docker-compose.yml and deploy/nats/*.conf (the container demo) from regions/")
+  .addOption(regionsDir())
+  .addOption(mode())
+  .option("-o, --out <file>", "compose file to write; configs go to deploy/nats/ next to it", "docker-compose.yml")
+  .option("--check", "write nothing; exit non-zero if the files on disk differ from what would be written")
+  .action(async (o) => (await import("./compose.js")).runCompose(o));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof RegentError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);

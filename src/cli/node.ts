@@ -111,7 +111,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
       // Renewals move the deadline the oracle may assume for a killed process.
       if (e.validUntil !== validUntil[e.tier]) recorder?.extended(leaseName(e.tier), id, e.token, e.validUntil);
       validUntil[e.tier] = e.validUntil;
-      return; // not printed: one line per renewal would drown the output
+      if (!opts.json) return; // one line per renewal would drown a human
     } else if (e.type === "deposed") {
       recorder?.ended(leaseName(e.tier), id, e.token, Math.min(monotonicNowMs(), validUntil[e.tier] ?? Infinity));
     }

@@ -65,6 +65,7 @@ export function renderEvent(subject: string, e: WireEvent): string {
     case "deposed":
       return `${new Date(e.at).toISOString()} ${e.tier === "global" ? "global" : `region ${e.region}`} ${e.kind.toUpperCase()} ${e.node} token=${e.token}${e.reason ? ` reason=${e.reason}` : ""}${e.previous ? ` previous=${e.previous.node}/${e.previous.token}` : ""}`;
     case "granted":
+    case "held":
     case "lapsed":
     case "released":
       return `${new Date(e.at).toISOString()} scope ${e.scope} ${e.kind.toUpperCase()} ${e.region}/${e.node} token=${e.token}${e.reason ? ` reason=${e.reason}` : ""}`;
@@ -95,7 +96,7 @@ export async function runWatch(opts: BusOptions & { signal?: AbortSignal }): Pro
 }
 
 export async function runResign(opts: BusOptions & { region?: string; global?: boolean }): Promise<void> {
-  if (!!opts.region === !!opts.global) throw new Error("give exactly one of --region <name> or --global");
+  if (!!opts.region === !!opts.global) throw new Error(`resign: give exactly one of --region <name> or --global (got ${opts.global ? "both" : "neither"})`);
   const s = subjects(opts.cluster);
   const subject = opts.global ? s.globalResign : s.regionResign(opts.region!);
   await withConnection(opts, async (nc) => {

@@ -153,9 +153,18 @@ export const electionMachine = setup({
       event.type === "STORE.CHANGE" && (event.entry?.revision ?? 0) < context.observedRevision,
     changeTakeable: ({ context, event }) =>
       event.type === "STORE.CHANGE" && takeable(viewOf(event.entry), context.id),
+    /**
+     * After a lost renewal CAS: did one of our own earlier writes land? Only a
+     * *newer* revision with our holder and token proves it; the same revision
+     * means nothing of ours landed, and extending validity then would be unsafe.
+     */
     stillMine: ({ context, event }) => {
       const v = view(payloadOf(event));
-      return v.state === "held" && v.holder === context.id && v.token === context.token;
+      return v.state === "held" && v.holder === context.id && v.token === context.token && v.revision > context.revision && context.unconfirmedSince !== null;
+    },
+    unchangedMine: ({ context, event }) => {
+      const v = view(payloadOf(event));
+      return v.state === "held" && v.holder === context.id && v.token === context.token && v.revision === context.revision;
     },
     stopRequested: ({ context }) => context.stopRequested,
   },
@@ -380,6 +389,8 @@ export const electionMachine = setup({
                     reenter: true,
                     actions: ["adopt", "emitRenewed"],
                   },
+                  // Our record, unchanged: the conflict was not about us after all. Retry.
+                  { guard: "unchangedMine", target: "backoff" },
                   {
                     target: "#election.following",
                     actions: emit(({ context }) => ({

@@ -9,6 +9,9 @@
  * Reads go through the stream leader (`allow_direct: false`): with direct get
  * any replica may answer, and a lagging follower would return stale leases.
  *
+ * Conditional writes do not use the KV client's per-key check, which is not
+ * linearizable on replicated streams in nats-server 2.9 (see `casWrite`).
+ *
  * Error mapping (see `src/errors.ts`):
  * - JetStream API error 10071/10164 "wrong last sequence" -> ConflictError;
  * - stream not found (10059), or "no responders" on a write when a follow-up
@@ -16,8 +19,8 @@
  * - everything else (timeouts, no responders, disconnects, 503, stream-leader
  *   elections) -> StoreUnavailableError with the client error as `cause`.
  */
-import type { NatsConnection, QueuedIterator, Status } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, StorageType, type JetStreamManager, type Placement } from "@nats-io/jetstream";
+import { headers as natsHeaders, type NatsConnection, type QueuedIterator, type Status } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager, type Placement } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry, type KvWatchEntry } from "@nats-io/kv";
 import { AbortedError, BucketMissingError, ConfigError, ConflictError, RegentError, StoreUnavailableError, throwIfAborted } from "../errors.js";
 import { assertValidFilter, assertValidKey, assertValidRevision } from "./memory-store.js";
@@ -70,6 +73,7 @@ class DeadlineError extends Error {}
 export class NatsLeaseStore implements LeaseStore {
   readonly name: string;
   private readonly stream: string;
+  private readonly js: JetStreamClient;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -80,6 +84,7 @@ export class NatsLeaseStore implements LeaseStore {
   ) {
     this.name = bucket;
     this.stream = `${KV_STREAM_PREFIX}${bucket}`;
+    this.js = jetstream(nc, { timeout: timeoutMs });
   }
 
   /** Creates (or binds to) the bucket and checks it is safe to use: FILE storage, no TTL. */
@@ -147,26 +152,84 @@ export class NatsLeaseStore implements LeaseStore {
     return e && e.operation === "PUT" ? toEntry(e) : null;
   }
 
+  /*
+   * Compare-and-set, made linearizable on replicated buckets.
+   *
+   * KV `update`/`create` rely on the per-subject check
+   * (Nats-Expected-Last-Subject-Sequence). On nats-server 2.9.10 that check
+   * is NOT linearizable on a replicated (R3) stream: the leader checks it
+   * against applied state only, so two concurrent writes expecting the same
+   * revision can both succeed (measured: >1 winner in 135 of 150 rounds). The
+   * stream-wide check (Nats-Expected-Last-Sequence) does account for
+   * in-flight proposals (0 of 150). So every conditional write here expects
+   * a stream-wide last sequence L at which the key was known to be at the
+   * expected revision:
+   * - fast path: L = the expected revision itself (true whenever the key's
+   *   last write is also the bucket's last write, e.g. a holder renewing in a
+   *   bucket of its own);
+   * - slow path, after the fast path lost: read L from the stream, read the
+   *   key, and write expecting L — if anything at all was written since,
+   *   the write fails and the round repeats.
+   * See docs/decisions.md and test/lease/nats-store-r3.test.ts.
+   */
+  private async casWrite(op: "create" | "update" | "delete", key: string, value: Uint8Array, expected: number, opts?: CallOptions): Promise<number> {
+    const subject = `$KV.${this.name}.${key}`;
+    const ctx = { op, key, expected };
+    const publish = (lastSequence: number) => {
+      const o: Parameters<JetStreamClient["publish"]>[2] = { expect: { lastSequence, lastSubjectSequence: expected }, timeout: this.timeoutMs };
+      if (op === "delete") o.headers = kvDeleteHeaders();
+      return this.js.publish(subject, op === "delete" ? new Uint8Array() : value, o).then((pa) => pa.seq);
+    };
+    return this.call(ctx, opts, async () => {
+      if (expected > 0) {
+        try {
+          return await publish(expected);
+        } catch (err) {
+          if (!isWrongSequence(err)) throw err;
+        }
+      }
+      for (let round = 0; round < 30; round++) {
+        throwIfAborted(opts?.signal);
+        // Writers of other keys contend for the same stream sequence: back off a little, randomly.
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** round)));
+        const last = (await this.jsm.streams.info(this.stream)).state.last_seq;
+        const e = await this.kv.get(key);
+        const current = e ? e.revision : 0;
+        const present = e !== null && e.operation === "PUT";
+        // create: the key must be absent (never written, or a delete/purge marker).
+        if (op === "create" ? present : current !== expected) throw new ConflictError(key, expected);
+        if (current > last) continue; // stream info lagged the get: read again
+        try {
+          // For create, the marker's revision (or 0) is the subject sequence to expect.
+          return await (op === "create" ? this.publishCreate(subject, value, last, current) : publish(last));
+        } catch (err) {
+          if (!isWrongSequence(err)) throw err;
+          // Something was written since `last`: maybe another key, maybe ours. Look again.
+        }
+      }
+      throw new StoreUnavailableError(`${op} on ${this.name}: bucket too busy for a conditional write (${key})`);
+    });
+  }
+
+  private publishCreate(subject: string, value: Uint8Array, lastSequence: number, markerRevision: number): Promise<number> {
+    return this.js.publish(subject, value, { expect: { lastSequence, lastSubjectSequence: markerRevision }, timeout: this.timeoutMs }).then((pa) => pa.seq);
+  }
+
   async create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
     assertValidKey(key);
-    // v3 create: put expecting sequence 0; on "wrong last sequence" it reads the
-    // key and, if the latest is a delete marker, puts expecting the marker's
-    // revision. Both steps are compare-and-set, so concurrent creates after a
-    // delete still have exactly one winner.
-    return this.call({ op: "create", key, expected: 0 }, opts, () => this.kv.create(key, value));
+    return this.casWrite("create", key, value, 0, opts);
   }
 
   async update(key: string, value: Uint8Array, expectedRevision: number, opts?: CallOptions): Promise<number> {
     assertValidKey(key);
     assertValidRevision(expectedRevision);
-    return this.call({ op: "update", key, expected: expectedRevision }, opts, () => this.kv.update(key, value, expectedRevision));
+    return this.casWrite("update", key, value, expectedRevision, opts);
   }
 
   async delete(key: string, expectedRevision: number, opts?: CallOptions): Promise<void> {
     assertValidKey(key);
-    // The client skips the CAS header when previousSeq is 0, so 0 must never get through.
     assertValidRevision(expectedRevision);
-    await this.call({ op: "delete", key, expected: expectedRevision }, opts, () => this.kv.delete(key, { previousSeq: expectedRevision }));
+    await this.casWrite("delete", key, new Uint8Array(), expectedRevision, opts);
   }
 
   async keys(filter: string, opts?: CallOptions): Promise<string[]> {
@@ -238,6 +301,18 @@ export class NatsLeaseStore implements LeaseStore {
       iter.stop();
     }
   }
+}
+
+function isWrongSequence(err: unknown): boolean {
+  const code = apiCode(err);
+  return (code !== undefined && WRONG_LAST_SEQUENCE.has(code)) || /wrong last sequence/i.test(message(err));
+}
+
+/** Headers that make a publish a KV delete marker. */
+function kvDeleteHeaders() {
+  const h = natsHeaders();
+  h.set("KV-Operation", "DEL");
+  return h;
 }
 
 function toEntry(e: KvEntry): StoreEntry {

@@ -40,7 +40,8 @@ export type MoveReason = "initial" | "failover" | "failback" | "manual" | "leade
 /** A scope lease changed hands or state. */
 export interface ScopeEvent {
   v: number;
-  kind: "granted" | "lapsed" | "released";
+  /** `granted` by the authority; `held` once the lessee confirmed (from then on it may act); `lapsed`; `released`. */
+  kind: "granted" | "held" | "lapsed" | "released";
   cluster: string;
   scope: string;
   /** Region and node that hold (granted), held (lapsed, released) the scope. */
@@ -115,6 +116,7 @@ export function decodeEvent(bytes: Uint8Array): WireEvent {
       ["token", "leaseMs"].forEach(int);
       return r as unknown as LeaderEvent;
     case "granted":
+    case "held":
     case "lapsed":
     case "released":
       ["scope", "region", "node"].forEach(str);

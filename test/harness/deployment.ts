@@ -14,7 +14,9 @@ import { loadTopology, type Topology } from "../../src/topology/load.js";
 
 export interface TopologyEdits {
   regionLeaseMs?: number;
+  regionRenewMs?: number;
   globalLeaseMs?: number;
+  globalRenewMs?: number;
   scopeLeaseMs?: number;
   failbackAfterMs?: number;
   candidates?: number;
@@ -29,10 +31,12 @@ export function testRegions(edits: TopologyEdits = {}): string {
     const j = JSON.parse(readFileSync(p, "utf8"));
     if (f === "global.json") {
       if (edits.globalLeaseMs) j.global.leaseMs = edits.globalLeaseMs;
+      if (edits.globalRenewMs) j.global.renewMs = edits.globalRenewMs;
       if (edits.scopeLeaseMs) j.scopes.leaseMs = edits.scopeLeaseMs;
       if (edits.failbackAfterMs !== undefined) j.scopes.failbackAfterMs = edits.failbackAfterMs;
     } else {
       if (edits.regionLeaseMs) j.leaseMs = edits.regionLeaseMs;
+      if (edits.regionRenewMs) j.renewMs = edits.regionRenewMs;
       if (edits.candidates) j.candidates = edits.candidates;
       delete j.priorities;
     }

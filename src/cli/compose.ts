@@ -1,0 +1,75 @@
+/**
+ * `regent compose`: writes the docker-compose demo (`docker-compose.yml` and
+ * one nats-server config per server under `deploy/nats/`) derived from
+ * regions/, or with `--check` only reports whether the files on disk are what
+ * would be written, so an edit to regions/ without regenerating is caught.
+ */
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, sep } from "node:path";
+import { composeFromTopology, DEFAULT_CONFIG_DIR, natsConfigsFromTopology } from "../topology/compose.js";
+import { loadTopology } from "../topology/load.js";
+
+export interface ComposeCliOptions {
+  mode: "light" | "full";
+  regions: string;
+  out: string;
+  check?: boolean;
+}
+
+/** Every generated file (path → content) for `opts`, and the config directory they own. */
+export function composeFiles(opts: Omit<ComposeCliOptions, "check">): { files: Map<string, string>; configDir: string } {
+  const topo = loadTopology(opts.regions);
+  const base = dirname(opts.out);
+  // The compose file mounts its own directory at /app, so the node command
+  // needs the regions directory relative to it, with forward slashes.
+  const regionsDir = relative(base, opts.regions).split(sep).join("/") || ".";
+  if (regionsDir.startsWith("..")) {
+    throw new Error(`--regions ${opts.regions} must be inside the directory of --out (${base}), which the containers mount at /app`);
+  }
+  const configDir = join(base, DEFAULT_CONFIG_DIR);
+  const files = new Map<string, string>([[opts.out, composeFromTopology(topo, { mode: opts.mode, regionsDir })]]);
+  for (const [server, text] of Object.entries(natsConfigsFromTopology(topo, opts.mode))) files.set(join(configDir, `${server}.conf`), text);
+  return { files, configDir };
+}
+
+/** `.conf` files in the config directory that generation would not produce (left over from a larger topology or full mode). */
+function staleConfigs(configDir: string, files: Map<string, string>): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(configDir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.endsWith(".conf") && !files.has(join(configDir, n))).map((n) => join(configDir, n));
+}
+
+export async function runCompose(opts: ComposeCliOptions): Promise<void> {
+  const { files, configDir } = composeFiles(opts);
+  const stale = staleConfigs(configDir, files);
+  if (opts.check) {
+    const problems: string[] = [];
+    for (const [path, text] of files) {
+      let onDisk: string | undefined;
+      try {
+        onDisk = readFileSync(path, "utf8");
+      } catch {
+        onDisk = undefined;
+      }
+      if (onDisk === undefined) problems.push(`${path} is missing`);
+      else if (onDisk !== text) problems.push(`${path} differs`);
+    }
+    for (const path of stale) problems.push(`${path} is not generated from ${opts.regions} (stale)`);
+    if (problems.length > 0) {
+      // One line, like every other CLI failure; the fix is always the same command.
+      const fix = `regent compose --mode ${opts.mode} --regions ${opts.regions} --out ${opts.out}`;
+      throw new Error(`compose files out of date with ${opts.regions}: ${problems.join("; ")}; run \`${fix}\``);
+    }
+    process.stdout.write(`compose files up to date with ${opts.regions} (${files.size} files, ${opts.mode} mode)\n`);
+    return;
+  }
+  mkdirSync(configDir, { recursive: true });
+  for (const [path, text] of files) writeFileSync(path, text);
+  // The config directory is wholly generated: remove what no server uses any more.
+  for (const path of stale) rmSync(path);
+  process.stdout.write(`wrote ${opts.out} and ${files.size - 1} configs in ${configDir} (${opts.mode} mode)${stale.length ? `; removed ${stale.length} stale` : ""}\n`);
+}

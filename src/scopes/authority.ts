@@ -1,0 +1,310 @@
+/**
+ * The lease authority: runs on the global leader only (invoked under
+ * `globalLeader` in the actor tree) and is the only writer of scope
+ * assignments. It watches every region's regional lease to know which regions
+ * have a live leader, and every scope lease to know whether its lessee renews.
+ *
+ * Rules (docs/scopes.md argues them):
+ * - a scope is granted only to the current leader of a region with a *live*
+ *   regional lease (one seen renewing within its lease);
+ * - a held scope is taken away only after the lessee released it, or after
+ *   the authority itself watched its revision unchanged for a full scope
+ *   lease — so a new authority never disturbs healthy lessees;
+ * - moves (failback, manual) recall first and grant only after the release;
+ * - failback needs the home region healthy for `failbackAfterMs`, and at
+ *   least `failbackAfterMs` since the scope last moved (anti-flap).
+ */
+import type { Timing } from "../election/timing.js";
+import { viewOf } from "../lease/record.js";
+import type { LeaseStore, StoreEntry } from "../lease/store.js";
+import type { Logger } from "../observability/logger.js";
+import type { MoveReason, ScopeEvent } from "../wire/events.js";
+import type { ScopeClock } from "./lessee.js";
+import { SCOPE_FILTER, encodeScope, scopeKey, scopeOfKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
+
+export interface ScopeRegion {
+  name: string;
+  failover: string[];
+  leaseMs: number;
+}
+
+export interface AuthorityOptions {
+  store: LeaseStore;
+  /** Each region's lease store (may reject while the region is down). */
+  regionStore: (region: string) => Promise<LeaseStore>;
+  regionalKey: string;
+  regions: ScopeRegion[];
+  timing: Timing;
+  failbackAfterMs: number;
+  cluster: string;
+  /** This node, and its current global token (null when no longer global leader). */
+  node: string;
+  globalToken: () => number | null;
+  clock: ScopeClock;
+  log: Logger;
+  publish?: (e: ScopeEvent) => void;
+}
+
+interface Observed {
+  revision: number;
+  since: number;
+}
+interface RegionState extends Observed {
+  leader: string | null;
+  changed: boolean;
+  liveSince: number | null;
+}
+
+interface Pending {
+  to: string;
+  reason: "failback" | "manual";
+  done: ((r: MoveResult) => void)[];
+  fail: ((e: Error) => void)[];
+}
+
+/** Result of a move request. */
+export interface MoveResult {
+  scope: string;
+  region: string;
+  node: string;
+  token: number;
+}
+
+export class ScopeAuthority {
+  private readonly regions = new Map<string, RegionState>();
+  private readonly scopes = new Map<string, Observed & { view: ScopeView }>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly lastMove = new Map<string, number>();
+  private readonly ac = new AbortController();
+  private timer: unknown;
+  private ticking = false;
+  /** Scope moves between regions, for metrics and logs. */
+  moves = 0;
+
+  constructor(private readonly o: AuthorityOptions) {}
+
+  start(): void {
+    for (const r of this.o.regions) this.regions.set(r.name, { revision: -1, since: this.o.clock.now(), leader: null, changed: false, liveSince: null });
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.ac.abort();
+    this.o.clock.clearTimeout(this.timer);
+    for (const scope of [...this.pending.keys()]) this.abandon(scope, "no longer the lease authority");
+  }
+
+  /** Region has a leader seen renewing within its lease. */
+  live(region: string): boolean {
+    const r = this.regions.get(region);
+    const spec = this.o.regions.find((x) => x.name === region);
+    return !!r && !!spec && r.leader !== null && r.changed && this.o.clock.now() - r.since < spec.leaseMs;
+  }
+
+  /** Asks for `scope` to move to `to` (recall, then grant). Resolves once granted there. */
+  move(scope: string, to: string, reason: "failback" | "manual"): Promise<MoveResult> {
+    if (!this.o.regions.some((r) => r.name === scope)) return Promise.reject(new Error(`unknown scope ${scope}`));
+    if (!this.o.regions.some((r) => r.name === to)) return Promise.reject(new Error(`unknown region ${to}`));
+    if (!this.live(to)) return Promise.reject(new Error(`region ${to} has no live regional leader`));
+    const v = this.scopes.get(scope)?.view;
+    if (v && v.state === "held" && v.record.region === to && !v.record.recall) {
+      return Promise.resolve({ scope, region: to, node: v.record.node, token: v.token });
+    }
+    return new Promise((resolve, reject) => {
+      const p = this.pending.get(scope);
+      if (p && p.to === to) {
+        p.done.push(resolve);
+        p.fail.push(reject);
+      } else {
+        if (p) this.abandon(scope, `superseded by a move to ${to}`);
+        this.pending.set(scope, { to, reason, done: [resolve], fail: [reject] });
+      }
+      this.schedule(0);
+    });
+  }
+
+  private abandon(scope: string, why: string): void {
+    const p = this.pending.get(scope);
+    if (!p) return;
+    this.pending.delete(scope);
+    this.o.log.info({ scope, to: p.to, why }, "scope move abandoned");
+    for (const f of p.fail) f(new Error(`move of ${scope} to ${p.to} abandoned: ${why}`));
+  }
+
+  private schedule(ms: number): void {
+    this.o.clock.clearTimeout(this.timer);
+    this.timer = this.o.clock.setTimeout(() => void this.tick(), ms);
+  }
+
+  /** One round: observe everything, then act. Period: a third of the shortest renew interval. */
+  private async tick(): Promise<void> {
+    if (this.ac.signal.aborted || this.ticking) return;
+    this.ticking = true;
+    try {
+      await this.observe();
+      if (this.o.globalToken() !== null) for (const r of this.o.regions) await this.decide(r);
+    } catch (err) {
+      this.o.log.debug({ err: (err as Error).message }, "authority round failed");
+    } finally {
+      this.ticking = false;
+      if (!this.ac.signal.aborted) this.schedule(Math.max(20, Math.floor(this.o.timing.renewMs / 3)));
+    }
+  }
+
+  private async observe(): Promise<void> {
+    const now = this.o.clock.now();
+    await Promise.all(
+      this.o.regions.map(async (spec) => {
+        const st = this.regions.get(spec.name)!;
+        try {
+          const store = await this.o.regionStore(spec.name);
+          const v = viewOf(await store.get(this.o.regionalKey, { signal: this.ac.signal }));
+          if (v.revision !== st.revision) {
+            st.changed = st.revision !== -1;
+            st.revision = v.revision;
+            st.since = now;
+          }
+          st.leader = v.state === "held" ? v.holder : null;
+        } catch {
+          /* unreachable: its age grows until it is no longer live */
+        }
+        const isLive = this.live(spec.name);
+        if (isLive && st.liveSince === null) st.liveSince = now;
+        if (!isLive) st.liveSince = null;
+      }),
+    );
+    const seen = new Set<string>();
+    for (const key of await this.o.store.keys(SCOPE_FILTER, { signal: this.ac.signal })) {
+      seen.add(scopeOfKey(key));
+      this.note(await this.o.store.get(key, { signal: this.ac.signal }), key, now);
+    }
+    for (const r of this.o.regions) if (!seen.has(r.name)) this.note(null, scopeKey(r.name), now);
+  }
+
+  private note(entry: StoreEntry | null, key: string, now: number): void {
+    const scope = scopeOfKey(key);
+    const view = scopeViewOf(entry);
+    const o = this.scopes.get(scope);
+    if (!o || o.revision !== view.revision) this.scopes.set(scope, { revision: view.revision, since: now, view });
+  }
+
+  private healthyFor(region: string): number {
+    const s = this.regions.get(region)?.liveSince;
+    return s === null || s === undefined ? -1 : this.o.clock.now() - s;
+  }
+
+  /** Where `scope` should go now, and why; `exclude` is a node that failed to renew. */
+  private target(spec: ScopeRegion, current: string | null, exclude: string | null): { region: string; reason: MoveReason } | null {
+    const ok = (r: string) => this.live(r) && this.regions.get(r)!.leader !== exclude;
+    const p = this.pending.get(spec.name);
+    if (p && ok(p.to)) return { region: p.to, reason: p.reason };
+    if (p) this.abandon(spec.name, `region ${p.to} has no live leader`);
+    const home = spec.name;
+    if (ok(home) && (current === null || current === home || this.healthyFor(home) >= this.o.failbackAfterMs)) {
+      return { region: home, reason: current === null ? "initial" : current === home ? "leader-change" : "failback" };
+    }
+    if (current && ok(current)) return { region: current, reason: "leader-change" };
+    for (const r of spec.failover) if (ok(r)) return { region: r, reason: "failover" };
+    return null;
+  }
+
+  private async decide(spec: ScopeRegion): Promise<void> {
+    const scope = spec.name;
+    const o = this.scopes.get(scope);
+    if (!o) return;
+    const v = o.view;
+    const stale = this.o.clock.now() - o.since >= this.o.timing.leaseMs;
+    if (v.state === "vacant") return this.grant(spec, o, null, this.target(spec, null, null));
+    if (v.state === "released") return this.grant(spec, o, v.record, this.target(spec, v.record.region, null));
+    if (v.state === "unknown") {
+      if (stale) return this.grant(spec, o, null, this.target(spec, null, null));
+      return;
+    }
+    const rec = v.record;
+    if (stale) {
+      // Not renewed for a full lease, as watched here: the lessee's validity is over.
+      this.o.publish?.({ v: 1, kind: "lapsed", cluster: this.o.cluster, scope, region: rec.region, node: rec.node, token: v.token, at: Date.now() });
+      return this.grant(spec, o, rec, this.target(spec, rec.region, rec.node));
+    }
+    if (v.state !== "held" || rec.recall) return;
+    let p = this.pending.get(scope);
+    if (p && !this.live(p.to)) {
+      this.abandon(scope, `region ${p.to} has no live leader`);
+      p = undefined;
+    }
+    if (p && p.to === rec.region) return this.resolvePending(scope, rec.region, rec.node, v.token);
+    const wantBack =
+      rec.region !== spec.name &&
+      this.live(spec.name) &&
+      this.healthyFor(spec.name) >= this.o.failbackAfterMs &&
+      this.o.clock.now() - (this.lastMove.get(scope) ?? Number.NEGATIVE_INFINITY) >= this.o.failbackAfterMs;
+    if (p || wantBack) {
+      if (!p) this.pending.set(scope, { to: spec.name, reason: "failback", done: [], fail: [] });
+      const recall = this.pending.get(scope)!.reason;
+      await this.write(scope, o, { ...rec, recall }, `recall (${recall})`);
+    }
+  }
+
+  private async grant(spec: ScopeRegion, o: Observed & { view: ScopeView }, prev: ScopeRecord | null, t: { region: string; reason: MoveReason } | null): Promise<void> {
+    const token = this.o.globalToken();
+    if (!t || token === null) return;
+    const node = this.regions.get(t.region)!.leader!;
+    const prevToken = o.view.state === "vacant" || o.view.state === "unknown" ? 0 : o.view.token;
+    const rec: ScopeRecord = {
+      v: 1,
+      scope: spec.name,
+      home: spec.name,
+      region: t.region,
+      node,
+      state: "granted",
+      token: 0,
+      leaseMs: this.o.timing.leaseMs,
+      renewMs: this.o.timing.renewMs,
+      reason: t.reason,
+      grantedBy: { node: this.o.node, token },
+      grantedAt: Date.now(),
+      renewedAt: Date.now(),
+      ...(prev ? { from: { region: prev.region, node: prev.node, token: prevToken } } : {}),
+    };
+    const rev = await this.write(spec.name, o, rec, `grant to ${t.region}/${node} (${t.reason})`);
+    if (rev === null) return;
+    if (!prev || prev.region !== t.region) {
+      this.moves++;
+      this.lastMove.set(spec.name, this.o.clock.now());
+      this.o.log.info({ scope: spec.name, from: prev?.region ?? null, to: t.region, reason: t.reason, moves: this.moves }, "scope moved");
+    }
+    this.o.publish?.({
+      v: 1,
+      kind: "granted",
+      cluster: this.o.cluster,
+      scope: spec.name,
+      region: t.region,
+      node,
+      token: rev,
+      reason: t.reason,
+      from: rec.from ?? null,
+      at: Date.now(),
+    });
+  }
+
+  private resolvePending(scope: string, region: string, node: string, token: number): void {
+    const p = this.pending.get(scope);
+    this.pending.delete(scope);
+    for (const done of p?.done ?? []) done({ scope, region, node, token });
+  }
+
+  /** CAS write on the observed revision; returns the new revision, or null when it lost. */
+  private async write(scope: string, o: Observed & { view: ScopeView }, rec: ScopeRecord, what: string): Promise<number | null> {
+    if (this.o.globalToken() === null) return null;
+    try {
+      const value = encodeScope(rec);
+      const rev = o.view.state === "vacant" ? await this.o.store.create(scopeKey(scope), value) : await this.o.store.update(scopeKey(scope), value, o.revision);
+      this.o.log.debug({ scope, what, revision: rev }, "authority wrote");
+      this.scopes.set(scope, { revision: rev, since: this.o.clock.now(), view: scopeViewOf({ key: scopeKey(scope), revision: rev, operation: "put", value }) });
+      return rev;
+    } catch (err) {
+      this.o.log.debug({ scope, what, err: (err as Error).message }, "authority write lost");
+      return null;
+    }
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The scope lease record, stored under `scope.<scope>` in the global bucket.
+ * Two parties write it, always by compare-and-set on its revision:
+ * - the lease authority (the global leader) writes grants and recalls;
+ * - the lessee (the named region's regional leader) confirms, renews and
+ *   releases.
+ * See docs/scopes.md for the protocol and why it never lets two regions hold
+ * a scope at once.
+ */
+import { packPlain, unpackPlain } from "../wire/msgpack.js";
+import type { StoreEntry } from "../lease/store.js";
+import type { MoveReason } from "../wire/events.js";
+
+export const SCOPE_RECORD_VERSION = 1;
+
+/** Key of a scope lease in the global bucket. */
+export const scopeKey = (scope: string) => `scope.${scope}`;
+/** Key filter matching every scope lease. */
+export const SCOPE_FILTER = "scope.*";
+
+/**
+ * `granted`: written by the authority, not yet confirmed — the lessee may not act yet.
+ * `held`: confirmed or renewed by the lessee — it acts within its own validity.
+ * `released`: given back by the lessee (or by the authority for a grant never confirmed).
+ */
+export type ScopeState = "granted" | "held" | "released";
+
+export interface ScopeRecord {
+  v: number;
+  scope: string;
+  /** Region whose control plane normally owns the scope. */
+  home: string;
+  /** Region and node the scope is assigned to. */
+  region: string;
+  node: string;
+  state: ScopeState;
+  /** Fencing token; 0 on the granting write itself, whose token is its own revision. */
+  token: number;
+  leaseMs: number;
+  renewMs: number;
+  /** Why this grant happened. */
+  reason: MoveReason;
+  /** Set by the authority on a held lease it wants back (failback, manual move). */
+  recall?: "failback" | "manual";
+  /** Previous holder, on a grant that moved the scope. */
+  from?: { region: string; node: string; token: number };
+  /** Authority that wrote the grant (node id and its global token). */
+  grantedBy: { node: string; token: number };
+  /** Wall-clock ms: display only. */
+  grantedAt: number;
+  renewedAt: number;
+}
+
+/** A scope key as the authority and lessees see it. */
+export type ScopeView =
+  | { state: "vacant"; revision: number }
+  | { state: "unknown"; revision: number; reason: string }
+  | { state: ScopeState; revision: number; token: number; record: ScopeRecord };
+
+export function encodeScope(r: ScopeRecord): Uint8Array {
+  return packPlain(r);
+}
+
+function decodeScope(bytes: Uint8Array): ScopeRecord | string {
+  let r: Record<string, unknown>;
+  try {
+    const raw = unpackPlain(bytes);
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return "not a map";
+    r = raw as Record<string, unknown>;
+  } catch (err) {
+    return `not msgpack: ${(err as Error).message}`;
+  }
+  if (r.v !== SCOPE_RECORD_VERSION) return `unsupported scope record version ${String(r.v)}`;
+  for (const f of ["scope", "home", "region", "node", "reason"]) if (typeof r[f] !== "string") return `${f} invalid`;
+  if (r.state !== "granted" && r.state !== "held" && r.state !== "released") return "state invalid";
+  for (const f of ["token", "leaseMs", "renewMs"]) if (!Number.isSafeInteger(r[f]) || (r[f] as number) < 0) return `${f} invalid`;
+  if (typeof r.grantedBy !== "object" || r.grantedBy === null) return "grantedBy invalid";
+  return r as unknown as ScopeRecord;
+}
+
+/** Interprets a store entry of a scope key. */
+export function scopeViewOf(entry: StoreEntry | null): ScopeView {
+  if (entry === null) return { state: "vacant", revision: 0 };
+  if (entry.operation === "delete") return { state: "vacant", revision: entry.revision };
+  const rec = decodeScope(entry.value);
+  if (typeof rec === "string") return { state: "unknown", revision: entry.revision, reason: rec };
+  return { state: rec.state, revision: entry.revision, token: rec.token === 0 ? entry.revision : rec.token, record: rec };
+}
+
+/** Scope name from its key. */
+export const scopeOfKey = (key: string) => key.slice("scope.".length);

@@ -1,0 +1,195 @@
+/**
+ * The committed docker-compose demo (docker-compose.yml, deploy/nats/*.conf)
+ * must be exactly what regions/ generates, so editing a region without
+ * running `regent compose` fails here. The files are also checked by the
+ * tools that will read them: `docker-compose config -q` and
+ * `nats-server -t` (both work offline, without resolving the hostnames).
+ */
+import { execFile } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+import { findNatsServer } from "../../src/launcher/ports.js";
+import { composeFromTopology, natsConfigsFromTopology, toYaml } from "../../src/topology/compose.js";
+import { loadTopology } from "../../src/topology/load.js";
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const BIN = join(ROOT, "bin", "regent.js");
+const CONF_DIR = join(ROOT, "deploy", "nats");
+const topology = loadTopology(join(ROOT, "regions"));
+
+const temps: string[] = [];
+afterAll(() => {
+  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** A temp dir holding a copy of regions/ (compose files are generated next to it). */
+function tempProject(): string {
+  const dir = mkdtempSync(join(tmpdir(), "regent-compose-"));
+  temps.push(dir);
+  cpSync(join(ROOT, "regions"), join(dir, "regions"), { recursive: true });
+  return dir;
+}
+
+/** `regent <args>` in `cwd`; never rejects, so failures can be asserted on. */
+async function regent(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [BIN, ...args], { cwd, timeout: 30_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === "number" ? e.code : -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+}
+
+function hasCommand(cmd: string, args: string[]): Promise<boolean> {
+  return run(cmd, args, { timeout: 10_000 }).then(
+    () => true,
+    () => false,
+  );
+}
+
+describe("committed compose files match regions/", () => {
+  it("docker-compose.yml is composeFromTopology(regions/, light)", () => {
+    const committed = readFileSync(join(ROOT, "docker-compose.yml"), "utf8");
+    expect(committed, "docker-compose.yml is stale: run `npm run regent -- compose`").toBe(composeFromTopology(topology, { mode: "light" }));
+  });
+
+  it("deploy/nats/*.conf are natsConfigsFromTopology(regions/, light), no more, no less", () => {
+    const expected = natsConfigsFromTopology(topology, "light");
+    const onDisk = readdirSync(CONF_DIR).filter((n) => n.endsWith(".conf"));
+    expect(onDisk.sort(), "deploy/nats is stale: run `npm run regent -- compose`").toEqual(Object.keys(expected).map((s) => `${s}.conf`).sort());
+    for (const [server, text] of Object.entries(expected)) {
+      expect(readFileSync(join(CONF_DIR, `${server}.conf`), "utf8"), `deploy/nats/${server}.conf is stale`).toBe(text);
+    }
+  });
+
+  it("`regent compose --check` agrees", async () => {
+    const r = await regent(["compose", "--check"], ROOT);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/up to date/);
+  });
+});
+
+describe("what is generated", () => {
+  const yml = composeFromTopology(topology, { mode: "light" });
+  const confs = natsConfigsFromTopology(topology, "light");
+
+  it("one nats service per server and one node service per candidate; only global-<first region> reaches the host", () => {
+    const servers = [...topology.regions.map((r) => `${r.name}-1`), ...topology.regions.map((r) => `global-${r.name}`)];
+    expect(Object.keys(confs)).toEqual(servers);
+    for (const s of servers) {
+      expect(yml).toContain(`\n  ${s}:\n    image: "nats:2.9-alpine"\n    hostname: "${s}"\n`);
+      expect(yml).toContain(`\n  ${s}-data: {}\n`);
+    }
+    for (const r of topology.regions) {
+      for (const id of r.candidateIds) {
+        expect(yml).toContain(`\n  node-${id}:\n    image: "node:20-bookworm-slim"\n`);
+        expect(yml).toContain(`"--region"\n      - "${r.name}"\n      - "--id"\n      - "${id}"`);
+      }
+      expect(yml).toContain(`"--servers"\n      - "nats://${r.name}-1:4222"\n    depends_on: ["${r.name}-1"]`);
+    }
+    expect(yml.match(/ports:/g)).toHaveLength(1);
+    expect(yml).toContain(`\n  global-${topology.regions[0]!.name}:\n`);
+    expect(yml.split(`\n  global-${topology.regions[0]!.name}:\n`)[1]!.split("\n  global-")[0]).toContain(`ports: ["4222:4222"]`);
+  });
+
+  it("every config routes within its cluster (a one-server cluster to itself) and gateways to every cluster", () => {
+    const clusters = [...topology.regions.map((r) => r.name), "global"];
+    for (const [server, text] of Object.entries(confs)) {
+      const cluster = server.startsWith("global-") ? "global" : server.replace(/-\d+$/, "");
+      expect(text).toContain(`server_name: "${server}"`);
+      expect(text).toMatch(new RegExp(`cluster \\{\\n  name: "${cluster}"`));
+      if (cluster === "global") {
+        const others = topology.regions.map((r) => `global-${r.name}`).filter((s) => s !== server);
+        for (const o of others) expect(text).toContain(`"nats-route://${o}:6222"`);
+        expect(text).not.toContain(`"nats-route://${server}:6222"`);
+      } else {
+        expect(text).toContain(`"nats-route://${server}:6222"`); // the nats-server 2.9 quirk
+      }
+      for (const c of clusters) expect(text).toContain(`{ name: "${c}", urls: [`);
+    }
+  });
+
+  it("full mode uses each region's server count", () => {
+    const full = natsConfigsFromTopology(topology, "full");
+    expect(Object.keys(full)).toHaveLength(topology.regions.reduce((n, r) => n + r.servers, 0) + topology.regions.length);
+    const eu2 = full["eu-west-2"]!;
+    expect(eu2).toContain(`"nats-route://eu-west-1:6222"`);
+    expect(eu2).toContain(`"nats-route://eu-west-3:6222"`);
+    expect(eu2).not.toContain(`"nats-route://eu-west-2:6222"`);
+    expect(composeFromTopology(topology, { mode: "full" })).toContain(`"nats://eu-west-1:4222,nats://eu-west-2:4222,nats://eu-west-3:4222"`);
+  });
+
+  it("toYaml quotes keys YAML 1.1 would read as booleans", () => {
+    expect(toYaml({ on: "x", "a-b": ["1", "2"], no: {}, n: [] })).toBe(`"on": "x"\na-b: ["1", "2"]\n"no": {}\n"n": []\n`);
+  });
+});
+
+describe("regent compose", () => {
+  it("writes, --check passes, and --check fails once regions/ changes or a stale config is left", async () => {
+    const dir = tempProject();
+    const w = await regent(["compose", "--mode", "full"], dir);
+    expect(w.code, w.stderr).toBe(0);
+    expect(readdirSync(join(dir, "deploy", "nats"))).toHaveLength(12);
+    expect((await regent(["compose", "--mode", "full", "--check"], dir)).code).toBe(0);
+
+    // Switching to light removes the configs of servers that no longer exist.
+    expect((await regent(["compose"], dir)).code).toBe(0);
+    expect(readdirSync(join(dir, "deploy", "nats"))).toHaveLength(6);
+    expect((await regent(["compose", "--check"], dir)).code).toBe(0);
+
+    const us = join(dir, "regions", "us-east.json");
+    writeFileSync(us, JSON.stringify({ ...JSON.parse(readFileSync(us, "utf8")), candidates: 3 }));
+    const stale = await regent(["compose", "--check"], dir);
+    expect(stale.code).not.toBe(0);
+    expect(stale.stderr).toMatch(/^regent: compose files out of date with regions: docker-compose.yml differs; run `regent compose/);
+    expect(stale.stderr.trim().split("\n")).toHaveLength(1);
+
+    expect((await regent(["compose"], dir)).code).toBe(0);
+    writeFileSync(join(dir, "deploy", "nats", "mars-1.conf"), "");
+    const extra = await regent(["compose", "--check"], dir);
+    expect(extra.code).not.toBe(0);
+    expect(extra.stderr).toMatch(/mars-1\.conf is not generated/);
+  });
+});
+
+describe("external validators", () => {
+  it("docker-compose -f docker-compose.yml config -q (light, committed; full, generated)", async (ctx) => {
+    if (!(await hasCommand("docker-compose", ["version"]))) {
+      if (process.env.CI) throw new Error("docker-compose is not installed; .ci/run must install it (apt-get install docker-compose)");
+      ctx.skip();
+    }
+    const dir = tempProject();
+    expect((await regent(["compose", "--mode", "full"], dir)).code).toBe(0);
+    for (const file of [join(ROOT, "docker-compose.yml"), join(dir, "docker-compose.yml")]) {
+      // Offline: `config` parses and validates the file, no Docker engine needed.
+      const r = await run("docker-compose", ["-f", file, "config", "-q"], { timeout: 30_000 }).catch((e: { stderr?: string }) => ({ stderr: `FAILED: ${e.stderr}` }));
+      expect(r.stderr, file).not.toMatch(/FAILED/);
+    }
+  });
+
+  it("nats-server -t accepts every config (light and full); hostnames are not resolved in test mode", async () => {
+    const bin = findNatsServer();
+    const dir = tempProject();
+    const files = readdirSync(CONF_DIR).map((n) => join(CONF_DIR, n));
+    for (const [server, text] of Object.entries(natsConfigsFromTopology(topology, "full"))) {
+      const f = join(dir, `${server}.conf`);
+      writeFileSync(f, text);
+      files.push(f);
+    }
+    for (const f of files) {
+      const r = await run(bin, ["-c", f, "-t"], { timeout: 10_000 }).catch((e: { stderr?: string; stdout?: string }) => ({ stdout: "", stderr: `FAILED: ${e.stderr ?? ""}${e.stdout ?? ""}` }));
+      expect(`${r.stdout}${r.stderr}`, f).toMatch(/is valid/);
+    }
+    // The check is meaningful: an unknown field is rejected.
+    const bad = join(dir, "bad.conf");
+    writeFileSync(bad, `${readFileSync(files[0]!, "utf8")}\nnot_a_field: 1\n`);
+    await expect(run(bin, ["-c", bad, "-t"])).rejects.toThrow();
+  });
+});
