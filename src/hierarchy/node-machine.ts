@@ -2,6 +2,7 @@
  * The shape of one participant, as an xstate actor tree:
  *
  *   node ─ regional elector
+ *           ├─ (while regional leader) scope lessee
  *           └─ (while regional leader) global elector
  *                 └─ (while global leader) scope authority
  *
@@ -30,6 +31,7 @@ export const nodeMachine = setup({
   actors: {
     regionalElector: unprovided,
     globalElector: unprovided,
+    scopeLessee: unprovided,
     scopeAuthority: unprovided,
   },
 }).createMachine({
@@ -46,7 +48,10 @@ export const nodeMachine = setup({
         },
         regionalLeader: {
           on: { "REGIONAL.DEPOSED": "regionalFollower" },
-          invoke: { id: "global", src: "globalElector", input: { tier: "global" } },
+          invoke: [
+            { id: "lessee", src: "scopeLessee", input: { tier: "scopes" } },
+            { id: "global", src: "globalElector", input: { tier: "global" } },
+          ],
           initial: "globalCandidate",
           states: {
             globalCandidate: {

@@ -6,13 +6,17 @@
  */
 import { createActor, fromCallback, type Actor } from "xstate";
 import { startElection, type Election, type ElectionOptions } from "../election/election.js";
-import type { TimingOptions } from "../election/timing.js";
 import type { LeaseStore } from "../lease/store.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import type { DeposeReason, LeaderEvent } from "../wire/events.js";
 import { subjectToken } from "../wire/subjects.js";
 import { nodeMachine, type NodeEvent } from "./node-machine.js";
+import { NotLeaderError } from "../errors.js";
+import { resolveTiming, type Timing, type TimingOptions } from "../election/timing.js";
+import { ScopeAuthority, type MoveResult, type ScopeRegion } from "../scopes/authority.js";
+import { ScopeLessee, type LesseeEvent, type ScopeClock } from "../scopes/lessee.js";
+import type { ScopeEvent } from "../wire/events.js";
 
 /** Key of the regional lease inside the region's bucket. */
 export const REGIONAL_KEY = "leader";
@@ -36,7 +40,22 @@ export type NodeRoleEvent =
   /** A renewal moved the validity of `tier` (global validity is capped by the regional one). */
   | { type: "renewed"; tier: "region" | "global"; token: number; validUntil: number }
   | { type: "deposed"; tier: "region" | "global"; token: number; reason: DeposeReason }
-  | { type: "leader-changed"; tier: "region" | "global"; leader: string | null; token: number | null };
+  | { type: "leader-changed"; tier: "region" | "global"; leader: string | null; token: number | null }
+  | LesseeEvent;
+
+/** Region-scoped leases: one scope per region (named after it), see docs/scopes.md. */
+export interface ScopeOptions {
+  /** Scope lease timing (leaseMs, renewMs…). */
+  timing: TimingOptions;
+  /** How long a home region must be healthy before its scope fails back. */
+  failbackAfterMs: number;
+  /** Every region: its failover order and regional lease (to judge liveness). */
+  regions: ScopeRegion[];
+  /** Any region's lease store (the authority reads every region's lease). */
+  regionStore: (region: string) => Promise<LeaseStore>;
+  /** Publishes scope events. Must not throw. */
+  publish?: (e: ScopeEvent) => void;
+}
 
 /** Options of {@link startNode}. */
 export interface NodeOptions {
@@ -59,6 +78,8 @@ export interface NodeOptions {
   simulation?: ElectionOptions["simulation"];
   /** Extra record metadata (address, priority…). */
   meta?: Record<string, string>;
+  /** Region-scoped leases; omit to run elections only. */
+  scopes?: ScopeOptions;
 }
 
 type Listener = (e: NodeRoleEvent) => void;
@@ -77,7 +98,12 @@ export class RegentNode {
   private regionalElection: Election | null = null;
   private globalElection: Election | null = null;
   private regionLost = false;
+  private stopping = false;
   private readonly now: () => number;
+  private lessee: ScopeLessee | null = null;
+  private authority: ScopeAuthority | null = null;
+  private readonly scopeTiming: Timing | null;
+  private readonly clock: ScopeClock;
 
   constructor(private readonly opts: NodeOptions) {
     this.cluster = subjectToken("cluster", opts.cluster);
@@ -85,8 +111,60 @@ export class RegentNode {
     this.id = opts.id;
     this.now = opts.simulation?.now ?? monotonicNowMs;
     this.log = (opts.logger ?? silentLogger()).child({ region: this.region, node: this.id });
+    this.scopeTiming = opts.scopes ? resolveTiming(opts.scopes.timing, "scopes.") : null;
+    const sim = opts.simulation;
+    this.clock = sim
+      ? { now: sim.now, setTimeout: (fn, ms) => sim.clock.setTimeout(fn, ms), clearTimeout: (t) => sim.clock.clearTimeout(t) }
+      : { now: monotonicNowMs, setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout) };
     const machine = nodeMachine.provide({
       actors: {
+        scopeLessee: fromCallback<NodeEvent, { tier: string }>(() => {
+          const sc = opts.scopes;
+          if (!sc || !this.scopeTiming) return () => {};
+          const l = new ScopeLessee({
+            store: opts.globalStore,
+            region: this.region,
+            node: this.id,
+            cluster: this.cluster,
+            timing: this.scopeTiming,
+            clock: this.clock,
+            regionalDeadline: () => this.regional().validUntil,
+            log: this.log.child({ role: "lessee" }),
+            emit: (e) => this.emit(e),
+            ...(sc.publish ? { publish: sc.publish } : {}),
+          });
+          this.lessee = l;
+          l.start();
+          return () => {
+            // Same step as the regional loss: every scope term ends before anything else runs.
+            this.lessee = null;
+            void l.stop(this.stopping ? "stopped" : "region-lost");
+          };
+        }),
+        scopeAuthority: fromCallback<NodeEvent, { tier: string }>(() => {
+          const sc = opts.scopes;
+          if (!sc || !this.scopeTiming) return () => {};
+          const a = new ScopeAuthority({
+            store: opts.globalStore,
+            regionStore: sc.regionStore,
+            regionalKey: REGIONAL_KEY,
+            regions: sc.regions,
+            timing: this.scopeTiming,
+            failbackAfterMs: sc.failbackAfterMs,
+            cluster: this.cluster,
+            node: this.id,
+            globalToken: () => this.global().token,
+            clock: this.clock,
+            log: this.log.child({ role: "authority" }),
+            ...(sc.publish ? { publish: sc.publish } : {}),
+          });
+          this.authority = a;
+          a.start();
+          return () => {
+            this.authority = null;
+            a.stop();
+          };
+        }),
         regionalElector: fromCallback<NodeEvent, { tier: string }>(({ sendBack }) => {
           const e = this.elect("region", opts.regionalStore, REGIONAL_KEY, opts.regionalTiming, sendBack);
           this.regionalElection = e;
@@ -145,6 +223,52 @@ export class RegentNode {
     return () => this.listeners.delete(listener);
   }
 
+  /** This node's lease on `scope`, capped by its regional validity. */
+  scope(name: string): Role {
+    const t = this.lessee?.term(name);
+    return t ? { held: true, token: t.token, validUntil: t.validUntil, signal: t.signal } : NOT_HELD;
+  }
+
+  /** Scopes this node holds now. */
+  heldScopes(): string[] {
+    return this.lessee?.held() ?? [];
+  }
+
+  /** Async iterator of this node's changes on `scope` (held, renewed, ended), until `signal`. */
+  async *scopeChanges(scope: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<LesseeEvent> {
+    const queue: LesseeEvent[] = [];
+    let wake: (() => void) | null = null;
+    const off = this.on((e) => {
+      if ("scope" in e && e.scope === scope) {
+        queue.push(e);
+        wake?.();
+      }
+    });
+    const onAbort = () => wake?.();
+    opts.signal?.addEventListener("abort", onAbort);
+    try {
+      for (;;) {
+        while (queue.length) yield queue.shift()!;
+        if (opts.signal?.aborted) return;
+        await new Promise<void>((r) => (wake = r));
+      }
+    } finally {
+      off();
+      opts.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Moves `scope` to `region` (recall, release, grant). Only on the global leader. */
+  moveScope(scope: string, region: string, reason: "manual" | "failback" = "manual"): Promise<MoveResult> {
+    if (!this.authority || !this.global().held) return Promise.reject(new NotLeaderError("only the global leader moves scopes"));
+    return this.authority.move(scope, region, reason);
+  }
+
+  /** Scope moves made while this node was the lease authority. */
+  scopeMoves(): number {
+    return this.authority?.moves ?? 0;
+  }
+
   /** Hands over the given tier (a regional resign ends the global role too). */
   async resign(tier: "region" | "global", opts: { signal?: AbortSignal } = {}): Promise<void> {
     const e = tier === "region" ? this.regionalElection : this.globalElection;
@@ -153,8 +277,11 @@ export class RegentNode {
 
   /** Stops: resigns the global role, then the regional one. Idempotent. */
   async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.stopping = true;
     const g = this.globalElection;
     const r = this.regionalElection;
+    // Give scopes back first, while still regional leader, so the authority can re-grant at once.
+    await this.lessee?.stop("stopped");
     await g?.stop(opts).catch(() => undefined);
     await r?.stop(opts).catch(() => undefined);
     this.actor.send({ type: "STOP" });

@@ -52,7 +52,9 @@ interface Observed {
 interface RegionState extends Observed {
   leader: string | null;
   changed: boolean;
+  /** Start of the current healthy streak: live, and renewing on schedule. */
   liveSince: number | null;
+  renewMs: number;
 }
 
 interface Pending {
@@ -78,14 +80,31 @@ export class ScopeAuthority {
   private readonly ac = new AbortController();
   private timer: unknown;
   private ticking = false;
+  private again = false;
   /** Scope moves between regions, for metrics and logs. */
   moves = 0;
 
   constructor(private readonly o: AuthorityOptions) {}
 
   start(): void {
-    for (const r of this.o.regions) this.regions.set(r.name, { revision: -1, since: this.o.clock.now(), leader: null, changed: false, liveSince: null });
+    for (const r of this.o.regions) this.regions.set(r.name, { revision: -1, since: this.o.clock.now(), leader: null, changed: false, liveSince: null, renewMs: r.leaseMs / 3 });
     this.schedule(0);
+    void this.watchScopes();
+  }
+
+  /** Releases and confirmations should be acted on at once, not at the next round: hand-over in milliseconds. */
+  private async watchScopes(): Promise<void> {
+    while (!this.ac.signal.aborted) {
+      try {
+        for await (const e of this.o.store.watch(SCOPE_FILTER, { signal: this.ac.signal })) {
+          const known = this.scopes.get(scopeOfKey(e.key));
+          if (!known || e.revision > known.revision) this.schedule(0);
+        }
+      } catch {
+        /* polling continues; watch again below */
+      }
+      if (!this.ac.signal.aborted) await new Promise((r) => this.o.clock.setTimeout(() => r(undefined), this.o.timing.retryMs * 4));
+    }
   }
 
   stop(): void {
@@ -138,7 +157,11 @@ export class ScopeAuthority {
 
   /** One round: observe everything, then act. Period: a third of the shortest renew interval. */
   private async tick(): Promise<void> {
-    if (this.ac.signal.aborted || this.ticking) return;
+    if (this.ac.signal.aborted) return;
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
     this.ticking = true;
     try {
       await this.observe();
@@ -147,7 +170,9 @@ export class ScopeAuthority {
       this.o.log.debug({ err: (err as Error).message }, "authority round failed");
     } finally {
       this.ticking = false;
-      if (!this.ac.signal.aborted) this.schedule(Math.max(20, Math.floor(this.o.timing.renewMs / 3)));
+      const again = this.again;
+      this.again = false;
+      if (!this.ac.signal.aborted) this.schedule(again ? 0 : this.roundMs());
     }
   }
 
@@ -160,17 +185,23 @@ export class ScopeAuthority {
           const store = await this.o.regionStore(spec.name);
           const v = viewOf(await store.get(this.o.regionalKey, { signal: this.ac.signal }));
           if (v.revision !== st.revision) {
+            // A renewal that came late (a flap, a partition shorter than the
+            // lease) restarts the healthy streak that failback waits for.
+            if (st.revision !== -1 && now - st.since > this.gapLimit(st)) st.liveSince = null;
             st.changed = st.revision !== -1;
             st.revision = v.revision;
             st.since = now;
           }
           st.leader = v.state === "held" ? v.holder : null;
+          if (v.state === "held") st.renewMs = v.record.renewMs;
         } catch {
           /* unreachable: its age grows until it is no longer live */
         }
+        // Healthy = live and renewing on schedule (no gap of more than two intervals).
+        const onSchedule = now - st.since <= this.gapLimit(st);
         const isLive = this.live(spec.name);
-        if (isLive && st.liveSince === null) st.liveSince = now;
-        if (!isLive) st.liveSince = null;
+        if (!isLive || !onSchedule) st.liveSince = null;
+        else if (st.liveSince === null) st.liveSince = now;
       }),
     );
     const seen = new Set<string>();
@@ -186,6 +217,15 @@ export class ScopeAuthority {
     const view = scopeViewOf(entry);
     const o = this.scopes.get(scope);
     if (!o || o.revision !== view.revision) this.scopes.set(scope, { revision: view.revision, since: now, view });
+  }
+
+  /** Longest renewal gap a healthy region shows here: 1.5 renew intervals plus one observation round. */
+  private gapLimit(st: RegionState): number {
+    return 1.5 * st.renewMs + this.roundMs();
+  }
+
+  private roundMs(): number {
+    return Math.max(20, Math.floor(this.o.timing.renewMs / 3));
   }
 
   private healthyFor(region: string): number {

@@ -1,0 +1,140 @@
+/**
+ * A simulated multi-region world: memory stores per region plus a global
+ * store, one FaultyStore link per (node, store) so a region can be cut off,
+ * SimulatedClock time, and invariants checked after every step.
+ */
+import { expect } from "vitest";
+import { SimulatedClock } from "xstate";
+import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
+import type { LeaseStore } from "../../src/lease/store.js";
+import { startNode, type NodeRoleEvent, type RegentNode } from "../../src/hierarchy/node.js";
+import type { ScopeEvent } from "../../src/wire/events.js";
+import { FaultyStore } from "../harness/faulty-store.js";
+import { flush, prng } from "../election/sim.js";
+
+export interface WorldNode {
+  node: RegentNode;
+  links: FaultyStore[];
+  regionalLink: FaultyStore;
+  globalLink: FaultyStore;
+  events: (NodeRoleEvent & { t: number })[];
+}
+
+export const REGIONS = [
+  { name: "eu", failover: ["us", "ap"], leaseMs: 2000 },
+  { name: "us", failover: ["eu", "ap"], leaseMs: 2000 },
+  { name: "ap", failover: ["eu", "us"], leaseMs: 2000 },
+];
+
+export class World {
+  clock = new SimulatedClock();
+  random: () => number;
+  globalStore = new MemoryLeaseStore("global");
+  regionStores = new Map(REGIONS.map((r) => [r.name, new MemoryLeaseStore(r.name)]));
+  nodes: WorldNode[] = [];
+  scopeEvents: ScopeEvent[] = [];
+  /** Per scope: every (node, token) that held it, in order. */
+  holders = new Map<string, { node: string; token: number; t: number }[]>();
+
+  constructor(
+    seed = 7,
+    readonly failbackAfterMs = 4000,
+  ) {
+    this.random = prng(seed);
+    this.clock.set(1000);
+  }
+
+  add(region: string, id: string): WorldNode {
+    const links: FaultyStore[] = [];
+    const link = (s: LeaseStore) => {
+      const f = new FaultyStore(s);
+      links.push(f);
+      return f;
+    };
+    const regionalLink = link(this.regionStores.get(region)!);
+    const globalLink = link(this.globalStore);
+    const others = new Map(REGIONS.map((r) => [r.name, r.name === region ? regionalLink : link(this.regionStores.get(r.name)!)]));
+    const node = startNode({
+      cluster: "sim",
+      region,
+      id,
+      regionalStore: regionalLink,
+      globalStore: globalLink,
+      regionalTiming: { leaseMs: 2000 },
+      globalTiming: { leaseMs: 3000 },
+      simulation: { now: () => this.clock.now(), clock: this.clock, random: this.random, wallNow: () => this.clock.now() },
+      scopes: {
+        timing: { leaseMs: 3000 },
+        failbackAfterMs: this.failbackAfterMs,
+        regions: REGIONS,
+        regionStore: async (r) => others.get(r)!,
+        publish: (e) => this.scopeEvents.push(e),
+      },
+    });
+    const wn: WorldNode = { node, links, regionalLink, globalLink, events: [] };
+    node.on((e) => wn.events.push({ ...e, t: this.clock.now() }));
+    this.nodes.push(wn);
+    return wn;
+  }
+
+  /** Cuts (or heals) every link of every node of `region`: the region is gone from everyone's view. */
+  partition(region: string, down: boolean): void {
+    for (const n of this.nodes.filter((x) => x.node.region === region)) for (const l of n.links) l.setDown(down);
+  }
+
+  async until(pred: () => boolean, maxMs: number, what = "condition", step = 10): Promise<number> {
+    const start = this.clock.now();
+    await flush();
+    this.check();
+    while (!pred()) {
+      if (this.clock.now() - start > maxMs) throw new Error(`${what}: not reached within ${maxMs} simulated ms`);
+      this.clock.increment(step);
+      await flush();
+      this.check();
+    }
+    return this.clock.now() - start;
+  }
+
+  async advance(ms: number): Promise<void> {
+    await this.until(() => false, ms).catch(() => undefined);
+  }
+
+  holderOf(scope: string): WorldNode | undefined {
+    return this.nodes.find((n) => n.node.scope(scope).held);
+  }
+  regionalLeader(region: string): WorldNode | undefined {
+    return this.nodes.find((n) => n.node.region === region && n.node.regional().held);
+  }
+  globalLeader(): WorldNode | undefined {
+    return this.nodes.find((n) => n.node.global().held);
+  }
+
+  /** Invariants after every step. */
+  check(): void {
+    for (const r of REGIONS) {
+      const hs = this.nodes.filter((n) => n.node.scope(r.name).held);
+      expect(hs.length, `scope ${r.name} held by ${hs.map((h) => h.node.id)}`).toBeLessThanOrEqual(1);
+      for (const h of hs) {
+        expect(h.node.regional().held, `${h.node.id} holds ${r.name} without regional leadership`).toBe(true);
+        expect(h.node.scope(r.name).validUntil).toBeLessThanOrEqual(h.node.regional().validUntil);
+        const token = h.node.scope(r.name).token!;
+        const list = this.holders.get(r.name) ?? [];
+        const last = list.at(-1);
+        if (!last || last.node !== h.node.id || last.token !== token) {
+          if (last) expect(token, `scope ${r.name} token must increase`).toBeGreaterThan(last.token);
+          list.push({ node: h.node.id, token, t: this.clock.now() });
+          this.holders.set(r.name, list);
+        }
+      }
+    }
+    expect(this.nodes.filter((n) => n.node.global().held).length).toBeLessThanOrEqual(1);
+  }
+
+  async stopAll(): Promise<void> {
+    for (const n of this.nodes) for (const l of n.links) l.setDown(false);
+    let done = false;
+    const p = Promise.all(this.nodes.map((n) => n.node.stop())).then(() => (done = true));
+    await this.until(() => done, 30_000).catch(() => undefined);
+    await p;
+  }
+}
