@@ -135,6 +135,29 @@ program
   .option("--check", "write nothing; exit non-zero if the files on disk differ from what would be written")
   .action(async (o) => (await import("./compose.js")).runCompose(o));
 
+program
+  .command("failover")
+  .description("move a scope to another region by hand (recall, release, grant: zero overlap)")
+  .argument("<scope>", "scope name (a region name)")
+  .requiredOption("--to <region>", "target region (must have a live regional leader)")
+  .addOption(servers())
+  .addOption(cluster())
+  .addOption(regionsDir())
+  .option("--json", "machine-readable output")
+  .option("--timeout-ms <ms>", "how long to wait for the move", parseMs, 15000)
+  .action(async (scope, o) => (await import("./observe-cmds.js")).runMove({ ...o, scope, reason: "manual", cluster: await clusterOf(o) }));
+
+program
+  .command("failback")
+  .description("move a scope back to its home region now (recall, release, grant)")
+  .argument("<scope>", "scope name (a region name)")
+  .addOption(servers())
+  .addOption(cluster())
+  .addOption(regionsDir())
+  .option("--json", "machine-readable output")
+  .option("--timeout-ms <ms>", "how long to wait for the move", parseMs, 15000)
+  .action(async (scope, o) => (await import("./observe-cmds.js")).runMove({ ...o, scope, reason: "failback", cluster: await clusterOf(o) }));
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof RegentError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);
   process.stderr.write(`regent: ${msg}\n`);

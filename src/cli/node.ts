@@ -61,6 +61,20 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
   }
 
   const events = new EventPublisher(nc, topo.cluster, log);
+  // Other regions' buckets are bound lazily: a region that is down must not stop this node.
+  const own = stores;
+  const opened = new Map<string, Promise<NatsLeaseStore>>();
+  const regionStore = async (name: string, signal?: AbortSignal) => {
+    const mine = own.regions.get(name);
+    if (mine) return mine;
+    let p = opened.get(name);
+    if (!p) {
+      p = NatsLeaseStore.open(nc, { bucket: regionBucket(name), create: false, ...(signal ? { signal } : {}) });
+      opened.set(name, p);
+      p.catch(() => opened.delete(name));
+    }
+    return p;
+  };
   const node = startNode({
     cluster: topo.cluster,
     region: region.name,
@@ -71,28 +85,18 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     globalTiming: topo.global,
     logger: log,
     publish: (e) => events.publish(e),
+    scopes: {
+      timing: { leaseMs: topo.scopes.leaseMs, renewMs: topo.scopes.renewMs },
+      failbackAfterMs: topo.scopes.failbackAfterMs,
+      regions: topo.regions.map((r) => ({ name: r.name, failover: r.failover, leaseMs: r.leaseMs })),
+      regionStore: (name) => regionStore(name, AbortSignal.timeout(3_000)),
+      publish: (e) => events.publish(e),
+    },
   });
-  const own = stores;
-  const opened = new Map<string, Promise<NatsLeaseStore>>();
   const unserve = serveNode(
     nc,
     node,
-    {
-      cluster: topo.cluster,
-      regionNames: topo.regions.map((r) => r.name),
-      global: own.global,
-      regionStore: async (name, signal) => {
-        const mine = own.regions.get(name);
-        if (mine) return mine;
-        let p = opened.get(name);
-        if (!p) {
-          p = NatsLeaseStore.open(nc, { bucket: regionBucket(name), create: false, ...(signal ? { signal } : {}) });
-          opened.set(name, p);
-          p.catch(() => opened.delete(name));
-        }
-        return p;
-      },
-    },
+    { cluster: topo.cluster, regionNames: topo.regions.map((r) => r.name), global: stores.global, regionStore },
     log,
   );
 
@@ -104,6 +108,21 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     process.stdout.write(opts.json ? JSON.stringify(line) + "\n" : human(line) + "\n");
   };
   node.on((e) => {
+    if (e.type === "scope-held" || e.type === "scope-renewed" || e.type === "scope-ended") {
+      const lease = `scope/${e.scope}`;
+      if (e.type === "scope-held") {
+        validUntil[lease] = e.validUntil;
+        recorder?.started(lease, id, e.token, e.validUntil);
+      } else if (e.type === "scope-renewed") {
+        recorder?.extended(lease, id, e.token, e.validUntil);
+        validUntil[lease] = e.validUntil;
+        if (!opts.json) return;
+      } else {
+        recorder?.ended(lease, id, e.token, Math.min(monotonicNowMs(), validUntil[lease] ?? Infinity));
+      }
+      print(e);
+      return;
+    }
     if (e.type === "elected") {
       validUntil[e.tier] = e.validUntil;
       recorder?.started(leaseName(e.tier), id, e.token, e.validUntil);
@@ -123,6 +142,10 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
       for (const tier of ["region", "global"] as const) {
         const role = tier === "region" ? node.regional() : node.global();
         if (role.held) writeSync(fd, JSON.stringify({ t: monotonicNowMs(), id, lease: leaseName(tier), token: role.token }) + "\n");
+      }
+      for (const scope of node.heldScopes()) {
+        const role = node.scope(scope);
+        if (role.held) writeSync(fd, JSON.stringify({ t: monotonicNowMs(), id, lease: `scope/${scope}`, token: role.token }) + "\n");
       }
     }, 5).unref();
   }
@@ -149,6 +172,10 @@ function human(l: Record<string, unknown>): string {
       return `${who} ${l.tier === "global" ? "global" : "regional"} role ended token=${l.token} reason=${l.reason}`;
     case "leader-changed":
       return `${who} sees ${l.tier} leader=${l.leader ?? "-"} token=${l.token ?? "-"}`;
+    case "scope-held":
+      return `${who} SCOPE ${l.scope} held token=${l.token}`;
+    case "scope-ended":
+      return `${who} scope ${l.scope} ended token=${l.token} reason=${l.reason}`;
     default:
       return `${who} ${String(l.type)}`;
   }

@@ -109,3 +109,20 @@ export async function runResign(opts: BusOptions & { region?: string; global?: b
     }
   });
 }
+
+/** `regent failover <scope> --to <region>` and `regent failback <scope>`: ask the lease authority. */
+export async function runMove(opts: BusOptions & { scope: string; to?: string; reason: "manual" | "failback" }): Promise<void> {
+  const { packPlain, unpackPlain } = await import("../wire/msgpack.js");
+  const subject = subjects(opts.cluster).scopeMove;
+  await withConnection(opts, async (nc) => {
+    let reply: { ok: boolean; error?: string; region?: string; node?: string; token?: number };
+    try {
+      const m = await nc.request(subject, packPlain({ v: 1, kind: "move", scope: opts.scope, to: opts.to, reason: opts.reason }), { timeout: opts.timeoutMs ?? 15_000 });
+      reply = unpackPlain(m.data) as typeof reply;
+    } catch (err) {
+      throw new Error(`no lease authority answered on ${subject}: ${(err as Error).message}`);
+    }
+    if (!reply.ok) throw new Error(`move of ${opts.scope} refused: ${reply.error}`);
+    process.stdout.write(opts.json ? JSON.stringify(reply) + "\n" : `scope ${opts.scope} now held by ${reply.region}/${reply.node} (token ${reply.token})\n`);
+  });
+}

@@ -53,6 +53,15 @@ export async function runUp(opts: UpOptions): Promise<void> {
     say(`all leaders elected ${((monotonicNowMs() - t0) / 1000).toFixed(1)} s after start (global: ${globalLeader()!.id})`);
 
     const nc = await connectNats(sc.global.urls, "regent-up");
+    // Scopes are granted by the global leader once it has seen every region renew.
+    for (let i = 0; i < 120; i++) {
+      const s = await requestState(nc, topo.cluster, 2_000).catch(() => null);
+      if (s && topo.regions.every((r) => s.scopes[r.name]?.state === "held")) {
+        say(`every region's scope held ${((monotonicNowMs() - t0) / 1000).toFixed(1)} s after start`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
     const show = async () => {
       try {
         const s = await requestState(nc, topo.cluster, 2_000);

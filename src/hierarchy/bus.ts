@@ -9,6 +9,8 @@ import type { LeaseStore } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
 import { encodeEvent, type LeaderEvent, type LeaseRow, type StateSnapshot } from "../wire/events.js";
 import { subjects } from "../wire/subjects.js";
+import { packPlain, unpackPlain } from "../wire/msgpack.js";
+import { scopeKey, scopeViewOf } from "../scopes/record.js";
 import { GLOBAL_KEY, REGIONAL_KEY, type RegentNode } from "./node.js";
 
 /** The stores of a whole deployment, as seen from one connection. */
@@ -73,10 +75,59 @@ export async function readState(d: StateSource, answeredBy: string, opts: { sign
     cluster: d.cluster,
     regions,
     global: await read(d.global, GLOBAL_KEY),
-    scopes: {},
+    scopes: await readScopes(d.global, d.regionNames, opts.signal),
     answeredBy,
     at: Date.now(),
   };
+}
+
+/** The scope lease table, straight from the global bucket. */
+async function readScopes(store: LeaseStore, names: string[], signal?: AbortSignal): Promise<StateSnapshot["scopes"]> {
+  const out: StateSnapshot["scopes"] = {};
+  try {
+    // One scope per region, read by name: listing keys through a gateway costs a second.
+    for (const name of names) {
+      const v = scopeViewOf(await store.get(scopeKey(name), signal ? { signal } : {}));
+      if (v.state === "vacant") continue;
+      if (v.state === "unknown") {
+        out[name] = { state: v.state, node: null, region: null, token: null, revision: v.revision, ageMs: null, home: name };
+      } else {
+        out[name] = {
+          state: v.state,
+          node: v.record.node,
+          region: v.record.region,
+          token: v.token,
+          revision: v.revision,
+          ageMs: Math.max(0, Date.now() - v.record.renewedAt),
+          home: v.record.home,
+        };
+      }
+    }
+  } catch {
+    /* global tier unreachable: no table */
+  }
+  return out;
+}
+
+/** A request to move a scope (reply: {@link MoveReply}). */
+export interface MoveRequest {
+  v: number;
+  kind: "move";
+  scope: string;
+  /** Target region; omitted = the scope's home region (failback). */
+  to?: string;
+  reason: "manual" | "failback";
+}
+
+export interface MoveReply {
+  v: number;
+  kind: "move-result";
+  ok: boolean;
+  scope: string;
+  region?: string;
+  node?: string;
+  token?: number;
+  error?: string;
 }
 
 /**
@@ -99,9 +150,39 @@ export function serveNode(nc: NatsConnection, node: RegentNode, d: StateSource, 
     }
   })();
 
+  // Scope moves are served by the lease authority only: subscribe while global leader.
+  let moveSub: Subscription | null = null;
+  const serveMoves = () => {
+    const sub = nc.subscribe(s.scopeMove);
+    moveSub = sub;
+    void (async () => {
+      for await (const m of sub) {
+        let reply: MoveReply;
+        let scope = "";
+        try {
+          const req = unpackPlain(m.data) as MoveRequest;
+          scope = String(req.scope);
+          if (req.kind !== "move" || typeof req.scope !== "string") throw new Error("not a move request");
+          const r = await node.moveScope(req.scope, req.to ?? req.scope, req.reason === "failback" ? "failback" : "manual");
+          reply = { v: 1, kind: "move-result", ok: true, scope: r.scope, region: r.region, node: r.node, token: r.token };
+        } catch (err) {
+          reply = { v: 1, kind: "move-result", ok: false, scope, error: (err as Error).message };
+        }
+        m.respond(packPlain(reply));
+      }
+    })();
+  };
+
   const resignSubs = new Map<string, Subscription>();
   const off = node.on((e) => {
     if (e.type !== "elected" && e.type !== "deposed") return;
+    if (e.tier === "global") {
+      if (e.type === "elected" && !moveSub) serveMoves();
+      if (e.type === "deposed") {
+        moveSub?.unsubscribe();
+        moveSub = null;
+      }
+    }
     const subject = e.tier === "region" ? s.regionResign(node.region) : s.globalResign;
     if (e.type === "elected" && !resignSubs.has(subject)) {
       const sub = nc.subscribe(subject);
@@ -121,6 +202,7 @@ export function serveNode(nc: NatsConnection, node: RegentNode, d: StateSource, 
   return () => {
     off();
     for (const sub of [...subs, ...resignSubs.values()]) sub.unsubscribe();
+    moveSub?.unsubscribe();
     resignSubs.clear();
   };
 }

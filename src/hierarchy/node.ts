@@ -123,6 +123,7 @@ export class RegentNode {
           if (!sc || !this.scopeTiming) return () => {};
           const l = new ScopeLessee({
             store: opts.globalStore,
+            scopes: sc.regions.map((r) => r.name),
             region: this.region,
             node: this.id,
             cluster: this.cluster,

@@ -204,12 +204,10 @@ export class ScopeAuthority {
         else if (st.liveSince === null) st.liveSince = now;
       }),
     );
-    const seen = new Set<string>();
-    for (const key of await this.o.store.keys(SCOPE_FILTER, { signal: this.ac.signal })) {
-      seen.add(scopeOfKey(key));
-      this.note(await this.o.store.get(key, { signal: this.ac.signal }), key, now);
-    }
-    for (const r of this.o.regions) if (!seen.has(r.name)) this.note(null, scopeKey(r.name), now);
+    // Scopes are the regions: read them by name (listing keys through a gateway costs a second).
+    await Promise.all(
+      this.o.regions.map(async (r) => this.note(await this.o.store.get(scopeKey(r.name), { signal: this.ac.signal }), scopeKey(r.name), now)),
+    );
   }
 
   private note(entry: StoreEntry | null, key: string, now: number): void {

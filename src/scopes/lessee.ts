@@ -33,6 +33,8 @@ export type LesseeEvent =
 
 export interface LesseeOptions {
   store: LeaseStore;
+  /** Every scope name (one per region). */
+  scopes: string[];
   region: string;
   node: string;
   cluster: string;
@@ -114,7 +116,8 @@ export class ScopeLessee {
     this.reconcileTimer = this.o.clock.setTimeout(async () => {
       if (this.stopped) return;
       try {
-        for (const key of await this.o.store.keys(SCOPE_FILTER, { signal: this.ac.signal })) {
+        for (const scope of this.o.scopes) {
+          const key = scopeKey(scope);
           this.onEntry(await this.o.store.get(key, { signal: this.ac.signal }), key);
         }
       } catch {
