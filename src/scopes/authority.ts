@@ -80,6 +80,7 @@ export class ScopeAuthority {
   private readonly ac = new AbortController();
   private timer: unknown;
   private ticking = false;
+  private readonly pollTimers: Record<string, unknown> = {};
   private again = false;
   /** Scope moves between regions, for metrics and logs. */
   moves = 0;
@@ -88,6 +89,7 @@ export class ScopeAuthority {
 
   start(): void {
     for (const r of this.o.regions) this.regions.set(r.name, { revision: -1, since: this.o.clock.now(), leader: null, changed: false, liveSince: null, renewMs: r.leaseMs / 3 });
+    for (const r of this.o.regions) void this.pollRegion(r);
     this.schedule(0);
     void this.watchScopes();
   }
@@ -110,6 +112,7 @@ export class ScopeAuthority {
   stop(): void {
     this.ac.abort();
     this.o.clock.clearTimeout(this.timer);
+    for (const t of Object.values(this.pollTimers)) this.o.clock.clearTimeout(t);
     for (const scope of [...this.pending.keys()]) this.abandon(scope, "no longer the lease authority");
   }
 
@@ -176,37 +179,54 @@ export class ScopeAuthority {
     }
   }
 
-  private async observe(): Promise<void> {
-    const now = this.o.clock.now();
-    await Promise.all(
-      this.o.regions.map(async (spec) => {
-        const st = this.regions.get(spec.name)!;
-        try {
-          const store = await this.o.regionStore(spec.name);
-          const v = viewOf(await store.get(this.o.regionalKey, { signal: this.ac.signal }));
-          if (v.revision !== st.revision) {
-            // A renewal that came late (a flap, a partition shorter than the
-            // lease) restarts the healthy streak that failback waits for.
-            if (st.revision !== -1 && now - st.since > this.gapLimit(st)) st.liveSince = null;
-            st.changed = st.revision !== -1;
-            st.revision = v.revision;
-            st.since = now;
-          }
-          st.leader = v.state === "held" ? v.holder : null;
-          if (v.state === "held") st.renewMs = v.record.renewMs;
-        } catch {
-          /* unreachable: its age grows until it is no longer live */
+  /**
+   * Each region is polled on its own, so an unreachable region (whose reads
+   * time out) never delays the view of the others.
+   */
+  private async pollRegion(spec: ScopeRegion): Promise<void> {
+    const st = this.regions.get(spec.name)!;
+    while (!this.ac.signal.aborted) {
+      try {
+        const store = await this.o.regionStore(spec.name);
+        const v = viewOf(await store.get(this.o.regionalKey, { signal: this.ac.signal }));
+        // Observation time is when the answer arrived, never earlier: the
+        // revision may have been written while the read was in flight.
+        const now = this.o.clock.now();
+        if (v.revision !== st.revision) {
+          // A renewal that came late (a flap, a partition shorter than the
+          // lease) restarts the healthy streak that failback waits for.
+          if (st.revision !== -1 && now - st.since > this.gapLimit(st)) st.liveSince = null;
+          st.changed = st.revision !== -1;
+          st.revision = v.revision;
+          st.since = now;
         }
-        // Healthy = live and renewing on schedule (no gap of more than two intervals).
-        const onSchedule = now - st.since <= this.gapLimit(st);
-        const isLive = this.live(spec.name);
-        if (!isLive || !onSchedule) st.liveSince = null;
-        else if (st.liveSince === null) st.liveSince = now;
-      }),
-    );
+        st.leader = v.state === "held" ? v.holder : null;
+        if (v.state === "held") st.renewMs = v.record.renewMs;
+      } catch {
+        /* unreachable: its age grows until it is no longer live */
+      }
+      this.health(spec.name);
+      await new Promise((r) => (this.pollTimers[spec.name] = this.o.clock.setTimeout(() => r(undefined), this.roundMs())));
+    }
+  }
+
+  /** Healthy = live and renewing on schedule; updates the healthy streak. */
+  private health(region: string): void {
+    const st = this.regions.get(region)!;
+    const now = this.o.clock.now();
+    const onSchedule = now - st.since <= this.gapLimit(st);
+    if (!this.live(region) || !onSchedule) st.liveSince = null;
+    else if (st.liveSince === null) st.liveSince = now;
+  }
+
+  private async observe(): Promise<void> {
+    for (const r of this.o.regions) this.health(r.name);
     // Scopes are the regions: read them by name (listing keys through a gateway costs a second).
     await Promise.all(
-      this.o.regions.map(async (r) => this.note(await this.o.store.get(scopeKey(r.name), { signal: this.ac.signal }), scopeKey(r.name), now)),
+      this.o.regions.map(async (r) => {
+        const entry = await this.o.store.get(scopeKey(r.name), { signal: this.ac.signal });
+        this.note(entry, scopeKey(r.name), this.o.clock.now());
+      }),
     );
   }
 

@@ -64,7 +64,7 @@ export class TestDeployment {
   }
 
   spawn(region: string, id: string): RegentProcess {
-    const args = ["node", "--json", "--log-level", "warn", "--region", region, "--id", id, "--regions", this.regionsDir, "--mode", "light"];
+    const args = ["node", "--json", "--log-level", process.env.REGENT_TEST_LOG_LEVEL ?? "warn", "--region", region, "--id", id, "--regions", this.regionsDir, "--mode", "light"];
     args.push("--servers", this.sc.allUrls(region).join(","));
     args.push("--intervals", join(this.work, `${id}.intervals`), "--act-log", join(this.work, `${id}.acts`));
     const n = new RegentProcess(id, args);
