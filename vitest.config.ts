@@ -1,14 +1,25 @@
 import { defineConfig } from "vitest/config";
 
-// Integration tests spawn real nats-server processes and kill them, so each
-// test file runs in its own forked process (a crash or leaked handle stays
-// contained) and timeouts leave room for server start-up and lease expiry.
+// Tests that start real nats-server clusters and node processes are timing
+// sensitive on a 2-core machine: they run one file at a time in their own
+// project, so one test's supercluster does not starve another's stream-leader
+// election. Pure unit tests run in parallel beside them.
+const serial = [
+  "test/integration/**/*.test.ts",
+  "test/cli/**/*.test.ts",
+  "test/launcher/**/*.test.ts",
+  "test/bench/**/*.test.ts",
+  "test/lease/nats-store*.test.ts",
+];
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 60000,
-    hookTimeout: 60000,
+    hookTimeout: 120000,
     pool: "forks",
-    fileParallelism: true,
+    projects: [
+      { extends: true, test: { name: "unit", include: ["test/**/*.test.ts"], exclude: serial } },
+      { extends: true, test: { name: "real-processes", include: serial, fileParallelism: false } },
+    ],
   },
 });
