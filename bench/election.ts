@@ -18,7 +18,7 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { AbortedError } from "../src/errors.js";
-import { CandidateProcess, type CandidateEvent } from "../src/launcher/candidates.js";
+import { CandidateProcess, type CandidateEvent, type RegentProcess } from "../src/launcher/candidates.js";
 import { findNatsServer, sleep, startNatsServer, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
 import { monotonicNowMs } from "../src/observability/oracle.js";
 import { formatStatsTable, round, summarize, type Stats, type StatsRow } from "./stats.js";
@@ -90,10 +90,10 @@ export function machineInfo() {
 // ---- waiting on candidate events ---------------------------------------------
 
 /** Last events (and stderr of the dead) of each candidate, for error messages. */
-function describe(cands: readonly CandidateProcess[]): string {
+export function describe(cands: readonly RegentProcess[]): string {
   const ev = (e: CandidateEvent) => `${e.type}${e.leader !== undefined ? `:${e.leader}` : ""}${e.token != null ? `#${e.token}` : ""}`;
-  const state = (c: CandidateProcess) => (c.running ? "running" : `exited ${c.proc.exitCode ?? c.proc.signalCode}\n    stderr: ${c.stderr.slice(-600).trim()}\n   `);
-  const line = (c: CandidateProcess) => `  ${c.id} [${state(c)}] ${c.events.slice(-6).map(ev).join(" ")}`;
+  const state = (c: RegentProcess) => (c.running ? "running" : `exited ${c.proc.exitCode ?? c.proc.signalCode}\n    stderr: ${c.stderr.slice(-600).trim()}\n   `);
+  const line = (c: RegentProcess) => `  ${c.id} [${state(c)}] ${c.events.slice(-6).map(ev).join(" ")}`;
   return cands.map(line).join("\n");
 }
 
@@ -103,7 +103,7 @@ function describe(cands: readonly CandidateProcess[]): string {
  * SIGINT tears down promptly) and leaves no timer behind. A throwing probe
  * rejects at once: a candidate that died unexpectedly should not cost a timeout.
  */
-function until<T>(cands: readonly CandidateProcess[], probe: () => T | undefined, timeoutMs: number, what: string, signal?: AbortSignal): Promise<T> {
+export function until<T>(cands: readonly RegentProcess[], probe: () => T | undefined, timeoutMs: number, what: string, signal?: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     const offs: (() => unknown)[] = [];
@@ -187,8 +187,8 @@ class Pool {
 }
 
 /** Earliest `elected` among `cands` after the event index recorded in `from`. */
-function firstElected(cands: readonly CandidateProcess[], from: Map<CandidateProcess, number>): { c: CandidateProcess; e: CandidateEvent } | undefined {
-  let best: { c: CandidateProcess; e: CandidateEvent } | undefined;
+export function firstElected<C extends RegentProcess>(cands: readonly C[], from: Map<C, number>): { c: C; e: CandidateEvent } | undefined {
+  let best: { c: C; e: CandidateEvent } | undefined;
   for (const c of cands) {
     const e = c.events.slice(from.get(c) ?? 0).find((x) => x.type === "elected");
     if (e && (!best || e.t < best.e.t)) best = { c, e };

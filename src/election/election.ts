@@ -39,7 +39,14 @@ export interface ElectionOptions extends TimingOptions {
    * xstate `SimulatedClock`) and a seeded random source. Production leaves
    * this unset and gets CLOCK_MONOTONIC and real timers.
    */
-  simulation?: { now: () => number; clock: TimerClock; random: () => number; wallNow?: () => number };
+  simulation?: {
+    now: () => number;
+    clock: TimerClock;
+    random: () => number;
+    wallNow?: () => number;
+    /** Simulation only: replaces parts of the machine (mutation tests break one rule on purpose). */
+    mutate?: (machine: typeof electionMachine) => typeof electionMachine;
+  };
 }
 
 /** A leadership term, valid until `validUntil` (monotonic ms, see `monotonicNowMs`). */
@@ -94,7 +101,7 @@ export class Election {
     const clock = sim?.clock;
     const store = opts.store;
 
-    const machine = electionMachine.provide({
+    const provided = electionMachine.provide({
       actors: {
         readLease: fromPromise<StoreEntry | null, { key: string }>(({ input, signal }) => store.get(input.key, { signal })),
         writeLease: fromPromise<number, WriteInput>(({ input, signal }) =>
@@ -107,6 +114,7 @@ export class Election {
         ),
       },
     });
+    const machine = sim?.mutate ? sim.mutate(provided) : provided;
     this.actor = createActor(machine, {
       input: {
         key: this.key,

@@ -342,6 +342,12 @@ export class RegentNode {
           // A regional renewal can lift the cap on the global validity.
           const g = this.global();
           if (tier === "region" && g.held) this.emit({ type: "renewed", tier: "global", token: g.token!, validUntil: g.validUntil });
+          if (tier === "region") {
+            for (const scope of this.heldScopes()) {
+              const r = this.scope(scope);
+              if (r.held) this.emit({ type: "scope-renewed", scope, token: r.token!, validUntil: r.validUntil });
+            }
+          }
           return;
         }
         case "leader-changed":

@@ -54,6 +54,8 @@ interface RegionState extends Observed {
   changed: boolean;
   /** Start of the current healthy streak: live, and renewing on schedule. */
   liveSince: number | null;
+  /** Last time the region was seen live. */
+  lastLiveAt: number;
   renewMs: number;
 }
 
@@ -87,8 +89,11 @@ export class ScopeAuthority {
 
   constructor(private readonly o: AuthorityOptions) {}
 
+  private startedAt = 0;
+
   start(): void {
-    for (const r of this.o.regions) this.regions.set(r.name, { revision: -1, since: this.o.clock.now(), leader: null, changed: false, liveSince: null, renewMs: r.leaseMs / 3 });
+    this.startedAt = this.o.clock.now();
+    for (const r of this.o.regions) this.regions.set(r.name, { revision: -1, since: this.o.clock.now(), leader: null, changed: false, liveSince: null, renewMs: r.leaseMs / 3, lastLiveAt: Number.NEGATIVE_INFINITY });
     for (const r of this.o.regions) void this.pollRegion(r);
     this.schedule(0);
     void this.watchScopes();
@@ -215,6 +220,7 @@ export class ScopeAuthority {
     const st = this.regions.get(region)!;
     const now = this.o.clock.now();
     const onSchedule = now - st.since <= this.gapLimit(st);
+    if (this.live(region)) st.lastLiveAt = now;
     if (!this.live(region) || !onSchedule) st.liveSince = null;
     else if (st.liveSince === null) st.liveSince = now;
   }
@@ -262,8 +268,22 @@ export class ScopeAuthority {
       return { region: home, reason: current === null ? "initial" : current === home ? "leader-change" : "failback" };
     }
     if (current && ok(current)) return { region: current, reason: "leader-change" };
+    // A region between two regional leaders (a resign, a crash just taken
+    // over) is not a failed region: give it one regional lease to show its new
+    // leader before moving its scope away. Not when its own leader is the one
+    // that stopped renewing the scope (exclude): that one may never come back.
+    const from = current ?? home;
+    if (exclude === null && !this.presumedDown(from)) return null;
     for (const r of spec.failover) if (ok(r)) return { region: r, reason: "failover" };
     return null;
+  }
+
+  /** No live leader seen in `region` for a full regional lease (of our own watching). */
+  private presumedDown(region: string): boolean {
+    const st = this.regions.get(region);
+    const spec = this.o.regions.find((r) => r.name === region);
+    if (!st || !spec) return true;
+    return this.o.clock.now() - Math.max(st.lastLiveAt, this.startedAt) >= spec.leaseMs;
   }
 
   private async decide(spec: ScopeRegion): Promise<void> {

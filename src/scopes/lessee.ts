@@ -175,7 +175,7 @@ export class ScopeLessee {
       if (this.stopped || this.terms.get(scope) !== t) return;
       this.renewed(t, rev, sendAt, record);
       this.o.log.info({ scope, token }, "scope lease held");
-      this.o.emit({ type: "scope-held", scope, token, validUntil: t.deadline });
+      this.o.emit({ type: "scope-held", scope, token, validUntil: Math.min(t.deadline, this.o.regionalDeadline()) });
       this.o.publish?.({ v: 1, kind: "held", cluster: this.o.cluster, scope, region: this.o.region, node: this.o.node, token, reason: grant.reason, at: Date.now() });
     } catch (err) {
       // Lost the race (recalled/regranted meanwhile) or the store is down: not ours.
@@ -206,7 +206,7 @@ export class ScopeLessee {
       t.busy = false;
       if (this.terms.get(t.scope) !== t) return;
       this.renewed(t, rev, sendAt, record);
-      this.o.emit({ type: "scope-renewed", scope: t.scope, token: t.token, validUntil: t.deadline });
+      this.o.emit({ type: "scope-renewed", scope: t.scope, token: t.token, validUntil: Math.min(t.deadline, this.o.regionalDeadline()) });
     } catch (err) {
       t.busy = false;
       if (this.terms.get(t.scope) !== t) return;

@@ -1,0 +1,77 @@
+/**
+ * Where a drill's NATS servers run and how faults reach them. The default is
+ * the loopback supercluster of src/launcher/supercluster.ts; partition-region
+ * uses the network-namespace variant in netns.ts, whose regions can be cut
+ * off by taking a link down.
+ */
+import { startSupercluster, type Supercluster } from "../launcher/supercluster.js";
+import { streamLeader } from "../launcher/ports.js";
+import type { Topology } from "../topology/load.js";
+
+/** One NATS server of the fabric. */
+export interface FabricServer {
+  readonly name: string;
+  /** Region it dies with (`global-<r>` belongs to `<r>`). */
+  readonly region: string;
+  readonly cluster: string;
+  readonly running: boolean;
+  readonly pid: number | undefined;
+}
+
+export interface Fabric {
+  readonly kind: "loopback" | "netns";
+  /** Client URLs a region's nodes connect to. */
+  urls(region: string): string[];
+  /** Client URLs of the global cluster (the drill's own connection for the demo store). */
+  globalUrls(): string[];
+  servers(): FabricServer[];
+  /** Sends a signal to one server; terminating signals resolve once it exited. */
+  signal(server: string, sig: NodeJS.Signals): Promise<void>;
+  /** SIGKILL the region's servers (its cluster and its global server). */
+  killRegion(region: string): Promise<void>;
+  /** Name of the server leading `stream`, if any. */
+  streamLeader(stream: string): Promise<string | undefined>;
+  /** Command prefix to run a region's node processes (e.g. `ip netns exec <ns>`). */
+  nodeWrapper(region: string): string[];
+  /** Cut the region off from every other region (netns only). */
+  partition?(region: string): Promise<void>;
+  heal?(region: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The loopback supercluster (light mode: one server per region plus `global-<region>`). */
+export class LoopbackFabric implements Fabric {
+  readonly kind = "loopback" as const;
+  private constructor(private readonly sc: Supercluster) {}
+
+  static async start(topology: Topology): Promise<LoopbackFabric> {
+    return new LoopbackFabric(await startSupercluster(topology, { mode: "light", readyTimeoutMs: 90_000 }));
+  }
+
+  urls(region: string): string[] {
+    return this.sc.allUrls(region);
+  }
+  globalUrls(): string[] {
+    return this.sc.global.urls;
+  }
+  servers(): FabricServer[] {
+    return [...Object.values(this.sc.regions).flatMap((c) => c.servers), ...this.sc.global.servers];
+  }
+  signal(server: string, sig: NodeJS.Signals): Promise<void> {
+    return this.sc.kill(server, sig);
+  }
+  killRegion(region: string): Promise<void> {
+    return this.sc.killRegion(region);
+  }
+  streamLeader(stream: string): Promise<string | undefined> {
+    return streamLeader(this.sc.all, stream);
+  }
+  nodeWrapper(): string[] {
+    return [];
+  }
+  async stop(): Promise<void> {
+    // A frozen server would sit out SIGTERM's grace period.
+    for (const s of this.servers()) if (s.running) await this.sc.kill(s.name, "SIGCONT").catch(() => undefined);
+    await this.sc.stop();
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * A simulated deployment for one seed: regions with their own in-memory
+ * stores and a global store, one RegentNode per process (the real election,
+ * hierarchy and scope code), every process on its own drifting, pausable
+ * clock and its own faulty links. Leadership intervals are recorded in true
+ * (simulated) time for the split-brain oracle.
+ */
+import { assign } from "xstate";
+import { MemoryLeaseStore } from "../lease/memory-store.js";
+import { startNode, type RegentNode } from "../hierarchy/node.js";
+import type { LeadershipInterval } from "../observability/oracle.js";
+import type { electionMachine } from "../election/machine.js";
+import { ProcessClock } from "./process-clock.js";
+import type { SimScheduler } from "./scheduler.js";
+import { SimLink, type SimNetwork } from "./sim-link.js";
+
+/** Rules a mutation test breaks on purpose. */
+export type Mutation = "none" | "no-drift-margin" | "deadline-from-reply" | "no-full-lease-wait";
+export const MUTATIONS: Mutation[] = ["no-drift-margin", "deadline-from-reply", "no-full-lease-wait"];
+
+export interface WorldConfig {
+  regions: { name: string; failover: string[] }[];
+  nodesPerRegion: number;
+  regionLeaseMs: number;
+  globalLeaseMs: number;
+  scopeLeaseMs: number;
+  failbackAfterMs: number;
+  maxDrift: number;
+  mutation: Mutation;
+}
+
+export interface SimProc {
+  id: string;
+  region: string;
+  clock: ProcessClock;
+  node: RegentNode;
+  incarnation: number;
+}
+
+interface Open {
+  token: number;
+  start: number;
+  deadline: number;
+}
+
+function mutate(mutation: Mutation): ((m: typeof electionMachine) => typeof electionMachine) | undefined {
+  switch (mutation) {
+    case "deadline-from-reply":
+      // Validity from the reply instead of the send.
+      return (m) =>
+        m.provide({
+          actions: {
+            acquired: assign(({ context, event }) => {
+              const rev = Number((event as { output?: unknown }).output);
+              return {
+                acquiredAtWall: context.wallNow(),
+                revision: rev,
+                token: rev,
+                deadline: context.now() + context.timing.validForMs,
+                unconfirmedSince: null,
+                failures: 0,
+                announcedLeader: context.id,
+                announcedToken: rev,
+              };
+            }),
+            renewed: assign(({ context, event }) => ({
+              revision: Number((event as { output?: unknown }).output),
+              deadline: context.now() + context.timing.validForMs,
+              unconfirmedSince: null,
+              failures: 0,
+            })),
+          },
+        }) as typeof electionMachine;
+    case "no-full-lease-wait":
+      // Takes over after half a lease of silence.
+      return (m) =>
+        m.provide({
+          delays: { untilTakeover: ({ context }) => Math.max(0, context.observedSince + context.timing.leaseMs / 2 - context.now()) },
+        }) as typeof electionMachine;
+    default:
+      return undefined;
+  }
+}
+
+export class SimWorld {
+  readonly net: SimNetwork;
+  readonly stores = new Map<string, MemoryLeaseStore>();
+  readonly procs: SimProc[] = [];
+  readonly intervals: LeadershipInterval[] = [];
+  readonly trace: string[] = [];
+  private readonly open = new Map<string, Open>();
+
+  constructor(
+    readonly sched: SimScheduler,
+    readonly random: () => number,
+    readonly cfg: WorldConfig,
+  ) {
+    this.net = {
+      sched,
+      random,
+      storesDown: new Set(),
+      partitioned: new Set(),
+      slow: new Set(),
+      isolated: new Set(),
+      failRate: 0.01,
+      lostReplyRate: 0.01,
+      watchDropRate: 0.02,
+      timeoutMs: 2000,
+      watchers: new Set(),
+    };
+    for (const r of cfg.regions) this.stores.set(r.name, new MemoryLeaseStore(r.name));
+    this.stores.set("global", new MemoryLeaseStore("global"));
+  }
+
+  log(line: string): void {
+    this.trace.push(`${(this.sched.now() / 1000).toFixed(3).padStart(9)}s ${line}`);
+    if (this.trace.length > 4000) this.trace.splice(0, 1000);
+  }
+
+  /** Fault state changed: let open watches notice. */
+  kick(): void {
+    for (const k of [...this.net.watchers]) k();
+  }
+
+  spawn(region: string, id: string, incarnation = 0): SimProc {
+    const rho = this.cfg.maxDrift;
+    // Rates within ±ρ/2 of true time: any two clocks then differ by at most ρ.
+    const rate = 1 + (this.random() - 0.5) * rho * 0.999;
+    const offset = (this.random() - 0.5) * 2e9; // any offset at all
+    const clock = new ProcessClock(this.sched, rate, offset);
+    const link = (store: string) => new SimLink(this.stores.get(store)!, this.net, clock, region, id);
+    const timing = (leaseMs: number) =>
+      this.cfg.mutation === "no-drift-margin" ? { leaseMs, maxDrift: 0, marginMs: 0 } : { leaseMs, maxDrift: rho };
+    const regional = link(region);
+    const global = link("global");
+    const others = new Map(this.cfg.regions.map((r) => [r.name, r.name === region ? regional : link(r.name)]));
+    const node = startNode({
+      cluster: "sim",
+      region,
+      id,
+      regionalStore: regional,
+      globalStore: global,
+      regionalTiming: timing(this.cfg.regionLeaseMs),
+      globalTiming: timing(this.cfg.globalLeaseMs),
+      simulation: {
+        now: () => clock.now(),
+        clock,
+        random: this.random,
+        wallNow: () => this.sched.now(),
+        ...(mutate(this.cfg.mutation) ? { mutate: mutate(this.cfg.mutation)! } : {}),
+      },
+      scopes: {
+        timing: timing(this.cfg.scopeLeaseMs),
+        failbackAfterMs: this.cfg.failbackAfterMs,
+        regions: this.cfg.regions.map((r) => ({ ...r, leaseMs: this.cfg.regionLeaseMs })),
+        regionStore: async (r) => others.get(r)!,
+      },
+    });
+    const p: SimProc = { id, region, clock, node, incarnation };
+    node.on((e) => {
+      const lease = "scope" in e ? `scope/${e.scope}` : e.tier === "region" ? `region/${region}` : "global";
+      const key = `${id}#${incarnation}|${lease}`;
+      switch (e.type) {
+        case "elected":
+        case "scope-held":
+          this.open.set(key, { token: e.token, start: this.sched.now(), deadline: e.validUntil });
+          this.log(`${id} ${lease} ACQUIRED token=${e.token}`);
+          return;
+        case "renewed":
+        case "scope-renewed": {
+          const o = this.open.get(key);
+          if (o) o.deadline = e.validUntil;
+          return;
+        }
+        case "deposed":
+        case "scope-ended":
+          this.close(key, p, `ended (${e.reason})`);
+          return;
+        default:
+          return;
+      }
+    });
+    this.procs.push(p);
+    this.log(`${id} started (rate ${rate.toFixed(5)})`);
+    return p;
+  }
+
+  /** Ends an open interval at min(now, its deadline in true time). */
+  private close(key: string, p: SimProc, why: string): void {
+    const o = this.open.get(key);
+    if (!o) return;
+    this.open.delete(key);
+    const [who, lease] = key.split("|") as [string, string];
+    const end = Math.min(this.sched.now(), p.clock.toTrue(o.deadline));
+    this.intervals.push({ lease, holder: who, token: o.token, start: o.start, end: Math.max(o.start, end) });
+    this.log(`${p.id} ${lease} ${why} token=${o.token}`);
+  }
+
+  crash(p: SimProc): void {
+    p.clock.crash();
+    for (const key of [...this.open.keys()]) if (key.startsWith(`${p.id}#${p.incarnation}|`)) this.close(key, p, "crashed");
+    this.log(`${p.id} CRASHED`);
+  }
+
+  /** Closes every interval still open (end of run). */
+  finish(): void {
+    for (const key of [...this.open.keys()]) {
+      const id = key.split("#")[0]!;
+      const inc = Number(key.split("#")[1]!.split("|")[0]);
+      const p = this.procs.find((x) => x.id === id && x.incarnation === inc)!;
+      this.close(key, p, "run ended");
+    }
+  }
+
+  alive(): SimProc[] {
+    return this.procs.filter((p) => !p.clock.crashed);
+  }
+}
