@@ -3,7 +3,7 @@
  * only declares arguments (commander validates them and prints `--help`).
  */
 import { join } from "node:path";
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError, RegentError } from "../errors.js";
 import { parseCount, parseDrift, parseMs } from "./common.js";
 
@@ -83,6 +83,11 @@ program
   .option("--intervals <file>", "append leadership intervals (split-brain oracle input)")
   .option("--act-log <file>", "while leader, append a line every 5 ms (guarded work)")
   .option("--log-level <level>", "pino log level on stderr", "info")
+  .option("--metrics-port <port>", "serve Prometheus metrics on 127.0.0.1:<port>/metrics", (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number, got "${v}"`);
+    return n;
+  })
   .action(async (o) => {
     // Name the directory and the file that would define the region: the fix
     // is either a typo in --region or a missing file.
@@ -112,6 +117,7 @@ program
   .addOption(cluster())
   .addOption(regionsDir())
   .option("--json", "one JSON object per line")
+  .option("--replay", "print the recorded history from the events stream first")
   .action(async (o) => (await import("./observe-cmds.js")).runWatch({ ...o, cluster: await clusterOf(o) }));
 
 program
@@ -157,6 +163,24 @@ program
   .option("--json", "machine-readable output")
   .option("--timeout-ms <ms>", "how long to wait for the move", parseMs, 15000)
   .action(async (scope, o) => (await import("./observe-cmds.js")).runMove({ ...o, scope, reason: "failback", cluster: await clusterOf(o) }));
+
+program
+  .command("drill")
+  .description("region-failover exercise on a local deployment: inject a fault, measure recovery, check the oracle and fenced writes, write a report")
+  .argument("<scenario>", "kill-leader, pause-leader, kill-region, nats-server-loss, partition-region, clock-skew, leader-hotspot, churn, or all")
+  .addOption(regionsDir())
+  .option("-o, --out <dir>", "reports go to <dir>/<scenario>-<timestamp>/", "drills")
+  .option("--global", "kill-leader/pause-leader: hit the global leader instead of a regional one")
+  .option("--region <name>", "region to hit (default: chosen by the scenario)")
+  .option("--skew-in <faketime>", "clock-skew: faketime spec inside the drift bound", "+1h x0.995")
+  .option("--skew-out <faketime>", "clock-skew: faketime spec outside the drift bound", "x0.4")
+  .option("--flaps <n>", "churn: freeze/thaw cycles", parseCount, 6)
+  .option("--runs <n>", "run each scenario this many times", parseCount, 1)
+  .option("--summary <file>", "write the summary table (median/max recovery, verdicts, fenced writes) into this markdown file")
+  .option("--keep-raw", "keep every node's intervals and act log in the report directory")
+  .option("--json", "one JSON line per run")
+  .option("-v, --verbose", "progress on stderr")
+  .action(async (scenario, o) => (await import("../drills/cli.js")).runDrillCli(scenario, o));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof RegentError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);

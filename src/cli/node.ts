@@ -12,6 +12,7 @@ import { ensureEventsStream, EventPublisher } from "../hierarchy/events-stream.j
 import { openDeployment, regionBucket } from "../hierarchy/deployment.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
 import { createLogger } from "../observability/logger.js";
+import { RegentMetrics, serveMetrics } from "../observability/metrics.js";
 import { IntervalRecorder, monotonicNowMs } from "../observability/oracle.js";
 import { findRegion, loadTopology } from "../topology/load.js";
 import { connectNats, onShutdown, serverList } from "./common.js";
@@ -27,6 +28,7 @@ export interface NodeCliOptions {
   intervals?: string;
   actLog?: string;
   logLevel?: string;
+  metricsPort?: number;
 }
 
 export async function runNode(opts: NodeCliOptions): Promise<void> {
@@ -75,12 +77,13 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     }
     return p;
   };
+  const metrics = new RegentMetrics();
   const node = startNode({
     cluster: topo.cluster,
     region: region.name,
     id,
-    regionalStore: stores.regions.get(region.name)!,
-    globalStore: stores.global,
+    regionalStore: metrics.instrumentStore(stores.regions.get(region.name)!),
+    globalStore: metrics.instrumentStore(stores.global),
     regionalTiming: { leaseMs: region.leaseMs, renewMs: region.renewMs },
     globalTiming: topo.global,
     logger: log,
@@ -93,6 +96,8 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
       publish: (e) => events.publish(e),
     },
   });
+  metrics.instrument(node);
+  const metricsServer = opts.metricsPort !== undefined ? await serveMetrics(metrics, opts.metricsPort) : null;
   const unserve = serveNode(
     nc,
     node,
@@ -154,6 +159,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     stopping = true;
     ac.abort();
     unserve();
+    metricsServer?.close();
     await node.stop({ signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
     await events.close();
     print({ type: "stopped" });

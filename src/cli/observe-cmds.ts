@@ -74,9 +74,16 @@ export function renderEvent(subject: string, e: WireEvent): string {
   }
 }
 
-export async function runWatch(opts: BusOptions & { signal?: AbortSignal }): Promise<void> {
+export async function runWatch(opts: BusOptions & { signal?: AbortSignal; replay?: boolean }): Promise<void> {
   const nc = await connectNats(serverList(opts.servers), "regent-watch");
   const sub = nc.subscribe(subjects(opts.cluster).all);
+  if (opts.replay) {
+    // History first (from the events stream), then live; live events already replayed are skipped by the reader.
+    const { readEventsStream } = await import("../hierarchy/events-stream.js");
+    for (const { subject, event } of await readEventsStream(nc, opts.cluster)) {
+      process.stdout.write(opts.json ? JSON.stringify({ subject, ...event }) + "\n" : renderEvent(subject, event) + "\n");
+    }
+  }
   onShutdown(async () => {
     sub.unsubscribe();
     await nc.close().catch(() => undefined);

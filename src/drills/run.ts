@@ -144,6 +144,13 @@ export async function runDrill(scenario: Scenario, opts: DrillOptions): Promise<
     for (const f of dep.files()) for (const p of [f.intervals, f.acts]) if (p) cpSync(p, join(dir, "raw", p.split("/").pop()!));
   }
   rmSync(work, { recursive: true, force: true });
+  // Where overlap was provoked on purpose, the fenced store must have turned the stale holder away.
+  for (const lease of out.expectUnsafeLeases ?? []) {
+    const scope = lease.replace(/^scope\//, "");
+    if (verdict.expectedViolations.some((v) => v.startsWith(`${lease}:`)) && !(fenced.perScope[scope]?.rejectedStale ?? 0)) {
+      out.failures.push(`${lease}: overlap (expected) but the fenced store rejected no stale write`);
+    }
+  }
   const faults = ctx.marks.filter((m) => m.kind === "fault");
   const passed =
     !error &&
