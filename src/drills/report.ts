@@ -11,7 +11,7 @@ import type { DrillReport } from "./types.js";
 const s = (ms: number | null | undefined) => (ms === null || ms === undefined ? "—" : `${(ms / 1000).toFixed(2)} s`);
 
 export function reportMarkdown(r: DrillReport): string {
-  const t0 = r.faultAt ?? 0;
+  const t0 = r.faultAt ?? (r.intervals.length ? Math.min(...r.intervals.map((i) => i.start)) : 0);
   const o = r.outcome;
   const f = r.fenced;
   const lines: string[] = [];

@@ -194,9 +194,10 @@ async function runInNamespaces(scenario: Scenario, opts: DrillOptions, dir: stri
   const plan = setupNetns(loadTopology(opts.regions).regions.map((r) => r.name));
   const resultFile = join(mkdtempSync(join(tmpdir(), "regent-drill-result-")), "report.json");
   let child: ReturnType<typeof spawn> | undefined;
+  let exited: Promise<number | null> = Promise.resolve(null);
   const unhook = onInterrupt(async () => {
-    child?.kill("SIGTERM");
-    await sleep(10_000).catch(() => undefined);
+    child?.kill("SIGTERM"); // the inner drill cleans up its processes, then we remove the namespaces
+    await Promise.race([exited, sleep(25_000).catch(() => undefined)]);
     teardownNetns(plan);
   });
   try {
@@ -206,7 +207,8 @@ async function runInNamespaces(scenario: Scenario, opts: DrillOptions, dir: stri
     if (opts.verbose) args.push("--verbose");
     if (opts.keepRaw) args.push("--keep-raw");
     child = spawn("ip", args, { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, [NETNS_ENV]: JSON.stringify(plan), [RESULT_ENV]: resultFile } });
-    const code = await new Promise<number | null>((r) => child!.on("exit", (c) => r(c)));
+    exited = new Promise<number | null>((r) => child!.on("exit", (c) => r(c)));
+    const code = await exited;
     if (!existsSync(resultFile)) {
       mkdirSync(dir, { recursive: true });
       const report = { ...skippedReport(scenario, dir, ""), skipped: undefined, error: `drill inside the namespaces exited with code ${code} and wrote no report` } as DrillReport;

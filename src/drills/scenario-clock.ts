@@ -21,6 +21,10 @@
  * back onto the shared clock for the oracle (deployment.ts).
  */
 import { existsSync } from "node:fs";
+import { connectNats } from "../cli/common.js";
+import type { MoveReply } from "../hierarchy/bus.js";
+import { packPlain, unpackPlain } from "../wire/msgpack.js";
+import { subjects } from "../wire/subjects.js";
 import { firstEvent } from "./analysis.js";
 import { LIBFAKETIME, parseSkew } from "./deployment.js";
 import { attempt, failoverTarget, freezeRegion, mark, outcome, round, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
@@ -41,7 +45,30 @@ function roles(ctx: DrillContext): Roles {
 const skewIn = (ctx: DrillContext) => ctx.opts.skewIn ?? "+1h x0.995";
 const skewOut = (ctx: DrillContext) => ctx.opts.skewOut ?? "x0.4";
 
-/** The global leader on a true clock in `home`; the skewed nodes lead their own regions. */
+/**
+ * A region whose leader's clock is slow renews its regional lease late on a
+ * true clock, so the authority never finds it "healthy" enough for an
+ * automatic failback: bring such a scope home with a manual move (which only
+ * needs the region live), as an operator would with `regent failback`.
+ */
+async function bringHome(ctx: DrillContext, scopes: string[]): Promise<void> {
+  const { dep } = ctx;
+  const nc = await connectNats(dep.fabric.globalUrls(), "regent-drill-mover");
+  try {
+    for (const scope of scopes) {
+      for (let i = 0; i < 10 && dep.scopeHolder(scope)?.region !== scope; i++) {
+        const m = await nc.request(subjects(dep.topology.cluster).scopeMove, packPlain({ v: 1, kind: "move", scope, reason: "failback" }), { timeout: 15_000 }).catch(() => undefined);
+        const reply = m ? (unpackPlain(m.data) as MoveReply) : undefined;
+        ctx.log(`failback ${scope}: ${reply?.ok ? `held by ${reply.node}` : (reply?.error ?? "no reply")}`);
+        if (!reply?.ok) await sleep(1_000, ctx.signal);
+      }
+    }
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
+}
+
+/** The global leader on a true clock in `home`; the skewed nodes lead their own regions and hold their scopes. */
 async function start(ctx: DrillContext): Promise<void> {
   if (!existsSync(LIBFAKETIME)) throw new Error(`clock-skew needs libfaketime (${LIBFAKETIME}): apt-get install faketime`);
   const { dep } = ctx;
@@ -53,7 +80,10 @@ async function start(ctx: DrillContext): Promise<void> {
   await dep.ready(skewed);
   await dep.until(() => skewed.every((n) => n.leading("region")), 60_000, "the skewed nodes leading their regions");
   await dep.ready(dep.spawnAll([r.inBound, r.outBound], skewed.map((n) => n.id)));
-  await dep.steady(undefined, 90_000);
+  await dep.until(() => dep.regionNames().every((x) => !!dep.regionalLeader(x) && !!dep.scopeHolder(x)), 60_000, "every region led and every scope held");
+  await sleep(2_000, ctx.signal);
+  await bringHome(ctx, [r.inBound, r.outBound]);
+  await dep.steady(undefined, 30_000);
 }
 
 /** Freezes `region` until its skewed holder has ended its scope term; returns when the scope moved and when the holder stopped. */

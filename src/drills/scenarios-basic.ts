@@ -61,7 +61,7 @@ async function pauseLeader(ctx: DrillContext): Promise<ScenarioOutcome> {
   if (next) mark(ctx, `${next.node.id} elected ${tier} leader`, "recovered", next.t);
   const resumeAt = at + lease + 1_000;
   await sleep(Math.max(0, resumeAt - monotonicNowMs()), ctx.signal);
-  mark(ctx, `SIGCONT ${target.id} (paused ${Math.round(monotonicNowMs() - at)} ms)`, "heal");
+  const resumedAt = mark(ctx, `SIGCONT ${target.id} (paused ${Math.round(monotonicNowMs() - at)} ms)`, "heal");
   await target.proc.signal("SIGCONT");
   const deposed = await target.proc
     .waitForEvent((e) => e.type === "deposed" && e.tier === tier && e.token === token, { from, timeoutMs: 10_000 })
@@ -83,7 +83,7 @@ async function pauseLeader(ctx: DrillContext): Promise<ScenarioOutcome> {
       lease: lease_,
       token: token ?? null,
       deposedReason: (deposed?.reason as string | undefined) ?? null,
-      deposedReportedAfterResumeMs: endEvent !== null ? round(endEvent - (at + lease + 1_000)) : null,
+      deposedReportedAfterResumeMs: endEvent !== null ? round(endEvent - resumedAt) : null,
     },
     failures,
   });

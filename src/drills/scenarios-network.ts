@@ -101,7 +101,6 @@ async function leaderHotspot(ctx: DrillContext): Promise<ScenarioOutcome> {
       selfFenced: ends.some((e) => e.type === "deposed"),
       deposedReasons: ends.map((e) => `${e.type === "deposed" ? String(e.tier) : `scope ${String(e.scope)}`}:${String(e.reason)}`).join(", ") || "none",
       newLeader: next?.node.id ?? null,
-      stallEvents: target.events.slice(from).filter((e) => e.type === "stall").length,
     },
     failures,
     notes: ["Load is a SIGSTOP/SIGCONT duty cycle: on a 2-core machine a busy competitor (taskset, nice) only slows the leader, it does not reliably starve it past a lease."],

@@ -147,6 +147,7 @@ export const electionMachine = setup({
   },
   guards: {
     pastDeadline: ({ context }) => context.now() >= context.deadline,
+    acquiredTooLate: ({ context }) => context.now() >= context.sendAt + context.timing.validForMs,
     isConflict: ({ event }) => isConflict(errorOf(event)),
     takeable: ({ context, event }) => takeable(view(payloadOf(event)), context.id),
     staleChange: ({ context, event }) =>
@@ -308,7 +309,12 @@ export const electionMachine = setup({
               // Revision 0 asks for `create` (key absent, deleted or purged).
               revision: context.observedVacant ? 0 : context.observedRevision,
             }),
-            onDone: { target: "#election.leader", actions: "acquired" },
+            onDone: [
+              // The reply came so late that the term is already over (a pause,
+              // a slow link): never announce it — give the lease back quietly.
+              { guard: "acquiredTooLate", target: "#election.abandoned", actions: "acquired" },
+              { target: "#election.leader", actions: "acquired" },
+            ],
             onError: [
               { guard: "isConflict", target: "reading", actions: "resetFailures" },
               { target: "backoff", actions: ["failed", { type: "emitStoreError", params: { op: "acquire" } }] },
@@ -326,7 +332,12 @@ export const electionMachine = setup({
               value: encodeRecord(record({ ...context, acquiredAtWall: context.wallNow() }, 0, false)),
               revision: context.observedRevision,
             }),
-            onDone: { target: "#election.leader", actions: "acquired" },
+            onDone: [
+              // The reply came so late that the term is already over (a pause,
+              // a slow link): never announce it — give the lease back quietly.
+              { guard: "acquiredTooLate", target: "#election.abandoned", actions: "acquired" },
+              { target: "#election.leader", actions: "acquired" },
+            ],
             onError: [
               { guard: "isConflict", target: "reading", actions: "resetFailures" },
               { target: "backoff", actions: ["failed", { type: "emitStoreError", params: { op: "takeover" } }] },
@@ -455,6 +466,20 @@ export const electionMachine = setup({
           after: { retry: [{ guard: "pastDeadline", target: "#election.following" }, { target: "releasing" }] },
         },
       },
+    },
+    /** Won a write whose validity had already run out by the time we heard: release, never act. */
+    abandoned: {
+      invoke: {
+        src: "writeLease",
+        input: ({ context }) => ({
+          key: context.key,
+          value: encodeRecord(record(context, context.token, true)),
+          revision: context.revision,
+        }),
+        onDone: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
+        onError: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
+      },
+      on: { STOP: { target: "stopped" } },
     },
     stopped: { type: "final" },
   },

@@ -173,6 +173,12 @@ export class ScopeLessee {
       const rev = await this.o.store.update(scopeKey(scope), encodeScope(record), revision, { signal: this.ac.signal });
       t.busy = false;
       if (this.stopped || this.terms.get(scope) !== t) return;
+      if (Math.min(sendAt + this.o.timing.validForMs, this.o.regionalDeadline()) <= this.o.clock.now()) {
+        // Confirmed, but the reply came after the term would already have ended: never act on it.
+        this.terms.delete(scope);
+        void this.release({ ...t, revision: rev });
+        return;
+      }
       this.renewed(t, rev, sendAt, record);
       this.o.log.info({ scope, token }, "scope lease held");
       this.o.emit({ type: "scope-held", scope, token, validUntil: Math.min(t.deadline, this.o.regionalDeadline()) });

@@ -167,3 +167,23 @@ describe("election machine (SimulatedClock + memory store)", () => {
     expect(a.events.find((e) => e.type === "deposed")).toMatchObject({ reason: "stopped" });
   });
 });
+
+describe("a win heard too late", () => {
+  it("is never announced: no elected event, the lease is released, and the follower stays fenced", async () => {
+    sim = new Sim(12);
+    // A store whose write replies arrive 5 s late (a stalled link): the write lands, the reply does not.
+    const slow = sim.store;
+    const origCreate = slow.create.bind(slow);
+    let delay = 5000;
+    slow.create = (k, v, o) =>
+      origCreate(k, v, o).then((rev) => new Promise<number>((r) => sim.clock.setTimeout(() => r(rev), delay)));
+    const a = sim.add("a");
+    await sim.advance(6000);
+    expect(a.events.some((e) => e.type === "elected")).toBe(false);
+    expect(a.election.isLeader()).toBe(false);
+    // It gave the lease back, so it can be won normally afterwards.
+    delay = 0;
+    const v = viewOf(await slow.get("test.leader"));
+    expect(v.state).toBe("released");
+  });
+});
