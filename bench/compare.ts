@@ -26,11 +26,11 @@ import { round, summarize, type Stats } from "./stats.js";
 export type SystemName = "regent" | "etcd";
 
 export interface CompareOptions {
-  /** Handover rounds per system and lease (default 25; 2 quick). */
+  /** Handover rounds per system and lease (default 20; 1 quick). */
   handoverRounds?: number;
   /** Lease/TTL lengths, whole seconds (default [2000, 10000]; [2000] quick). */
   leasesMs?: number[];
-  /** Crash rounds per system, one per lease (default [15, 5]; [1] quick). */
+  /** Crash rounds per system, one per lease (default [12, 4]; [1] quick). */
   crashRounds?: number[];
   quick?: boolean;
   /** Install etcd-server with apt-get when missing (root only). Default true. */
@@ -230,8 +230,8 @@ export async function runCompareBench(opts: CompareOptions = {}): Promise<Compar
   const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
   const leasesMs = opts.leasesMs ?? (quick ? [2_000] : [2_000, 10_000]);
   for (const l of leasesMs) if (!(l >= 1000 && l % 1000 === 0)) throw new RangeError(`lease ${l} ms: etcd TTLs are whole seconds`);
-  const handoverRounds = opts.handoverRounds ?? (quick ? 2 : 25);
-  const crashRounds = leasesMs.map((l, i) => opts.crashRounds?.[i] ?? opts.crashRounds?.at(-1) ?? (quick ? 1 : l <= 2_000 ? 15 : 5));
+  const handoverRounds = opts.handoverRounds ?? (quick ? 1 : 20);
+  const crashRounds = leasesMs.map((l, i) => opts.crashRounds?.[i] ?? opts.crashRounds?.at(-1) ?? (quick ? 1 : l <= 2_000 ? 12 : 4));
 
   let etcdSkipped: string | null = opts.skipEtcd ? "skipped on request" : null;
   let etcdBin: string | undefined;

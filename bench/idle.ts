@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import { CandidateProcess } from "../src/launcher/candidates.js";
 import { sleep, startNatsServer, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
 import { monotonicNowMs } from "../src/observability/oracle.js";
-import { procCpuMs, procRssMiB } from "./scale-worker.js";
+import { procCpuMs, procRssMiB } from "./proc.js";
 import { round } from "./stats.js";
 
 export interface IdleOptions {
@@ -42,7 +42,7 @@ function childCount(pid: number): number {
 
 export async function runIdleBench(opts: IdleOptions = {}): Promise<IdleResult> {
   const quick = opts.quick ?? false;
-  const windowMs = opts.windowMs ?? (quick ? 2_000 : 20_000);
+  const windowMs = opts.windowMs ?? (quick ? 1_000 : 20_000);
   const leaseMs = opts.leaseMs ?? 10_000;
   const renewMs = Math.floor(leaseMs / 3);
   const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));

@@ -10,18 +10,29 @@
  *
  *   node --import tsx bench/scale-worker.ts --servers URL --n N [--per-bucket K]
  *        [--lease-ms L] [--warmup-ms W] [--window-ms M] [--nats-pid P] [--monitor URL]
+ *        [--store regent|subject-cas] [--profile-out FILE.cpuprofile]
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
+import { dirname } from "node:path";
+import { pathToFileURL } from "node:url";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "../src/cli/common.js";
+import { ConflictError, StoreUnavailableError } from "../src/errors.js";
 import { startElection, type Election } from "../src/election/election.js";
 import { NatsLeaseStore } from "../src/lease/nats-store.js";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../src/lease/store.js";
+import { procCpuMs, procRssMiB } from "./proc.js";
 import { round, summarize, type Stats } from "./stats.js";
 
 export interface ScaleWorkerResult {
   n: number;
+  /** `regent`: src/lease/nats-store.ts; `subject-cas`: the what-if prototype (per-key check only). */
+  store: string;
   buckets: number;
   perBucket: number;
   leaseMs: number;
@@ -108,25 +119,53 @@ class TimedStore implements LeaseStore {
   }
 }
 
-/** utime + stime of `pid` in ms (from /proc/<pid>/stat), or null. */
-export function procCpuMs(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the comm
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // CLK_TCK is 100 on Linux
-  } catch {
-    return null;
+/**
+ * WHAT-IF PROTOTYPE, not regent's store: conditional writes with only the
+ * per-key check (Nats-Expected-Last-Subject-Sequence), as the KV client does,
+ * instead of src/lease/nats-store.ts's stream-wide expected last sequence.
+ * On an R1 bucket the single server checks and appends under one lock, so the
+ * per-key check is enough there (the stream-wide check exists for R3 on
+ * nats-server 2.9, see nats-store.ts). Reads and watches are the real store's.
+ * Used with `--store subject-cas` to measure what that change would buy.
+ */
+class SubjectCasStore implements LeaseStore {
+  readonly name: string;
+  constructor(
+    private readonly inner: LeaseStore,
+    private readonly kv: KV,
+    private readonly timeoutMs = 2_000,
+  ) {
+    this.name = inner.name;
   }
-}
-
-/** Resident set size of `pid` in MiB (VmRSS), or null. */
-export function procRssMiB(pid: number): number | null {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? round(Number(m[1]) / 1024, 1) : null;
-  } catch {
-    return null;
+  static async open(nc: NatsConnection, inner: LeaseStore): Promise<SubjectCasStore> {
+    return new SubjectCasStore(inner, await new Kvm(jetstream(nc, { timeout: 2_000 })).open(inner.name, { allow_direct: false }));
+  }
+  private async cas<T>(key: string, expected: number, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code === 10071 || code === 10164 || /wrong last sequence/i.test(String((err as Error)?.message))) throw new ConflictError(key, expected, { cause: err });
+      throw new StoreUnavailableError(`${this.name}: ${(err as Error)?.message}`, { cause: err });
+    }
+  }
+  get(key: string, opts?: CallOptions) {
+    return this.inner.get(key, opts);
+  }
+  create(key: string, value: Uint8Array) {
+    return this.cas(key, 0, () => this.kv.create(key, value));
+  }
+  update(key: string, value: Uint8Array, expectedRevision: number) {
+    return this.cas(key, expectedRevision, () => this.kv.update(key, value, expectedRevision, this.timeoutMs));
+  }
+  async delete(key: string, expectedRevision: number) {
+    await this.cas(key, expectedRevision, () => this.kv.delete(key, { previousSeq: expectedRevision }));
+  }
+  watch(filter: string, opts: WatchOptions) {
+    return this.inner.watch(filter, opts);
+  }
+  keys(filter: string, opts?: CallOptions) {
+    return this.inner.keys(filter, opts);
   }
 }
 
@@ -156,6 +195,8 @@ async function main(): Promise<void> {
       "start-timeout-ms": { type: "string" },
       "nats-pid": { type: "string" },
       monitor: { type: "string" },
+      store: { type: "string" },
+      "profile-out": { type: "string" },
     },
   });
   const n = Number(v.n ?? 1000);
@@ -166,12 +207,23 @@ async function main(): Promise<void> {
   const startTimeoutMs = Number(v["start-timeout-ms"] ?? 180_000);
   const natsPid = v["nats-pid"] ? Number(v["nats-pid"]) : null;
   const servers = (v.servers ?? "nats://127.0.0.1:4222").split(",");
+  const storeKind = v.store ?? "regent";
+  if (storeKind !== "regent" && storeKind !== "subject-cas") throw new RangeError(`--store: regent or subject-cas, got ${storeKind}`);
 
   const nc = await connectNats(servers, "regent-scale");
   const m = new Metrics();
   const buckets = Math.ceil(n / perBucket);
   const stores: LeaseStore[] = [];
-  for (let b = 0; b < buckets; b++) stores.push(new TimedStore(await NatsLeaseStore.open(nc, { bucket: `scale-${b}` }), m));
+  const tb = performance.now();
+  for (let b = 0; b < buckets; b += 50) {
+    // Open in slices of 50: thousands of bucket creations at once only time out.
+    const slice = Array.from({ length: Math.min(50, buckets - b) }, async (_, j) => {
+      const real: LeaseStore = await NatsLeaseStore.open(nc, { bucket: `scale-${b + j}` });
+      return new TimedStore(storeKind === "subject-cas" ? await SubjectCasStore.open(nc, real) : real, m);
+    });
+    stores.push(...(await Promise.all(slice)));
+  }
+  log(`${buckets} bucket(s) open in ${Math.round(performance.now() - tb)} ms (store: ${storeKind})`);
 
   const elections: Election[] = [];
   let elected = 0;
@@ -201,6 +253,18 @@ async function main(): Promise<void> {
   await sleep(warmupMs);
 
   // ---- the window ----
+  // Optional V8 CPU profile of the window only (start-up excluded), via the inspector.
+  const profileOut = v["profile-out"];
+  let session: Session | undefined;
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((res, rej) => session!.post(method, params ?? {}, (err, r) => (err ? rej(err) : res(r))));
+  if (profileOut) {
+    session = new Session();
+    session.connect();
+    await post("Profiler.enable");
+    await post("Profiler.setSamplingInterval", { interval: 1000 });
+    await post("Profiler.start");
+  }
   m.reset();
   deposed = 0;
   const eld = monitorEventLoopDelay({ resolution: 10 });
@@ -215,6 +279,12 @@ async function main(): Promise<void> {
   const nats1 = natsPid ? procCpuMs(natsPid) : null;
   const in1 = await varzInMsgs(v.monitor);
   eld.disable();
+  if (session && profileOut) {
+    const { profile } = (await post("Profiler.stop")) as { profile: unknown };
+    mkdirSync(dirname(profileOut), { recursive: true });
+    writeFileSync(profileOut, JSON.stringify(profile));
+    session.disconnect();
+  }
   const mem = process.memoryUsage();
   const leadersAtEnd = elections.filter((e) => e.isLeader()).length;
   const ops = m.ops;
@@ -222,6 +292,7 @@ async function main(): Promise<void> {
   const timing = elections[0]!.timing;
   const result: ScaleWorkerResult = {
     n,
+    store: storeKind,
     buckets,
     perBucket,
     leaseMs,
@@ -253,4 +324,4 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

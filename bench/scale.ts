@@ -5,7 +5,7 @@
  * bucket per election). Optionally runs the worker under `node --cpu-prof`.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startNatsServer, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
 import { tsxImport } from "./compare.js";
@@ -18,6 +18,8 @@ export interface ScaleCase {
   perBucket: number;
   /** Label of the layout in reports. */
   layout: string;
+  /** `regent` (default): src/lease/nats-store.ts; `subject-cas`: the what-if prototype in scale-worker.ts. */
+  store?: "regent" | "subject-cas";
 }
 
 export interface ScaleOptions {
@@ -28,7 +30,7 @@ export interface ScaleOptions {
   /** Give up waiting for every election to lead after this long, and measure anyway. */
   startTimeoutMs?: number;
   quick?: boolean;
-  /** Write a V8 CPU profile of each worker into this directory. */
+  /** Write a V8 CPU profile of each worker's measurement window into this directory. */
   cpuProfDir?: string;
   signal?: AbortSignal;
   log?: (line: string) => void;
@@ -51,10 +53,18 @@ export interface ScaleResult {
 
 const WORKER = fileURLToPath(new URL("./scale-worker.ts", import.meta.url));
 
+/**
+ * regent's store with every election's key in one bucket (the natural
+ * layout) and with a bucket per election (the layout its conditional write
+ * is fast in), then the same one-bucket layout with the what-if store
+ * (per-key check only) to measure what that change would buy.
+ */
 export const DEFAULT_SCALE_CASES: ScaleCase[] = [
   { n: 1000, perBucket: 1000, layout: "one bucket" },
   { n: 1000, perBucket: 1, layout: "bucket per election" },
-  { n: 10000, perBucket: 1, layout: "bucket per election" },
+  { n: 10000, perBucket: 10000, layout: "one bucket" },
+  { n: 1000, perBucket: 1000, layout: "one bucket", store: "subject-cas" },
+  { n: 10000, perBucket: 10000, layout: "one bucket", store: "subject-cas" },
 ];
 
 async function runCase(c: ScaleCase, o: Required<Pick<ScaleOptions, "leaseMs" | "warmupMs" | "windowMs" | "startTimeoutMs">> & ScaleOptions): Promise<ScaleWorkerResult> {
@@ -62,17 +72,13 @@ async function runCase(c: ScaleCase, o: Required<Pick<ScaleOptions, "leaseMs" | 
   try {
     server = await startNatsServer({ jetstream: true, ...(o.signal ? { signal: o.signal } : {}) });
     const m = server.servers[0]!;
-    const node: string[] = [];
-    if (o.cpuProfDir) {
-      mkdirSync(o.cpuProfDir, { recursive: true });
-      node.push("--cpu-prof", "--cpu-prof-dir", o.cpuProfDir, "--cpu-prof-name", `scale-${c.n}-per${c.perBucket}.cpuprofile`);
-    }
+    // A V8 CPU profile of the measurement window only (the worker starts and stops the profiler itself).
+    const prof = o.cpuProfDir ? ["--profile-out", join(o.cpuProfDir, `scale-${c.n}-per${c.perBucket}-${c.store ?? "regent"}.cpuprofile`)] : [];
     const args = [
-      ...node,
       ...["--import", tsxImport(), WORKER],
       ...["--servers", server.url, "--n", String(c.n), "--per-bucket", String(c.perBucket), "--lease-ms", String(o.leaseMs)],
       ...["--warmup-ms", String(o.warmupMs), "--window-ms", String(o.windowMs), "--start-timeout-ms", String(o.startTimeoutMs)],
-      ...["--nats-pid", String(m.pid), "--monitor", `http://127.0.0.1:${m.monitorPort}`],
+      ...["--nats-pid", String(m.pid), "--monitor", `http://127.0.0.1:${m.monitorPort}`, "--store", c.store ?? "regent", ...prof],
     ];
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
@@ -101,14 +107,14 @@ export async function runScaleBench(opts: ScaleOptions = {}): Promise<ScaleResul
     ...opts,
     log,
     leaseMs: opts.leaseMs ?? 10_000,
-    warmupMs: opts.warmupMs ?? (quick ? 1_000 : 10_000),
-    windowMs: opts.windowMs ?? (quick ? 3_000 : 30_000),
-    startTimeoutMs: opts.startTimeoutMs ?? (quick ? 20_000 : 60_000),
+    warmupMs: opts.warmupMs ?? (quick ? 500 : 5_000),
+    windowMs: opts.windowMs ?? (quick ? 2_000 : 15_000),
+    startTimeoutMs: opts.startTimeoutMs ?? (quick ? 20_000 : 40_000),
   };
   const cases = opts.cases ?? (quick ? [{ n: 20, perBucket: 20, layout: "one bucket" }, { n: 20, perBucket: 1, layout: "bucket per election" }] : DEFAULT_SCALE_CASES);
   const results: ScaleCaseResult[] = [];
   for (const c of cases) {
-    log(`scale: ${c.n} elections, ${c.layout} (${Math.ceil(c.n / c.perBucket)} bucket(s)), lease ${o.leaseMs} ms`);
+    log(`scale: ${c.n} elections, ${c.layout} (${Math.ceil(c.n / c.perBucket)} bucket(s)), store ${c.store ?? "regent"}, lease ${o.leaseMs} ms`);
     const r = await runCase(c, o);
     const meetsGoal = r.leadersAtEnd === r.n && r.renewLatencyMs !== null && r.renewLatencyMs.p99 <= 50 && r.regent.cpuCores <= 0.5;
     const x: ScaleCaseResult = { ...r, layout: c.layout, meetsGoal, cpuPer1kElections: round((r.regent.cpuCores * 1000) / r.n, 3) };

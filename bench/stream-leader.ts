@@ -1,8 +1,8 @@
 /**
  * Stream-leader loss: a 3-server JetStream cluster, the lease bucket at R3,
  * two `regent elect` candidates at lease 10 s (as in
- * test/integration/election-r3.test.ts, but with the default renew interval,
- * lease/3, unless told otherwise). Each kill waits for a steady leader and a
+ * test/integration/election-r3.test.ts), once with regent's default renew
+ * interval (lease/3) and once with the test's 1 s. Each kill waits for a steady leader and a
  * random pause within one renew interval, SIGKILLs the server leading the
  * bucket's stream, and watches until the holder renewed three times after
  * JetStream elected a new stream leader. Reports the leadership changes
@@ -17,11 +17,15 @@ import { until } from "./election.js";
 import { round, summarize, type Stats } from "./stats.js";
 
 export interface StreamLeaderOptions {
-  /** Stream-leader kills (default 3; 1 quick). */
+  /** Stream-leader kills per renew interval (default 3; 1 quick). */
   kills?: number;
   leaseMs?: number;
-  /** Default lease/3 (regent's default). */
-  renewMs?: number;
+  /**
+   * Renew intervals to measure, each on a fresh cluster. Default: regent's
+   * default (lease/3) and 1 000 ms (what test/integration/election-r3.test.ts
+   * uses); quick: 1 000 ms only.
+   */
+  renewsMs?: number[];
   quick?: boolean;
   signal?: AbortSignal;
   log?: (line: string) => void;
@@ -36,27 +40,39 @@ export interface StreamLeaderKill {
   streamLeaderElectionMs: number;
   /** elected/deposed lines of any candidate from the kill until three renewals after the new stream leader. */
   leadershipChanges: number;
-  /** Longest gap between consecutive successful renewals of the holder, from the last renewal before the kill on. */
+  /** Longest gap between consecutive successful lease writes (the holder's renewals, or a successor's election), from the last renewal before the kill on. */
   longestRenewalGapMs: number;
   /** Renewal attempts that failed meanwhile (`error` lines of the holder). */
   failedRenewals: number;
 }
 
-export interface StreamLeaderResult {
-  benchmark: "stream-leader";
-  settings: { quick: boolean; kills: number; servers: 3; replicas: 3; candidates: number; leaseMs: number; renewMs: number; validForMs: number };
+export interface StreamLeaderConfigResult {
+  settings: { kills: number; servers: 3; replicas: 3; candidates: number; leaseMs: number; renewMs: number; validForMs: number };
   kills: StreamLeaderKill[];
   leadershipChanges: number;
   longestRenewalGapMs: Stats;
+}
+
+export interface StreamLeaderResult {
+  benchmark: "stream-leader";
+  quick: boolean;
+  configs: StreamLeaderConfigResult[];
 }
 
 const STREAM = "KV_bench-r3";
 
 export async function runStreamLeaderBench(opts: StreamLeaderOptions = {}): Promise<StreamLeaderResult> {
   const quick = opts.quick ?? false;
-  const kills = opts.kills ?? (quick ? 1 : 3);
   const leaseMs = opts.leaseMs ?? 10_000;
-  const timing = resolveTiming({ leaseMs, ...(opts.renewMs ? { renewMs: opts.renewMs } : {}) });
+  const renews = opts.renewsMs ?? (quick ? [1_000] : [resolveTiming({ leaseMs }).renewMs, 1_000]);
+  const configs: StreamLeaderConfigResult[] = [];
+  for (const renewMs of renews) configs.push(await runConfig(opts, quick, leaseMs, renewMs));
+  return { benchmark: "stream-leader", quick, configs };
+}
+
+async function runConfig(opts: StreamLeaderOptions, quick: boolean, leaseMs: number, renewMs: number): Promise<StreamLeaderConfigResult> {
+  const kills = opts.kills ?? (quick ? 1 : 3);
+  const timing = resolveTiming({ leaseMs, renewMs });
   const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
   let cluster: NatsServerHandle | undefined;
   const cands: CandidateProcess[] = [];
@@ -105,7 +121,9 @@ export async function runStreamLeaderBench(opts: StreamLeaderOptions = {}): Prom
       );
       const changes = cands.flatMap((c, i) => c.events.slice(marks[i]).filter((e) => e.type === "elected" || e.type === "deposed"));
       const hi = cands.indexOf(holder as CandidateProcess);
-      const renewTimes = [lastBefore, ...holder.events.slice(marks[hi]).filter((e) => e.type === "renewed" || e.type === "elected").map((e) => e.t)];
+      // Successful lease writes by whoever held it (normally only the holder's renewals).
+      const writes = cands.flatMap((c, i) => c.events.slice(marks[i]).filter((e) => e.type === "renewed" || e.type === "elected").map((e) => e.t));
+      const renewTimes = [lastBefore, ...writes.sort((a, b) => a - b)];
       const gaps = renewTimes.slice(1).map((t, i) => t - renewTimes[i]!);
       const r: StreamLeaderKill = {
         kill: k,
@@ -119,7 +137,7 @@ export async function runStreamLeaderBench(opts: StreamLeaderOptions = {}): Prom
       };
       out.push(r);
       log(
-        `stream-leader ${k}/${kills}: killed ${lead} → ${newLead} after ${r.streamLeaderElectionMs} ms; ` +
+        `stream-leader renew ${timing.renewMs} ms ${k}/${kills}: killed ${lead} → ${newLead} after ${r.streamLeaderElectionMs} ms; ` +
           `${r.leadershipChanges} leadership changes; longest renewal gap ${r.longestRenewalGapMs} ms (${r.failedRenewals} failed attempts)`,
       );
       await cluster.restart(idx, { timeoutMs: 60_000 });
@@ -129,8 +147,7 @@ export async function runStreamLeaderBench(opts: StreamLeaderOptions = {}): Prom
     await cluster?.stop();
   }
   return {
-    benchmark: "stream-leader",
-    settings: { quick, kills, servers: 3, replicas: 3, candidates: 2, leaseMs, renewMs: timing.renewMs, validForMs: timing.validForMs },
+    settings: { kills, servers: 3, replicas: 3, candidates: 2, leaseMs, renewMs: timing.renewMs, validForMs: timing.validForMs },
     kills: out,
     leadershipChanges: out.reduce((s, k) => s + k.leadershipChanges, 0),
     longestRenewalGapMs: summarize(out.map((k) => k.longestRenewalGapMs), 0),

@@ -175,6 +175,7 @@ program
   .option("--skew-in <faketime>", "clock-skew: faketime spec inside the drift bound", "+1h x0.995")
   .option("--skew-out <faketime>", "clock-skew: faketime spec outside the drift bound", "x0.4")
   .option("--flaps <n>", "churn: freeze/thaw cycles", parseCount, 6)
+  .option("--nats-ping <interval>", "partition-region: nats-server ping_interval (\"default\" = the server's 2m)", "1s")
   .option("--runs <n>", "run each scenario this many times", parseCount, 1)
   .option("--summary <file>", "write the summary table (median/max recovery, verdicts, fenced writes) into this markdown file")
   .option("--keep-raw", "keep every node's intervals and act log in the report directory")

@@ -78,6 +78,7 @@ export class DemoWriter {
   private readonly claims: Offer[] = [];
   private readonly seen = new Map<DrillNode, number>();
   private readonly accepted: Accepted[] = [];
+  private readonly buf = Buffer.allocUnsafe(1 << 18);
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private busy: Promise<void> = Promise.resolve();
@@ -129,7 +130,7 @@ export class DemoWriter {
     const fd = openSync(n.actsFile, "r");
     let text = this.partial.get(n.id) ?? "";
     try {
-      const buf = Buffer.alloc(1 << 20);
+      const buf = this.buf;
       for (;;) {
         const pos = this.offsets.get(n.id) ?? 0;
         const got = readSync(fd, buf, 0, buf.length, pos);

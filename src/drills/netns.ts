@@ -128,12 +128,16 @@ class NsMember extends Member implements FabricServer {
     ports: readonly number[],
     routes: string[],
     gateways: { name: string; urls: string[] }[],
+    ping: string | undefined,
   ) {
     const [client, route, gw, monitor] = ports as [number, number, number, number];
     super(name, wrapper, dir, join(dir, "jetstream"), join(logDir, `${name}.log`), client, monitor, route, true, undefined);
     const q = JSON.stringify;
     const lines = [
       `server_name: ${q(name)}`,
+      // Pings on every connection (clients, routes, gateways): with the 2-minute default a partitioned peer
+      // silently swallows what other clusters send it through a gateway for minutes (docs/drills.md).
+      ...(ping ? [`ping_interval: ${q(ping)}`, "ping_max: 2"] : []),
       `listen: ${q(`${host}:${client}`)}`,
       `http: ${q(`${host}:${monitor}`)}`,
       `jetstream { store_dir: ${q(this.storeDir)} }`,
@@ -184,7 +188,8 @@ export class NetnsFabric implements Fabric {
     private readonly deployment: Deployment,
   ) {}
 
-  static async start(topology: Topology, plan: NetnsPlan): Promise<NetnsFabric> {
+  /** `ping`: nats-server `ping_interval` (e.g. "1s"); undefined keeps the server default (2m). */
+  static async start(topology: Topology, plan: NetnsPlan, ping: string | undefined): Promise<NetnsFabric> {
     const bin = findNatsServer();
     const root = makeTempRoot("netns");
     const regions = topology.regions.map((r) => r.name);
@@ -201,7 +206,7 @@ export class NetnsFabric implements Fabric {
       const mk = (name: string, cluster: string, ports: readonly number[], routes: string[]) => {
         const dir = join(root, name);
         mkdirSync(dir);
-        members.push(new NsMember(name, cluster, r, at(r).ip, wrapper, dir, root, ports, routes, gateways));
+        members.push(new NsMember(name, cluster, r, at(r).ip, wrapper, dir, root, ports, routes, gateways, ping));
       };
       // A one-server cluster in a supercluster needs a route (to itself), see nats-launcher.ts.
       mk(`${r}-1`, r, PORTS.region, [`nats-route://${at(r).ip}:${PORTS.region[1]}`]);

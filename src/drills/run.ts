@@ -72,6 +72,12 @@ async function defaultStart(ctx: DrillContext): Promise<void> {
   await ctx.dep.steady(undefined, 90_000);
 }
 
+/** nats-server ping_interval for the namespace fabric: `--nats-ping` (default 1s; "default" keeps the server's 2m). */
+function natsPing(opts: DrillOptions): string | undefined {
+  const p = opts.natsPing ?? "1s";
+  return p === "default" ? undefined : p;
+}
+
 function emptyFenced(): FencedCounts {
   return { offered: 0, accepted: 0, rejectedStale: 0, unavailable: 0, acceptedFromDeposed: 0, acceptedFromDeposedUnsafe: 0, claims: 0, perScope: {}, examples: [] };
 }
@@ -111,7 +117,7 @@ export async function runDrill(scenario: Scenario, opts: DrillOptions): Promise<
   let error: string | undefined;
   try {
     log(`starting ${def.fabric} supercluster from ${opts.regions}`);
-    fabric = def.fabric === "netns" ? await NetnsFabric.start(topology, JSON.parse(process.env[NETNS_ENV]!) as NetnsPlan) : await LoopbackFabric.start(topology);
+    fabric = def.fabric === "netns" ? await NetnsFabric.start(topology, JSON.parse(process.env[NETNS_ENV]!) as NetnsPlan, natsPing(opts)) : await LoopbackFabric.start(topology);
     dep = new DrillDeployment(topology, resolve(opts.regions), work, fabric);
     ctx.dep = dep;
     nc = await connectNats(fabric.globalUrls(), "regent-drill-writer");
@@ -206,6 +212,7 @@ async function runInNamespaces(scenario: Scenario, opts: DrillOptions, dir: stri
     if (opts.region) args.push("--region", opts.region);
     if (opts.verbose) args.push("--verbose");
     if (opts.keepRaw) args.push("--keep-raw");
+    if (opts.natsPing) args.push("--nats-ping", opts.natsPing);
     child = spawn("ip", args, { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, [NETNS_ENV]: JSON.stringify(plan), [RESULT_ENV]: resultFile } });
     exited = new Promise<number | null>((r) => child!.on("exit", (c) => r(c)));
     const code = await exited;

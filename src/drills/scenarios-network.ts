@@ -5,6 +5,7 @@
  */
 import { monotonicNowMs } from "../observability/oracle.js";
 import { firstEvent } from "./analysis.js";
+import type { DrillNode } from "./deployment.js";
 import { attempt, failoverTarget, freezeRegion, mark, outcome, pickRegion, round, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
 import type { ScenarioOutcome } from "./types.js";
 
@@ -43,6 +44,10 @@ async function partitionRegion(ctx: DrillContext): Promise<ScenarioOutcome> {
   const home = back ? firstEvent(dep, healAt, (e, n) => e.type === "scope-held" && e.scope === region && n.region === region) : undefined;
   if (home) mark(ctx, `scope ${region} failed back to ${home.node.id}`, "recovered", home.t);
   await sleep(1_000, ctx.signal);
+  // Healing is a disturbance too: count the terms other leases had to start again after it.
+  const after = (pred: (e: DrillNode["events"][number], n: DrillNode) => boolean) => dep.nodes.reduce((a, n) => a + n.events.filter((e) => n.at(e) >= healAt && pred(e, n)).length, 0);
+  const globalAfterHeal = after((e) => e.type === "elected" && e.tier === "global");
+  const otherScopesAfterHeal = after((e) => e.type === "scope-held" && e.scope !== region);
   return outcome({
     recoveryMs: held ? held.t - at : null,
     recoveryWhat: `region partitioned → its scope held in the failover region ${to}`,
@@ -54,6 +59,8 @@ async function partitionRegion(ctx: DrillContext): Promise<ScenarioOutcome> {
       selfFencedAfterMs: round(fencedAfter),
       selfFenceReason: (ended?.reason as string | undefined) ?? null,
       failbackAfterHealMs: round(home ? home.t - healAt : null),
+      globalTermsAfterHeal: globalAfterHeal,
+      otherScopeTermsAfterHeal: otherScopesAfterHeal,
       scopeLeaseMs: scopeLease,
     },
     failures,
@@ -103,7 +110,7 @@ async function leaderHotspot(ctx: DrillContext): Promise<ScenarioOutcome> {
       newLeader: next?.node.id ?? null,
     },
     failures,
-    notes: ["Load is a SIGSTOP/SIGCONT duty cycle: on a 2-core machine a busy competitor (taskset, nice) only slows the leader, it does not reliably starve it past a lease."],
+    notes: ["Load is a SIGSTOP/SIGCONT duty cycle: deterministic, and it reaches past a lease on purpose (a CPU competitor would only slow the leader by a machine-dependent amount)."],
   });
 }
 

@@ -55,7 +55,7 @@ export function timelineSvg(r: DrillReport): string {
     const h = Math.max(1, lanes[row]!.length) * laneH;
     out.push(`<rect x="${left}" y="${y0 - 2}" width="${plotW}" height="${h + 4}" fill="${row % 2 ? "#fafafa" : "#f3f3f3"}"/>`);
     const p = r.participants.find((q) => q.id === id);
-    const tag = p?.wrapper.length && p.wrapper[0] === "faketime" ? ` ⏱${p.wrapper[1]}` : "";
+    const tag = p?.wrapper.length && p.wrapper[0] === "faketime" ? ` [${p.wrapper[1]}]` : "";
     out.push(`<text x="${left - 6}" y="${y0 + h / 2 + 4}" text-anchor="end">${esc(id + tag)}</text>`);
     for (const i of ivs.filter((q) => q.holder === id)) {
       const lane = lanes[row]!.indexOf(i.lease);

@@ -39,6 +39,8 @@ export interface DrillOptions {
   skewOut?: string;
   /** churn: number of freeze/thaw flaps (default 6). */
   flaps?: number;
+  /** partition-region: nats-server `ping_interval` (default "1s"; "default" = the server's own 2m). */
+  natsPing?: string;
   /** Print progress lines on stderr. */
   verbose?: boolean;
   /** Keep the per-node intervals/acts files in the report directory. */

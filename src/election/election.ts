@@ -316,12 +316,17 @@ function watchLoop(
   const ac = new AbortController();
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
-      const t = clock ? clock.setTimeout(() => resolve(), ms) : setTimeout(resolve, ms);
-      ac.signal.addEventListener("abort", () => {
+      const onAbort = () => {
         if (clock) clock.clearTimeout(t);
         else clearTimeout(t as NodeJS.Timeout);
         resolve();
-      });
+      };
+      const done = () => {
+        ac.signal.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const t = clock ? clock.setTimeout(done, ms) : setTimeout(done, ms);
+      ac.signal.addEventListener("abort", onAbort, { once: true });
     });
   void (async () => {
     while (!ac.signal.aborted) {

@@ -9,8 +9,9 @@
  * Reads go through the stream leader (`allow_direct: false`): with direct get
  * any replica may answer, and a lagging follower would return stale leases.
  *
- * Conditional writes do not use the KV client's per-key check, which is not
- * linearizable on replicated streams in nats-server 2.9 (see `casWrite`).
+ * Conditional writes on replicated buckets do not use the per-key check,
+ * which is not linearizable on replicated streams in nats-server 2.9 (see
+ * `casWrite`); single-replica buckets use it (it is exact there).
  *
  * Error mapping (see `src/errors.ts`):
  * - JetStream API error 10071/10164 "wrong last sequence" -> ConflictError;
@@ -81,6 +82,8 @@ export class NatsLeaseStore implements LeaseStore {
     private readonly jsm: JetStreamManager,
     bucket: string,
     private readonly timeoutMs: number,
+    /** Replicas of the bucket's stream: only replicated streams need the stream-wide check. */
+    private readonly replicas: number,
   ) {
     this.name = bucket;
     this.stream = `${KV_STREAM_PREFIX}${bucket}`;
@@ -116,7 +119,7 @@ export class NatsLeaseStore implements LeaseStore {
     if (cfg.storage !== StorageType.File) {
       throw new ConfigError("bucket", `${opts.bucket} uses ${cfg.storage} storage; revisions must survive restarts, use file storage`);
     }
-    return new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs);
+    return new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs, cfg.num_replicas ?? 1);
   }
 
   /** Runs one client call under the store's deadline and the caller's signal, with errors mapped. */
@@ -181,6 +184,22 @@ export class NatsLeaseStore implements LeaseStore {
       return this.js.publish(subject, op === "delete" ? new Uint8Array() : value, o).then((pa) => pa.seq);
     };
     return this.call(ctx, opts, async () => {
+      if (this.replicas <= 1) {
+        // One server: the per-key check is exact (measured), and keys do not
+        // contend with each other as they do on the stream-wide sequence.
+        const o: Parameters<JetStreamClient["publish"]>[2] = { expect: { lastSubjectSequence: expected }, timeout: this.timeoutMs };
+        if (op === "delete") o.headers = kvDeleteHeaders();
+        if (op !== "create") return this.js.publish(subject, op === "delete" ? new Uint8Array() : value, o).then((pa) => pa.seq);
+        try {
+          return await this.js.publish(subject, value, o).then((pa) => pa.seq);
+        } catch (err) {
+          if (!isWrongSequence(err)) throw err;
+          // Absent may mean a delete marker: expect the marker's revision instead.
+          const e = await this.kv.get(key);
+          if (!e || e.operation === "PUT") throw err;
+          return this.publishCreateR1(subject, value, e.revision);
+        }
+      }
       if (expected > 0) {
         try {
           return await publish(expected);
@@ -209,6 +228,10 @@ export class NatsLeaseStore implements LeaseStore {
       }
       throw new StoreUnavailableError(`${op} on ${this.name}: bucket too busy for a conditional write (${key})`);
     });
+  }
+
+  private publishCreateR1(subject: string, value: Uint8Array, markerRevision: number): Promise<number> {
+    return this.js.publish(subject, value, { expect: { lastSubjectSequence: markerRevision }, timeout: this.timeoutMs }).then((pa) => pa.seq);
   }
 
   private publishCreate(subject: string, value: Uint8Array, lastSequence: number, markerRevision: number): Promise<number> {

@@ -1,9 +1,12 @@
-/** The drills' pure parts: faketime specs, clock mapping, summary table, timeline SVG. */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+/** The drills' parts that need no deployment: faketime specs, clock mapping, the fenced writer, summary table, timeline SVG. */
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseSkew } from "../../src/drills/deployment.js";
+import { DrillNode, parseSkew } from "../../src/drills/deployment.js";
+import { DemoWriter, type FencedKv } from "../../src/drills/fenced-store.js";
+import type { RegentProcess } from "../../src/launcher/candidates.js";
+import { monotonicNowMs } from "../../src/observability/oracle.js";
 import { SUMMARY_END, SUMMARY_START, summarize, summaryMarkdown, writeSummary } from "../../src/drills/suite.js";
 import { timelineSvg } from "../../src/drills/svg.js";
 import type { DrillReport } from "../../src/drills/types.js";
@@ -70,8 +73,73 @@ describe("drill parts", () => {
     const svg = timelineSvg(report());
     expect(svg.startsWith("<svg")).toBe(true);
     expect(svg.match(/<title>region\/a token/g)).toHaveLength(2);
-    expect(svg).toContain("a-2 ⏱+0 x0.5");
+    expect(svg).toContain("a-2 [+0 x0.5]");
     expect(svg).toContain("SIGKILL &lt;leader&gt; &amp; co");
     expect(svg).not.toContain("<leader>");
+  });
+});
+
+/** A stand-in for a RegentProcess: events and change listeners only. */
+function fakeProc(id: string) {
+  const listeners = new Set<() => void>();
+  const events: { type: string; t: number; [k: string]: unknown }[] = [];
+  return {
+    proc: { id, events, running: true, onChange: (f: () => void) => (listeners.add(f), () => listeners.delete(f)) } as unknown as RegentProcess,
+    push(e: { type: string; t: number; [k: string]: unknown }) {
+      events.push(e);
+      for (const f of listeners) f();
+    },
+  };
+}
+
+describe("drill clock mapping and fenced writer", () => {
+  it("maps a faked monotonic clock (offset and rate) back onto the shared clock from arrival stamps", () => {
+    const f = fakeProc("skewed");
+    const node = new DrillNode(f.proc, "a", [], "/nowhere.i", "/nowhere.a", "+1h x0.5");
+    const A = 1.7e12;
+    const before = monotonicNowMs();
+    // Printed just before arrival: fake = A + 0.5 × real
+    for (let i = 0; i < 5; i++) f.push({ type: "renewed", t: A + 0.5 * (monotonicNowMs() - 0.05) });
+    const real = before + 123;
+    expect(Math.abs(node.toShared(A + 0.5 * real) - real)).toBeLessThan(2);
+    const plain = new DrillNode(fakeProc("plain").proc, "a", [], "/x", "/y");
+    expect(plain.toShared(42)).toBe(42);
+  });
+
+  it("offers scope acts to a store that keeps the highest token, counts outcomes, audits deposed writes", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "regent-writer-"));
+    try {
+      const highest = new Map<string, number>();
+      const store = {
+        write: async (scope: string, token: number) => {
+          if (token < (highest.get(scope) ?? 0)) return "stale";
+          highest.set(scope, token);
+          return "accepted";
+        },
+      } as unknown as FencedKv;
+      const oldP = fakeProc("old");
+      const newP = fakeProc("new");
+      const oldN = new DrillNode(oldP.proc, "a", [], join(dir, "old.i"), join(dir, "old.acts"));
+      const newN = new DrillNode(newP.proc, "b", [], join(dir, "new.i"), join(dir, "new.acts"));
+      const act = (t: number, id: string, token: number) => JSON.stringify({ t, id, lease: "scope/a", token }) + "\n";
+      writeFileSync(oldN.actsFile, act(10, "old", 3) + act(15, "old", 3) + JSON.stringify({ t: 12, id: "old", lease: "region/a", token: 1 }) + "\n");
+      const writer = new DemoWriter(store, () => [oldN, newN]);
+      await writer.stop(); // one pass: the old holder's two acts are accepted
+      newP.push({ type: "scope-held", scope: "a", token: 9, t: 20 });
+      writeFileSync(newN.actsFile, act(21, "new", 9));
+      appendFileSync(oldN.actsFile, act(22, "old", 3) + act(23, "old", 3) + '{"torn');
+      await writer.stop(); // claim first, then acts: the old holder's late acts are rejected
+      expect(writer.counts).toMatchObject({ offered: 5, accepted: 3, rejectedStale: 2, claims: 1 });
+      expect(writer.counts.perScope.a).toEqual({ accepted: 3, rejectedStale: 2, highest: 9 });
+      const intervals = [
+        { lease: "scope/a", holder: "old", token: 3, start: 0, end: 12 },
+        { lease: "scope/a", holder: "new", token: 9, start: 20, end: 30 },
+      ];
+      // The act at 15 was accepted but is past the old holder's own end (12): a deposed write.
+      expect(writer.audit(intervals)).toMatchObject({ safe: 1, unsafe: 0 });
+      expect(writer.audit(intervals, ["scope/a"])).toMatchObject({ safe: 0, unsafe: 1 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
