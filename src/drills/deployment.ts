@@ -13,12 +13,23 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { RegentProcess, waitUntil, type CandidateEvent } from "../launcher/candidates.js";
+import { withParentDeathSignal } from "../launcher/ports.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import type { Topology } from "../topology/load.js";
 import type { Fabric } from "./fabric.js";
 
 /** libfaketime's preload library (Debian package `faketime`). */
 export const LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/**
+ * `setpriv --pdeathsig SIGKILL --` (Linux, when available): a node dies with
+ * the drill even when the drill is SIGKILLed and cannot clean up. setpriv
+ * execs, so the pid (and every signal a scenario sends) stays the node's.
+ */
+export function deathSignalPrefix(): string[] {
+  const [cmd, args] = withParentDeathSignal("node", []);
+  return cmd === "node" ? [] : [cmd, ...args.slice(0, -1)];
+}
 
 /** Normalises a faketime spec (`x0.5` → `+0 x0.5`, which libfaketime needs for a rate) and reads its rate. */
 export function parseSkew(spec: string): { spec: string; rate: number } {
@@ -123,6 +134,7 @@ export class DrillDeployment {
     args.push("--regions", this.regionsDir, "--mode", "light", "--servers", this.fabric.urls(region).join(","));
     args.push("--intervals", intervals, "--act-log", acts);
     const wrapper = this.fabric.nodeWrapper(region);
+    const launch = [...wrapper, ...deathSignalPrefix()];
     const env: NodeJS.ProcessEnv = { ...process.env };
     if (opts.skew) {
       // Preload directly rather than through the `faketime` binary, which
@@ -131,7 +143,7 @@ export class DrillDeployment {
       env.FAKETIME = parseSkew(opts.skew).spec;
       delete env.FAKETIME_DONT_FAKE_MONOTONIC;
     }
-    const proc = new RegentProcess(id, args, { ...(wrapper.length ? { wrapper } : {}), env });
+    const proc = new RegentProcess(id, args, { ...(launch.length ? { wrapper: launch } : {}), env });
     const n = new DrillNode(proc, region, wrapper, intervals, acts, opts.skew);
     this.nodes.push(n);
     return n;

@@ -2,6 +2,7 @@
  * What a scenario gets to work with, and small helpers shared by them.
  */
 import { monotonicNowMs } from "../observability/oracle.js";
+import { firstEvent } from "./analysis.js";
 import type { DrillDeployment, DrillNode } from "./deployment.js";
 import type { DrillOptions, ScenarioOutcome, TimelineMark } from "./types.js";
 
@@ -71,6 +72,21 @@ export async function freezeRegion(ctx: DrillContext, region: string, freeze: bo
 export function failoverTarget(ctx: DrillContext, region: string, except: string[] = []): string {
   const spec = ctx.dep.topology.regions.find((r) => r.name === region)!;
   return spec.failover.find((r) => !except.includes(r)) ?? spec.failover[0]!;
+}
+
+/**
+ * Waits until `scope` is held outside its home region (the authority picks
+ * the first *live* region of the failover list, which need not be the first
+ * one: a new authority may not have seen it renew yet) and returns the first
+ * such `scope-held` after `from`. A timeout is recorded in `failures`.
+ */
+export async function scopeMoved(ctx: DrillContext, scope: string, from: number, timeoutMs: number, failures: string[]): Promise<{ t: number; node: DrillNode } | undefined> {
+  const { dep } = ctx;
+  const away = (n: DrillNode | undefined) => !!n && n.region !== scope;
+  await attempt(failures, dep.until(() => away(dep.scopeHolder(scope)), timeoutMs, `scope ${scope} held outside ${scope}`));
+  const held = firstEvent(dep, from, (e, n) => e.type === "scope-held" && e.scope === scope && n.region !== scope);
+  if (held) mark(ctx, `scope ${scope} held by ${held.node.id} (${held.node.region})`, "recovered", held.t);
+  return held;
 }
 
 /** Last event of `node` matching `pred`, with its shared-clock time. */

@@ -21,7 +21,7 @@ import { findNatsServer } from "../launcher/ports.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import { loadTopology } from "../topology/load.js";
 import { judge } from "./analysis.js";
-import { DrillDeployment } from "./deployment.js";
+import { DrillDeployment, deathSignalPrefix } from "./deployment.js";
 import { LoopbackFabric, type Fabric } from "./fabric.js";
 import { DemoWriter, FencedKv } from "./fenced-store.js";
 import { sleep, type DrillContext, type ScenarioDef } from "./kit.js";
@@ -208,7 +208,7 @@ async function runInNamespaces(scenario: Scenario, opts: DrillOptions, dir: stri
   });
   try {
     const self = selfCommand();
-    const args = ["netns", "exec", plan.core, self.command, ...self.args, "drill", scenario, "--regions", resolve(opts.regions), "--out", resolve(opts.out)];
+    const args = ["netns", "exec", plan.core, ...deathSignalPrefix(), self.command, ...self.args, "drill", scenario, "--regions", resolve(opts.regions), "--out", resolve(opts.out)];
     if (opts.region) args.push("--region", opts.region);
     if (opts.verbose) args.push("--verbose");
     if (opts.keepRaw) args.push("--keep-raw");

@@ -25,9 +25,8 @@ import { connectNats } from "../cli/common.js";
 import type { MoveReply } from "../hierarchy/bus.js";
 import { packPlain, unpackPlain } from "../wire/msgpack.js";
 import { subjects } from "../wire/subjects.js";
-import { firstEvent } from "./analysis.js";
 import { LIBFAKETIME, parseSkew } from "./deployment.js";
-import { attempt, failoverTarget, freezeRegion, mark, outcome, round, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
+import { attempt, failoverTarget, freezeRegion, mark, outcome, round, scopeMoved, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
 import type { ScenarioOutcome } from "./types.js";
 
 interface Roles {
@@ -95,16 +94,14 @@ async function cutOff(ctx: DrillContext, region: string, spec: string, failures:
   const at = mark(ctx, `freeze ${region}'s NATS server; its scope holder ${holder.id} runs under faketime "${spec}"`, "fault");
   await freezeRegion(ctx, region, true);
   try {
-    await attempt(failures, dep.until(() => dep.scopeHolder(region)?.region === to, 30_000, `scope ${region} held in ${to}`));
+    const moved = await scopeMoved(ctx, region, at, 30_000, failures);
     const ended = await holder.proc.waitForEvent((e) => e.type === "scope-ended" && e.scope === region, { from, timeoutMs: 30_000 }).catch((err: Error) => {
       failures.push(`skewed holder ${holder.id} never ended its scope term: ${err.message.slice(0, 200)}`);
       return undefined;
     });
-    const moved = firstEvent(dep, at, (e, n) => e.type === "scope-held" && e.scope === region && n.region === to);
-    if (moved) mark(ctx, `scope ${region} held by ${moved.node.id}`, "recovered", moved.t);
     if (ended) mark(ctx, `${holder.id} ended scope ${region} (${String(ended.reason)}) on its own clock`, "note", holder.at(ended));
     await sleep(500, ctx.signal);
-    return { at, movedAt: moved?.t ?? null, endedAt: ended ? holder.at(ended) : null, to };
+    return { at, movedAt: moved?.t ?? null, endedAt: ended ? holder.at(ended) : null, to: moved?.node.region ?? to };
   } finally {
     await freezeRegion(ctx, region, false);
     mark(ctx, `thaw ${region}`, "heal");

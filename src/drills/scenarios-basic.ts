@@ -6,7 +6,7 @@ import { waitFor } from "../launcher/ports.js";
 import { GLOBAL_BUCKET } from "../launcher/supercluster.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import { firstEvent } from "./analysis.js";
-import { attempt, failoverTarget, lastEvent, mark, outcome, pickRegion, round, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
+import { attempt, failoverTarget, lastEvent, mark, outcome, pickRegion, round, scopeMoved, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
 import type { ScenarioOutcome } from "./types.js";
 
 /** SIGKILL the regional leader of a region (or, with --global, the global leader); recovery = a new leader of that tier. */
@@ -98,18 +98,16 @@ async function killRegion(ctx: DrillContext): Promise<ScenarioOutcome> {
   const failures: string[] = [];
   const at = mark(ctx, `SIGKILL region ${region} (${dep.running(region).length} nodes + its NATS servers)`, "fault");
   await dep.killRegion(region);
-  await attempt(failures, dep.until(() => dep.scopeHolder(region)?.region === to, 60_000, `scope ${region} held in ${to}`));
-  const held = firstEvent(dep, at, (e, n) => e.type === "scope-held" && e.scope === region && n.region === to);
-  if (held) mark(ctx, `scope ${region} held by ${held.node.id}`, "recovered", held.t);
+  const held = await scopeMoved(ctx, region, at, 60_000, failures);
   const g = hadGlobal ? firstEvent(dep, at, (e) => e.type === "elected" && e.tier === "global") : undefined;
   await sleep(1_000, ctx.signal);
   const s = dep.topology.scopes;
   return outcome({
     recoveryMs: held ? held.t - at : null,
-    recoveryWhat: `region lost → its scope held in the failover region ${to}`,
+    recoveryWhat: `region lost → its scope held in a failover region (first choice ${to})`,
     // global failover (lease + up to 8 s of stream-leader election) + a full scope lease + grant/confirm
     boundMs: (hadGlobal ? dep.topology.global.leaseMs + 8_000 : 0) + s.leaseMs + 10_000,
-    metrics: { region, failoverTo: to, hadGlobalLeader: hadGlobal, globalRecoveryMs: round(g ? g.t - at : null), scopeLeaseMs: s.leaseMs },
+    metrics: { region, failoverTo: held?.node.region ?? null, firstChoice: to, hadGlobalLeader: hadGlobal, globalRecoveryMs: round(g ? g.t - at : null), scopeLeaseMs: s.leaseMs },
     failures,
   });
 }

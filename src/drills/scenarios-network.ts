@@ -6,7 +6,7 @@
 import { monotonicNowMs } from "../observability/oracle.js";
 import { firstEvent } from "./analysis.js";
 import type { DrillNode } from "./deployment.js";
-import { attempt, failoverTarget, freezeRegion, mark, outcome, pickRegion, round, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
+import { attempt, failoverTarget, freezeRegion, mark, outcome, pickRegion, round, scopeMoved, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
 import type { ScenarioOutcome } from "./types.js";
 
 /**
@@ -34,9 +34,7 @@ async function partitionRegion(ctx: DrillContext): Promise<ScenarioOutcome> {
   if (ended) mark(ctx, `${holder.id} ended scope ${region} (${String(ended.reason)})`, "note", holder.at(ended));
   if (ended && ended.reason !== "lapsed" && ended.reason !== "region-lost") failures.push(`partitioned holder ended its scope with reason ${String(ended.reason)}, expected lapsed`);
   if (fencedAfter !== null && fencedAfter > scopeLease) failures.push(`the partitioned holder fenced itself after ${Math.round(fencedAfter)} ms, more than one scope lease (${scopeLease} ms)`);
-  await attempt(failures, dep.until(() => dep.scopeHolder(region)?.region === to, 30_000, `scope ${region} held in ${to}`));
-  const held = firstEvent(dep, at, (e, n) => e.type === "scope-held" && e.scope === region && n.region === to);
-  if (held) mark(ctx, `scope ${region} held by ${held.node.id}`, "recovered", held.t);
+  const held = await scopeMoved(ctx, region, at, 30_000, failures);
   await sleep(2_000, ctx.signal);
   const healAt = mark(ctx, `heal region ${region}`, "heal");
   await fabric.heal(region);
@@ -50,11 +48,12 @@ async function partitionRegion(ctx: DrillContext): Promise<ScenarioOutcome> {
   const otherScopesAfterHeal = after((e) => e.type === "scope-held" && e.scope !== region);
   return outcome({
     recoveryMs: held ? held.t - at : null,
-    recoveryWhat: `region partitioned → its scope held in the failover region ${to}`,
+    recoveryWhat: `region partitioned → its scope held in a failover region (first choice ${to})`,
     boundMs: scopeLease * 2 + 10_000,
     metrics: {
       region,
-      failoverTo: to,
+      failoverTo: held?.node.region ?? null,
+      firstChoice: to,
       partitionedHolder: holder.id,
       selfFencedAfterMs: round(fencedAfter),
       selfFenceReason: (ended?.reason as string | undefined) ?? null,

@@ -83,10 +83,13 @@ function extraFigures(scenario: Scenario, rs: DrillReport[]): string {
     case "leader-hotspot":
       return `self-fenced in ${rs.filter((r) => r.outcome.metrics.selfFenced === true).length}/${rs.length}`;
     case "kill-leader":
-    case "pause-leader":
       return fmt("scopeHeldAgainMs", "scope held again");
-    default:
-      return fmt("globalRecoveryMs", "global leader back");
+    case "pause-leader":
+      return `${fmt("deposedReportedAfterResumeMs", "deposed reported after SIGCONT")}; deposed reported in ${rs.filter((r) => r.outcome.metrics.deposedReason !== null).length}/${rs.length}`;
+    default: {
+      const second = rs.filter((r) => r.outcome.metrics.failoverTo !== null && r.outcome.metrics.failoverTo !== r.outcome.metrics.firstChoice).length;
+      return `${fmt("globalRecoveryMs", "global leader back")}; scope went to the second failover choice in ${second}/${rs.length}`;
+    }
   }
 }
 
