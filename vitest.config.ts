@@ -6,6 +6,7 @@ import { defineConfig } from "vitest/config";
 // election. Pure unit tests run in parallel beside them.
 const serial = [
   "test/integration/**/*.test.ts",
+  "test/drills/drills.test.ts",
   "test/cli/**/*.test.ts",
   "test/launcher/**/*.test.ts",
   "test/bench/**/*.test.ts",

@@ -88,6 +88,8 @@ async function start(ctx: DrillContext): Promise<void> {
 /** Freezes `region` until its skewed holder has ended its scope term; returns when the scope moved and when the holder stopped. */
 async function cutOff(ctx: DrillContext, region: string, spec: string, failures: string[]): Promise<{ at: number; movedAt: number | null; endedAt: number | null; to: string }> {
   const { dep } = ctx;
+  // Between two observations the holder may be momentarily unknown: wait for it.
+  await dep.until(() => !!dep.scopeHolder(region), 30_000, `a holder of scope ${region}`);
   const holder = dep.scopeHolder(region)!;
   const to = failoverTarget(ctx, region);
   const from = holder.events.length;
