@@ -8,17 +8,8 @@ import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import { startElection, type Election, type ElectionEvent, type ElectionOptions } from "../../src/election/election.js";
 import { FaultyStore } from "../harness/faulty-store.js";
 
-/** mulberry32: a tiny, good-enough seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from "../../src/sim/run-seed.js";
+import { prng } from "../../src/sim/run-seed.js";
 
 /** Lets every pending promise callback run (store results, watch deliveries). */
 export const flush = () => new Promise<void>((r) => setImmediate(r));
