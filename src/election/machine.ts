@@ -101,6 +101,13 @@ function jitter(ctx: ElectionContext, base: number): number {
   return Math.max(1, Math.round(base * exp * (0.5 + ctx.random())));
 }
 
+/** Input of the CAS that releases our record (resign, lapse, a win heard too late). */
+const releaseInput = ({ context }: { context: ElectionContext }): WriteInput => ({
+  key: context.key,
+  value: encodeRecord(record(context, context.token, true)),
+  revision: context.revision,
+});
+
 const view = (payload: unknown): LeaseView => viewOf(payload as StoreEntry | null);
 /** The store entry carried by an actor's done event or by a watch change. */
 const payloadOf = (event: object): unknown =>
@@ -424,11 +431,7 @@ export const electionMachine = setup({
       entry: emit(({ context }) => ({ type: "deposed" as const, token: context.token, reason: "lapsed" as const, at: context.now() })),
       invoke: {
         src: "writeLease",
-        input: ({ context }) => ({
-          key: context.key,
-          value: encodeRecord(record(context, context.token, true)),
-          revision: context.revision,
-        }),
+        input: releaseInput,
         onDone: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
         onError: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
       },
@@ -448,11 +451,7 @@ export const electionMachine = setup({
         releasing: {
           invoke: {
             src: "writeLease",
-            input: ({ context }) => ({
-              key: context.key,
-              value: encodeRecord(record(context, context.token, true)),
-              revision: context.revision,
-            }),
+            input: releaseInput,
             onDone: [{ guard: "stopRequested", target: "#election.stopped" }, { target: "#election.following" }],
             onError: [
               { guard: "stopRequested", target: "#election.stopped" },
@@ -471,11 +470,7 @@ export const electionMachine = setup({
     abandoned: {
       invoke: {
         src: "writeLease",
-        input: ({ context }) => ({
-          key: context.key,
-          value: encodeRecord(record(context, context.token, true)),
-          revision: context.revision,
-        }),
+        input: releaseInput,
         onDone: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
         onError: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
       },
