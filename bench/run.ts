@@ -10,7 +10,7 @@
  *
  *   node --import tsx bench/run.ts [--quick] [--only compare,regions,stream-leader,scale,idle]
  *        [--out-dir DIR] [--md FILE | --no-md] [--cpu-prof DIR] [--no-etcd] [--render-only]
- *        [--scale N:perBucket[:regent|subject-cas],…]   (scale cases instead of the default ones)
+ *        [--scale N:perBucket,…]   (scale cases instead of the default ones)
  *
  * Benchmarks run one after another, never in parallel: each is timing
  * sensitive and this is meant to run on a 2-core machine.
@@ -125,17 +125,17 @@ export async function runSuite(opts: SuiteOptions = {}): Promise<SuiteResults> {
   return results;
 }
 
-/** `N:perBucket[:store]`, comma separated, e.g. `100:100,1000:1:subject-cas`. */
+/** `N:perBucket`, comma separated, e.g. `100:100,1000:1`. */
 function parseScaleCases(raw: string): ScaleCase[] {
   return raw.split(",").map((c) => {
-    const [n, per, store] = c.split(":");
-    const N = Number(n);
-    const P = Number(per ?? n);
-    if (!(Number.isInteger(N) && N > 0 && Number.isInteger(P) && P > 0) || (store && store !== "regent" && store !== "subject-cas")) {
-      throw new RangeError(`--scale: expected N:perBucket[:regent|subject-cas], got "${c}"`);
+    const parts = c.split(":");
+    const N = Number(parts[0]);
+    const P = Number(parts[1] ?? parts[0]);
+    if (parts.length > 2 || !(Number.isInteger(N) && N > 0 && Number.isInteger(P) && P > 0)) {
+      throw new RangeError(`--scale: expected N:perBucket, got "${c}"`);
     }
     const layout = P >= N ? "one bucket" : P === 1 ? "bucket per election" : `${P} per bucket`;
-    return { n: N, perBucket: P, layout, ...(store ? { store: store as "regent" | "subject-cas" } : {}) };
+    return { n: N, perBucket: P, layout };
   });
 }
 

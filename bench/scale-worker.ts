@@ -10,7 +10,7 @@
  *
  *   node --import tsx bench/scale-worker.ts --servers URL --n N [--per-bucket K]
  *        [--lease-ms L] [--warmup-ms W] [--window-ms M] [--nats-pid P] [--monitor URL]
- *        [--store regent|subject-cas] [--profile-out FILE.cpuprofile]
+ *        [--profile-out FILE.cpuprofile]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
@@ -18,11 +18,7 @@ import { dirname } from "node:path";
 import { pathToFileURL } from "node:url";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { jetstream } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "../src/cli/common.js";
-import { ConflictError, StoreUnavailableError } from "../src/errors.js";
 import { startElection, type Election } from "../src/election/election.js";
 import { NatsLeaseStore } from "../src/lease/nats-store.js";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../src/lease/store.js";
@@ -31,8 +27,6 @@ import { round, summarize, type Stats } from "./stats.js";
 
 export interface ScaleWorkerResult {
   n: number;
-  /** `regent`: src/lease/nats-store.ts; `subject-cas`: the what-if prototype (per-key check only). */
-  store: string;
   buckets: number;
   perBucket: number;
   leaseMs: number;
@@ -119,56 +113,6 @@ class TimedStore implements LeaseStore {
   }
 }
 
-/**
- * WHAT-IF PROTOTYPE, not regent's store: conditional writes with only the
- * per-key check (Nats-Expected-Last-Subject-Sequence), as the KV client does,
- * instead of src/lease/nats-store.ts's stream-wide expected last sequence.
- * On an R1 bucket the single server checks and appends under one lock, so the
- * per-key check is enough there (the stream-wide check exists for R3 on
- * nats-server 2.9, see nats-store.ts). Reads and watches are the real store's.
- * Used with `--store subject-cas` to measure what that change would buy.
- */
-class SubjectCasStore implements LeaseStore {
-  readonly name: string;
-  constructor(
-    private readonly inner: LeaseStore,
-    private readonly kv: KV,
-    private readonly timeoutMs = 2_000,
-  ) {
-    this.name = inner.name;
-  }
-  static async open(nc: NatsConnection, inner: LeaseStore): Promise<SubjectCasStore> {
-    return new SubjectCasStore(inner, await new Kvm(jetstream(nc, { timeout: 2_000 })).open(inner.name, { allow_direct: false }));
-  }
-  private async cas<T>(key: string, expected: number, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      const code = (err as { code?: number }).code;
-      if (code === 10071 || code === 10164 || /wrong last sequence/i.test(String((err as Error)?.message))) throw new ConflictError(key, expected, { cause: err });
-      throw new StoreUnavailableError(`${this.name}: ${(err as Error)?.message}`, { cause: err });
-    }
-  }
-  get(key: string, opts?: CallOptions) {
-    return this.inner.get(key, opts);
-  }
-  create(key: string, value: Uint8Array) {
-    return this.cas(key, 0, () => this.kv.create(key, value));
-  }
-  update(key: string, value: Uint8Array, expectedRevision: number) {
-    return this.cas(key, expectedRevision, () => this.kv.update(key, value, expectedRevision, this.timeoutMs));
-  }
-  async delete(key: string, expectedRevision: number) {
-    await this.cas(key, expectedRevision, () => this.kv.delete(key, { previousSeq: expectedRevision }));
-  }
-  watch(filter: string, opts: WatchOptions) {
-    return this.inner.watch(filter, opts);
-  }
-  keys(filter: string, opts?: CallOptions) {
-    return this.inner.keys(filter, opts);
-  }
-}
-
 async function varzInMsgs(monitor: string | undefined): Promise<number | null> {
   if (!monitor) return null;
   try {
@@ -195,7 +139,6 @@ async function main(): Promise<void> {
       "start-timeout-ms": { type: "string" },
       "nats-pid": { type: "string" },
       monitor: { type: "string" },
-      store: { type: "string" },
       "profile-out": { type: "string" },
     },
   });
@@ -207,8 +150,6 @@ async function main(): Promise<void> {
   const startTimeoutMs = Number(v["start-timeout-ms"] ?? 180_000);
   const natsPid = v["nats-pid"] ? Number(v["nats-pid"]) : null;
   const servers = (v.servers ?? "nats://127.0.0.1:4222").split(",");
-  const storeKind = v.store ?? "regent";
-  if (storeKind !== "regent" && storeKind !== "subject-cas") throw new RangeError(`--store: regent or subject-cas, got ${storeKind}`);
 
   const nc = await connectNats(servers, "regent-scale");
   const m = new Metrics();
@@ -217,13 +158,10 @@ async function main(): Promise<void> {
   const tb = performance.now();
   for (let b = 0; b < buckets; b += 50) {
     // Open in slices of 50: thousands of bucket creations at once only time out.
-    const slice = Array.from({ length: Math.min(50, buckets - b) }, async (_, j) => {
-      const real: LeaseStore = await NatsLeaseStore.open(nc, { bucket: `scale-${b + j}` });
-      return new TimedStore(storeKind === "subject-cas" ? await SubjectCasStore.open(nc, real) : real, m);
-    });
+    const slice = Array.from({ length: Math.min(50, buckets - b) }, async (_, j) => new TimedStore(await NatsLeaseStore.open(nc, { bucket: `scale-${b + j}` }), m));
     stores.push(...(await Promise.all(slice)));
   }
-  log(`${buckets} bucket(s) open in ${Math.round(performance.now() - tb)} ms (store: ${storeKind})`);
+  log(`${buckets} bucket(s) open in ${Math.round(performance.now() - tb)} ms`);
 
   const elections: Election[] = [];
   let elected = 0;
@@ -292,7 +230,6 @@ async function main(): Promise<void> {
   const timing = elections[0]!.timing;
   const result: ScaleWorkerResult = {
     n,
-    store: storeKind,
     buckets,
     perBucket,
     leaseMs,

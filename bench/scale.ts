@@ -18,8 +18,6 @@ export interface ScaleCase {
   perBucket: number;
   /** Label of the layout in reports. */
   layout: string;
-  /** `regent` (default): src/lease/nats-store.ts; `subject-cas`: the what-if prototype in scale-worker.ts. */
-  store?: "regent" | "subject-cas";
 }
 
 export interface ScaleOptions {
@@ -54,17 +52,15 @@ export interface ScaleResult {
 const WORKER = fileURLToPath(new URL("./scale-worker.ts", import.meta.url));
 
 /**
- * regent's store with every election's key in one bucket (the natural
- * layout) and with a bucket per election (the layout its conditional write
- * is fast in), then the same one-bucket layout with the what-if store
- * (per-key check only) to measure what that change would buy.
+ * Every election's key in one bucket (the natural layout) at 1,000, 3,000
+ * and 10,000 elections, to show how the cost grows with N, then 1,000 with a
+ * bucket per election to compare the layouts at the same N.
  */
 export const DEFAULT_SCALE_CASES: ScaleCase[] = [
   { n: 1000, perBucket: 1000, layout: "one bucket" },
-  { n: 1000, perBucket: 1, layout: "bucket per election" },
+  { n: 3000, perBucket: 3000, layout: "one bucket" },
   { n: 10000, perBucket: 10000, layout: "one bucket" },
-  { n: 1000, perBucket: 1000, layout: "one bucket", store: "subject-cas" },
-  { n: 10000, perBucket: 10000, layout: "one bucket", store: "subject-cas" },
+  { n: 1000, perBucket: 1, layout: "bucket per election" },
 ];
 
 async function runCase(c: ScaleCase, o: Required<Pick<ScaleOptions, "leaseMs" | "warmupMs" | "windowMs" | "startTimeoutMs">> & ScaleOptions): Promise<ScaleWorkerResult> {
@@ -73,12 +69,12 @@ async function runCase(c: ScaleCase, o: Required<Pick<ScaleOptions, "leaseMs" | 
     server = await startNatsServer({ jetstream: true, ...(o.signal ? { signal: o.signal } : {}) });
     const m = server.servers[0]!;
     // A V8 CPU profile of the measurement window only (the worker starts and stops the profiler itself).
-    const prof = o.cpuProfDir ? ["--profile-out", join(o.cpuProfDir, `scale-${c.n}-per${c.perBucket}-${c.store ?? "regent"}.cpuprofile`)] : [];
+    const prof = o.cpuProfDir ? ["--profile-out", join(o.cpuProfDir, `scale-${c.n}-per${c.perBucket}.cpuprofile`)] : [];
     const args = [
       ...["--import", tsxImport(), WORKER],
       ...["--servers", server.url, "--n", String(c.n), "--per-bucket", String(c.perBucket), "--lease-ms", String(o.leaseMs)],
       ...["--warmup-ms", String(o.warmupMs), "--window-ms", String(o.windowMs), "--start-timeout-ms", String(o.startTimeoutMs)],
-      ...["--nats-pid", String(m.pid), "--monitor", `http://127.0.0.1:${m.monitorPort}`, "--store", c.store ?? "regent", ...prof],
+      ...["--nats-pid", String(m.pid), "--monitor", `http://127.0.0.1:${m.monitorPort}`, ...prof],
     ];
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
@@ -114,7 +110,7 @@ export async function runScaleBench(opts: ScaleOptions = {}): Promise<ScaleResul
   const cases = opts.cases ?? (quick ? [{ n: 20, perBucket: 20, layout: "one bucket" }, { n: 20, perBucket: 1, layout: "bucket per election" }] : DEFAULT_SCALE_CASES);
   const results: ScaleCaseResult[] = [];
   for (const c of cases) {
-    log(`scale: ${c.n} elections, ${c.layout} (${Math.ceil(c.n / c.perBucket)} bucket(s)), store ${c.store ?? "regent"}, lease ${o.leaseMs} ms`);
+    log(`scale: ${c.n} elections, ${c.layout} (${Math.ceil(c.n / c.perBucket)} bucket(s)), lease ${o.leaseMs} ms`);
     const r = await runCase(c, o);
     const meetsGoal = r.leadersAtEnd === r.n && r.renewLatencyMs !== null && r.renewLatencyMs.p99 <= 50 && r.regent.cpuCores <= 0.5;
     const x: ScaleCaseResult = { ...r, layout: c.layout, meetsGoal, cpuPer1kElections: round((r.regent.cpuCores * 1000) / r.n, 3) };

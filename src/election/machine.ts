@@ -129,13 +129,24 @@ export const electionMachine = setup({
     readLease: fromPromise<StoreEntry | null, { key: string }>(unprovided("readLease")),
     /** `store.create` when `revision` is 0, else `store.update(key, value, revision)`. Outputs the new revision. */
     writeLease: fromPromise<number, WriteInput>(unprovided("writeLease")),
-    watchLease: fromCallback<ElectionEvent, { key: string }>(() => () => {}),
+    /** Watches `key`, sending `STORE.CHANGE` / `STORE.WATCH_ERROR`; re-watches `retryMs` after an error. */
+    watchLease: fromCallback<ElectionEvent, { key: string; retryMs: number }>(() => () => {}),
   },
   delays: {
     /** Time left until our validity deadline. */
     untilDeadline: ({ context }) => Math.max(0, context.deadline - context.now()),
-    /** Next renewal: one renew interval after the last send. */
-    untilRenew: ({ context }) => Math.max(0, context.sendAt + context.timing.renewMs - context.now()),
+    /**
+     * Next renewal: one renew interval after the last send, less up to 10 %
+     * at random; the first renewal of a term anywhere in the second half of
+     * the interval. Without this, elections started together renew together
+     * forever (bursts of N writes per interval: the renew tail at scale).
+     * Only ever earlier, so the two-renewals-per-validity rule still holds.
+     */
+    untilRenew: ({ context }) => {
+      const first = context.revision === context.token;
+      const scale = first ? 0.5 + 0.5 * context.random() : 1 - 0.1 * context.random();
+      return Math.max(0, context.sendAt + context.timing.renewMs * scale - context.now());
+    },
     /** Takeover: a full lease of watching the same revision, on our own clock. */
     untilTakeover: ({ context }) => Math.max(0, context.observedSince + context.timing.leaseMs - context.now()),
     /** Followers re-read periodically: a watch is a hint and may miss updates. */
@@ -274,7 +285,7 @@ export const electionMachine = setup({
         ],
         "STORE.WATCH_ERROR": { actions: { type: "emitStoreError", params: { op: "watch" } } },
       },
-      invoke: { src: "watchLease", input: ({ context }) => ({ key: context.key }) },
+      invoke: { src: "watchLease", input: ({ context }) => ({ key: context.key, retryMs: context.timing.retryMs * 4 }) },
       initial: "reading",
       states: {
         reading: {

@@ -13,17 +13,22 @@
  * which is not linearizable on replicated streams in nats-server 2.9 (see
  * `casWrite`); single-replica buckets use it (it is exact there).
  *
- * Error mapping (see `src/errors.ts`):
- * - JetStream API error 10071/10164 "wrong last sequence" -> ConflictError;
- * - stream not found (10059), or "no responders" on a write when a follow-up
- *   stream lookup says the stream is gone -> BucketMissingError;
- * - everything else (timeouts, no responders, disconnects, 503, stream-leader
- *   elections) -> StoreUnavailableError with the client error as `cause`.
+ * Made to scale to thousands of elections per process: all watches of a
+ * store share one bucket-wide watch (`watch-hub.ts`), and the calls in flight
+ * on one connection are bounded (`limiter.ts`).
+ *
+ * Error mapping: see `nats-call.ts`; in addition, "no responders" on a write
+ * is a BucketMissingError when a follow-up stream lookup says the stream is
+ * gone.
  */
 import { headers as natsHeaders, type NatsConnection, type QueuedIterator, type Status } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager, type Placement } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, StorageType, type JetStreamManager, type Placement } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry, type KvWatchEntry } from "@nats-io/kv";
 import { AbortedError, BucketMissingError, ConfigError, ConflictError, RegentError, StoreUnavailableError, throwIfAborted } from "../errors.js";
+import { AckPublisher } from "./ack-publisher.js";
+import { Limiter } from "./limiter.js";
+import { apiCode, guard, isNoResponders, isWrongSequence, message, STREAM_NOT_FOUND, type ErrContext } from "./nats-call.js";
+import { WatchHub } from "./watch-hub.js";
 import { assertValidFilter, assertValidKey, assertValidRevision } from "./memory-store.js";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "./store.js";
 
@@ -41,40 +46,26 @@ export interface NatsLeaseStoreOptions {
   timeoutMs?: number;
   /** Aborts `open` itself. */
   signal?: AbortSignal;
+  /**
+   * Bound on store calls in flight on the connection (default 256); more wait
+   * in a queue, their deadline running. Shared by every store on the same
+   * connection: the first store opened on a connection sets it.
+   */
+  maxInFlight?: number;
 }
+
+const limiters = new WeakMap<NatsConnection, Limiter>();
 
 const KV_STREAM_PREFIX = "KV_";
-const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
-const STREAM_NOT_FOUND = 10059;
-
-function apiCode(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return (err as Error | null)?.name?.endsWith("Error") && typeof code === "number" ? code : undefined;
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function isNoResponders(err: unknown): boolean {
-  return (err as Error | null)?.name === "JetStreamNotEnabled" || /no responders/i.test(message(err));
-}
-
-/** Context used to build a precise error. */
-interface ErrContext {
-  op: string;
-  key?: string;
-  expected?: number;
-}
-
-/** Thrown inside a guarded call when the deadline passes; mapped to StoreUnavailableError. */
-class DeadlineError extends Error {}
+const EMPTY = new Uint8Array();
 
 /** Lease store on a NATS JetStream KV bucket. Construct with {@link NatsLeaseStore.open}. */
 export class NatsLeaseStore implements LeaseStore {
   readonly name: string;
   private readonly stream: string;
-  private readonly js: JetStreamClient;
+  private readonly limiter: Limiter;
+  private readonly publisher: AckPublisher;
+  private readonly hub = new WatchHub((signal) => this.watchGen(">", signal));
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -84,10 +75,14 @@ export class NatsLeaseStore implements LeaseStore {
     private readonly timeoutMs: number,
     /** Replicas of the bucket's stream: only replicated streams need the stream-wide check. */
     private readonly replicas: number,
+    maxInFlight: number,
   ) {
     this.name = bucket;
+    let limiter = limiters.get(nc);
+    if (!limiter) limiters.set(nc, (limiter = new Limiter(maxInFlight)));
+    this.limiter = limiter;
+    this.publisher = AckPublisher.for(nc, 2 * timeoutMs);
     this.stream = `${KV_STREAM_PREFIX}${bucket}`;
-    this.js = jetstream(nc, { timeout: timeoutMs });
   }
 
   /** Creates (or binds to) the bucket and checks it is safe to use: FILE storage, no TTL. */
@@ -95,6 +90,8 @@ export class NatsLeaseStore implements LeaseStore {
     const timeoutMs = opts.timeoutMs ?? 2_000;
     if (!/^[-\w]+$/.test(opts.bucket)) throw new ConfigError("bucket", `invalid bucket name ${JSON.stringify(opts.bucket)}`);
     if (!(timeoutMs > 0)) throw new ConfigError("timeoutMs", `must be positive, got ${timeoutMs}`);
+    const maxInFlight = opts.maxInFlight ?? 256;
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new ConfigError("maxInFlight", `must be a positive integer, got ${maxInFlight}`);
     const js = jetstream(nc, { timeout: timeoutMs });
     const kvm = new Kvm(js);
     const jsm = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => jetstreamManager(nc, { timeout: timeoutMs }));
@@ -119,20 +116,27 @@ export class NatsLeaseStore implements LeaseStore {
     if (cfg.storage !== StorageType.File) {
       throw new ConfigError("bucket", `${opts.bucket} uses ${cfg.storage} storage; revisions must survive restarts, use file storage`);
     }
-    return new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs, cfg.num_replicas ?? 1);
+    return new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs, cfg.num_replicas ?? 1, maxInFlight);
   }
 
   /** Runs one client call under the store's deadline and the caller's signal, with errors mapped. */
   private call<T>(ctx: ErrContext, opts: CallOptions | undefined, fn: () => Promise<T>, onLate?: (v: T) => void): Promise<T> {
+    // Set when the caller has its answer: a call still queued for a slot then
+    // never starts (a write nobody waits for would only add load). A flag,
+    // not an AbortController: aborting one builds a DOMException per call.
+    const gaveUp = { cancelled: false };
     const refined = async () => {
+      if (!(await this.limiter.acquire(gaveUp))) throw new AbortedError(`${ctx.op} on ${this.name}: gave up waiting for a slot`);
       try {
         return await fn();
       } catch (err) {
         throw isNoResponders(err) ? await this.refineNoResponders(ctx, err) : err;
+      } finally {
+        this.limiter.release();
       }
     };
     // The probe runs inside the guard, so the deadline bounds the whole call.
-    return guard(ctx, this.name, this.timeoutMs, opts?.signal, refined, onLate);
+    return guard(ctx, this.name, this.timeoutMs, opts?.signal, refined, onLate).finally(() => (gaveUp.cancelled = true));
   }
 
   /**
@@ -177,27 +181,28 @@ export class NatsLeaseStore implements LeaseStore {
    */
   private async casWrite(op: "create" | "update" | "delete", key: string, value: Uint8Array, expected: number, opts?: CallOptions): Promise<number> {
     const subject = `$KV.${this.name}.${key}`;
-    const ctx = { op, key, expected };
-    const publish = (lastSequence: number) => {
-      const o: Parameters<JetStreamClient["publish"]>[2] = { expect: { lastSequence, lastSubjectSequence: expected }, timeout: this.timeoutMs };
-      if (op === "delete") o.headers = kvDeleteHeaders();
-      return this.js.publish(subject, op === "delete" ? new Uint8Array() : value, o).then((pa) => pa.seq);
+    const data = op === "delete" ? EMPTY : value;
+    // `lastSequence` null: the per-key check only.
+    const publish = (lastSequence: number | null, subjectSequence = expected) => {
+      const h = natsHeaders();
+      if (lastSequence !== null) h.set("Nats-Expected-Last-Sequence", `${lastSequence}`);
+      h.set("Nats-Expected-Last-Subject-Sequence", `${subjectSequence}`);
+      if (op === "delete") h.set("KV-Operation", "DEL");
+      return this.publisher.publish(subject, data, h);
     };
-    return this.call(ctx, opts, async () => {
+    return this.call({ op, key, expected }, opts, async () => {
       if (this.replicas <= 1) {
         // One server: the per-key check is exact (measured), and keys do not
         // contend with each other as they do on the stream-wide sequence.
-        const o: Parameters<JetStreamClient["publish"]>[2] = { expect: { lastSubjectSequence: expected }, timeout: this.timeoutMs };
-        if (op === "delete") o.headers = kvDeleteHeaders();
-        if (op !== "create") return this.js.publish(subject, op === "delete" ? new Uint8Array() : value, o).then((pa) => pa.seq);
+        if (op !== "create") return publish(null);
         try {
-          return await this.js.publish(subject, value, o).then((pa) => pa.seq);
+          return await publish(null);
         } catch (err) {
           if (!isWrongSequence(err)) throw err;
           // Absent may mean a delete marker: expect the marker's revision instead.
           const e = await this.kv.get(key);
           if (!e || e.operation === "PUT") throw err;
-          return this.publishCreateR1(subject, value, e.revision);
+          return publish(null, e.revision);
         }
       }
       if (expected > 0) {
@@ -220,7 +225,7 @@ export class NatsLeaseStore implements LeaseStore {
         if (current > last) continue; // stream info lagged the get: read again
         try {
           // For create, the marker's revision (or 0) is the subject sequence to expect.
-          return await (op === "create" ? this.publishCreate(subject, value, last, current) : publish(last));
+          return await publish(last, op === "create" ? current : expected);
         } catch (err) {
           if (!isWrongSequence(err)) throw err;
           // Something was written since `last`: maybe another key, maybe ours. Look again.
@@ -228,14 +233,6 @@ export class NatsLeaseStore implements LeaseStore {
       }
       throw new StoreUnavailableError(`${op} on ${this.name}: bucket too busy for a conditional write (${key})`);
     });
-  }
-
-  private publishCreateR1(subject: string, value: Uint8Array, markerRevision: number): Promise<number> {
-    return this.js.publish(subject, value, { expect: { lastSubjectSequence: markerRevision }, timeout: this.timeoutMs }).then((pa) => pa.seq);
-  }
-
-  private publishCreate(subject: string, value: Uint8Array, lastSequence: number, markerRevision: number): Promise<number> {
-    return this.js.publish(subject, value, { expect: { lastSequence, lastSubjectSequence: markerRevision }, timeout: this.timeoutMs }).then((pa) => pa.seq);
   }
 
   async create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
@@ -277,8 +274,10 @@ export class NatsLeaseStore implements LeaseStore {
     }
   }
 
+  /** Served from the store's shared bucket-wide watch (see `watch-hub.ts`). */
   watch(filter: string, opts: WatchOptions): AsyncIterable<StoreEntry> {
-    return this.watchGen(filter, opts.signal);
+    assertValidFilter(filter);
+    return this.hub.watch(filter, opts.signal);
   }
 
   private async *watchGen(filter: string, signal: AbortSignal): AsyncGenerator<StoreEntry> {
@@ -326,76 +325,8 @@ export class NatsLeaseStore implements LeaseStore {
   }
 }
 
-function isWrongSequence(err: unknown): boolean {
-  const code = apiCode(err);
-  return (code !== undefined && WRONG_LAST_SEQUENCE.has(code)) || /wrong last sequence/i.test(message(err));
-}
-
-/** Headers that make a publish a KV delete marker. */
-function kvDeleteHeaders() {
-  const h = natsHeaders();
-  h.set("KV-Operation", "DEL");
-  return h;
-}
-
 function toEntry(e: KvEntry): StoreEntry {
   const put = e.operation === "PUT";
   return { key: e.key, revision: e.revision, operation: put ? "put" : "delete", value: put ? e.value : new Uint8Array() };
 }
 
-/** Maps a client error to a regent error. */
-function mapError(ctx: ErrContext, bucket: string, err: unknown): RegentError {
-  if (err instanceof RegentError) return err;
-  const code = apiCode(err);
-  const msg = message(err);
-  if ((code !== undefined && WRONG_LAST_SEQUENCE.has(code)) || /wrong last sequence/i.test(msg)) {
-    return new ConflictError(ctx.key ?? "", ctx.expected ?? 0, { cause: err });
-  }
-  if (code === STREAM_NOT_FOUND || /stream not found/i.test(msg)) return new BucketMissingError(bucket, { cause: err });
-  return new StoreUnavailableError(`${ctx.op} on ${bucket}: ${msg}`, { cause: err });
-}
-
-/**
- * Runs `fn` with a deadline and an abort signal. The underlying client call
- * cannot be cancelled, so when the deadline or the abort wins, its eventual
- * outcome is swallowed (never an unhandled rejection) and a late success is
- * handed to `onLate` for cleanup.
- */
-async function guard<T>(
-  ctx: ErrContext,
-  bucket: string,
-  timeoutMs: number,
-  signal: AbortSignal | undefined,
-  fn: () => Promise<T>,
-  onLate?: (v: T) => void,
-): Promise<T> {
-  throwIfAborted(signal);
-  let settled = false;
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const stop = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlineError()), timeoutMs);
-    onAbort = () => reject(new AbortedError(`${ctx.op} on ${bucket} aborted`, { cause: signal?.reason }));
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-  const work = Promise.resolve().then(fn);
-  work.then(
-    (v) => {
-      if (settled && onLate) onLate(v);
-    },
-    () => undefined,
-  );
-  try {
-    return await Promise.race([work, stop]);
-  } catch (err) {
-    if (err instanceof AbortedError) throw err;
-    if (err instanceof DeadlineError) {
-      throw new StoreUnavailableError(`${ctx.op} on ${bucket} timed out after ${timeoutMs} ms`);
-    }
-    throw mapError(ctx, bucket, err);
-  } finally {
-    settled = true;
-    clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
-  }
-}

@@ -148,3 +148,48 @@ describe("NatsLeaseStore across server failures (own server)", () => {
     ac.abort();
   });
 });
+
+describe("NatsLeaseStore at scale: one watch per store, bounded calls", () => {
+  it("serves many key watchers from one consumer, late joiners get the current entry, and the consumer is released after the last one", async () => {
+    const store = await NatsLeaseStore.open(nc, { bucket: "shared-watch" });
+    const jsm = await jetstreamManager(nc);
+    const list = async () => await jsm.consumers.list("KV_shared-watch").next();
+    const consumers = async () => (await list()).length;
+    // nats.js gives a watch's consumer a 5 min inactivity threshold: after the
+    // watch stops the server keeps it unbound for a while, so count bound ones.
+    const bound = async () => (await list()).filter((c) => c.push_bound).length;
+    const revs = await Promise.all(Array.from({ length: 50 }, (_, i) => store.create(`k.${i}`, enc(`v${i}`))));
+    const ac = new AbortController();
+    const its = Array.from({ length: 50 }, (_, i) => store.watch(`k.${i}`, { signal: ac.signal })[Symbol.asyncIterator]());
+    const firsts = await Promise.all(its.map((it) => it.next()));
+    expect(firsts.map((r) => r.value?.revision)).toEqual(revs);
+    expect(await consumers()).toBe(1);
+
+    // a change reaches the watcher of that key only
+    const r = await store.update("k.7", enc("changed"), revs[7]!);
+    expect((await its[7]!.next()).value).toEqual(expect.objectContaining({ key: "k.7", revision: r }));
+    // a late joiner sees the current entry first (from the shared watch's cache), on the same consumer
+    const late = store.watch("k.7", { signal: ac.signal })[Symbol.asyncIterator]();
+    expect((await late.next()).value?.revision).toBe(r);
+    expect(await consumers()).toBe(1);
+
+    ac.abort();
+    await Promise.all([...its, late].map((it) => it.next()));
+    await expect.poll(bound, { timeout: 20_000, interval: 250 }).toBe(0);
+    expect(await consumers()).toBe(1); // never more than the one
+  });
+
+  it("rejects a bad maxInFlight, and with maxInFlight 2 still completes 200 concurrent calls", async () => {
+    await expect(NatsLeaseStore.open(nc, { bucket: "limited", maxInFlight: 0 })).rejects.toBeInstanceOf(ConfigError);
+    const own = await natsConnect(server.url); // the bound is per connection, set by its first store
+    try {
+      const store = await NatsLeaseStore.open(own, { bucket: "limited", maxInFlight: 2 });
+      const revs = await Promise.all(Array.from({ length: 100 }, (_, i) => store.create(`c.${i}`, enc("x"))));
+      expect(new Set(revs).size).toBe(100);
+      const again = await Promise.all(revs.map((rev, i) => store.update(`c.${i}`, enc("y"), rev)));
+      expect(Math.min(...again)).toBeGreaterThan(Math.max(...revs));
+    } finally {
+      await own.close();
+    }
+  });
+});
