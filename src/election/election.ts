@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { createActor, fromCallback, fromPromise, type Actor, type AnyActorRef } from "xstate";
-import { AbortedError, StoppedError } from "../errors.js";
+import { AbortedError, StoppedError, StoreUnavailableError } from "../errors.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
 import { monotonicNowMs } from "../observability/oracle.js";
@@ -312,9 +312,9 @@ function machineFor(store: LeaseStore, clock: TimerClock | undefined): typeof el
       actors: {
         readLease: fromPromise<StoreEntry | null, { key: string }>(({ input, signal }) => store.get(input.key, { signal })),
         writeLease: fromPromise<number, WriteInput>(({ input, signal }) =>
-          input.revision === 0
-            ? store.create(input.key, input.value, { signal })
-            : store.update(input.key, input.value, input.revision, { signal }),
+          withAttemptTimeout(signal, input.timeoutMs, clock, (s) =>
+            input.revision === 0 ? store.create(input.key, input.value, { signal: s }) : store.update(input.key, input.value, input.revision, { signal: s }),
+          ),
         ),
         watchLease: fromCallback<MachineEvent, { key: string; retryMs: number }>(({ input, sendBack }) =>
           watchLoop(store, input.key, sendBack, clock, input.retryMs),
@@ -324,6 +324,39 @@ function machineFor(store: LeaseStore, clock: TimerClock | undefined): typeof el
     byClock.set(clock, m);
   }
   return m;
+}
+
+/**
+ * Runs `call` with a signal that also fires after `timeoutMs` (on the
+ * election's clock, so simulations stay deterministic); that timeout becomes
+ * a StoreUnavailableError: the write's outcome is unknown, as with any timeout.
+ */
+async function withAttemptTimeout<T>(
+  signal: AbortSignal,
+  timeoutMs: number | undefined,
+  clock: TimerClock | undefined,
+  call: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  if (timeoutMs === undefined) return call(signal);
+  const ac = new AbortController();
+  let timedOut = false;
+  const onAbort = () => ac.abort(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  const fire = () => {
+    timedOut = true;
+    ac.abort();
+  };
+  const t = clock ? clock.setTimeout(fire, timeoutMs) : setTimeout(fire, timeoutMs);
+  try {
+    return await call(ac.signal);
+  } catch (err) {
+    if (timedOut && err instanceof AbortedError) throw new StoreUnavailableError(`renewal attempt abandoned after ${Math.round(timeoutMs)} ms`, { cause: err });
+    throw err;
+  } finally {
+    if (clock) clock.clearTimeout(t);
+    else clearTimeout(t as NodeJS.Timeout);
+    signal.removeEventListener("abort", onAbort);
+  }
 }
 
 /**

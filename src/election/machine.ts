@@ -72,7 +72,12 @@ export type ElectionEvent =
   /** Sent after an event-loop stall so the deadline is re-checked at once. */
   | { type: "TICK" };
 
-export type WriteInput = { key: string; value: Uint8Array; revision: number };
+/**
+ * A conditional write. `timeoutMs`, when set, bounds this attempt below the
+ * store's own timeout: a retried renewal must not spend the last of the
+ * validity waiting on an attempt sent into an outage.
+ */
+export type WriteInput = { key: string; value: Uint8Array; revision: number; timeoutMs?: number };
 
 /** Placeholder actors: `election.ts` provides the real ones. */
 const unprovided = (name: string) => async (): Promise<never> => {
@@ -390,6 +395,13 @@ export const electionMachine = setup({
                   key: context.key,
                   value: encodeRecord(record(context, context.token, false)),
                   revision: context.revision,
+                  // A retry (an earlier attempt failed): give it a third of the
+                  // validity left, so that when the store comes back (a 4–8 s
+                  // stream-leader election) an attempt lost in the outage is
+                  // abandoned quickly and the next one lands in time.
+                  ...(context.unconfirmedSince !== null && context.sendAt > context.unconfirmedSince
+                    ? { timeoutMs: Math.max(1, (context.deadline - context.now()) / 3) }
+                    : {}),
                 }),
                 onDone: {
                   target: "#election.leader.valid",

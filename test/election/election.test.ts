@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { AbortedError, StoreUnavailableError } from "../../src/errors.js";
 import { encodeRecord, viewOf } from "../../src/lease/record.js";
 import { Sim } from "./sim.js";
 
@@ -165,6 +166,43 @@ describe("election machine (SimulatedClock + memory store)", () => {
     await sim.until(() => b.election.isLeader(), 50, 1);
     await stopping;
     expect(a.events.find((e) => e.type === "deposed")).toMatchObject({ reason: "stopped" });
+  });
+});
+
+describe("renewal attempts during an outage", () => {
+  // Writes sent into the outage are lost: no reply, and the store's own
+  // timeout (2.5 s here) reports them late.
+  function blackhole(from: number, until: number) {
+    const store = sim.store;
+    const update = store.update.bind(store);
+    store.update = (k, v, rev, o) => {
+      if (sim.now() < from || sim.now() >= until) return update(k, v, rev, o);
+      return new Promise<number>((_, reject) => {
+        const t = sim.clock.setTimeout(() => reject(new StoreUnavailableError("update timed out after 2500 ms")), 2500);
+        o?.signal?.addEventListener("abort", () => {
+          sim.clock.clearTimeout(t);
+          reject(new AbortedError("aborted"));
+        });
+      });
+    };
+  }
+
+  it("abandon a lost retry early, so the first write after the outage lands inside the validity", async () => {
+    sim = new Sim(13);
+    const a = sim.add("a", { leaseMs: 10_000 }); // renew 3333, validFor 9700
+    await sim.until(() => a.election.isLeader(), 100);
+    await sim.until(() => a.events.some((e) => e.type === "renewed"), 5_000, 1);
+    const last = a.events.findLast((e) => e.type === "renewed")!;
+    // A 9 s outage starting right after that renewal: with every attempt
+    // waiting out the full store timeout, the one in flight when the store
+    // comes back would only fail after the deadline (checked: it does).
+    blackhole(sim.now(), sim.now() + 9_000);
+    await sim.advance(12_000);
+    expect(a.events.filter((e) => e.type === "deposed")).toEqual([]);
+    expect(a.election.isLeader()).toBe(true);
+    const after = a.events.find((e) => e.type === "renewed" && e.t > last.t)!;
+    expect(after.t - last.t).toBeLessThan(9_700);
+    expect(a.events.filter((e) => e.type === "error").length).toBeGreaterThanOrEqual(4); // shorter attempts, more of them
   });
 });
 
