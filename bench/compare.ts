@@ -26,8 +26,14 @@ import { round, summarize, type Stats } from "./stats.js";
 export type SystemName = "regent" | "etcd";
 
 export interface CompareOptions {
-  /** Handover rounds per system and lease (default 20; 1 quick). */
+  /** Handover rounds per system and lease (default 40; 1 quick). */
   handoverRounds?: number;
+  /**
+   * Unrecorded handovers per pool before the recorded ones (default 3; 0
+   * quick): each fresh candidate process takes over once, so V8 has compiled
+   * the takeover path, as in a long-running coordinator. Same for both systems.
+   */
+  handoverWarmup?: number;
   /** Lease/TTL lengths, whole seconds (default [2000, 10000]; [2000] quick). */
   leasesMs?: number[];
   /** Crash rounds per system, one per lease (default [12, 4]; [1] quick). */
@@ -62,7 +68,7 @@ export interface Ratios {
 
 export interface CompareResult {
   benchmark: "compare";
-  settings: { quick: boolean; candidates: number; handoverRounds: number; leasesMs: number[]; crashRounds: number[] };
+  settings: { quick: boolean; candidates: number; handoverRounds: number; handoverWarmup?: number; leasesMs: number[]; crashRounds: number[] };
   versions: { etcd: string | null; etcd3Client: string };
   /** Why etcd was not measured (then only regent figures are present). */
   etcdSkipped: string | null;
@@ -157,8 +163,8 @@ class Pool {
   stop = () => Promise.all(this.all.map((c) => c.stop()));
 }
 
-async function handoverRound(ctx: Ctx, pool: Pool, r: number, rounds: number): Promise<HandoverRound> {
-  const tag = `${pool.system} handover ${pool.leaseMs} ms ${r}/${rounds}`;
+async function handoverRound(ctx: Ctx, pool: Pool, r: number, rounds: number, kind = "handover"): Promise<HandoverRound> {
+  const tag = `${pool.system} ${kind} ${pool.leaseMs} ms ${r}/${rounds}`;
   const leader = await until(pool.live, () => pool.steadyLeader(0), 30_000 + 3 * pool.leaseMs, `${tag}: a steady leader`, ctx.signal);
   const others = pool.live.filter((c) => c !== leader);
   const from = new Map(pool.live.map((c) => [c, c.events.length] as const));
@@ -230,7 +236,8 @@ export async function runCompareBench(opts: CompareOptions = {}): Promise<Compar
   const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
   const leasesMs = opts.leasesMs ?? (quick ? [2_000] : [2_000, 10_000]);
   for (const l of leasesMs) if (!(l >= 1000 && l % 1000 === 0)) throw new RangeError(`lease ${l} ms: etcd TTLs are whole seconds`);
-  const handoverRounds = opts.handoverRounds ?? (quick ? 1 : 20);
+  const handoverRounds = opts.handoverRounds ?? (quick ? 1 : 40);
+  const handoverWarmup = opts.handoverWarmup ?? (quick ? 0 : 3);
   const crashRounds = leasesMs.map((l, i) => opts.crashRounds?.[i] ?? opts.crashRounds?.at(-1) ?? (quick ? 1 : l <= 2_000 ? 12 : 4));
 
   let etcdSkipped: string | null = opts.skipEtcd ? "skipped on request" : null;
@@ -258,6 +265,7 @@ export async function runCompareBench(opts: CompareOptions = {}): Promise<Compar
       const pools = systems.map((s) => new Pool(ctx, s, `h${leaseMs}`, leaseMs));
       const samples = new Map<SystemName, HandoverRound[]>(systems.map((s) => [s, []]));
       try {
+        for (let r = 1; r <= handoverWarmup; r++) for (const p of pools) await handoverRound(ctx, p, r, handoverWarmup, "warm-up");
         for (let r = 1; r <= handoverRounds; r++) for (const p of pools) samples.get(p.system)!.push(await handoverRound(ctx, p, r, handoverRounds));
       } finally {
         await Promise.all(pools.map((p) => p.stop()));
@@ -282,7 +290,7 @@ export async function runCompareBench(opts: CompareOptions = {}): Promise<Compar
 
     return {
       benchmark: "compare",
-      settings: { quick, candidates: CANDIDATES, handoverRounds, leasesMs, crashRounds },
+      settings: { quick, candidates: CANDIDATES, handoverRounds, handoverWarmup, leasesMs, crashRounds },
       versions: { etcd: etcdBin ? etcdVersion(etcdBin) : null, etcd3Client: etcd3ClientVersion() },
       etcdSkipped,
       handover,

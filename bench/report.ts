@@ -78,7 +78,9 @@ function compareSection(e: Envelope<CompareResult> | undefined): string[] {
       `\`election(name, ttl).campaign(id)\` (bench/etcd-candidate.ts) on one etcd ${c.versions.etcd ?? "–"} member; rounds interleaved regent/etcd. ` +
       `p99 is nearest-rank: with fewer than 100 samples it is the maximum. Ratio = regent ÷ etcd (below 1: regent faster).`,
     "",
-    "**Graceful handover** (leader resigns → successor `elected`; from the resigner's `deposed` line, and from the `resign` command):",
+    `**Graceful handover** (leader resigns → successor \`elected\`; from the resigner's \`deposed\` line, and from the \`resign\` command${
+      c.settings.handoverWarmup ? `; after ${c.settings.handoverWarmup} unrecorded warm-up handovers per pool, so each fresh process has run its takeover path once` : ""
+    }):`,
     "",
     row(["lease/TTL", "system", "n", "median ms", "p99 ms", "max ms", "from `resign` median / p99 ms", "ratio median / p99 / max"]),
     sep(8),
