@@ -190,8 +190,7 @@ function scaleSection(e: Envelope<ScaleResult> | undefined): string[] {
     row(["N", "layout (buckets)", "leaders at end", "start-up s", "renew p50 ms", "renew p99 ms", "renewals ok / failed", "regent CPU (cores)", "regent RSS MiB", "nats CPU (cores)", "nats RSS MiB", "KV ops/s", "NATS msgs in/s", "event-loop delay p99 ms", "regent CPU per 1k elections", "goal"]),
     sep(16),
   ];
-  // Results written before the what-if store was removed may still hold its cases (`store: "subject-cas"`): skip them.
-  for (const c of r.cases.filter((c) => (c as { store?: string }).store !== "subject-cas")) {
+  for (const c of r.cases) {
     out.push(
       row([
         c.n.toLocaleString("en-US"),
