@@ -48,6 +48,15 @@ describe("region-scoped leases (SimulatedClock, memory stores)", () => {
     expect(fb.from?.region).toBe(expectedTarget);
   });
 
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])("losing the authority's own region: its scope goes to the first failover choice, not the new authority's region (seed %i)", async (seed) => {
+    await world(seed);
+    const lost = w.globalLeader()!.node.region;
+    const spec = REGIONS.find((r) => r.name === lost)!;
+    w.partition(lost, true);
+    await w.until(() => !!w.holderOf(lost) && w.holderOf(lost)!.node.region !== lost, 30_000, "failover");
+    expect(w.holderOf(lost)!.node.region).toBe(spec.failover[0]);
+  });
+
   it("a flapping home region does not pull its scope back and forth (hysteresis)", async () => {
     await world(11, 4000);
     const lost = REGIONS.map((r) => r.name).find((r) => r !== w.globalLeader()!.node.region)!;
