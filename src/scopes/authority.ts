@@ -129,10 +129,17 @@ export class ScopeAuthority {
   }
 
   /** Asks for `scope` to move to `to` (recall, then grant). Resolves once granted there. */
-  move(scope: string, to: string, reason: "failback" | "manual"): Promise<MoveResult> {
-    if (!this.o.regions.some((r) => r.name === scope)) return Promise.reject(new Error(`unknown scope ${scope}`));
-    if (!this.o.regions.some((r) => r.name === to)) return Promise.reject(new Error(`unknown region ${to}`));
-    if (!this.live(to)) return Promise.reject(new Error(`region ${to} has no live regional leader`));
+  async move(scope: string, to: string, reason: "failback" | "manual"): Promise<MoveResult> {
+    if (!this.o.regions.some((r) => r.name === scope)) throw new Error(`unknown scope ${scope}`);
+    if (!this.o.regions.some((r) => r.name === to)) throw new Error(`unknown region ${to}`);
+    // A new authority calls a region live only after it has seen that
+    // region's leader renew (up to a regional lease): a move asked for in
+    // that window waits for the verdict instead of being refused.
+    while (!this.live(to) && !this.presumedDown(to) && !this.ac.signal.aborted) {
+      await new Promise((r) => this.o.clock.setTimeout(() => r(undefined), this.roundMs()));
+    }
+    if (this.ac.signal.aborted) throw new Error("no longer the lease authority");
+    if (!this.live(to)) throw new Error(`region ${to} has no live regional leader`);
     const v = this.scopes.get(scope)?.view;
     if (v && v.state === "held" && v.record.region === to && !v.record.recall) {
       return Promise.resolve({ scope, region: to, node: v.record.node, token: v.token });

@@ -85,8 +85,11 @@ describe("region-scoped leases on real processes", () => {
     // Synchronise on renewals: every holder renews its scope three more times under the new authority.
     for (const r of regions()) {
       const h = holder(r)!;
-      const from = h.events.length;
-      for (let i = 0; i < 3; i++) await h.waitForEvent((e) => e.type === "scope-renewed" && e.scope === r, { from: from + i, timeoutMs: 15_000 });
+      let from = h.events.length;
+      for (let i = 0; i < 3; i++) {
+        const e = await h.waitForEvent((e) => e.type === "scope-renewed" && e.scope === r, { from, timeoutMs: 15_000 });
+        from = h.events.indexOf(e) + 1; // three distinct renewals, not the same one three times
+      }
     }
     expect(regions().map((r) => `${holder(r)!.id}:${tokenOf(holder(r)!, r)}`)).toEqual(before);
   });

@@ -99,6 +99,25 @@ describe("region-scoped leases (SimulatedClock, memory stores)", () => {
     expect(w.scopeEvents.filter((e) => e.kind === "granted").length).toBe(grants);
   });
 
+  it("a move asked of a brand-new authority waits until it has seen the target region live, then succeeds", async () => {
+    await world(5);
+    const old = w.globalLeader()!;
+    void old.node.resign("global");
+    await w.until(() => !!w.globalLeader() && w.globalLeader() !== old, 20_000, "new global leader", 1);
+    const g = w.globalLeader()!;
+    // At once: the new authority has not yet seen any region's leader renew.
+    const scope = REGIONS.map((r) => r.name).find((r) => r !== g.node.region)!;
+    const to = REGIONS.map((r) => r.name).find((r) => r !== scope && r !== g.node.region)!;
+    const moved = g.node.moveScope(scope, to);
+    let result: Awaited<typeof moved> | undefined;
+    let error: unknown;
+    moved.then((r) => (result = r), (e: unknown) => (error = e));
+    await w.until(() => !!result || !!error, 10_000, "move settled", 1);
+    expect(error).toBeUndefined();
+    expect(result!.region).toBe(to);
+    expect(w.holderOf(scope)!.node.region).toBe(to);
+  });
+
   it("manual move and manual failback: recall, release, grant — zero overlap", async () => {
     await world(9);
     const g = w.globalLeader()!;
