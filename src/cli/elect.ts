@@ -37,7 +37,9 @@ export async function runElect(opts: ElectOptions): Promise<void> {
   const servers = serverList(opts.servers);
   const log = createLogger({ level: (opts.logLevel as never) ?? "warn", name: "regent-elect" });
   const nc = await connectNats(servers, `regent-elect-${opts.id ?? process.pid}`);
-  const store = await NatsLeaseStore.open(nc, { bucket: opts.bucket, replicas: opts.replicas ?? 1 });
+  const store = await NatsLeaseStore.openRetrying(nc, { bucket: opts.bucket, replicas: opts.replicas ?? 1 }, (err, attempt) =>
+    (attempt === 1 ? log.warn : log.debug).call(log, { bucket: opts.bucket, attempt, err: err.message }, "bucket not available yet; retrying"),
+  );
   const election = startElection({
     store,
     key: opts.key,

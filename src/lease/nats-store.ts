@@ -119,6 +119,39 @@ export class NatsLeaseStore implements LeaseStore {
     return new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs, cfg.num_replicas ?? 1, maxInFlight);
   }
 
+  /**
+   * {@link NatsLeaseStore.open}, retried while the server is unreachable or
+   * busy ({@link StoreUnavailableError}, e.g. a JetStream cluster still
+   * electing its meta leader, or an R3 stream creation that outlasts the
+   * timeout), with backoff up to 2 s, until `opts.signal` fires. Other errors
+   * (a TTL bucket, a missing bucket with `create: false`) are final.
+   */
+  static async openRetrying(
+    nc: NatsConnection,
+    opts: NatsLeaseStoreOptions,
+    onRetry: (err: StoreUnavailableError, attempt: number) => void = () => {},
+  ): Promise<NatsLeaseStore> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await NatsLeaseStore.open(nc, opts);
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError) || opts.signal?.aborted) throw err;
+        onRetry(err, attempt);
+        const ms = Math.min(2_000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(done, ms);
+          function done() {
+            clearTimeout(t);
+            opts.signal?.removeEventListener("abort", done);
+            resolve();
+          }
+          opts.signal?.addEventListener("abort", done, { once: true });
+        });
+        throwIfAborted(opts.signal);
+      }
+    }
+  }
+
   /** Runs one client call under the store's deadline and the caller's signal, with errors mapped. */
   private call<T>(ctx: ErrContext, opts: CallOptions | undefined, fn: () => Promise<T>, onLate?: (v: T) => void): Promise<T> {
     // Set when the caller has its answer: a call still queued for a slot then

@@ -193,3 +193,29 @@ describe("NatsLeaseStore at scale: one watch per store, bounded calls", () => {
     }
   });
 });
+
+describe("NatsLeaseStore.openRetrying", () => {
+  it("keeps trying while the server is down and opens once it is up; stops at once on a final error", async () => {
+    const own = await startNatsServer();
+    const c = await natsConnect(own.url);
+    try {
+      await own.kill(0, "SIGKILL");
+      const retries: number[] = [];
+      const opening = NatsLeaseStore.openRetrying(c, { bucket: "late", timeoutMs: 500 }, (_err, attempt) => {
+        retries.push(attempt);
+        if (attempt === 2) void own.restart(0);
+      });
+      const store = await opening;
+      expect(retries.length).toBeGreaterThanOrEqual(2);
+      expect(await store.create("k", enc("v"))).toBeGreaterThan(0);
+      await expect(NatsLeaseStore.openRetrying(c, { bucket: "absent", create: false })).rejects.toBeInstanceOf(BucketMissingError);
+      const ac = new AbortController();
+      await own.kill(0, "SIGKILL");
+      const aborted = NatsLeaseStore.openRetrying(c, { bucket: "late2", timeoutMs: 300, signal: ac.signal }, () => ac.abort());
+      await expect(aborted).rejects.toBeInstanceOf(AbortedError);
+    } finally {
+      await c.close();
+      await own.stop();
+    }
+  });
+});
