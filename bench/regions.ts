@@ -46,18 +46,7 @@ export interface RegionsResult {
   toScopeHeldMs: Stats;
 }
 
-/** The process holding `scope` by its own events (held without a later end). */
-function holder(dep: TestDeployment, scope: string): RegentProcess | undefined {
-  return dep.running().find((n) => {
-    for (let i = n.events.length - 1; i >= 0; i--) {
-      const e = n.events[i]!;
-      if (e.scope !== scope) continue;
-      if (e.type === "scope-held" || e.type === "scope-renewed") return true;
-      if (e.type === "scope-ended") return false;
-    }
-    return false;
-  });
-}
+const holder = (dep: TestDeployment, scope: string): RegentProcess | undefined => dep.scopeHolder(scope);
 
 export async function runRegionsBench(opts: RegionsOptions = {}): Promise<RegionsResult> {
   const quick = opts.quick ?? false;

@@ -12,13 +12,11 @@ import { silentLogger, type Logger } from "../observability/logger.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import { subscribeStalls, type StallInfo } from "../observability/stall-shared.js";
 import { electionMachine, type DeposedReason, type ElectionEmitted, type ElectionEvent as MachineEvent, type WriteInput } from "./machine.js";
+import { listen } from "../util/listen.js";
+import { realClock, sleep, type TimerClock } from "../util/timers.js";
 import { resolveTiming, validateId, validateKey, type Timing, type TimingOptions } from "./timing.js";
 
-/** A clock for the machine's timers; xstate's `SimulatedClock` satisfies it. */
-export interface TimerClock {
-  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
-  clearTimeout(id: unknown): void;
-}
+export type { TimerClock };
 
 /** Options of {@link startElection}. */
 export interface ElectionOptions extends TimingOptions {
@@ -154,26 +152,8 @@ export class Election {
   }
 
   /** Async iterator of events until the election stops or `signal` fires. */
-  async *events(opts: { signal?: AbortSignal } = {}): AsyncGenerator<ElectionEvent> {
-    const queue: ElectionEvent[] = [];
-    let wake: (() => void) | null = null;
-    const off = this.on((e) => {
-      queue.push(e);
-      wake?.();
-    });
-    const onAbort = () => wake?.();
-    opts.signal?.addEventListener("abort", onAbort);
-    try {
-      for (;;) {
-        while (queue.length) yield queue.shift()!;
-        if (this.stopped || opts.signal?.aborted) return;
-        await new Promise<void>((r) => (wake = r));
-        wake = null;
-      }
-    } finally {
-      off();
-      opts.signal?.removeEventListener("abort", onAbort);
-    }
+  events(opts: { signal?: AbortSignal } = {}): AsyncGenerator<ElectionEvent> {
+    return listen<ElectionEvent>((push) => this.on(push), { signal: opts.signal, ended: () => this.stopped });
   }
 
   /**
@@ -312,12 +292,12 @@ function machineFor(store: LeaseStore, clock: TimerClock | undefined): typeof el
       actors: {
         readLease: fromPromise<StoreEntry | null, { key: string }>(({ input, signal }) => store.get(input.key, { signal })),
         writeLease: fromPromise<number, WriteInput>(({ input, signal }) =>
-          withAttemptTimeout(signal, input.timeoutMs, clock, (s) =>
+          withAttemptTimeout(signal, input.timeoutMs, clock ?? realClock, (s) =>
             input.revision === 0 ? store.create(input.key, input.value, { signal: s }) : store.update(input.key, input.value, input.revision, { signal: s }),
           ),
         ),
         watchLease: fromCallback<MachineEvent, { key: string; retryMs: number }>(({ input, sendBack }) =>
-          watchLoop(store, input.key, sendBack, clock, input.retryMs),
+          watchLoop(store, input.key, sendBack, clock ?? realClock, input.retryMs),
         ),
       },
     });
@@ -334,7 +314,7 @@ function machineFor(store: LeaseStore, clock: TimerClock | undefined): typeof el
 async function withAttemptTimeout<T>(
   signal: AbortSignal,
   timeoutMs: number | undefined,
-  clock: TimerClock | undefined,
+  clock: TimerClock,
   call: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
   if (timeoutMs === undefined) return call(signal);
@@ -342,19 +322,17 @@ async function withAttemptTimeout<T>(
   let timedOut = false;
   const onAbort = () => ac.abort(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
-  const fire = () => {
+  const t = clock.setTimeout(() => {
     timedOut = true;
     ac.abort();
-  };
-  const t = clock ? clock.setTimeout(fire, timeoutMs) : setTimeout(fire, timeoutMs);
+  }, timeoutMs);
   try {
     return await call(ac.signal);
   } catch (err) {
     if (timedOut && err instanceof AbortedError) throw new StoreUnavailableError(`renewal attempt abandoned after ${Math.round(timeoutMs)} ms`, { cause: err });
     throw err;
   } finally {
-    if (clock) clock.clearTimeout(t);
-    else clearTimeout(t as NodeJS.Timeout);
+    clock.clearTimeout(t);
     signal.removeEventListener("abort", onAbort);
   }
 }
@@ -367,24 +345,10 @@ function watchLoop(
   store: LeaseStore,
   key: string,
   sendBack: (e: MachineEvent) => void,
-  clock: TimerClock | undefined,
+  clock: TimerClock,
   retryMs: number,
 ): () => void {
   const ac = new AbortController();
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const onAbort = () => {
-        if (clock) clock.clearTimeout(t);
-        else clearTimeout(t as NodeJS.Timeout);
-        resolve();
-      };
-      const done = () => {
-        ac.signal.removeEventListener("abort", onAbort);
-        resolve();
-      };
-      const t = clock ? clock.setTimeout(done, ms) : setTimeout(done, ms);
-      ac.signal.addEventListener("abort", onAbort, { once: true });
-    });
   void (async () => {
     while (!ac.signal.aborted) {
       try {
@@ -392,7 +356,7 @@ function watchLoop(
       } catch (error) {
         if (!ac.signal.aborted) sendBack({ type: "STORE.WATCH_ERROR", error });
       }
-      if (!ac.signal.aborted) await sleep(retryMs);
+      if (!ac.signal.aborted) await sleep(retryMs, ac.signal, clock);
     }
   })();
   return () => ac.abort();

@@ -113,6 +113,17 @@ const releaseInput = ({ context }: { context: ElectionContext }): WriteInput => 
   revision: context.revision,
 });
 
+/** One best-effort release, then follow (or stop): after a lapse, and after a win heard too late. */
+const releaseOnce = {
+  invoke: {
+    src: "writeLease",
+    input: releaseInput,
+    onDone: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
+    onError: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
+  },
+  on: { STOP: { target: "stopped" } },
+} as const;
+
 const view = (payload: unknown): LeaseView => viewOf(payload as StoreEntry | null);
 /** The store entry carried by an actor's done event or by a watch change. */
 const payloadOf = (event: object): unknown =>
@@ -452,13 +463,7 @@ export const electionMachine = setup({
     /** Deadline passed: fenced. Best-effort release so successors need not wait a lease. */
     lapsed: {
       entry: emit(({ context }) => ({ type: "deposed" as const, token: context.token, reason: "lapsed" as const, at: context.now() })),
-      invoke: {
-        src: "writeLease",
-        input: releaseInput,
-        onDone: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
-        onError: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
-      },
-      on: { STOP: { target: "stopped" } },
+      ...releaseOnce,
     },
     /** Graceful hand-over: deposed is emitted *before* the release is sent. */
     resigning: {
@@ -490,15 +495,7 @@ export const electionMachine = setup({
       },
     },
     /** Won a write whose validity had already run out by the time we heard: release, never act. */
-    abandoned: {
-      invoke: {
-        src: "writeLease",
-        input: releaseInput,
-        onDone: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
-        onError: [{ guard: "stopRequested", target: "stopped" }, { target: "following" }],
-      },
-      on: { STOP: { target: "stopped" } },
-    },
+    abandoned: releaseOnce,
     stopped: { type: "final" },
   },
 });

@@ -17,6 +17,7 @@ import { resolveTiming, type Timing, type TimingOptions } from "../election/timi
 import { ScopeAuthority, type MoveResult, type ScopeRegion } from "../scopes/authority.js";
 import { ScopeLessee, type LesseeEvent, type ScopeClock } from "../scopes/lessee.js";
 import type { ScopeEvent } from "../wire/events.js";
+import { listen } from "../util/listen.js";
 
 /** Key of the regional lease inside the region's bucket. */
 export const REGIONAL_KEY = "leader";
@@ -236,27 +237,8 @@ export class RegentNode {
   }
 
   /** Async iterator of this node's changes on `scope` (held, renewed, ended), until `signal`. */
-  async *scopeChanges(scope: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<LesseeEvent> {
-    const queue: LesseeEvent[] = [];
-    let wake: (() => void) | null = null;
-    const off = this.on((e) => {
-      if ("scope" in e && e.scope === scope) {
-        queue.push(e);
-        wake?.();
-      }
-    });
-    const onAbort = () => wake?.();
-    opts.signal?.addEventListener("abort", onAbort);
-    try {
-      for (;;) {
-        while (queue.length) yield queue.shift()!;
-        if (opts.signal?.aborted) return;
-        await new Promise<void>((r) => (wake = r));
-      }
-    } finally {
-      off();
-      opts.signal?.removeEventListener("abort", onAbort);
-    }
+  scopeChanges(scope: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<LesseeEvent> {
+    return listen<LesseeEvent>((push) => this.on((e) => "scope" in e && e.scope === scope && push(e as LesseeEvent)), { signal: opts.signal });
   }
 
   /** Moves `scope` to `region` (recall, release, grant). Only on the global leader. */

@@ -10,6 +10,9 @@ import { createServer, type Server } from "node:net";
 import { delimiter, join } from "node:path";
 import { AbortedError } from "../errors.js";
 import type { NatsServerHandle } from "./nats-launcher.js";
+import { sleep } from "../util/timers.js";
+
+export { sleep };
 
 /** Loopback host every launched server binds to. */
 export const LOOPBACK = "127.0.0.1";
@@ -87,20 +90,6 @@ export async function waitFor<T>(
     }
     await sleep(intervalMs, opts.signal);
   }
-}
-
-/** Resolves after `ms`, or early (without throwing) when `signal` fires. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** GETs `url` and parses JSON; throws on HTTP errors or when it takes longer than `timeoutMs`. */

@@ -28,6 +28,7 @@ import { AbortedError, BucketMissingError, ConfigError, ConflictError, RegentErr
 import { AckPublisher } from "./ack-publisher.js";
 import { Limiter } from "./limiter.js";
 import { apiCode, guard, isNoResponders, isWrongSequence, message, STREAM_NOT_FOUND, type ErrContext } from "./nats-call.js";
+import { sleep } from "../util/timers.js";
 import { WatchHub } from "./watch-hub.js";
 import { assertValidFilter, assertValidKey, assertValidRevision } from "./memory-store.js";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "./store.js";
@@ -138,15 +139,7 @@ export class NatsLeaseStore implements LeaseStore {
         if (!(err instanceof StoreUnavailableError) || opts.signal?.aborted) throw err;
         onRetry(err, attempt);
         const ms = Math.min(2_000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(done, ms);
-          function done() {
-            clearTimeout(t);
-            opts.signal?.removeEventListener("abort", done);
-            resolve();
-          }
-          opts.signal?.addEventListener("abort", done, { once: true });
-        });
+        await sleep(ms, opts.signal);
         throwIfAborted(opts.signal);
       }
     }

@@ -21,6 +21,7 @@ import type { Logger } from "../observability/logger.js";
 import type { MoveReason, ScopeEvent } from "../wire/events.js";
 import type { ScopeClock } from "./lessee.js";
 import { SCOPE_FILTER, encodeScope, scopeKey, scopeOfKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
+import { sleep } from "../util/timers.js";
 
 export interface ScopeRegion {
   name: string;
@@ -110,7 +111,7 @@ export class ScopeAuthority {
       } catch {
         /* polling continues; watch again below */
       }
-      if (!this.ac.signal.aborted) await new Promise((r) => this.o.clock.setTimeout(() => r(undefined), this.o.timing.retryMs * 4));
+      if (!this.ac.signal.aborted) await sleep(this.o.timing.retryMs * 4, this.ac.signal, this.o.clock);
     }
   }
 
@@ -136,13 +137,13 @@ export class ScopeAuthority {
     // region's leader renew (up to a regional lease): a move asked for in
     // that window waits for the verdict instead of being refused.
     while (!this.live(to) && !this.presumedDown(to) && !this.ac.signal.aborted) {
-      await new Promise((r) => this.o.clock.setTimeout(() => r(undefined), this.roundMs()));
+      await sleep(this.roundMs(), this.ac.signal, this.o.clock);
     }
     if (this.ac.signal.aborted) throw new Error("no longer the lease authority");
     if (!this.live(to)) throw new Error(`region ${to} has no live regional leader`);
     const v = this.scopes.get(scope)?.view;
     if (v && v.state === "held" && v.record.region === to && !v.record.recall) {
-      return Promise.resolve({ scope, region: to, node: v.record.node, token: v.token });
+      return { scope, region: to, node: v.record.node, token: v.token };
     }
     return new Promise((resolve, reject) => {
       const p = this.pending.get(scope);

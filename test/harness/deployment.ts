@@ -81,6 +81,18 @@ export class TestDeployment {
   globalLeader(): RegentProcess | undefined {
     return this.running().find((n) => n.leadingIn("global"));
   }
+  /** The process holding `scope` by its own events (held without a later end). */
+  scopeHolder(scope: string): RegentProcess | undefined {
+    return this.running().find((n) => {
+      for (let i = n.events.length - 1; i >= 0; i--) {
+        const e = n.events[i]!;
+        if (e.scope !== scope) continue;
+        if (e.type === "scope-held" || e.type === "scope-renewed") return true;
+        if (e.type === "scope-ended") return false;
+      }
+      return false;
+    });
+  }
   regionOf(n: RegentProcess): string {
     return this.topology.regions.find((r) => n.id.startsWith(`${r.name}-`))!.name;
   }

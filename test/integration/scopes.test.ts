@@ -34,18 +34,7 @@ afterAll(async () => {
 });
 
 const regions = () => dep.topology.regions.map((r) => r.name);
-/** The process holding `scope` by its own events (held without a later end). */
-function holder(scope: string): RegentProcess | undefined {
-  return dep.running().find((n) => {
-    for (let i = n.events.length - 1; i >= 0; i--) {
-      const e = n.events[i]!;
-      if (e.scope !== scope) continue;
-      if (e.type === "scope-held" || e.type === "scope-renewed") return true;
-      if (e.type === "scope-ended") return false;
-    }
-    return false;
-  });
-}
+const holder = (scope: string): RegentProcess | undefined => dep.scopeHolder(scope);
 const tokenOf = (n: RegentProcess, scope: string) => n.events.findLast((e) => e.type === "scope-held" && e.scope === scope)!.token!;
 const heldAt = (n: RegentProcess, scope: string) => n.events.findLast((e) => e.type === "scope-held" && e.scope === scope)!.t;
 
