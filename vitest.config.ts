@@ -11,6 +11,7 @@ const serial = [
   "test/launcher/**/*.test.ts",
   "test/bench/**/*.test.ts",
   "test/lease/nats-store*.test.ts",
+  "test/hierarchy/events-stream.test.ts",
 ];
 
 export default defineConfig({

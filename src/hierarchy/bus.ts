@@ -57,38 +57,63 @@ export function stateSourceOf(d: DeploymentStores): StateSource {
   };
 }
 
-/** Reads the current state of every lease of a deployment (authoritative: straight from the KV). */
-export async function readState(d: StateSource, answeredBy: string, opts: { signal?: AbortSignal } = {}): Promise<StateSnapshot> {
-  const read = async (store: LeaseStore | (() => Promise<LeaseStore>), key: string): Promise<LeaseRow> => {
+/** How long one row of a `state` snapshot may take: a dead region must not hold up the answer. */
+export const STATE_PART_TIMEOUT_MS = 800;
+
+const UNREACHABLE: LeaseRow = { state: "unreachable", node: null, region: null, token: null, revision: 0, ageMs: null };
+
+/**
+ * Reads the current state of every lease of a deployment (authoritative:
+ * straight from the KV). Every row is read at the same time with its own
+ * deadline (`partTimeoutMs`), so a region that is down makes only its own
+ * rows `unreachable` and the answer comes within that deadline whatever is
+ * down.
+ */
+export async function readState(d: StateSource, answeredBy: string, opts: { signal?: AbortSignal; partTimeoutMs?: number } = {}): Promise<StateSnapshot> {
+  const partMs = opts.partTimeoutMs ?? STATE_PART_TIMEOUT_MS;
+  const deadline = () => (opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(partMs)]) : AbortSignal.timeout(partMs));
+  const read = async (store: LeaseStore | ((signal: AbortSignal) => Promise<LeaseStore>), key: string): Promise<LeaseRow> => {
+    const signal = deadline();
     try {
-      const info = await currentLeader(typeof store === "function" ? await store() : store, key, opts);
+      const s = typeof store === "function" ? await store(signal) : store;
+      const info = await currentLeader(s, key, { signal });
       return row(info, info.renewedAt !== undefined ? Math.max(0, Date.now() - info.renewedAt) : null);
     } catch {
-      return { state: "unreachable", node: null, region: null, token: null, revision: 0, ageMs: null };
+      return UNREACHABLE;
     }
   };
   const regions: Record<string, LeaseRow> = {};
-  await Promise.all(d.regionNames.map(async (name) => (regions[name] = await read(() => d.regionStore(name, opts.signal), REGIONAL_KEY))));
+  const [, global, scopes] = await Promise.all([
+    Promise.all(d.regionNames.map(async (name) => (regions[name] = await read((signal) => d.regionStore(name, signal), REGIONAL_KEY)))),
+    read(d.global, GLOBAL_KEY),
+    readScopes(d.global, d.regionNames, deadline),
+  ]);
   return {
     v: 1,
     kind: "state",
     cluster: d.cluster,
     regions,
-    global: await read(d.global, GLOBAL_KEY),
-    scopes: await readScopes(d.global, d.regionNames, opts.signal),
+    global,
+    scopes,
     answeredBy,
     at: Date.now(),
   };
 }
 
-/** The scope lease table, straight from the global bucket. */
-async function readScopes(store: LeaseStore, names: string[], signal?: AbortSignal): Promise<StateSnapshot["scopes"]> {
+/** The scope lease table, straight from the global bucket: one read per scope, each with its own deadline. */
+async function readScopes(store: LeaseStore, names: string[], deadline: () => AbortSignal): Promise<StateSnapshot["scopes"]> {
   const out: StateSnapshot["scopes"] = {};
-  try {
-    // One scope per region, read by name: listing keys through a gateway costs a second.
-    for (const name of names) {
-      const v = scopeViewOf(await store.get(scopeKey(name), signal ? { signal } : {}));
-      if (v.state === "vacant") continue;
+  // One scope per region, read by name: listing keys through a gateway costs a second.
+  await Promise.all(
+    names.map(async (name) => {
+      let v;
+      try {
+        v = scopeViewOf(await store.get(scopeKey(name), { signal: deadline() }));
+      } catch {
+        out[name] = { ...UNREACHABLE, home: name };
+        return;
+      }
+      if (v.state === "vacant") return;
       if (v.state === "unknown") {
         out[name] = { state: v.state, node: null, region: null, token: null, revision: v.revision, ageMs: null, home: name };
       } else {
@@ -102,10 +127,8 @@ async function readScopes(store: LeaseStore, names: string[], signal?: AbortSign
           home: v.record.home,
         };
       }
-    }
-  } catch {
-    /* global tier unreachable: no table */
-  }
+    }),
+  );
   return out;
 }
 
@@ -143,7 +166,7 @@ export function serveNode(nc: NatsConnection, node: RegentNode, d: StateSource, 
   void (async () => {
     for await (const m of stateSub) {
       try {
-        m.respond(encodeEvent(await readState(d, node.id, { signal: AbortSignal.timeout(2_000) })));
+        m.respond(encodeEvent(await readState(d, node.id)));
       } catch (err) {
         log.warn({ err }, "state request failed");
       }

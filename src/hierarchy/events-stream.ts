@@ -1,11 +1,19 @@
 /**
- * Leader and scope events are plain NATS messages on documented subjects, and
- * they are also captured by a small JetStream stream placed in the global
- * cluster. Core-NATS delivery across gateways is at most once (a message sent
- * while a gateway reconnects is gone), so publishers use JetStream publish
- * with an ack, retry until acked, and de-duplicate by message id. Anyone can
- * still just subscribe; a consumer that must not miss anything (an audit log,
- * a test) reads the stream, from the start or from any sequence.
+ * Leader and scope events are plain NATS messages on documented subjects,
+ * backed by a small JetStream stream placed in the global cluster.
+ *
+ * Publishers append to the stream on a *capture* subject (outside the live
+ * subtree) with an ack, retrying until acked, de-duplicated by message id;
+ * the stream republishes each message it *stores* once onto the live
+ * subject. So a retry after a lost ack never reaches a live subscriber twice
+ * (with plain JetStream publishes on the live subject, each retry was also
+ * delivered to every core subscriber: 3–4 copies of one event during a
+ * region loss). The price: a live event waits for the stream to store it.
+ *
+ * Anyone can just subscribe to the live subjects; a consumer that must not
+ * miss anything (an audit log, a test) reads the stream, from the start or
+ * from any sequence (the republished message carries `Nats-Sequence`, so a
+ * live subscriber can see gaps and catch up from the stream).
  */
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -14,24 +22,30 @@ import { decodeEvent, encodeEvent, type LeaderEvent, type ScopeEvent } from "../
 import { subjects } from "../wire/subjects.js";
 import { GLOBAL_CLUSTER } from "./deployment.js";
 
-/** Stream capturing a deployment's events. */
-export const eventsStreamName = (cluster: string) => `regent-events-${cluster}`;
+/**
+ * Stream capturing a deployment's events. Named apart from the
+ * `regent-events-<cluster>` stream of regent ≤ 0.1, which captured the live
+ * subjects directly (2.9 cannot add `republish` to an existing stream): that
+ * one can be deleted once no node of the old version runs.
+ */
+export const eventsStreamName = (cluster: string) => `regent-log-${cluster}`;
 
 /** Creates the events stream when missing (idempotent). */
 export async function ensureEventsStream(nc: NatsConnection, cluster: string, replicas: number, opts: { placement?: boolean; timeoutMs?: number } = {}): Promise<void> {
   const jsm = await jetstreamManager(nc, { timeout: opts.timeoutMs ?? 5_000 });
   const name = eventsStreamName(cluster);
+  const s = subjects(cluster);
+  const wanted = { subjects: [s.capture.all], republish: { src: s.capture.all, dest: s.all } };
   try {
     await jsm.streams.info(name);
     return;
   } catch {
     /* missing: create below */
   }
-  const s = subjects(cluster);
   try {
     await jsm.streams.add({
       name,
-      subjects: [`${s.root}.region.*.leader`, s.globalLeader, `${s.root}.scope.*`],
+      ...wanted,
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,
@@ -74,6 +88,8 @@ export class EventPublisher {
   /** Events given up on after `maxAgeMs`. */
   dropped = 0;
   published = 0;
+  /** Append attempts, retries included. */
+  attempts = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -97,7 +113,8 @@ export class EventPublisher {
     while (this.queue.length && !this.closed) {
       const head = this.queue[0]!;
       try {
-        await this.js.publish(subjectOf(this.cluster, head.e), encodeEvent(head.e), { msgID: msgId(head.e), timeout: 2_000 });
+        this.attempts++;
+        await this.js.publish(subjects(this.cluster).capture.of(subjectOf(this.cluster, head.e)), encodeEvent(head.e), { msgID: msgId(head.e), timeout: 2_000 });
         this.queue.shift();
         this.published++;
         delay = 100;
@@ -140,7 +157,7 @@ export async function readEventsStream(nc: NatsConnection, cluster: string, opts
   const msgs = await consumer.consume();
   for await (const m of msgs) {
     try {
-      out.push({ seq: m.seq, subject: m.subject, event: decodeEvent(m.data) as LeaderEvent | ScopeEvent });
+      out.push({ seq: m.seq, subject: subjects(cluster).capture.live(m.subject), event: decodeEvent(m.data) as LeaderEvent | ScopeEvent });
     } catch {
       /* not ours: skip */
     }

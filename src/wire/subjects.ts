@@ -36,6 +36,23 @@ export function subjects(cluster: string) {
     scopeMove: `${root}.scope-authority.move`,
     /** Request/reply: current state for late joiners (answered by one node of a queue group). */
     state: `${root}.state`,
+    /**
+     * Where publishers append events: the events stream captures this
+     * subtree and republishes each *stored* message once onto the same
+     * subject under `root`. Publish retries (an ack lost in an outage) land
+     * here, are de-duplicated by message id, and never reach live
+     * subscribers twice. Outside `root`, so `all` never sees a retry.
+     */
+    capture: {
+      all: `regent-log.${cluster}.>`,
+      /** The capture subject of a live event subject under `root`. */
+      of: (live: string) => {
+        if (!live.startsWith(`${root}.`)) throw new ConfigError("subject", `not under ${root}: ${live}`);
+        return `regent-log.${cluster}.${live.slice(root.length + 1)}`;
+      },
+      /** The live subject a capture subject is republished on. */
+      live: (captured: string) => (captured.startsWith(`regent-log.${cluster}.`) ? `${root}.${captured.slice(`regent-log.${cluster}.`.length)}` : captured),
+    },
   };
 }
 

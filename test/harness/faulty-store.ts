@@ -1,7 +1,9 @@
 /**
  * A per-participant view of a shared store whose link can be cut, modelling a
  * partition or a crash of the participant's connection: while `down`, calls
- * reject with StoreUnavailableError and open watches end with it.
+ * reject with StoreUnavailableError and open watches end with it. While
+ * `hanging`, calls never answer (a region whose servers are dead: requests
+ * time out) until their own signal aborts.
  */
 import { StoreUnavailableError } from "../../src/errors.js";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../../src/lease/store.js";
@@ -9,6 +11,8 @@ import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../../sr
 export class FaultyStore implements LeaseStore {
   readonly name: string;
   private isDown = false;
+  /** Calls wait for their signal instead of answering. */
+  hanging = false;
   private cuts = new Set<AbortController>();
   /** Count of calls made through this view, by operation. */
   readonly calls: Record<string, number> = {};
@@ -31,8 +35,18 @@ export class FaultyStore implements LeaseStore {
     if (this.isDown) throw new StoreUnavailableError(`${this.name}: link down (injected)`);
   }
 
+  /** Never settles unless `signal` aborts: an unanswered request. */
+  private hang(signal?: AbortSignal): Promise<never> {
+    return new Promise((_, reject) => {
+      const fail = () => reject(new StoreUnavailableError(`${this.name}: no answer (injected)`));
+      if (signal?.aborted) fail();
+      signal?.addEventListener("abort", fail, { once: true });
+    });
+  }
+
   async get(key: string, opts?: CallOptions): Promise<StoreEntry | null> {
     this.guard("get");
+    if (this.hanging) return this.hang(opts?.signal);
     return this.inner.get(key, opts);
   }
   async create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
