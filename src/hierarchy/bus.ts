@@ -58,7 +58,7 @@ export function stateSourceOf(d: DeploymentStores): StateSource {
 }
 
 /** How long one row of a `state` snapshot may take: a dead region must not hold up the answer. */
-export const STATE_PART_TIMEOUT_MS = 800;
+export const STATE_PART_TIMEOUT_MS = 500;
 
 const UNREACHABLE: LeaseRow = { state: "unreachable", node: null, region: null, token: null, revision: 0, ageMs: null };
 
