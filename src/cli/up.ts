@@ -52,7 +52,9 @@ export async function runUp(opts: UpOptions): Promise<void> {
     await waitUntil(nodes, () => regionalLeaders().length === topo.regions.length && !!globalLeader(), 60_000, "every leader elected");
     say(`all leaders elected ${((monotonicNowMs() - t0) / 1000).toFixed(1)} s after start (global: ${globalLeader()!.id})`);
 
-    const nc = await connectNats(sc.global.urls, "regent-up");
+    // Every server of every region: whichever region is lost, the table keeps refreshing through the others.
+    const clientUrls = sc.all.urls;
+    const nc = await connectNats(clientUrls, "regent-up");
     // Scopes are granted by the global leader once it has seen every region renew.
     for (let i = 0; i < 120; i++) {
       const s = await requestState(nc, topo.cluster, 2_000).catch(() => null);
@@ -67,7 +69,7 @@ export async function runUp(opts: UpOptions): Promise<void> {
         const s = await requestState(nc, topo.cluster, 2_000);
         if (process.stdout.isTTY && !opts.once) process.stdout.write("\x1b[2J\x1b[H");
         say(renderState(s));
-        if (!opts.once) say(`\nclients: NATS_URL=${sc!.allUrls(topo.regions[0]!.name)[0]}  regent watch | regent status   (Ctrl-C to stop)`);
+        if (!opts.once) say(`\nclients: NATS_URL=${clientUrls.join(",")}  regent watch | regent status   (Ctrl-C to stop)`);
       } catch (err) {
         say(`status unavailable: ${(err as Error).message}`);
       }
