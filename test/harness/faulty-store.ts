@@ -1,15 +1,17 @@
 /**
  * A per-participant view of a shared store whose link can be cut, modelling a
  * partition or a crash of the participant's connection: while `down`, calls
- * reject with StoreUnavailableError and open watches end with it.
+ * reject with StoreUnavailableError and open watches end with it. `hang`
+ * makes chosen calls never answer (a lost request or ack) until aborted.
  */
-import { StoreUnavailableError } from "../../src/errors.js";
+import { AbortedError, StoreUnavailableError } from "../../src/errors.js";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../../src/lease/store.js";
 
 export class FaultyStore implements LeaseStore {
   readonly name: string;
   private isDown = false;
   private cuts = new Set<AbortController>();
+  private hangs: ((op: string, key: string) => boolean)[] = [];
   /** Count of calls made through this view, by operation. */
   readonly calls: Record<string, number> = {};
 
@@ -26,9 +28,26 @@ export class FaultyStore implements LeaseStore {
     if (down) for (const c of this.cuts) c.abort();
   }
 
+  /** The next call for which `pred` holds never answers: it rejects only when its signal aborts. */
+  hangNext(pred: (op: string, key: string) => boolean): void {
+    this.hangs.push(pred);
+  }
+
   private guard(op: string): void {
     this.calls[op] = (this.calls[op] ?? 0) + 1;
     if (this.isDown) throw new StoreUnavailableError(`${this.name}: link down (injected)`);
+  }
+
+  /** A pending hang for this call, consumed: a promise that settles only on abort. */
+  private hung(op: string, key: string, opts?: CallOptions): Promise<never> | null {
+    const i = this.hangs.findIndex((p) => p(op, key));
+    if (i < 0) return null;
+    this.hangs.splice(i, 1);
+    return new Promise<never>((_, reject) => {
+      const s = opts?.signal;
+      if (s?.aborted) return reject(new AbortedError("aborted"));
+      s?.addEventListener("abort", () => reject(new AbortedError("aborted")), { once: true });
+    });
   }
 
   async get(key: string, opts?: CallOptions): Promise<StoreEntry | null> {
@@ -37,11 +56,11 @@ export class FaultyStore implements LeaseStore {
   }
   async create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
     this.guard("create");
-    return this.inner.create(key, value, opts);
+    return this.hung("create", key, opts) ?? this.inner.create(key, value, opts);
   }
   async update(key: string, value: Uint8Array, rev: number, opts?: CallOptions): Promise<number> {
     this.guard("update");
-    return this.inner.update(key, value, rev, opts);
+    return this.hung("update", key, opts) ?? this.inner.update(key, value, rev, opts);
   }
   async delete(key: string, rev: number, opts?: CallOptions): Promise<void> {
     this.guard("delete");
