@@ -5,6 +5,7 @@
  * re-grants a scope that stopped renewing.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import type { ScopeAuthority } from "../../src/scopes/authority.js";
 import { REGIONS, World } from "./world.js";
 
 let w: World;
@@ -49,6 +50,27 @@ describe("mixed scope lease lengths (SimulatedClock, memory stores)", () => {
     const validUntil = lessee.node.scope(scope).validUntil;
     await w.until(() => !!w.holderOf(scope) && w.holderOf(scope) !== lessee, 30_000, "re-grant");
     expect(w.clock.now()).toBeGreaterThanOrEqual(validUntil);
+  });
+});
+
+describe("region liveness under a regional lease longer than the topology's", () => {
+  it("a region whose leader runs a 9 s lease (renewing every 3 s) stays live, though the topology says 2 s", async () => {
+    w = new World(44);
+    for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`, r.name === "us" ? { regionalLeaseMs: 9_000 } : {});
+    await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 30_000, "every scope held at home");
+    const authority = (w.globalLeader()!.node as unknown as { authority: ScopeAuthority }).authority;
+    let samples = 0;
+    let notLive = 0;
+    await w.until(
+      () => {
+        samples++;
+        if (!authority.live("us")) notLive++;
+        return samples >= 1_000;
+      },
+      20_000,
+      "samples",
+    );
+    expect(notLive, `us judged not live in ${notLive} of ${samples} samples`).toBe(0);
   });
 });
 
