@@ -13,7 +13,7 @@ import { monotonicNowMs } from "../observability/oracle.js";
 import { subscribeStalls, type StallInfo } from "../observability/stall-shared.js";
 import { electionMachine, type DeposedReason, type ElectionEmitted, type ElectionEvent as MachineEvent, type WriteInput } from "./machine.js";
 import { listen } from "../util/listen.js";
-import { realClock, sleep, type TimerClock } from "../util/timers.js";
+import { deadlineSignal, realClock, sleep, type TimerClock } from "../util/timers.js";
 import { resolveTiming, validateId, validateKey, type Timing, type TimingOptions } from "./timing.js";
 
 export type { TimerClock };
@@ -318,22 +318,14 @@ async function withAttemptTimeout<T>(
   call: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
   if (timeoutMs === undefined) return call(signal);
-  const ac = new AbortController();
-  let timedOut = false;
-  const onAbort = () => ac.abort(signal.reason);
-  signal.addEventListener("abort", onAbort, { once: true });
-  const t = clock.setTimeout(() => {
-    timedOut = true;
-    ac.abort();
-  }, timeoutMs);
+  const d = deadlineSignal(signal, timeoutMs, clock);
   try {
-    return await call(ac.signal);
+    return await call(d.signal);
   } catch (err) {
-    if (timedOut && err instanceof AbortedError) throw new StoreUnavailableError(`renewal attempt abandoned after ${Math.round(timeoutMs)} ms`, { cause: err });
+    if (d.expired() && err instanceof AbortedError) throw new StoreUnavailableError(`write attempt abandoned after ${Math.round(timeoutMs)} ms`, { cause: err });
     throw err;
   } finally {
-    clock.clearTimeout(t);
-    signal.removeEventListener("abort", onAbort);
+    d.clear();
   }
 }
 

@@ -7,7 +7,8 @@
  * The rules (docs/safety.md argues why they prevent overlap):
  * - Acquire by `create` when the key is vacant, by CAS on a revision released
  *   by someone else, or by CAS on a revision this candidate has itself watched
- *   unchanged for a full lease on its own monotonic clock.
+ *   unchanged for a full lease on its own monotonic clock — the longer of its
+ *   own lease and the one in the holder's record.
  * - Renew by CAS on the holder's own last revision; validity runs from the
  *   moment the successful write was *sent*: lease × (1 − maxDrift) − margin.
  * - At the deadline the holder is deposed (reason `lapsed`) whatever the store
@@ -16,8 +17,8 @@
  */
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from "xstate";
 import type { StoreEntry } from "../lease/store.js";
-import { encodeRecord, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
-import type { Timing } from "./timing.js";
+import { encodeRecord, leaseToWait, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
+import { attemptTimeoutMs, type Timing } from "./timing.js";
 
 /** Why a holder stopped being leader. */
 export type DeposedReason = "lapsed" | "resigned" | "superseded" | "stopped";
@@ -46,6 +47,8 @@ export interface ElectionContext extends ElectionInput {
   /** Revision being observed as a follower, and since when (monotonic ms). */
   observedRevision: number;
   observedSince: number;
+  /** How long to watch the observed revision before a takeover: max(own lease, the record's). */
+  observedLeaseMs: number;
   /** The observed revision is a delete marker or absence: acquire with `create`. */
   observedVacant: boolean;
   /** Last leader announced through `leader-changed`, to emit only changes. */
@@ -74,8 +77,8 @@ export type ElectionEvent =
 
 /**
  * A conditional write. `timeoutMs`, when set, bounds this attempt below the
- * store's own timeout: a retried renewal must not spend the last of the
- * validity waiting on an attempt sent into an outage.
+ * store's own timeout: a renewal must not spend the last of the validity
+ * waiting on an attempt whose request or ack was lost.
  */
 export type WriteInput = { key: string; value: Uint8Array; revision: number; timeoutMs?: number };
 
@@ -134,6 +137,7 @@ const isConflict = (error: unknown) => (error as { code?: string } | null)?.code
 const takeable = (v: LeaseView, id: string) =>
   v.state === "vacant" || (v.state === "released" && v.holder !== id);
 
+
 export const electionMachine = setup({
   types: {
     context: {} as ElectionContext,
@@ -163,20 +167,21 @@ export const electionMachine = setup({
       const scale = first ? 0.5 + 0.5 * context.random() : 1 - 0.1 * context.random();
       return Math.max(0, context.sendAt + context.timing.renewMs * scale - context.now());
     },
-    /** Takeover: a full lease of watching the same revision, on our own clock. */
-    untilTakeover: ({ context }) => Math.max(0, context.observedSince + context.timing.leaseMs - context.now()),
+    /** Takeover: a full lease (ours or the holder's, the longer) of watching the same revision, on our own clock. */
+    untilTakeover: ({ context }) => Math.max(0, context.observedSince + context.observedLeaseMs - context.now()),
     /** Followers re-read periodically: a watch is a hint and may miss updates. */
     reconcile: ({ context }) => context.timing.renewMs,
     retry: ({ context }) => jitter(context, context.timing.retryMs),
     /**
      * A holder retries a failed renewal without exponential backoff, and more
      * often as the deadline nears: riding out a 4–8 s stream-leader election
-     * depends on the first write after it.
+     * depends on the first write after it. Never above retryMs, so that the
+     * attempt deadlines (`attemptTimeoutMs`) leave room for the next attempt.
      */
     renewRetry: ({ context }) =>
       Math.max(
         1,
-        Math.min(context.timing.retryMs * (0.5 + context.random()), (context.deadline - context.now()) / 4),
+        Math.min(context.timing.retryMs * (0.5 + 0.5 * context.random()), (context.deadline - context.now()) / 4),
       ),
   },
   guards: {
@@ -211,7 +216,12 @@ export const electionMachine = setup({
     observe: enqueueActions(({ context, event, enqueue }) => {
       const v = view(payloadOf(event));
       if (v.revision !== context.observedRevision) {
-        enqueue.assign({ observedRevision: v.revision, observedSince: context.now(), observedVacant: v.state === "vacant" });
+        enqueue.assign({
+          observedRevision: v.revision,
+          observedSince: context.now(),
+          observedVacant: v.state === "vacant",
+          observedLeaseMs: leaseToWait(v, context.timing.leaseMs),
+        });
         if (v.state === "unknown") enqueue.emit({ type: "malformed", revision: v.revision, reason: v.reason });
       }
       const leader = v.state === "held" ? v.holder : v.state === "unknown" ? "unknown" : null;
@@ -275,6 +285,7 @@ export const electionMachine = setup({
     ...input,
     observedRevision: -1,
     observedSince: 0,
+    observedLeaseMs: input.timing.leaseMs,
     observedVacant: false,
     announcedLeader: null,
     announcedToken: null,
@@ -342,6 +353,8 @@ export const electionMachine = setup({
               value: encodeRecord(record({ ...context, acquiredAtWall: context.wallNow() }, 0, false)),
               // Revision 0 asks for `create` (key absent, deleted or purged).
               revision: context.observedVacant ? 0 : context.observedRevision,
+              // A win heard after attemptMs still leaves room for a renewal retry.
+              timeoutMs: context.timing.attemptMs,
             }),
             onDone: [
               // The reply came so late that the term is already over (a pause,
@@ -365,6 +378,7 @@ export const electionMachine = setup({
               key: context.key,
               value: encodeRecord(record({ ...context, acquiredAtWall: context.wallNow() }, 0, false)),
               revision: context.observedRevision,
+              timeoutMs: context.timing.attemptMs,
             }),
             onDone: [
               // The reply came so late that the term is already over (a pause,
@@ -406,13 +420,11 @@ export const electionMachine = setup({
                   key: context.key,
                   value: encodeRecord(record(context, context.token, false)),
                   revision: context.revision,
-                  // A retry (an earlier attempt failed): give it a third of the
-                  // validity left, so that when the store comes back (a 4–8 s
-                  // stream-leader election) an attempt lost in the outage is
-                  // abandoned quickly and the next one lands in time.
-                  ...(context.unconfirmedSince !== null && context.sendAt > context.unconfirmedSince
-                    ? { timeoutMs: Math.max(1, (context.deadline - context.now()) / 3) }
-                    : {}),
+                  // Every attempt, the first included: one lost request or ack
+                  // must not run past the deadline, and when the store comes
+                  // back (a 4–8 s stream-leader election) an attempt lost in
+                  // the outage is abandoned in time for the next one to land.
+                  timeoutMs: attemptTimeoutMs(context.timing, context.deadline - context.now()),
                 }),
                 onDone: {
                   target: "#election.leader.valid",

@@ -4,6 +4,7 @@
  * of quietly allowing overlap later.
  */
 import { ConfigError } from "../errors.js";
+import { MAX_LEASE_MS } from "../lease/record.js";
 
 /** Timing options of one election. All durations in milliseconds. */
 export interface TimingOptions {
@@ -21,6 +22,15 @@ export interface TimingOptions {
   marginMs?: number;
   /** Base delay between retries after store errors; jittered. Default min(250, renewMs / 4). */
   retryMs?: number;
+  /**
+   * Longest one lease write (acquire, takeover, renewal) may take before it is
+   * abandoned as "outcome unknown" and retried. Must satisfy
+   * `validFor ≥ renewMs + 2 × (attemptMs + retryMs)`: the first renewal, sent
+   * up to renewMs after the last successful write, may hang for a whole
+   * attempt and still leave a retry before the deadline. Default: the largest
+   * value that satisfies it, at most 2000 (the NATS store's own timeout).
+   */
+  attemptMs?: number;
 }
 
 /** Validated timing with derived values. */
@@ -30,6 +40,7 @@ export interface Timing {
   maxDrift: number;
   marginMs: number;
   retryMs: number;
+  attemptMs: number;
   /** Holder validity after a successful write: lease × (1 − maxDrift) − margin, counted from the send. */
   validForMs: number;
 }
@@ -42,7 +53,7 @@ function num(field: string, v: unknown, min: number, max = Number.POSITIVE_INFIN
 
 /** Validates timing options and derives the holder's validity. Throws {@link ConfigError}. */
 export function resolveTiming(opts: TimingOptions = {}, prefix = ""): Timing {
-  const leaseMs = num(`${prefix}leaseMs`, opts.leaseMs ?? 10_000, 10, 24 * 3600_000);
+  const leaseMs = num(`${prefix}leaseMs`, opts.leaseMs ?? 10_000, 10, MAX_LEASE_MS);
   const renewMs = num(`${prefix}renewMs`, opts.renewMs ?? Math.floor(leaseMs / 3), 1);
   const maxDrift = num(`${prefix}maxDrift`, opts.maxDrift ?? 0.01, 0, 0.2);
   const marginMs = num(`${prefix}marginMs`, opts.marginMs ?? Math.max(25, Math.round(leaseMs * 0.02)), 0);
@@ -58,7 +69,33 @@ export function resolveTiming(opts: TimingOptions = {}, prefix = ""): Timing {
     );
   }
   if (retryMs >= renewMs) throw new ConfigError(`${prefix}retryMs`, `must be below renewMs (${renewMs} ms)`);
-  return { leaseMs, renewMs, maxDrift, marginMs, retryMs, validForMs };
+  // One attempt that never answers (a lost request or ack) must not cost the
+  // term: the first renewal is sent up to renewMs after the last successful
+  // write; if it hangs for a whole attempt, a retry (after at most retryMs)
+  // still gets a whole attempt before the deadline.
+  const room = Math.floor((validForMs - renewMs) / 2 - retryMs);
+  const attemptMs = num(`${prefix}attemptMs`, opts.attemptMs ?? Math.min(2_000, Math.max(1, room)), 1);
+  if (renewMs + 2 * (attemptMs + retryMs) > validForMs) {
+    const field = opts.attemptMs !== undefined ? "attemptMs" : opts.retryMs !== undefined ? "retryMs" : "renewMs";
+    throw new ConfigError(
+      `${prefix}${field}`,
+      `lease × (1 − maxDrift) − margin (${validForMs.toFixed(1)} ms) must be at least renewMs + 2 × (attemptMs + retryMs) ` +
+        `(${renewMs + 2 * (attemptMs + retryMs)} ms), so that a renewal attempt that never answers leaves room for a retry; ` +
+        `lower renewMs, retryMs or attemptMs, or raise leaseMs`,
+    );
+  }
+  return { leaseMs, renewMs, maxDrift, marginMs, retryMs, attemptMs, validForMs };
+}
+
+/**
+ * Deadline of one renewal attempt when `leftMs` of validity remain: at most
+ * `attemptMs`, and short enough to leave room before the deadline for a
+ * backoff (at most retryMs, and at most a quarter of what is left) and
+ * another attempt as long. The rule in {@link resolveTiming} makes the first
+ * renewal's attempt the whole `attemptMs`.
+ */
+export function attemptTimeoutMs(t: Timing, leftMs: number): number {
+  return Math.max(1, Math.min(t.attemptMs, Math.max(leftMs / 3, (leftMs - t.retryMs) / 2)));
 }
 
 const KEY_RE = /^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$/;

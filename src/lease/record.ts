@@ -9,6 +9,13 @@ import type { StoreEntry } from "./store.js";
 /** Current schema version of {@link LeaseRecord}. */
 export const LEASE_RECORD_VERSION = 1;
 
+/**
+ * Longest lease a record may carry (24 h, the most `resolveTiming` accepts).
+ * Successors wait a record's lease, so a larger value can only be forged or
+ * corrupt: such a record does not decode (held by unknown, see {@link leaseToWait}).
+ */
+export const MAX_LEASE_MS = 24 * 3600_000;
+
 /** What a lease key holds. */
 export interface LeaseRecord {
   /** Schema version, {@link LEASE_RECORD_VERSION}. */
@@ -21,7 +28,11 @@ export interface LeaseRecord {
    * and the release carry the token explicitly. Use {@link viewOf} to read it.
    */
   token: number;
-  /** Lease duration the holder uses, ms. Successors wait at least their own lease. */
+  /**
+   * Lease duration the holder uses, ms, at most {@link MAX_LEASE_MS}. A
+   * successor waits max(its own lease, this) before taking over: this is what
+   * lets lease lengths differ between participants (a rolling config change).
+   */
   leaseMs: number;
   /** Renew interval the holder uses, ms. */
   renewMs: number;
@@ -43,8 +54,12 @@ export type LeaseView =
   | { state: "released"; revision: number; holder: string; token: number; record: LeaseRecord }
   /** Held by `holder` as of `revision`. */
   | { state: "held"; revision: number; holder: string; token: number; record: LeaseRecord }
-  /** Undecodable or foreign bytes: treated as held by an unknown holder, never taken over silently. */
-  | { state: "unknown"; revision: number; reason: string };
+  /**
+   * Undecodable or foreign bytes: treated as held by an unknown holder, never
+   * taken over silently. `leaseMs` is the record's `leaseMs` field when the
+   * bytes are a map carrying a plausible one (e.g. a newer schema version).
+   */
+  | { state: "unknown"; revision: number; reason: string; leaseMs?: number };
 
 
 /** Encodes a record to msgpack. */
@@ -65,7 +80,7 @@ export function decodeRecord(bytes: Uint8Array): LeaseRecord | string {
   if (r.v !== LEASE_RECORD_VERSION) return `unsupported schema version ${String(r.v)}`;
   if (typeof r.holder !== "string" || r.holder.length === 0) return "holder missing";
   if (!isNonNegInt(r.token)) return "token invalid";
-  if (!isPosNumber(r.leaseMs) || !isPosNumber(r.renewMs)) return "timings invalid";
+  if (!isLeaseMs(r.leaseMs) || !isLeaseMs(r.renewMs)) return "timings invalid";
   if (typeof r.acquiredAt !== "number" || typeof r.renewedAt !== "number") return "times invalid";
   if (typeof r.released !== "boolean") return "released flag invalid";
   if (r.meta !== undefined && !isStringMap(r.meta)) return "meta invalid";
@@ -88,7 +103,10 @@ export function viewOf(entry: StoreEntry | null): LeaseView {
   if (entry === null) return { state: "vacant", revision: 0 };
   if (entry.operation === "delete") return { state: "vacant", revision: entry.revision };
   const rec = decodeRecord(entry.value);
-  if (typeof rec === "string") return { state: "unknown", revision: entry.revision, reason: rec };
+  if (typeof rec === "string") {
+    const leaseMs = leaseMsHint(entry.value);
+    return { state: "unknown", revision: entry.revision, reason: rec, ...(leaseMs !== undefined ? { leaseMs } : {}) };
+  }
   // Token 0 marks the acquiring write: its token is its own revision.
   const token = rec.token === 0 ? entry.revision : rec.token;
   return {
@@ -98,6 +116,39 @@ export function viewOf(entry: StoreEntry | null): LeaseView {
     token,
     record: rec,
   };
+}
+
+/**
+ * How long a successor with lease `ownLeaseMs` must watch this revision
+ * unchanged before taking it over: the longer of its own lease and the
+ * holder's (from the record), so neither side's validity is cut short when
+ * configs differ. An unknown record is waited out for the longer of the own
+ * lease and the `leaseMs` field it carries, if any (bounded like a valid one).
+ */
+export function leaseToWait(v: LeaseView, ownLeaseMs: number): number {
+  if (v.state === "held" || v.state === "released") return Math.max(ownLeaseMs, v.record.leaseMs);
+  if (v.state === "unknown") return Math.max(ownLeaseMs, v.leaseMs ?? 0);
+  return ownLeaseMs;
+}
+
+/**
+ * The `leaseMs` field of undecodable bytes, when they are a msgpack map whose
+ * `leaseMs` is a plausible lease: a newer schema (or another writer) that
+ * keeps the field's meaning is waited out for its own lease.
+ */
+export function leaseMsHint(bytes: Uint8Array): number | undefined {
+  try {
+    const raw = unpackPlain(bytes) as Record<string, unknown> | null;
+    const l = typeof raw === "object" && raw !== null && !Array.isArray(raw) ? raw.leaseMs : undefined;
+    return isLeaseMs(l) ? (l as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A positive, finite duration no longer than {@link MAX_LEASE_MS}. */
+export function isLeaseMs(x: unknown): boolean {
+  return isPosNumber(x) && (x as number) <= MAX_LEASE_MS;
 }
 
 function isNonNegInt(x: unknown): boolean {

@@ -20,7 +20,7 @@ import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
 import type { MoveReason, ScopeEvent } from "../wire/events.js";
 import type { ScopeClock } from "./lessee.js";
-import { SCOPE_FILTER, encodeScope, scopeKey, scopeOfKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
+import { SCOPE_FILTER, encodeScope, scopeKey, scopeLeaseToWait, scopeOfKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
 import { sleep } from "../util/timers.js";
 
 export interface ScopeRegion {
@@ -58,6 +58,8 @@ interface RegionState extends Observed {
   /** Last time the region was seen live. */
   lastLiveAt: number;
   renewMs: number;
+  /** The regional lease in the leader's record (0 until seen): configs may differ from the topology's. */
+  leaseMs: number;
 }
 
 interface Pending {
@@ -94,7 +96,7 @@ export class ScopeAuthority {
 
   start(): void {
     this.startedAt = this.o.clock.now();
-    for (const r of this.o.regions) this.regions.set(r.name, { revision: -1, since: this.o.clock.now(), leader: null, changed: false, liveSince: null, renewMs: r.leaseMs / 3, lastLiveAt: Number.NEGATIVE_INFINITY });
+    for (const r of this.o.regions) this.regions.set(r.name, { revision: -1, since: this.o.clock.now(), leader: null, changed: false, liveSince: null, renewMs: r.leaseMs / 3, leaseMs: 0, lastLiveAt: Number.NEGATIVE_INFINITY });
     for (const r of this.o.regions) void this.pollRegion(r);
     this.schedule(0);
     void this.watchScopes();
@@ -126,7 +128,16 @@ export class ScopeAuthority {
   live(region: string): boolean {
     const r = this.regions.get(region);
     const spec = this.o.regions.find((x) => x.name === region);
-    return !!r && !!spec && r.leader !== null && r.changed && this.o.clock.now() - r.since < spec.leaseMs;
+    return !!r && !!spec && r.leader !== null && r.changed && this.o.clock.now() - r.since < this.regionLeaseMs(spec, r);
+  }
+
+  /**
+   * A region's lease: the longer of the topology's and the one its leader's
+   * record carries, so a region in the middle of a rolling lease change is
+   * judged by the more patient of its configs.
+   */
+  private regionLeaseMs(spec: ScopeRegion, st: RegionState): number {
+    return Math.max(spec.leaseMs, st.leaseMs);
   }
 
   /** Asks for `scope` to move to `to` (recall, then grant). Resolves once granted there. */
@@ -214,7 +225,10 @@ export class ScopeAuthority {
           st.since = now;
         }
         st.leader = v.state === "held" ? v.holder : null;
-        if (v.state === "held") st.renewMs = v.record.renewMs;
+        if (v.state === "held") {
+          st.renewMs = v.record.renewMs;
+          st.leaseMs = v.record.leaseMs;
+        }
       } catch {
         /* unreachable: its age grows until it is no longer live */
       }
@@ -291,7 +305,7 @@ export class ScopeAuthority {
     const st = this.regions.get(region);
     const spec = this.o.regions.find((r) => r.name === region);
     if (!st || !spec) return true;
-    return this.o.clock.now() - Math.max(st.lastLiveAt, this.startedAt) >= spec.leaseMs;
+    return this.o.clock.now() - Math.max(st.lastLiveAt, this.startedAt) >= this.regionLeaseMs(spec, st);
   }
 
   private async decide(spec: ScopeRegion): Promise<void> {
@@ -299,7 +313,8 @@ export class ScopeAuthority {
     const o = this.scopes.get(scope);
     if (!o) return;
     const v = o.view;
-    const stale = this.o.clock.now() - o.since >= this.o.timing.leaseMs;
+    // A full lease of watching: ours, or the record writer's if longer (mixed configs).
+    const stale = this.o.clock.now() - o.since >= scopeLeaseToWait(v, this.o.timing.leaseMs);
     if (v.state === "vacant") return this.grant(spec, o, null, this.target(spec, null, null));
     if (v.state === "released") return this.grant(spec, o, v.record, this.target(spec, v.record.region, null));
     if (v.state === "unknown") {

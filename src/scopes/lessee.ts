@@ -10,7 +10,8 @@
  * lessee's own successful confirm/renew write, lease × (1 − drift) − margin,
  * and is further capped by the regional validity.
  */
-import type { Timing } from "../election/timing.js";
+import { attemptTimeoutMs, type Timing } from "../election/timing.js";
+import { deadlineSignal } from "../util/timers.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
 import type { ScopeEvent } from "../wire/events.js";
@@ -153,7 +154,9 @@ export class ScopeLessee {
   /** First write of the lessee on a grant: only from here on may it act. */
   private async confirm(scope: string, revision: number, token: number, grant: ScopeRecord): Promise<void> {
     if (this.terms.has(scope) || this.o.regionalDeadline() <= this.o.clock.now()) return;
-    const record: ScopeRecord = { ...grant, state: "held", token, renewedAt: Date.now() };
+    // Our own lease in the record: the authority waits max(its lease, this)
+    // before a re-grant, so our validity holds even if our configs differ.
+    const record: ScopeRecord = { ...grant, state: "held", token, leaseMs: this.o.timing.leaseMs, renewMs: this.o.timing.renewMs, renewedAt: Date.now() };
     const sendAt = this.o.clock.now();
     const t: Term = {
       scope,
@@ -169,8 +172,10 @@ export class ScopeLessee {
       busy: true,
     };
     this.terms.set(scope, t);
+    // Like an acquiring write: a confirm heard after attemptMs still leaves room for a renewal retry.
+    const d = deadlineSignal(this.ac.signal, this.o.timing.attemptMs, this.o.clock);
     try {
-      const rev = await this.o.store.update(scopeKey(scope), encodeScope(record), revision, { signal: this.ac.signal });
+      const rev = await this.o.store.update(scopeKey(scope), encodeScope(record), revision, { signal: d.signal });
       t.busy = false;
       if (this.stopped || this.terms.get(scope) !== t) return;
       if (Math.min(sendAt + this.o.timing.validForMs, this.o.regionalDeadline()) <= this.o.clock.now()) {
@@ -187,6 +192,8 @@ export class ScopeLessee {
       // Lost the race (recalled/regranted meanwhile) or the store is down: not ours.
       if (this.terms.get(scope) === t) this.terms.delete(scope);
       this.o.log.debug({ scope, err: (err as Error).message }, "scope confirm failed");
+    } finally {
+      d.clear();
     }
   }
 
@@ -207,8 +214,11 @@ export class ScopeLessee {
     const sendAt = this.o.clock.now();
     t.unconfirmedSince ??= sendAt;
     t.busy = true;
+    // Every attempt has a deadline that leaves room for another before the
+    // validity ends: one lost request or ack must not lapse the scope.
+    const d = deadlineSignal(this.ac.signal, attemptTimeoutMs(this.o.timing, t.deadline - sendAt), this.o.clock);
     try {
-      const rev = await this.o.store.update(scopeKey(t.scope), encodeScope(record), t.revision, { signal: this.ac.signal });
+      const rev = await this.o.store.update(scopeKey(t.scope), encodeScope(record), t.revision, { signal: d.signal });
       t.busy = false;
       if (this.terms.get(t.scope) !== t) return;
       this.renewed(t, rev, sendAt, record);
@@ -227,6 +237,8 @@ export class ScopeLessee {
       }
       const wait = Math.max(1, Math.min(this.o.timing.retryMs, (t.deadline - this.o.clock.now()) / 4));
       t.timer = this.o.clock.setTimeout(() => void this.renew(t), wait);
+    } finally {
+      d.clear();
     }
   }
 
@@ -252,7 +264,7 @@ export class ScopeLessee {
 
   /** Best-effort CAS release after the term has ended, so the authority can re-grant at once. */
   private async release(t: Term): Promise<void> {
-    const record: ScopeRecord = { ...t.record, state: "released", renewedAt: Date.now() };
+    const record: ScopeRecord = { ...t.record, state: "released", leaseMs: this.o.timing.leaseMs, renewMs: this.o.timing.renewMs, renewedAt: Date.now() };
     delete record.recall;
     try {
       await this.o.store.update(scopeKey(t.scope), encodeScope(record), t.revision, { signal: AbortSignal.timeout(2_000) });

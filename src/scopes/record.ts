@@ -9,6 +9,7 @@
  */
 import { packPlain, unpackPlain } from "../wire/msgpack.js";
 import type { StoreEntry } from "../lease/store.js";
+import { isLeaseMs, leaseMsHint } from "../lease/record.js";
 import type { MoveReason } from "../wire/events.js";
 
 export const SCOPE_RECORD_VERSION = 1;
@@ -36,6 +37,11 @@ export interface ScopeRecord {
   state: ScopeState;
   /** Fencing token; 0 on the granting write itself, whose token is its own revision. */
   token: number;
+  /**
+   * Scope lease of the record's writer (the authority on a grant or recall,
+   * the lessee on its confirm, renewals and release), at most 24 h. Before a
+   * re-grant the authority waits max(its own lease, this).
+   */
   leaseMs: number;
   renewMs: number;
   /** Why this grant happened. */
@@ -54,7 +60,8 @@ export interface ScopeRecord {
 /** A scope key as the authority and lessees see it. */
 export type ScopeView =
   | { state: "vacant"; revision: number }
-  | { state: "unknown"; revision: number; reason: string }
+  /** `leaseMs`: the record's `leaseMs` field when it is a map carrying a plausible one. */
+  | { state: "unknown"; revision: number; reason: string; leaseMs?: number }
   | { state: ScopeState; revision: number; token: number; record: ScopeRecord };
 
 export function encodeScope(r: ScopeRecord): Uint8Array {
@@ -73,7 +80,9 @@ function decodeScope(bytes: Uint8Array): ScopeRecord | string {
   if (r.v !== SCOPE_RECORD_VERSION) return `unsupported scope record version ${String(r.v)}`;
   for (const f of ["scope", "home", "region", "node", "reason"]) if (typeof r[f] !== "string") return `${f} invalid`;
   if (r.state !== "granted" && r.state !== "held" && r.state !== "released") return "state invalid";
-  for (const f of ["token", "leaseMs", "renewMs"]) if (!Number.isSafeInteger(r[f]) || (r[f] as number) < 0) return `${f} invalid`;
+  if (!Number.isSafeInteger(r.token) || (r.token as number) < 0) return "token invalid";
+  // Bounded like a lease record's: the authority waits this long before a re-grant.
+  for (const f of ["leaseMs", "renewMs"]) if (!isLeaseMs(r[f])) return `${f} invalid`;
   if (typeof r.grantedBy !== "object" || r.grantedBy === null) return "grantedBy invalid";
   return r as unknown as ScopeRecord;
 }
@@ -83,8 +92,22 @@ export function scopeViewOf(entry: StoreEntry | null): ScopeView {
   if (entry === null) return { state: "vacant", revision: 0 };
   if (entry.operation === "delete") return { state: "vacant", revision: entry.revision };
   const rec = decodeScope(entry.value);
-  if (typeof rec === "string") return { state: "unknown", revision: entry.revision, reason: rec };
+  if (typeof rec === "string") {
+    const leaseMs = leaseMsHint(entry.value);
+    return { state: "unknown", revision: entry.revision, reason: rec, ...(leaseMs !== undefined ? { leaseMs } : {}) };
+  }
   return { state: rec.state, revision: entry.revision, token: rec.token === 0 ? entry.revision : rec.token, record: rec };
+}
+
+/**
+ * How long the authority (scope lease `ownLeaseMs`) must watch this revision
+ * unchanged before re-granting: the longer of its own lease and the writer's,
+ * so a lessee on a longer lease (a rolling config change) is never cut short.
+ */
+export function scopeLeaseToWait(v: ScopeView, ownLeaseMs: number): number {
+  if (v.state === "vacant") return ownLeaseMs;
+  if (v.state === "unknown") return Math.max(ownLeaseMs, v.leaseMs ?? 0);
+  return Math.max(ownLeaseMs, v.record.leaseMs);
 }
 
 /** Scope name from its key. */

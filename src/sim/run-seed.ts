@@ -1,8 +1,8 @@
 /**
  * One seeded simulation run: a fault phase (crashes and restarts, pauses
  * beyond the lease, store outages of 4–8 s, region partitions, failed and
- * lost operations, dropped watch events, clock drift within the bound), then
- * a quiet phase in which a leader must appear within a bound. Every lease's
+ * lost operations, dropped watch events, clock drift within the bound, and on
+ * about half the seeds mixed timing configs per process), then a quiet phase in which a leader must appear within a bound. Every lease's
  * intervals go through the split-brain oracle; the hierarchy rules are checked
  * on the intervals too.
  */
@@ -12,6 +12,8 @@ import { SimWorld, type Mutation, type WorldConfig } from "./world.js";
 
 export interface SeedOptions {
   mutation?: Mutation;
+  /** Mixed timing configs per process (see WorldConfig.mixedTiming). Default: drawn per seed, on for about half of them. */
+  mixedTiming?: boolean;
   /** Length of the fault phase, simulated ms. */
   faultMs?: number;
   /** Quiet phase: a full set of leaders must exist within this bound after the faults. */
@@ -69,11 +71,15 @@ function nested(intervals: LeadershipInterval[], regionOf: (holder: string) => s
 export async function runSeed(seed: number, opts: SeedOptions = {}): Promise<SeedResult> {
   const random = prng(seed);
   const sched = new SimScheduler();
-  const cfg: WorldConfig = { ...DEFAULT_CONFIG, mutation: opts.mutation ?? "none" };
+  // Timing draws come from their own stream, so a seed's fault plan is the same with and without them.
+  const timingRandom = prng(seed ^ 0x5bd1e995);
+  const mixed = opts.mixedTiming ?? timingRandom() < 0.5;
+  const cfg: WorldConfig = { ...DEFAULT_CONFIG, mutation: opts.mutation ?? "none", ...(mixed ? { mixedTiming: timingRandom } : {}) };
   const w = new SimWorld(sched, random, cfg);
   const faultMs = opts.faultMs ?? 30_000;
   const livenessMs = opts.livenessMs ?? 30_000;
   const lease = Math.max(cfg.regionLeaseMs, cfg.globalLeaseMs, cfg.scopeLeaseMs);
+  if (mixed) w.log("mixed timing configs: lease ½, 1 or 2 × per process and tier");
   for (const r of cfg.regions) for (let i = 1; i <= cfg.nodesPerRegion; i++) w.spawn(r.name, `${r.name}-${i}`);
 
   const start = sched.now();

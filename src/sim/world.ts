@@ -15,8 +15,8 @@ import type { SimScheduler } from "./scheduler.js";
 import { SimLink, type SimNetwork } from "./sim-link.js";
 
 /** Rules a mutation test breaks on purpose. */
-export type Mutation = "none" | "no-drift-margin" | "deadline-from-reply" | "no-full-lease-wait";
-export const MUTATIONS: Mutation[] = ["no-drift-margin", "deadline-from-reply", "no-full-lease-wait"];
+export type Mutation = "none" | "no-drift-margin" | "deadline-from-reply" | "no-full-lease-wait" | "ignore-record-lease";
+export const MUTATIONS: Mutation[] = ["no-drift-margin", "deadline-from-reply", "no-full-lease-wait", "ignore-record-lease"];
 
 export interface WorldConfig {
   regions: { name: string; failover: string[] }[];
@@ -27,6 +27,13 @@ export interface WorldConfig {
   failbackAfterMs: number;
   maxDrift: number;
   mutation: Mutation;
+  /**
+   * Mixed timing configs (a rolling config change): when set, every process
+   * (and every restart of one) draws, from this source, its own lease length
+   * per tier (½, 1 or 2 × the configured one), and its own maxDrift (1 or 2 ×
+   * the true bound) and margin (default or doubled).
+   */
+  mixedTiming?: () => number;
 }
 
 export interface SimProc {
@@ -70,6 +77,12 @@ function mutate(mutation: Mutation): ((m: typeof electionMachine) => typeof elec
               failures: 0,
             })),
           },
+        }) as typeof electionMachine;
+    case "ignore-record-lease":
+      // Waits its own lease only, not the holder's longer one from the record.
+      return (m) =>
+        m.provide({
+          delays: { untilTakeover: ({ context }) => Math.max(0, context.observedSince + context.timing.leaseMs - context.now()) },
         }) as typeof electionMachine;
     case "no-full-lease-wait":
       // Takes over after half a lease of silence.
@@ -129,8 +142,7 @@ export class SimWorld {
     const offset = (this.random() - 0.5) * 2e9; // any offset at all
     const clock = new ProcessClock(this.sched, rate, offset);
     const link = (store: string) => new SimLink(this.stores.get(store)!, this.net, clock, region, id);
-    const timing = (leaseMs: number) =>
-      this.cfg.mutation === "no-drift-margin" ? { leaseMs, maxDrift: 0, marginMs: 0 } : { leaseMs, maxDrift: rho };
+    const timing = this.timingFor(rho);
     const regional = link(region);
     const global = link("global");
     const others = new Map(this.cfg.regions.map((r) => [r.name, r.name === region ? regional : link(r.name)]));
@@ -140,8 +152,8 @@ export class SimWorld {
       id,
       regionalStore: regional,
       globalStore: global,
-      regionalTiming: timing(this.cfg.regionLeaseMs),
-      globalTiming: timing(this.cfg.globalLeaseMs),
+      regionalTiming: timing(this.cfg.regionLeaseMs, "r"),
+      globalTiming: timing(this.cfg.globalLeaseMs, "g"),
       simulation: {
         now: () => clock.now(),
         clock,
@@ -150,7 +162,7 @@ export class SimWorld {
         ...(mutate(this.cfg.mutation) ? { mutate: mutate(this.cfg.mutation)! } : {}),
       },
       scopes: {
-        timing: timing(this.cfg.scopeLeaseMs),
+        timing: timing(this.cfg.scopeLeaseMs, "s"),
         failbackAfterMs: this.cfg.failbackAfterMs,
         regions: this.cfg.regions.map((r) => ({ ...r, leaseMs: this.cfg.regionLeaseMs })),
         regionStore: async (r) => others.get(r)!,
@@ -181,8 +193,25 @@ export class SimWorld {
       }
     });
     this.procs.push(p);
-    this.log(`${id} started (rate ${rate.toFixed(5)})`);
+    this.log(`${id} started (rate ${rate.toFixed(5)}${timing.chosen.length ? `, ${timing.chosen.join(" ")}` : ""})`);
     return p;
+  }
+
+  /** Timing options per tier for one process: the configured ones, or a mixed draw. */
+  private timingFor(rho: number) {
+    const pick = this.cfg.mixedTiming;
+    const chosen: string[] = [];
+    const fn = (base: number, tier: string) => {
+      if (this.cfg.mutation === "no-drift-margin") return { leaseMs: base, maxDrift: 0, marginMs: 0 };
+      if (!pick) return { leaseMs: base, maxDrift: rho };
+      const leaseMs = base * [0.5, 1, 2][Math.floor(pick() * 3)]!;
+      // Any maxDrift at least the true bound, any margin at least the default, is a valid config.
+      const maxDrift = rho * (pick() < 0.5 ? 1 : 2);
+      const marginMs = Math.max(25, Math.round(leaseMs * 0.02)) * (pick() < 0.5 ? 1 : 2);
+      chosen.push(`${tier}=${leaseMs}/${maxDrift}/${marginMs}`);
+      return { leaseMs, maxDrift, marginMs };
+    };
+    return Object.assign(fn, { chosen });
   }
 
   /** Ends an open interval at min(now, its deadline in true time). */

@@ -29,3 +29,32 @@ export function sleep(ms: number, signal?: AbortSignal, clock: TimerClock = real
     signal?.addEventListener("abort", done, { once: true });
   });
 }
+
+/**
+ * A signal that fires when `signal` does, or `ms` after now on `clock` (the
+ * deadline of one store call). `expired()` tells the two apart; `clear()`
+ * must be called when the call settles.
+ */
+export function deadlineSignal(
+  signal: AbortSignal,
+  ms: number,
+  clock: TimerClock = realClock,
+): { signal: AbortSignal; expired: () => boolean; clear: () => void } {
+  const ac = new AbortController();
+  let expired = false;
+  const onAbort = () => ac.abort(signal.reason);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  const t = clock.setTimeout(() => {
+    expired = true;
+    ac.abort(new Error(`deadline of ${Math.round(ms)} ms passed`));
+  }, ms);
+  return {
+    signal: ac.signal,
+    expired: () => expired,
+    clear: () => {
+      clock.clearTimeout(t);
+      signal.removeEventListener("abort", onAbort);
+    },
+  };
+}

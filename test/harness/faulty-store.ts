@@ -2,10 +2,11 @@
  * A per-participant view of a shared store whose link can be cut, modelling a
  * partition or a crash of the participant's connection: while `down`, calls
  * reject with StoreUnavailableError and open watches end with it. While
- * `hanging`, calls never answer (a region whose servers are dead: requests
- * time out) until their own signal aborts.
+ * `hanging`, every call never answers (a region whose servers are dead:
+ * requests time out) until its own signal aborts; `hangNext` does that to
+ * one chosen call (a lost request or ack).
  */
-import { StoreUnavailableError } from "../../src/errors.js";
+import { AbortedError, StoreUnavailableError } from "../../src/errors.js";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../../src/lease/store.js";
 
 export class FaultyStore implements LeaseStore {
@@ -14,6 +15,7 @@ export class FaultyStore implements LeaseStore {
   /** Calls wait for their signal instead of answering. */
   hanging = false;
   private cuts = new Set<AbortController>();
+  private hangs: ((op: string, key: string) => boolean)[] = [];
   /** Count of calls made through this view, by operation. */
   readonly calls: Record<string, number> = {};
 
@@ -30,32 +32,39 @@ export class FaultyStore implements LeaseStore {
     if (down) for (const c of this.cuts) c.abort();
   }
 
+  /** The next call for which `pred` holds never answers: it rejects only when its signal aborts. */
+  hangNext(pred: (op: string, key: string) => boolean): void {
+    this.hangs.push(pred);
+  }
+
   private guard(op: string): void {
     this.calls[op] = (this.calls[op] ?? 0) + 1;
     if (this.isDown) throw new StoreUnavailableError(`${this.name}: link down (injected)`);
   }
 
-  /** Never settles unless `signal` aborts: an unanswered request. */
-  private hang(signal?: AbortSignal): Promise<never> {
-    return new Promise((_, reject) => {
-      const fail = () => reject(new StoreUnavailableError(`${this.name}: no answer (injected)`));
-      if (signal?.aborted) fail();
-      signal?.addEventListener("abort", fail, { once: true });
+  /** A pending hang for this call (consumed), or `hanging`: a promise that settles only on abort. */
+  private hung(op: string, key: string, opts?: CallOptions): Promise<never> | null {
+    const i = this.hangs.findIndex((p) => p(op, key));
+    if (i < 0 && !this.hanging) return null;
+    if (i >= 0) this.hangs.splice(i, 1);
+    return new Promise<never>((_, reject) => {
+      const s = opts?.signal;
+      if (s?.aborted) return reject(new AbortedError("aborted"));
+      s?.addEventListener("abort", () => reject(new AbortedError("aborted")), { once: true });
     });
   }
 
   async get(key: string, opts?: CallOptions): Promise<StoreEntry | null> {
     this.guard("get");
-    if (this.hanging) return this.hang(opts?.signal);
-    return this.inner.get(key, opts);
+    return this.hung("get", key, opts) ?? this.inner.get(key, opts);
   }
   async create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
     this.guard("create");
-    return this.inner.create(key, value, opts);
+    return this.hung("create", key, opts) ?? this.inner.create(key, value, opts);
   }
   async update(key: string, value: Uint8Array, rev: number, opts?: CallOptions): Promise<number> {
     this.guard("update");
-    return this.inner.update(key, value, rev, opts);
+    return this.hung("update", key, opts) ?? this.inner.update(key, value, rev, opts);
   }
   async delete(key: string, rev: number, opts?: CallOptions): Promise<void> {
     this.guard("delete");

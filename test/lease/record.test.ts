@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { pack } from "msgpackr";
-import { decodeRecord, encodeRecord, viewOf, type LeaseRecord } from "../../src/lease/record.js";
+import { MAX_LEASE_MS, decodeRecord, encodeRecord, leaseToWait, viewOf, type LeaseRecord } from "../../src/lease/record.js";
+import { scopeLeaseToWait, scopeViewOf } from "../../src/scopes/record.js";
 
 const rec: LeaseRecord = { v: 1, holder: "a", token: 0, leaseMs: 2000, renewMs: 666, acquiredAt: 1, renewedAt: 2, released: false, meta: { region: "eu" } };
 const entry = (value: Uint8Array, revision = 7) => ({ key: "k", revision, operation: "put" as const, value });
@@ -25,5 +26,28 @@ describe("lease record", () => {
       expect(v.state).toBe("unknown");
       expect(v.state === "unknown" && v.reason.length).toBeGreaterThan(0);
     }
+  });
+
+  it("bounds leaseMs to 24 h (a larger one is forged or corrupt: unknown), and successors wait max(own, record's)", () => {
+    expect(viewOf(entry(encodeRecord({ ...rec, leaseMs: MAX_LEASE_MS }))).state).toBe("held");
+    expect(viewOf(entry(encodeRecord({ ...rec, leaseMs: MAX_LEASE_MS + 1 })))).toMatchObject({ state: "unknown", reason: "timings invalid" });
+    expect(viewOf(entry(encodeRecord({ ...rec, renewMs: 1e15 })))).toMatchObject({ state: "unknown" });
+    expect(leaseToWait(viewOf(entry(encodeRecord({ ...rec, leaseMs: 10_000 }))), 3_000)).toBe(10_000);
+    expect(leaseToWait(viewOf(entry(encodeRecord({ ...rec, leaseMs: 2_000 }))), 3_000)).toBe(3_000);
+    expect(leaseToWait(viewOf(entry(encodeRecord({ ...rec, leaseMs: 10_000, released: true }))), 3_000)).toBe(10_000);
+    // Unknown: the map's own leaseMs if plausible, else the successor's own lease.
+    expect(leaseToWait(viewOf(entry(pack({ v: 2, leaseMs: 8_000 }))), 3_000)).toBe(8_000);
+    expect(leaseToWait(viewOf(entry(pack({ v: 2, leaseMs: 1e12 }))), 3_000)).toBe(3_000);
+    expect(leaseToWait(viewOf(entry(pack({ v: 2, leaseMs: "8000" }))), 3_000)).toBe(3_000);
+    expect(leaseToWait(viewOf(entry(new Uint8Array([0xc1]))), 3_000)).toBe(3_000);
+    expect(leaseToWait(viewOf(null), 3_000)).toBe(3_000);
+  });
+
+  it("scope records: leaseMs bounded the same way; the authority waits max(own, record's)", () => {
+    const scope = { v: 1, scope: "eu", home: "eu", region: "eu", node: "eu-1", state: "held", token: 5, leaseMs: 10_000, renewMs: 3_333, reason: "initial", grantedBy: { node: "g", token: 1 }, grantedAt: 0, renewedAt: 0 };
+    expect(scopeLeaseToWait(scopeViewOf(entry(pack(scope))), 3_000)).toBe(10_000);
+    expect(scopeViewOf(entry(pack({ ...scope, leaseMs: MAX_LEASE_MS + 1 })))).toMatchObject({ state: "unknown", reason: "leaseMs invalid" });
+    expect(scopeLeaseToWait(scopeViewOf(entry(pack({ ...scope, leaseMs: MAX_LEASE_MS + 1 }))), 3_000)).toBe(3_000);
+    expect(scopeLeaseToWait(scopeViewOf(entry(pack({ ...scope, v: 2 }))), 3_000)).toBe(10_000);
   });
 });

@@ -44,7 +44,8 @@ export class World {
     this.clock.set(1000);
   }
 
-  add(region: string, id: string): WorldNode {
+  /** `timing` overrides this node's lease lengths (mixed configs, as during a rolling change). */
+  add(region: string, id: string, timing: { regionalLeaseMs?: number; globalLeaseMs?: number; scopeLeaseMs?: number } = {}): WorldNode {
     const links: FaultyStore[] = [];
     const link = (s: LeaseStore) => {
       const f = new FaultyStore(s);
@@ -60,11 +61,11 @@ export class World {
       id,
       regionalStore: regionalLink,
       globalStore: globalLink,
-      regionalTiming: { leaseMs: 2000 },
-      globalTiming: { leaseMs: 3000 },
+      regionalTiming: { leaseMs: timing.regionalLeaseMs ?? 2000 },
+      globalTiming: { leaseMs: timing.globalLeaseMs ?? 3000 },
       simulation: { now: () => this.clock.now(), clock: this.clock, random: this.random, wallNow: () => this.clock.now() },
       scopes: {
-        timing: { leaseMs: 3000 },
+        timing: { leaseMs: timing.scopeLeaseMs ?? 3000 },
         failbackAfterMs: this.failbackAfterMs,
         regions: REGIONS,
         regionStore: async (r) => others.get(r)!,

@@ -28,6 +28,18 @@ describe("deterministic simulation", () => {
     }
   });
 
+  it("mixed timing configs: seed 1 is clean, and catches a successor that ignores the record's lease", async () => {
+    // Seed 1 runs mixed configs (lease ½, 1 or 2 × per process): a follower
+    // on a 1 s regional lease watching a 4 s holder that renews every 1.3 s.
+    const clean = await runSeed(1, { mixedTiming: true });
+    expect(clean.violations).toEqual([]);
+    expect(clean.trace.some((l) => l.includes("mixed timing configs"))).toBe(true);
+    const broken = await runSeed(1, { mixedTiming: true, mutation: "ignore-record-lease" });
+    expect(broken.violations.join("\n")).toMatch(/split brain/);
+    // The same seed with one timing config everywhere does not expose it.
+    expect((await runSeed(1, { mixedTiming: false, mutation: "ignore-record-lease" })).violations).toEqual([]);
+  }, 120_000);
+
   // Each mutation breaks one safety rule; the oracle must notice within a few hundred seeds.
   for (const mutation of MUTATIONS) {
     it(`catches the mutation "${mutation}"`, async () => {
