@@ -108,6 +108,9 @@ export class MemoryLeaseStore implements LeaseStore {
   private readonly latest = new Map<string, StoreEntry>();
   private readonly watchers = new Set<Watcher>();
   private isAvailable = true;
+  private restartCount = 0;
+  /** What each recent write replaced, newest last, so a simulated restart can lose it. */
+  private readonly undo: { key: string; prev: StoreEntry | undefined }[] = [];
 
   constructor(name = "memory") {
     this.name = name;
@@ -136,6 +139,42 @@ export class MemoryLeaseStore implements LeaseStore {
     }
   }
 
+  /**
+   * Fault injection: a restart that loses the newest `count` writes (all of
+   * them: the bucket is recreated). The revision counter goes back with them,
+   * as a JetStream stream's sequence does, so later writes reuse revisions.
+   * Open watches end with an error, as a restart drops connections.
+   */
+  loseNewestWrites(count: number): number {
+    this.restartCount++;
+    let lost = 0;
+    for (; lost < count && this.undo.length > 0; lost++) {
+      const { key, prev } = this.undo.pop()!;
+      if (prev) this.latest.set(key, prev);
+      else this.latest.delete(key);
+      this.revision--;
+    }
+    if (count >= Number.MAX_SAFE_INTEGER || this.undo.length === 0) {
+      this.latest.clear();
+      this.revision = 0;
+      this.undo.length = 0;
+    }
+    for (const w of this.watchers) w.queue.end(new StoreUnavailableError(`${this.name}: store restarted (injected)`));
+    this.watchers.clear();
+    return lost;
+  }
+
+  /** How many simulated restarts happened (a client's connection does not survive one). */
+  get restarts(): number {
+    return this.restartCount;
+  }
+
+  /** The latest entry of `key`, delete markers included, synchronously and regardless of faults (fault planning only). */
+  peek(key: string): StoreEntry | null {
+    const e = this.latest.get(key);
+    return e ? copy(e) : null;
+  }
+
   /** Number of open watches; handy to assert that aborted watches were cleaned up. */
   get watcherCount(): number {
     return this.watchers.size;
@@ -158,6 +197,8 @@ export class MemoryLeaseStore implements LeaseStore {
 
   private write(key: string, operation: StoreEntry["operation"], value: Uint8Array): number {
     const entry: StoreEntry = { key, revision: ++this.revision, operation, value: new Uint8Array(value) };
+    this.undo.push({ key, prev: this.latest.get(key) });
+    if (this.undo.length > 1000) this.undo.shift();
     this.latest.set(key, entry);
     for (const w of this.watchers) if (keyMatches(w.filter, key)) w.queue.push(copy(entry));
     return entry.revision;

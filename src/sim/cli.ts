@@ -1,5 +1,8 @@
 /**
- * `npm run sim -- --seeds N --from S [--mutation M] [--jobs J] [--trace]`
+ * `npm run sim -- --seeds N --from S [--mutation M] [--jobs J] [--trace] [--quorum]`
+ *
+ * `--quorum` runs the quorum-lease simulation (src/sim/quorum-run.ts) instead
+ * of the deployment one; its mutations are QUORUM_MUTATIONS.
  *
  * Runs N seeded simulations starting at seed S (split over J worker
  * processes) and exits non-zero on any violation, printing a one-line
@@ -12,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { runSeed, type SeedResult } from "./run-seed.js";
 import { MUTATIONS, type Mutation } from "./world.js";
+import { QUORUM_MUTATIONS, runQuorumSeed, type QuorumMutation } from "./quorum-run.js";
 
 // Crashed simulated processes leave listeners on long-lived signals; harmless here.
 setMaxListeners(0);
@@ -29,10 +33,12 @@ interface Summary {
   events: number;
 }
 
+const quorum = process.argv.includes("--quorum");
+
 async function runRange(from: number, count: number, mutation: Mutation): Promise<Summary> {
   const s: Summary = { seeds: 0, failed: [], recovery: [], events: 0 };
   for (let seed = from; seed < from + count; seed++) {
-    const r = await runSeed(seed, { mutation });
+    const r = quorum ? await runQuorumSeed(seed, { mutation: mutation as unknown as QuorumMutation }) : await runSeed(seed, { mutation });
     s.seeds++;
     s.events += r.events;
     if (r.ok) s.recovery.push(r.recoveredAfterMs);
@@ -51,7 +57,7 @@ function report(s: Summary, mutation: Mutation, ms: number, showTrace: boolean):
   );
   for (const f of s.failed.slice(0, 3)) {
     process.stdout.write(`\nseed ${f.seed} violated:\n  ${f.violations.slice(0, 5).join("\n  ")}\n`);
-    process.stdout.write(`reproduce: npm run sim -- --seeds 1 --from ${f.seed}${mutation === "none" ? "" : ` --mutation ${mutation}`} --trace\n`);
+    process.stdout.write(`reproduce: npm run sim -- ${quorum ? "--quorum " : ""}--seeds 1 --from ${f.seed}${mutation === "none" ? "" : ` --mutation ${mutation}`} --trace\n`);
     if (showTrace || s.failed.length === 1) process.stdout.write(`trace (last ${f.trace.length} lines):\n  ${f.trace.join("\n  ")}\n`);
   }
   // The plain summary line CI reads: "N passed, N failed".
@@ -64,7 +70,8 @@ async function main(): Promise<void> {
     .name("sim")
     .option("--seeds <n>", "how many seeds", int, 200)
     .option("--from <seed>", "first seed", int, 1)
-    .addOption(new Option("--mutation <name>", "break one rule on purpose").choices(["none", ...MUTATIONS]).default("none"))
+    .addOption(new Option("--mutation <name>", "break one rule on purpose").choices(["none", ...MUTATIONS, ...QUORUM_MUTATIONS]).default("none"))
+    .option("--quorum", "simulate the quorum lease over independent stores")
     .option("--jobs <n>", "worker processes", int, Math.max(1, cpus().length))
     .option("--trace", "print the trace of every failing seed")
     .option("--worker", "internal: run a range and send the summary to the parent")
@@ -86,7 +93,7 @@ async function main(): Promise<void> {
         const from = o.from + j * per;
         const count = Math.max(0, Math.min(per, o.from + o.seeds - from));
         return new Promise<Summary>((resolve, reject) => {
-          const child = fork(fileURLToPath(import.meta.url), ["--worker", "--from", String(from), "--seeds", String(count), "--mutation", o.mutation], {
+          const child = fork(fileURLToPath(import.meta.url), ["--worker", "--from", String(from), "--seeds", String(count), "--mutation", o.mutation, ...(quorum ? ["--quorum"] : [])], {
             execArgv: process.execArgv,
           });
           let got: Summary | undefined;

@@ -37,6 +37,8 @@ export interface SimNetwork {
 
 export class SimLink implements LeaseStore {
   readonly name: string;
+  /** Restarts of the store this connection has seen: a restart resets the connection, so the next call fails. */
+  private seenRestarts: number;
 
   constructor(
     private readonly inner: MemoryLeaseStore,
@@ -47,6 +49,14 @@ export class SimLink implements LeaseStore {
     private readonly procId: string,
   ) {
     this.name = inner.name;
+    this.seenRestarts = inner.restarts;
+  }
+
+  /** True once after each store restart: the caller's connection was reset (its call fails). */
+  private connectionReset(): boolean {
+    if (this.inner.restarts === this.seenRestarts) return false;
+    this.seenRestarts = this.inner.restarts;
+    return true;
   }
 
   private reachable(): boolean {
@@ -71,7 +81,7 @@ export class SimLink implements LeaseStore {
     const run = async (): Promise<T> => {
       throwIfAborted(opts?.signal);
       await this.wait(this.latency());
-      if (!this.reachable() || this.net.random() < this.net.failRate) {
+      if (!this.reachable() || this.connectionReset() || this.net.random() < this.net.failRate) {
         await this.wait(this.net.random() < 0.5 ? 1 : this.net.timeoutMs);
         throw new StoreUnavailableError(`${this.name}: unavailable (simulated)`);
       }

@@ -1,0 +1,489 @@
+/**
+ * A lease held on a majority of independent stores (issue 11): the same key
+ * in N single-replica buckets, each a linearizable compare-and-set register,
+ * none replicated with another. A dead store costs nothing while a majority
+ * answers. The same public API as {@link Election}; docs/quorum.md argues
+ * why no two holders overlap and why tokens (terms) strictly increase.
+ *
+ * Not an xstate machine, unlike `machine.ts`: the algorithm is N independent
+ * per-store conversations joined by a count, which a statechart would spell
+ * as N parallel regions plus a coordinator. Instead the rules are pure
+ * functions (`quorum-rules.ts`) and this file is one reactive `step()` that
+ * runs after every reply, watch hint and timer, on an injectable clock, so
+ * it is deterministic under `SimulatedClock` and the simulation scheduler.
+ */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { ConfigError, StoppedError, AbortedError } from "../errors.js";
+import type { LeaseStore, StoreEntry } from "../lease/store.js";
+import { encodeRecord, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
+import { silentLogger, type Logger } from "../observability/logger.js";
+import { monotonicNowMs } from "../observability/oracle.js";
+import { subscribeStalls } from "../observability/stall-shared.js";
+import { listen } from "../util/listen.js";
+import { realClock, sleep, type TimerClock } from "../util/timers.js";
+import type { ElectionEvent, Leadership } from "./election.js";
+import { safeRules, termOf, validityOf, type QuorumRules, type Slot } from "./quorum-rules.js";
+import { resolveTiming, validateId, validateKey, type Timing, type TimingOptions } from "./timing.js";
+
+/** Options of {@link startQuorumElection}. */
+export interface QuorumElectionOptions extends TimingOptions {
+  /** The independent stores (one R1 bucket per server or region); a holder needs a majority of them. */
+  stores: LeaseStore[];
+  key: string;
+  id?: string;
+  logger?: Logger;
+  meta?: Record<string, string>;
+  /** Event-loop stall threshold in ms; 0 disables the monitor. Default 200. */
+  stallThresholdMs?: number;
+  /** Deterministic simulation, as in `ElectionOptions`; `rules` replaces safety rules (mutation tests only). */
+  simulation?: { now: () => number; clock: TimerClock; random: () => number; wallNow?: () => number; rules?: Partial<QuorumRules> };
+}
+
+type Role = "following" | "bidding" | "leader" | "releasing" | "stopped";
+type WriteKind = "bid" | "take" | "renew" | "release";
+interface SlotRt extends Slot {
+  store: LeaseStore;
+  busy: boolean;
+  nextRead: number;
+  nextRenew: number;
+  bid: "pending" | "won" | "lost" | null;
+}
+
+const isConflict = (e: unknown) => (e as { code?: string } | null)?.code === "CONFLICT";
+
+/** A candidacy on a quorum of stores. Create with {@link startQuorumElection}. */
+export class QuorumElection {
+  readonly id: string;
+  readonly key: string;
+  readonly timing: Timing;
+  /** Stores a holder needs. */
+  readonly quorum: number;
+  private readonly slots: SlotRt[];
+  private readonly rules: QuorumRules;
+  private readonly now: () => number;
+  private readonly wallNow: () => number;
+  private readonly random: () => number;
+  private readonly clock: TimerClock;
+  private readonly log: Logger;
+  private readonly meta: Record<string, string> | undefined;
+  private readonly listeners = new Set<(e: ElectionEvent) => void>();
+  private readonly ac = new AbortController();
+  private role: Role = "following";
+  private afterRelease: "following" | "stopped" = "following";
+  private term = 0;
+  private highestSeen = 0;
+  private acquiredAtWall = 0;
+  private announced: string | null = null;
+  private termCtl: AbortController | null = null;
+  private lastValidity = Number.NEGATIVE_INFINITY;
+  private bidFailures = 0;
+  private backoffUntil = Number.NEGATIVE_INFINITY;
+  private timer: unknown = null;
+  private malformedLogged = false;
+  private stalls = { count: 0, maxMs: 0 };
+  private unsubscribeStalls: () => void = () => {};
+  private stopWaiters: (() => void)[] = [];
+
+  constructor(opts: QuorumElectionOptions) {
+    if (!opts || typeof opts !== "object") throw new TypeError("startQuorumElection: options object required");
+    this.timing = resolveTiming(opts);
+    this.key = validateKey("key", opts.key);
+    this.id = validateId("id", opts.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`);
+    if (!Array.isArray(opts.stores) || opts.stores.length === 0) throw new ConfigError("stores", "at least one store required");
+    this.log = (opts.logger ?? silentLogger()).child({ election: this.key, id: this.id, stores: opts.stores.length });
+    const sim = opts.simulation;
+    this.now = sim?.now ?? monotonicNowMs;
+    this.wallNow = sim?.wallNow ?? Date.now;
+    this.random = sim?.random ?? Math.random;
+    this.clock = sim?.clock ?? realClock;
+    this.rules = { ...safeRules, ...sim?.rules };
+    this.meta = opts.meta;
+    this.quorum = this.rules.quorumSize(opts.stores.length);
+    const t0 = this.now();
+    this.slots = opts.stores.map((store) => ({
+      store, view: null, observedSince: t0, settledSince: null, heldRev: null, deadline: Number.NEGATIVE_INFINITY,
+      busy: false, nextRead: t0, nextRenew: t0, bid: null,
+    }));
+    const threshold = opts.stallThresholdMs ?? 200;
+    if (!sim && threshold > 0) this.unsubscribeStalls = subscribeStalls(threshold, (s) => this.onStall(s.durationMs));
+    this.slots.forEach((s) => this.watch(s));
+    this.step();
+  }
+
+  /** True while a quorum of stores backs this candidate and the deadline has not passed. */
+  isLeader(): boolean {
+    return this.leadership() !== null;
+  }
+
+  /** The current term (token = term number), or null. */
+  leadership(): Leadership | null {
+    if (this.role !== "leader" || !this.termCtl) return null;
+    const validUntil = this.validity();
+    if (this.now() >= validUntil) return null;
+    return { token: this.term, validUntil, signal: this.termCtl.signal };
+  }
+
+  /** following, bidding, leader, releasing or stopped. */
+  state(): string {
+    return this.role;
+  }
+
+  stallStats(): { count: number; maxMs: number } {
+    return { ...this.stalls };
+  }
+
+  on(listener: (e: ElectionEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  events(opts: { signal?: AbortSignal } = {}): AsyncGenerator<ElectionEvent> {
+    return listen<ElectionEvent>((push) => this.on(push), { signal: opts.signal, ended: () => this.role === "stopped" });
+  }
+
+  /** Ends the term (`deposed` first), releases every store; resolves when the releases are done. */
+  async resign(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.role === "stopped") throw new StoppedError();
+    if (this.role !== "leader") return;
+    this.depose("resigned");
+    this.step();
+    await this.until(() => this.role !== "releasing", opts.signal);
+  }
+
+  /** Stops the candidacy, resigning first if leader. Idempotent. */
+  async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.role === "stopped") return;
+    this.afterRelease = "stopped";
+    if (this.role === "leader") this.depose("stopped");
+    else if (this.role !== "releasing") this.role = "releasing";
+    this.step();
+    try {
+      await this.until(() => this.role === "stopped", opts.signal);
+    } finally {
+      this.role = "stopped";
+      this.ac.abort();
+      this.clock.clearTimeout(this.timer);
+      this.unsubscribeStalls();
+      for (const l of this.listeners) l({ type: "leader-changed", leader: null, token: null });
+      this.listeners.clear();
+    }
+  }
+
+  /** Re-checks the deadline now (after stalls, and for simulations). */
+  tick(): void {
+    this.step();
+  }
+
+  private validity(): number {
+    return validityOf(this.slots.map((s) => s.deadline), this.quorum);
+  }
+
+  private until(pred: () => boolean, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (pred()) return resolve();
+      const onAbort = () => reject(new AbortedError("aborted", { cause: signal?.reason }));
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const check = () => (pred() ? (signal?.removeEventListener("abort", onAbort), resolve()) : this.stopWaiters.push(check));
+      this.stopWaiters.push(check);
+    });
+  }
+
+  /** The decision procedure: runs after every reply, hint and timer. */
+  private step(): void {
+    if (this.role === "stopped" || this.ac.signal.aborted) return;
+    const now = this.now();
+    const q = this.quorum;
+    if (this.role === "leader" && now >= this.validity()) this.depose("lapsed");
+    if (this.role === "following") {
+      for (const s of this.slots) if (!s.busy && this.isStaleBidOfMine(s.view)) this.write(s, "release");
+      const next = this.nextTerm();
+      const takeable = this.slots.filter((s) => this.takeableAt(s, next, true) <= now).length;
+      if (now >= this.backoffUntil && takeable >= q) this.startBid(now);
+    }
+    if (this.role === "bidding") {
+      for (const s of this.slots) {
+        if (s.bid !== "pending" || s.busy) continue;
+        if (this.takeableAt(s, this.term, true) <= now) this.write(s, "bid");
+        else s.bid = "lost";
+      }
+      if (this.slots.every((s) => s.bid !== "pending")) this.finishBid(now);
+    }
+    if (this.role === "releasing") {
+      for (const s of this.slots) if (!s.busy && (s.heldRev !== null || this.isMineThisTerm(s.view))) this.write(s, "release");
+      if (this.slots.every((s) => !s.busy && s.heldRev === null)) {
+        this.role = this.afterRelease;
+        this.backoffUntil = now + this.jitter();
+        if (this.role === "stopped") this.clock.clearTimeout(this.timer);
+      }
+    }
+    for (const s of this.slots) {
+      if (s.busy || this.role === "stopped" || this.role === "releasing" || this.role === "bidding") continue;
+      if (this.role === "leader" && s.heldRev !== null) {
+        if (now >= s.nextRenew) this.write(s, "renew");
+      } else if (this.role === "leader" && this.takeableAt(s, this.term, false) <= now) this.write(s, "take");
+      else if (now >= s.nextRead) this.read(s);
+    }
+    for (const w of this.stopWaiters.splice(0)) w();
+    this.schedule(now);
+  }
+
+  private nextTerm(): number {
+    return this.rules.nextTerm(this.slots.map((s) => s.view), this.highestSeen);
+  }
+
+  private takeableAt(s: Slot, term: number, bidding: boolean): number {
+    if (!this.rules.termAllows(termOf(s.view), term, bidding)) return Number.POSITIVE_INFINITY;
+    return this.rules.takeableAt(s, this.id, term, bidding, this.timing) ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** One timer at the earliest moment the decision could change. */
+  private schedule(now: number): void {
+    if (this.role === "stopped") return;
+    let at = Number.POSITIVE_INFINITY;
+    if (this.role === "leader") at = this.validity();
+    if (this.role === "following" && this.backoffUntil > now) at = this.backoffUntil;
+    for (const s of this.slots) {
+      if (s.busy) continue;
+      if (this.role === "leader" && s.heldRev !== null) at = Math.min(at, s.nextRenew);
+      else if (this.role === "leader" || this.role === "following") {
+        at = Math.min(at, s.nextRead);
+        const t = this.takeableAt(s, this.role === "leader" ? this.term : this.nextTerm(), this.role !== "leader");
+        if (t > now) at = Math.min(at, t);
+      }
+    }
+    this.clock.clearTimeout(this.timer);
+    this.timer = Number.isFinite(at) ? this.clock.setTimeout(() => this.step(), Math.max(0, at - now)) : null;
+  }
+
+  private startBid(now: number): void {
+    this.term = this.nextTerm();
+    this.highestSeen = Math.max(this.highestSeen, this.term);
+    this.role = "bidding";
+    this.acquiredAtWall = this.wallNow();
+    for (const s of this.slots) s.bid = this.takeableAt(s, this.term, true) <= now ? "pending" : null;
+  }
+
+  private finishBid(now: number): void {
+    for (const s of this.slots) s.bid = null;
+    if (this.validity() > now) {
+      this.role = "leader";
+      this.bidFailures = 0;
+      this.termCtl = new AbortController();
+      this.lastValidity = this.validity();
+      this.log.info({ token: this.term, validUntil: this.lastValidity }, "elected");
+      this.emit({ type: "elected", token: this.term, validUntil: this.lastValidity });
+      this.announce(this.id, this.term);
+      return;
+    }
+    // A minority (or a win heard too late): give the partial wins back at
+    // once so a competitor need not wait a lease for them, and back off.
+    this.bidFailures++;
+    this.afterRelease = "following";
+    this.role = "releasing";
+  }
+
+  private depose(reason: "lapsed" | "resigned" | "superseded" | "stopped"): void {
+    if (this.role !== "leader") return;
+    // Abort the term's signal first: guarded work stops before anyone hears.
+    this.termCtl?.abort(new Error(`deposed: ${reason}`));
+    this.termCtl = null;
+    this.role = "releasing";
+    (reason === "lapsed" || reason === "superseded" ? this.log.warn : this.log.info).call(this.log, { token: this.term, reason }, "deposed");
+    this.emit({ type: "deposed", token: this.term, reason, at: this.now() });
+  }
+
+  private record(released: boolean): LeaseRecord {
+    const r: LeaseRecord = {
+      v: 1, holder: this.id, token: this.term, leaseMs: this.timing.leaseMs, renewMs: this.timing.renewMs,
+      acquiredAt: this.acquiredAtWall, renewedAt: this.wallNow(), released,
+    };
+    if (this.meta) r.meta = this.meta;
+    return r;
+  }
+
+  private isMineThisTerm(v: LeaseView | null): boolean {
+    return v !== null && v.state === "held" && v.holder === this.id && v.token === this.term;
+  }
+
+  /** Our own held record of a term we no longer hold (a bid lost or lapsed, a reply lost): release it. */
+  private isStaleBidOfMine(v: LeaseView | null): boolean {
+    return this.term > 0 && this.isMineThisTerm(v);
+  }
+
+  private read(s: SlotRt): void {
+    s.busy = true;
+    s.store.get(this.key, { signal: this.ac.signal }).then(
+      (entry) => this.done(s, () => this.onRead(s, entry)),
+      (err) => this.done(s, () => this.onFail(s, err, "get")),
+    );
+  }
+
+  private onRead(s: SlotRt, entry: StoreEntry | null): void {
+    const now = this.now();
+    const v = viewOf(entry);
+    if (s.settledSince === null) s.settledSince = now;
+    else if (s.view && v.revision < s.view.revision) {
+      // The store went back (a restart lost its newest writes): as if recreated.
+      this.log.warn({ store: s.store.name, from: s.view.revision, to: v.revision }, "store revision went back");
+      s.settledSince = now;
+    }
+    if (!s.view || v.revision !== s.view.revision) s.observedSince = now;
+    s.view = v;
+    s.nextRead = now + this.timing.renewMs;
+    this.highestSeen = Math.max(this.highestSeen, termOf(v));
+    if (s.heldRev !== null && v.revision !== s.heldRev) this.lose(s);
+    if (v.state === "unknown" && !this.malformedLogged) {
+      this.malformedLogged = true;
+      this.log.warn({ store: s.store.name, revision: v.revision, reason: v.reason }, "undecodable lease record: treated as held by unknown");
+    }
+    if (this.role !== "leader") this.announceMajority();
+  }
+
+  private onFail(s: SlotRt, err: unknown, op: string): void {
+    // Anything may have happened, a restart included: trust nothing learnt before.
+    s.view = null;
+    s.settledSince = null;
+    s.nextRead = this.now() + this.jitter();
+    this.emit({ type: "error", op: `${op}:${s.store.name}`, error: err });
+  }
+
+  /** Someone else wrote where we held: this store no longer backs us. */
+  private lose(s: SlotRt): void {
+    s.heldRev = null;
+    s.deadline = Number.NEGATIVE_INFINITY;
+    if (this.role === "leader" && this.now() >= this.validity()) this.depose("superseded");
+  }
+
+  private write(s: SlotRt, kind: WriteKind): void {
+    const value = encodeRecord(this.record(kind === "release"));
+    const expected = kind === "renew" || (kind === "release" && s.heldRev !== null) ? s.heldRev! : (s.view?.revision ?? 0);
+    const create = expected === 0 || (kind !== "renew" && s.heldRev === null && s.view?.state === "vacant");
+    s.busy = true;
+    const sendAt = this.now();
+    const call = create ? s.store.create(this.key, value, { signal: this.ac.signal }) : s.store.update(this.key, value, expected, { signal: this.ac.signal });
+    call.then(
+      (rev) => this.done(s, () => this.onWritten(s, kind, rev, sendAt)),
+      (err) => this.done(s, () => this.onWriteFailed(s, kind, err)),
+    );
+  }
+
+  private onWritten(s: SlotRt, kind: WriteKind, rev: number, sendAt: number): void {
+    const now = this.now();
+    s.view = viewOf({ key: this.key, revision: rev, operation: "put", value: encodeRecord(this.record(kind === "release")) });
+    s.observedSince = now;
+    if (kind === "release") {
+      s.heldRev = null;
+      s.deadline = Number.NEGATIVE_INFINITY;
+      return;
+    }
+    s.heldRev = rev;
+    s.deadline = this.rules.storeDeadline(sendAt, now, this.timing);
+    s.nextRenew = sendAt + this.timing.renewMs * (1 - 0.1 * this.random());
+    if (kind === "bid") s.bid = "won";
+    if (this.role !== "leader" && kind !== "bid") return;
+    const v = this.validity();
+    if (this.role === "leader" && v > this.lastValidity) {
+      this.lastValidity = v;
+      this.emit({ type: "renewed", token: this.term, validUntil: v });
+    }
+  }
+
+  private onWriteFailed(s: SlotRt, kind: WriteKind, err: unknown): void {
+    if (kind === "bid") s.bid = "lost";
+    if (isConflict(err)) {
+      // A real answer: the store is fine, our view of it is stale.
+      s.view = null;
+      s.nextRead = this.now();
+      if (kind === "release") s.heldRev = null;
+      else this.lose(s);
+      return;
+    }
+    // Outcome unknown. A renewal keeps its last confirmed deadline (a bound
+    // from an earlier send); a lost release is given up (best effort).
+    if (kind === "release") {
+      s.heldRev = null;
+      s.deadline = Number.NEGATIVE_INFINITY;
+    }
+    if (kind === "renew") s.nextRenew = this.now() + Math.max(1, Math.min(this.timing.retryMs * (0.5 + this.random()), (this.validity() - this.now()) / 4));
+    this.onFail(s, err, kind);
+  }
+
+  private done(s: SlotRt, fn: () => void): void {
+    s.busy = false;
+    if (this.role === "stopped" || this.ac.signal.aborted) return;
+    fn();
+    this.step();
+  }
+
+  private jitter(): number {
+    const exp = Math.min(8, 2 ** Math.max(0, this.bidFailures - 1));
+    return Math.max(1, Math.round(this.timing.retryMs * exp * (0.5 + this.random())));
+  }
+
+  /** Keeps a watch per store; an entry is only a hint to read (reads are what the rules use). */
+  private watch(s: SlotRt): void {
+    const signal = this.ac.signal;
+    void (async () => {
+      while (!signal.aborted) {
+        try {
+          for await (const e of s.store.watch(this.key, { signal })) {
+            if (e.revision !== s.view?.revision && !s.busy) {
+              s.nextRead = this.now();
+              this.step();
+            }
+          }
+        } catch (err) {
+          if (!signal.aborted && this.role !== "stopped") {
+            this.onFail(s, err, "watch");
+            this.step();
+          }
+        }
+        if (!signal.aborted) await sleep(this.timing.retryMs * 4, signal, this.clock);
+      }
+    })();
+  }
+
+  private announceMajority(): void {
+    const counts = new Map<string, number>();
+    for (const s of this.slots) {
+      const v = s.view;
+      if (v?.state === "held") counts.set(`${v.token}\u0000${v.holder}`, (counts.get(`${v.token}\u0000${v.holder}`) ?? 0) + 1);
+    }
+    for (const [k, n] of counts) {
+      if (n < this.quorum) continue;
+      const [token, holder] = k.split("\u0000") as [string, string];
+      this.announce(holder, Number(token));
+    }
+  }
+
+  private announce(leader: string, token: number): void {
+    const k = `${token}\u0000${leader}`;
+    if (k === this.announced) return;
+    this.announced = k;
+    this.emit({ type: "leader-changed", leader, token });
+  }
+
+  private emit(e: ElectionEvent): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(e);
+      } catch (err) {
+        this.log.error({ err, event: e.type }, "election listener threw");
+      }
+    }
+  }
+
+  private onStall(durationMs: number): void {
+    this.stalls.count++;
+    this.stalls.maxMs = Math.max(this.stalls.maxMs, durationMs);
+    this.emit({ type: "stall", durationMs, token: this.role === "leader" ? this.term : null });
+    this.step();
+  }
+}
+
+/** Starts a candidacy on a majority of `opts.stores`. Throws {@link ConfigError} on invalid options. */
+export function startQuorumElection(opts: QuorumElectionOptions): QuorumElection {
+  return new QuorumElection(opts);
+}
