@@ -197,6 +197,16 @@ export const electionMachine = setup({
       const v = view(payloadOf(event));
       return v.state === "held" && v.holder === context.id && v.token === context.token && v.revision > context.revision && context.unconfirmedSince !== null;
     },
+    /**
+     * After a lost renewal CAS: a read *older* than our own last revision is
+     * stale (a new stream leader that has not applied the latest entries yet)
+     * and proves nothing, so it must neither depose nor extend. An absent key
+     * (revision 0: a `get` cannot tell a newer delete from a lag) is not stale.
+     */
+    staleRead: ({ context, event }) => {
+      const v = view(payloadOf(event));
+      return v.revision > 0 && v.revision < context.revision;
+    },
     unchangedMine: ({ context, event }) => {
       const v = view(payloadOf(event));
       return v.state === "held" && v.holder === context.id && v.token === context.token && v.revision === context.revision;
@@ -443,6 +453,8 @@ export const electionMachine = setup({
                   },
                   // Our record, unchanged: the conflict was not about us after all. Retry.
                   { guard: "unchangedMine", target: "backoff" },
+                  // Older than what we wrote ourselves: a lagging store. Retry, validity unchanged.
+                  { guard: "staleRead", target: "backoff", actions: "failed" },
                   {
                     target: "#election.following",
                     actions: emit(({ context }) => ({
