@@ -70,7 +70,13 @@ export type ElectionEvent =
   | { type: "RESIGN" }
   | { type: "STOP" }
   /** Sent after an event-loop stall so the deadline is re-checked at once. */
-  | { type: "TICK" };
+  | { type: "TICK" }
+  /**
+   * The host was suspended: the monotonic clock did not count that time, so
+   * a deadline computed on it is no longer an upper bound. Deposes a leader
+   * at once and abandons an acquiring write in flight.
+   */
+  | { type: "SUSPENDED" };
 
 /**
  * A conditional write. `timeoutMs`, when set, bounds this attempt below the
@@ -344,7 +350,8 @@ export const electionMachine = setup({
         /** Vacant: `create`; released by someone else: CAS on the released revision. */
         write: {
           entry: "markSend",
-          on: { "STORE.CHANGE": {} },
+          // A suspend while the write is in flight: its validity cannot be known. Re-read.
+          on: { "STORE.CHANGE": {}, SUSPENDED: "reading" },
           invoke: {
             src: "writeLease",
             input: ({ context }) => ({
@@ -368,7 +375,7 @@ export const electionMachine = setup({
         /** The same revision observed unchanged for a full lease: CAS on it. */
         takeover: {
           entry: "markSend",
-          on: { "STORE.CHANGE": {} },
+          on: { "STORE.CHANGE": {}, SUSPENDED: "reading" },
           invoke: {
             src: "writeLease",
             input: ({ context }) => ({
@@ -399,6 +406,7 @@ export const electionMachine = setup({
         RESIGN: "resigning",
         STOP: { target: "resigning", actions: "requestStop" },
         TICK: { guard: "pastDeadline", target: "lapsed" },
+        SUSPENDED: "lapsed",
       },
       initial: "valid",
       states: {
