@@ -11,6 +11,7 @@ import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import { subscribeStalls, type StallInfo } from "../observability/stall-shared.js";
+import { processSuspendDetector, type SuspendDetector } from "../observability/suspend.js";
 import { electionMachine, type DeposedReason, type ElectionEmitted, type ElectionEvent as MachineEvent, type WriteInput } from "./machine.js";
 import { listen } from "../util/listen.js";
 import { deadlineSignal, realClock, sleep, type TimerClock } from "../util/timers.js";
@@ -44,6 +45,8 @@ export interface ElectionOptions extends TimingOptions {
     wallNow?: () => number;
     /** Simulation only: replaces parts of the machine (mutation tests break one rule on purpose). */
     mutate?: (machine: typeof electionMachine) => typeof electionMachine;
+    /** Host-suspend detector (tests inject one whose BOOTTIME jumps); none by default in simulation. */
+    suspend?: SuspendDetector;
   };
 }
 
@@ -86,6 +89,9 @@ export class Election {
   private errorStreak = 0;
   private stalls = { count: 0, maxMs: 0 };
   private stopped = false;
+  /** Host-suspend detector (CLOCK_BOOTTIME vs CLOCK_MONOTONIC) and the suspended total already acted on. */
+  private readonly suspend: SuspendDetector | null;
+  private suspendSeen = 0;
 
   constructor(opts: ElectionOptions) {
     if (!opts || typeof opts !== "object") throw new TypeError("startElection: options object required");
@@ -115,6 +121,9 @@ export class Election {
     });
     this.actor.on("*", (e) => this.onEmitted(e as ElectionEmitted));
     this.actor.subscribe({ error: (err) => this.log.error({ err }, "election actor failed") });
+    // On even when the stall monitor is off: a suspend is a safety matter, not a statistic.
+    this.suspend = sim ? (sim.suspend ?? null) : processSuspendDetector();
+    this.suspendSeen = this.suspend?.check() ?? 0;
     const threshold = opts.stallThresholdMs ?? 200;
     if (!sim && threshold > 0) this.unsubscribeStalls = subscribeStalls(threshold, (s) => this.onStall(s));
     this.actor.start();
@@ -131,6 +140,13 @@ export class Election {
     if (!this.term || !snap.matches("leader")) return null;
     const validUntil = snap.context.deadline;
     if (this.now() >= validUntil) return null;
+    // The monotonic clock stops during a host suspend, so the deadline alone
+    // would still look valid right after one; the stall probe may not have
+    // run yet. Ask the clocks (~4 µs); the deposition follows in a microtask.
+    if (this.suspend && this.suspend.check() > this.suspendSeen) {
+      queueMicrotask(() => this.checkSuspended());
+      return null;
+    }
     return { token: this.term.token, validUntil, signal: this.term.controller.signal };
   }
 
@@ -184,9 +200,30 @@ export class Election {
     }
   }
 
-  /** Re-checks the deadline now (used after stalls and by simulations). */
+  /** Re-checks the deadline, and for a host suspend, now (used after stalls and by simulations). */
   tick(): void {
-    if (!this.stopped) this.actor.send({ type: "TICK" });
+    if (this.stopped) return;
+    this.checkSuspended();
+    this.actor.send({ type: "TICK" });
+  }
+
+  /**
+   * A host suspend not yet acted on: report it as a stall and depose at once
+   * (reason `lapsed`): the time the holder's clock did not count may have let
+   * a successor take over. An acquiring write in flight is abandoned.
+   */
+  private checkSuspended(): void {
+    if (!this.suspend || this.stopped) return;
+    const total = this.suspend.check();
+    const suspendedMs = total - this.suspendSeen;
+    if (suspendedMs <= 0) return;
+    this.suspendSeen = total;
+    this.stalls.count++;
+    this.stalls.maxMs = Math.max(this.stalls.maxMs, suspendedMs);
+    const token = this.term?.token ?? null;
+    this.log.warn({ suspendedMs: Math.round(suspendedMs), leader: token !== null, token }, "host suspend detected");
+    this.emit({ type: "stall", durationMs: suspendedMs, token });
+    this.actor.send({ type: "SUSPENDED" });
   }
 
   private waitUntil(pred: (s: ReturnType<Election["actor"]["getSnapshot"]>) => boolean, signal?: AbortSignal): Promise<void> {
@@ -261,6 +298,8 @@ export class Election {
   }
 
   private onStall(s: StallInfo): void {
+    // The probe asked the process-wide detector, which this election shares.
+    if (s.suspendedMs) return this.checkSuspended();
     this.stalls.count++;
     this.stalls.maxMs = Math.max(this.stalls.maxMs, s.durationMs);
     const token = this.term?.token ?? null;

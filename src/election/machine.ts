@@ -73,7 +73,13 @@ export type ElectionEvent =
   | { type: "RESIGN" }
   | { type: "STOP" }
   /** Sent after an event-loop stall so the deadline is re-checked at once. */
-  | { type: "TICK" };
+  | { type: "TICK" }
+  /**
+   * The host was suspended: the monotonic clock did not count that time, so
+   * a deadline computed on it is no longer an upper bound. Deposes a leader
+   * at once and abandons an acquiring write in flight.
+   */
+  | { type: "SUSPENDED" };
 
 /**
  * A conditional write. `timeoutMs`, when set, bounds this attempt below the
@@ -201,6 +207,16 @@ export const electionMachine = setup({
     stillMine: ({ context, event }) => {
       const v = view(payloadOf(event));
       return v.state === "held" && v.holder === context.id && v.token === context.token && v.revision > context.revision && context.unconfirmedSince !== null;
+    },
+    /**
+     * After a lost renewal CAS: a read *older* than our own last revision is
+     * stale (a new stream leader that has not applied the latest entries yet)
+     * and proves nothing, so it must neither depose nor extend. An absent key
+     * (revision 0: a `get` cannot tell a newer delete from a lag) is not stale.
+     */
+    staleRead: ({ context, event }) => {
+      const v = view(payloadOf(event));
+      return v.revision > 0 && v.revision < context.revision;
     },
     unchangedMine: ({ context, event }) => {
       const v = view(payloadOf(event));
@@ -345,7 +361,8 @@ export const electionMachine = setup({
         /** Vacant: `create`; released by someone else: CAS on the released revision. */
         write: {
           entry: "markSend",
-          on: { "STORE.CHANGE": {} },
+          // A suspend while the write is in flight: its validity cannot be known. Re-read.
+          on: { "STORE.CHANGE": {}, SUSPENDED: "reading" },
           invoke: {
             src: "writeLease",
             input: ({ context }) => ({
@@ -371,7 +388,7 @@ export const electionMachine = setup({
         /** The same revision observed unchanged for a full lease: CAS on it. */
         takeover: {
           entry: "markSend",
-          on: { "STORE.CHANGE": {} },
+          on: { "STORE.CHANGE": {}, SUSPENDED: "reading" },
           invoke: {
             src: "writeLease",
             input: ({ context }) => ({
@@ -403,6 +420,7 @@ export const electionMachine = setup({
         RESIGN: "resigning",
         STOP: { target: "resigning", actions: "requestStop" },
         TICK: { guard: "pastDeadline", target: "lapsed" },
+        SUSPENDED: "lapsed",
       },
       initial: "valid",
       states: {
@@ -455,6 +473,8 @@ export const electionMachine = setup({
                   },
                   // Our record, unchanged: the conflict was not about us after all. Retry.
                   { guard: "unchangedMine", target: "backoff" },
+                  // Older than what we wrote ourselves: a lagging store. Retry, validity unchanged.
+                  { guard: "staleRead", target: "backoff", actions: "failed" },
                   {
                     target: "#election.following",
                     actions: emit(({ context }) => ({

@@ -3,6 +3,7 @@
  * it: a process running 10 000 elections needs one probe timer, not 10 000.
  */
 import { startStallMonitor, type Stall, type StallMonitor } from "./stall.js";
+import { processSuspendDetector } from "./suspend.js";
 
 export type StallInfo = Stall;
 
@@ -17,6 +18,8 @@ export function subscribeStalls(thresholdMs: number, listener: (s: Stall) => voi
       thresholdMs,
       intervalMs: Math.max(10, Math.min(50, thresholdMs / 4)),
       histogram: false,
+      // Host suspends too: the monotonic clock (and so timer drift) does not see them.
+      ...(processSuspendDetector() ? { suspend: processSuspendDetector()! } : {}),
       onStall: (s) => {
         for (const l of [...listeners]) l(s);
       },

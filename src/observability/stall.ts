@@ -5,11 +5,15 @@
  * lost it, so stalls explain (and must be told apart from) split-brain reports.
  * Detection uses timer drift: an interval timer is due every `intervalMs`; if
  * it fires much later than that, the loop was blocked for the difference.
+ * Timer drift cannot see a host suspend (the monotonic clock stops with the
+ * timers), so each probe also asks a {@link SuspendDetector}, when given one,
+ * and reports a suspension as a stall.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 
 import { ConfigError } from "../errors.js";
 import { monotonicNowMs } from "./oracle.js";
+import type { SuspendDetector } from "./suspend.js";
 
 /** One detected stall. */
 export interface Stall {
@@ -17,6 +21,8 @@ export interface Stall {
   durationMs: number;
   /** Monotonic ms when the stall was detected, i.e. when the loop ran again. It began about `at - durationMs`. */
   at: number;
+  /** Set when (part of) the stall was a host suspend: the ms the monotonic clock did not count. */
+  suspendedMs?: number;
 }
 
 /** Options of {@link startStallMonitor}. */
@@ -31,6 +37,8 @@ export interface StallMonitorOptions {
   onStall?: (stall: Stall) => void;
   /** Also sample `perf_hooks.monitorEventLoopDelay` for percentiles. Default true. */
   histogram?: boolean;
+  /** Host-suspend detector asked on every probe (see `suspend.ts`); any suspension it reports is a stall. */
+  suspend?: SuspendDetector;
 }
 
 /** Counters of a {@link StallMonitor}. */
@@ -71,6 +79,7 @@ export function startStallMonitor(opts: StallMonitorOptions = {}): StallMonitor 
   let maxStallMs = 0;
   let lastStallAt: number | undefined;
   let last = now();
+  let suspendedTotal = opts.suspend?.check() ?? 0;
 
   let histogram: IntervalHistogram | undefined;
   if (opts.histogram ?? true) {
@@ -82,12 +91,16 @@ export function startStallMonitor(opts: StallMonitorOptions = {}): StallMonitor 
     const t = now();
     const lag = t - last - intervalMs;
     last = t;
-    if (lag <= thresholdMs) return;
+    const total = opts.suspend?.check() ?? 0;
+    const suspendedMs = total - suspendedTotal;
+    suspendedTotal = total;
+    if (lag <= thresholdMs && suspendedMs <= 0) return;
+    const durationMs = Math.max(0, lag) + suspendedMs;
     stalls++;
-    maxStallMs = Math.max(maxStallMs, lag);
+    maxStallMs = Math.max(maxStallMs, durationMs);
     lastStallAt = t;
     try {
-      opts.onStall?.({ durationMs: lag, at: t });
+      opts.onStall?.(suspendedMs > 0 ? { durationMs, at: t, suspendedMs } : { durationMs, at: t });
     } catch (err) {
       // A throw here would escape from a timer and crash the process; a
       // monitoring callback must not take the participant down.

@@ -1,8 +1,10 @@
 /**
  * One seeded simulation run: a fault phase (crashes and restarts, pauses
- * beyond the lease, store outages of 4–8 s, region partitions, failed and
- * lost operations, dropped watch events, clock drift within the bound, and on
- * about half the seeds mixed timing configs per process), then a quiet phase in which a leader must appear within a bound. Every lease's
+ * beyond the lease, store outages of 4–8 s (half of them followed by stale
+ * reads from a lagging new leader), region partitions, failed and lost
+ * operations, dropped watch events, clock drift within the bound, and on
+ * about half the seeds mixed timing configs per process), then a quiet phase
+ * in which a leader must appear within a bound. Every lease's
  * intervals go through the split-brain oracle; the hierarchy rules are checked
  * on the intervals too.
  */
@@ -116,17 +118,24 @@ export async function runSeed(seed: number, opts: SeedOptions = {}): Promise<See
     } else if (kind < 0.75) {
       const store = pick([...w.stores.keys()]);
       const outage = 4000 + random() * 4000;
+      // Half of the outages end with a lagging new stream leader: for a while
+      // it answers from the state of up to a second before the outage (stale
+      // gets, spurious conflicts), as an R3 stream-leader change can.
+      const lagFor = random() < 0.5 ? 300 + random() * 1700 : 0;
+      const lagBehind = random() * 1000;
       sched.setTimeout(() => {
         w.net.storesDown.add(store);
-        w.log(`store ${store} OUTAGE ${outage.toFixed(0)} ms`);
+        w.log(`store ${store} OUTAGE ${outage.toFixed(0)} ms${lagFor ? `, then stale reads ${lagFor.toFixed(0)} ms` : ""}`);
         w.kick();
+        const asOf = sched.now() - lagBehind;
         sched.setTimeout(() => {
           w.net.storesDown.delete(store);
+          if (lagFor) w.net.stale?.lag(store, asOf, sched.now() + lagFor);
           w.log(`store ${store} back`);
           w.kick();
         }, outage);
       }, at - sched.now());
-      lastFaultEnd = Math.max(lastFaultEnd, at + outage);
+      lastFaultEnd = Math.max(lastFaultEnd, at + outage + lagFor);
     } else if (kind < 0.85) {
       // One process's link degrades (slow replies), often then breaks: the
       // pattern that punishes counting validity from the reply.

@@ -6,11 +6,12 @@
  * does not know), failures, outages of the store (a stream-leader election),
  * partitions of the process's region, and watches that drop events.
  */
-import { StoreUnavailableError, throwIfAborted } from "../errors.js";
+import { ConflictError, StoreUnavailableError, throwIfAborted } from "../errors.js";
 import type { MemoryLeaseStore } from "../lease/memory-store.js";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../lease/store.js";
 import type { ProcessClock } from "./process-clock.js";
 import type { SimScheduler } from "./scheduler.js";
+import type { StaleReads } from "./stale-reads.js";
 
 /** Shared fault state of the simulated network. */
 export interface SimNetwork {
@@ -33,6 +34,8 @@ export interface SimNetwork {
   timeoutMs: number;
   /** Called by the world whenever a fault starts or ends: open watches re-check reachability. */
   watchers: Set<() => void>;
+  /** Lagging stream leaders after an outage: stale gets, spurious conflicts (absent: none). */
+  stale?: StaleReads;
 }
 
 export class SimLink implements LeaseStore {
@@ -97,16 +100,37 @@ export class SimLink implements LeaseStore {
   }
 
   get(key: string, opts?: CallOptions): Promise<StoreEntry | null> {
-    return this.op(opts, () => this.inner.get(key));
+    return this.op(opts, async () => {
+      const current = await this.inner.get(key);
+      const stale = this.net.stale?.staleGet(this.inner.name, key, current);
+      return stale === undefined ? current : stale;
+    });
   }
   create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
-    return this.op(opts, () => this.inner.create(key, value));
+    return this.write(opts, key, null, value, () => this.inner.create(key, value));
   }
   update(key: string, value: Uint8Array, expectedRevision: number, opts?: CallOptions): Promise<number> {
-    return this.op(opts, () => this.inner.update(key, value, expectedRevision));
+    return this.write(opts, key, expectedRevision, value, () => this.inner.update(key, value, expectedRevision));
   }
   delete(key: string, expectedRevision: number, opts?: CallOptions): Promise<void> {
-    return this.op(opts, () => this.inner.delete(key, expectedRevision));
+    return this.write(opts, key, expectedRevision, null, () => this.inner.delete(key, expectedRevision));
+  }
+  /**
+   * A conditional write at its linearization point: refused when a lagging
+   * leader has not seen the expected revision, else applied and remembered
+   * (the memory store applies synchronously, so `lastRevision` right after
+   * the call is this write's revision).
+   */
+  private write<T>(opts: CallOptions | undefined, key: string, expected: number | null, value: Uint8Array | null, apply: () => Promise<T>): Promise<T> {
+    return this.op(opts, async () => {
+      const stale = this.net.stale;
+      if (stale && expected !== null && stale.spuriousConflict(this.inner.name, key, expected)) throw new ConflictError(key, expected);
+      const p = apply();
+      const revision = this.inner.lastRevision;
+      const out = await p;
+      stale?.remember(this.inner.name, { key, revision, operation: value ? "put" : "delete", value: value ? new Uint8Array(value) : new Uint8Array() });
+      return out;
+    });
   }
   keys(filter: string, opts?: CallOptions): Promise<string[]> {
     return this.op(opts, () => this.inner.keys(filter));

@@ -13,6 +13,7 @@ import type { electionMachine } from "../election/machine.js";
 import { ProcessClock } from "./process-clock.js";
 import type { SimScheduler } from "./scheduler.js";
 import { SimLink, type SimNetwork } from "./sim-link.js";
+import { StaleReads } from "./stale-reads.js";
 
 /** Rules a mutation test breaks on purpose. */
 export type Mutation = "none" | "no-drift-margin" | "deadline-from-reply" | "no-full-lease-wait" | "ignore-record-lease";
@@ -120,6 +121,7 @@ export class SimWorld {
       watchDropRate: 0.02,
       timeoutMs: 2000,
       watchers: new Set(),
+      stale: new StaleReads(() => sched.now(), random),
     };
     for (const r of cfg.regions) this.stores.set(r.name, new MemoryLeaseStore(r.name));
     this.stores.set("global", new MemoryLeaseStore("global"));
