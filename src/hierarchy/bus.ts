@@ -90,7 +90,7 @@ async function readScopes(store: LeaseStore, names: string[], signal?: AbortSign
       const v = scopeViewOf(await store.get(scopeKey(name), signal ? { signal } : {}));
       if (v.state === "vacant") continue;
       if (v.state === "unknown") {
-        out[name] = { state: v.state, node: null, region: null, token: null, revision: v.revision, ageMs: null, home: name };
+        out[name] = { state: v.state, node: null, region: null, token: null, revision: v.revision, ageMs: null, home: name, pinned: null };
       } else {
         out[name] = {
           state: v.state,
@@ -100,6 +100,7 @@ async function readScopes(store: LeaseStore, names: string[], signal?: AbortSign
           revision: v.revision,
           ageMs: Math.max(0, Date.now() - v.record.renewedAt),
           home: v.record.home,
+          pinned: v.record.pinned ?? null,
         };
       }
     }
