@@ -18,7 +18,7 @@ import type { Timing } from "../election/timing.js";
 import { viewOf } from "../lease/record.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
-import type { MoveReason, ScopeEvent } from "../wire/events.js";
+import type { ScopeEvent } from "../wire/events.js";
 import type { ScopeClock } from "./lessee.js";
 import { SCOPE_FILTER, encodeScope, scopeKey, scopeOfKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
 import { sleep } from "../util/timers.js";
