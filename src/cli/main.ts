@@ -143,7 +143,7 @@ program
 
 program
   .command("failover")
-  .description("move a scope to another region by hand (recall, release, grant: zero overlap)")
+  .description("move a scope to another region by hand (recall, release, grant: zero overlap); it stays there (pinned) until `regent failback` or the loss of that region")
   .argument("<scope>", "scope name (a region name)")
   .requiredOption("--to <region>", "target region (must have a live regional leader)")
   .addOption(servers())
@@ -155,7 +155,7 @@ program
 
 program
   .command("failback")
-  .description("move a scope back to its home region now (recall, release, grant)")
+  .description("move a scope back to its home region now (recall, release, grant); clears a manual pin")
   .argument("<scope>", "scope name (a region name)")
   .addOption(servers())
   .addOption(cluster())

@@ -47,7 +47,7 @@ export function renderState(s: StateSnapshot): string {
   if (scopes.length) {
     lines.push("", "SCOPE        HOME         HOLDER REGION  HOLDER");
     for (const [name, row] of scopes) {
-      lines.push(`${name.padEnd(12)} ${row.home.padEnd(12)} ${(row.region ?? "-").padEnd(14)} ${cell(row)}`);
+      lines.push(`${name.padEnd(12)} ${row.home.padEnd(12)} ${(row.region ?? "-").padEnd(14)} ${cell(row)}${row.pinned ? `  pinned: ${row.pinned}` : ""}`);
     }
   }
   return lines.join("\n");
@@ -130,6 +130,8 @@ export async function runMove(opts: BusOptions & { scope: string; to?: string; r
       throw new Error(`no lease authority answered on ${subject}: ${(err as Error).message}`);
     }
     if (!reply.ok) throw new Error(`move of ${opts.scope} refused: ${reply.error}`);
-    process.stdout.write(opts.json ? JSON.stringify(reply) + "\n" : `scope ${opts.scope} now held by ${reply.region}/${reply.node} (token ${reply.token})\n`);
+    // A manual move away from home is pinned there (docs/scopes.md): say how it ends.
+    const pin = opts.reason === "manual" && reply.region !== opts.scope ? `; pinned: manual, no automatic failback until \`regent failback ${opts.scope}\`` : "";
+    process.stdout.write(opts.json ? JSON.stringify(reply) + "\n" : `scope ${opts.scope} now held by ${reply.region}/${reply.node} (token ${reply.token})${pin}\n`);
   });
 }

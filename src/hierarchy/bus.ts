@@ -115,7 +115,7 @@ async function readScopes(store: LeaseStore, names: string[], deadline: () => Ab
       }
       if (v.state === "vacant") return;
       if (v.state === "unknown") {
-        out[name] = { state: v.state, node: null, region: null, token: null, revision: v.revision, ageMs: null, home: name };
+        out[name] = { state: v.state, node: null, region: null, token: null, revision: v.revision, ageMs: null, home: name, pinned: null };
       } else {
         out[name] = {
           state: v.state,
@@ -125,6 +125,7 @@ async function readScopes(store: LeaseStore, names: string[], deadline: () => Ab
           revision: v.revision,
           ageMs: Math.max(0, Date.now() - v.record.renewedAt),
           home: v.record.home,
+          pinned: v.record.pinned ?? null,
         };
       }
     }),

@@ -18,10 +18,11 @@ import type { Timing } from "../election/timing.js";
 import { viewOf } from "../lease/record.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
-import type { MoveReason, ScopeEvent } from "../wire/events.js";
+import type { ScopeEvent } from "../wire/events.js";
 import type { ScopeClock } from "./lessee.js";
 import { SCOPE_FILTER, encodeScope, scopeKey, scopeLeaseToWait, scopeOfKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
 import { sleep } from "../util/timers.js";
+import { authorityRoundMs, chooseTarget, type PlacementView, type Target } from "./placement.js";
 
 export interface ScopeRegion {
   name: string;
@@ -153,7 +154,8 @@ export class ScopeAuthority {
     if (this.ac.signal.aborted) throw new Error("no longer the lease authority");
     if (!this.live(to)) throw new Error(`region ${to} has no live regional leader`);
     const v = this.scopes.get(scope)?.view;
-    if (v && v.state === "held" && v.record.region === to && !v.record.recall) {
+    const settled = reason !== "manual" || to === scope || (v?.state === "held" && !!v.record.pinned);
+    if (v && v.state === "held" && v.record.region === to && !v.record.recall && settled) {
       return { scope, region: to, node: v.record.node, token: v.token };
     }
     return new Promise((resolve, reject) => {
@@ -271,7 +273,7 @@ export class ScopeAuthority {
   }
 
   private roundMs(): number {
-    return Math.max(20, Math.floor(this.o.timing.renewMs / 3));
+    return authorityRoundMs(this.o.timing.renewMs);
   }
 
   private healthyFor(region: string): number {
@@ -279,26 +281,23 @@ export class ScopeAuthority {
     return s === null || s === undefined ? -1 : this.o.clock.now() - s;
   }
 
-  /** Where `scope` should go now, and why; `exclude` is a node that failed to renew. */
-  private target(spec: ScopeRegion, current: string | null, exclude: string | null): { region: string; reason: MoveReason } | null {
-    const ok = (r: string) => this.live(r) && this.regions.get(r)!.leader !== exclude;
+  /** Where `scope` should go now (src/scopes/placement.ts); a pending move comes first. */
+  private target(spec: ScopeRegion, current: string | null, exclude: string | null, pinned = false): Target | null {
     const p = this.pending.get(spec.name);
-    if (p && ok(p.to)) return { region: p.to, reason: p.reason };
-    if (p) this.abandon(spec.name, `region ${p.to} has no live leader`);
-    const home = spec.name;
-    if (ok(home) && (current === null || current === home || this.healthyFor(home) >= this.o.failbackAfterMs)) {
-      return { region: home, reason: current === null ? "initial" : current === home ? "leader-change" : "failback" };
+    if (p && this.live(p.to) && this.regions.get(p.to)!.leader !== exclude) {
+      return { region: p.to, reason: p.reason, pinned: p.reason === "manual" && p.to !== spec.name };
     }
-    if (current && ok(current)) return { region: current, reason: "leader-change" };
-    // A region between two regional leaders (a resign, a crash just taken
-    // over) is not a failed region: give it one regional lease to show its new
-    // leader before moving its scope away. Not when its own leader is the one
-    // that stopped renewing the scope (exclude): that one may never come back.
-    const from = current ?? home;
-    if (exclude === null && !this.presumedDown(from)) return null;
-    for (const r of spec.failover) if (ok(r)) return { region: r, reason: "failover" };
-    return null;
+    if (p) this.abandon(spec.name, `region ${p.to} has no live leader`);
+    return chooseTarget(this.placement, spec, current, exclude, pinned);
   }
+
+  private readonly placement: PlacementView = {
+    live: (r) => this.live(r),
+    leader: (r) => this.regions.get(r)?.leader ?? null,
+    healthyFor: (r) => this.healthyFor(r),
+    presumedDown: (r) => this.presumedDown(r),
+    failbackAfterMs: () => this.o.failbackAfterMs,
+  };
 
   /** No live leader seen in `region` for a full regional lease (of our own watching). */
   private presumedDown(region: string): boolean {
@@ -316,7 +315,7 @@ export class ScopeAuthority {
     // A full lease of watching: ours, or the record writer's if longer (mixed configs).
     const stale = this.o.clock.now() - o.since >= scopeLeaseToWait(v, this.o.timing.leaseMs);
     if (v.state === "vacant") return this.grant(spec, o, null, this.target(spec, null, null));
-    if (v.state === "released") return this.grant(spec, o, v.record, this.target(spec, v.record.region, null));
+    if (v.state === "released") return this.grant(spec, o, v.record, this.target(spec, v.record.region, null, !!v.record.pinned));
     if (v.state === "unknown") {
       if (stale) return this.grant(spec, o, null, this.target(spec, null, null));
       return;
@@ -325,7 +324,7 @@ export class ScopeAuthority {
     if (stale) {
       // Not renewed for a full lease, as watched here: the lessee's validity is over.
       this.o.publish?.({ v: 1, kind: "lapsed", cluster: this.o.cluster, scope, region: rec.region, node: rec.node, token: v.token, at: Date.now() });
-      return this.grant(spec, o, rec, this.target(spec, rec.region, rec.node));
+      return this.grant(spec, o, rec, this.target(spec, rec.region, rec.node, !!rec.pinned));
     }
     if (v.state !== "held" || rec.recall) return;
     let p = this.pending.get(scope);
@@ -333,8 +332,10 @@ export class ScopeAuthority {
       this.abandon(scope, `region ${p.to} has no live leader`);
       p = undefined;
     }
-    if (p && p.to === rec.region) return this.resolvePending(scope, rec.region, rec.node, v.token);
+    // Done once held there, and pinned there when the move was a manual one away from home.
+    if (p && p.to === rec.region && (p.reason !== "manual" || p.to === scope || rec.pinned)) return this.resolvePending(scope, rec.region, rec.node, v.token);
     const wantBack =
+      !rec.pinned &&
       rec.region !== spec.name &&
       this.live(spec.name) &&
       this.healthyFor(spec.name) >= this.o.failbackAfterMs &&
@@ -342,11 +343,15 @@ export class ScopeAuthority {
     if (p || wantBack) {
       if (!p) this.pending.set(scope, { to: spec.name, reason: "failback", done: [], fail: [] });
       const recall = this.pending.get(scope)!.reason;
-      await this.write(scope, o, { ...rec, recall }, `recall (${recall})`);
+      // The recall keeps the held revision's "unchanged since": the lessee
+      // cannot write after it except to release, so its last write was seen
+      // no later than that. Restarting the wait would leave a scope whose
+      // lessee died unheld for a second lease.
+      await this.write(scope, o, { ...rec, recall }, `recall (${recall})`, o.since);
     }
   }
 
-  private async grant(spec: ScopeRegion, o: Observed & { view: ScopeView }, prev: ScopeRecord | null, t: { region: string; reason: MoveReason } | null): Promise<void> {
+  private async grant(spec: ScopeRegion, o: Observed & { view: ScopeView }, prev: ScopeRecord | null, t: Target | null): Promise<void> {
     const token = this.o.globalToken();
     if (!t || token === null) return;
     const node = this.regions.get(t.region)!.leader!;
@@ -366,6 +371,7 @@ export class ScopeAuthority {
       grantedAt: Date.now(),
       renewedAt: Date.now(),
       ...(prev ? { from: { region: prev.region, node: prev.node, token: prevToken } } : {}),
+      ...(t.pinned ? { pinned: "manual" as const } : {}),
     };
     const rev = await this.write(spec.name, o, rec, `grant to ${t.region}/${node} (${t.reason})`);
     if (rev === null) return;
@@ -395,13 +401,13 @@ export class ScopeAuthority {
   }
 
   /** CAS write on the observed revision; returns the new revision, or null when it lost. */
-  private async write(scope: string, o: Observed & { view: ScopeView }, rec: ScopeRecord, what: string): Promise<number | null> {
+  private async write(scope: string, o: Observed & { view: ScopeView }, rec: ScopeRecord, what: string, since?: number): Promise<number | null> {
     if (this.o.globalToken() === null) return null;
     try {
       const value = encodeScope(rec);
       const rev = o.view.state === "vacant" ? await this.o.store.create(scopeKey(scope), value) : await this.o.store.update(scopeKey(scope), value, o.revision);
       this.o.log.debug({ scope, what, revision: rev }, "authority wrote");
-      this.scopes.set(scope, { revision: rev, since: this.o.clock.now(), view: scopeViewOf({ key: scopeKey(scope), revision: rev, operation: "put", value }) });
+      this.scopes.set(scope, { revision: rev, since: since ?? this.o.clock.now(), view: scopeViewOf({ key: scopeKey(scope), revision: rev, operation: "put", value }) });
       return rev;
     } catch (err) {
       this.o.log.debug({ scope, what, err: (err as Error).message }, "authority write lost");

@@ -48,6 +48,12 @@ export interface ScopeRecord {
   reason: MoveReason;
   /** Set by the authority on a held lease it wants back (failback, manual move). */
   recall?: "failback" | "manual";
+  /**
+   * `manual`: moved here by hand; no automatic failback until a `failback`
+   * move, or until this region fails. Written on grants only; the lessee's
+   * confirm, renewals and release carry it along. Absent on older records.
+   */
+  pinned?: "manual";
   /** Previous holder, on a grant that moved the scope. */
   from?: { region: string; node: string; token: number };
   /** Authority that wrote the grant (node id and its global token). */
@@ -84,6 +90,9 @@ function decodeScope(bytes: Uint8Array): ScopeRecord | string {
   // Bounded like a lease record's: the authority waits this long before a re-grant.
   for (const f of ["leaseMs", "renewMs"]) if (!isLeaseMs(r[f])) return `${f} invalid`;
   if (typeof r.grantedBy !== "object" || r.grantedBy === null) return "grantedBy invalid";
+  // A pin is advice about where the scope should stay, never about who may act:
+  // an unknown value is read as no pin rather than making the record unknown.
+  if (r.pinned !== undefined && r.pinned !== "manual") delete r.pinned;
   return r as unknown as ScopeRecord;
 }
 

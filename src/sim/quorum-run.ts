@@ -73,7 +73,7 @@ export async function runQuorumSeed(seed: number, opts: QuorumSeedOptions = {}):
     if (trace.length > 4000) trace.splice(0, 1000);
   };
   const net: SimNetwork = {
-    sched, random, storesDown: new Set(), partitioned: new Set(), slow: new Set(), isolated: new Set(),
+    sched, random, storesDown: new Set(), partitioned: new Set(), slow: new Set(), isolated: new Set(), globalCut: new Set(),
     failRate: 0.01, lostReplyRate: 0.02, watchDropRate: 0.05, timeoutMs: 2000, watchers: new Set(),
   };
   const kick = () => [...net.watchers].forEach((k) => k());

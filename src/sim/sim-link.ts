@@ -25,6 +25,8 @@ export interface SimNetwork {
   slow: Set<string>;
   /** Processes cut off from every store (a stuck connection, a NIC failure). */
   isolated: Set<string>;
+  /** Processes cut off from the global store only (their link to the global cluster). */
+  globalCut: Set<string>;
   /** Probability that an operation fails outright, and that a reply is lost after the write applied. */
   failRate: number;
   lostReplyRate: number;
@@ -63,7 +65,8 @@ export class SimLink implements LeaseStore {
   }
 
   private reachable(): boolean {
-    return !this.net.storesDown.has(this.inner.name) && !this.net.partitioned.has(this.region) && !this.net.isolated.has(this.procId);
+    return !this.net.storesDown.has(this.inner.name) && !this.net.partitioned.has(this.region) && !this.net.isolated.has(this.procId) &&
+      !(this.inner.name === "global" && this.net.globalCut.has(this.procId));
   }
 
   /** Simulated one-way latency: mostly sub-millisecond, sometimes slow. */

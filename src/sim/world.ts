@@ -116,6 +116,7 @@ export class SimWorld {
       partitioned: new Set(),
       slow: new Set(),
       isolated: new Set(),
+      globalCut: new Set(),
       failRate: 0.01,
       lostReplyRate: 0.01,
       watchDropRate: 0.02,

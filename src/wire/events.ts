@@ -75,8 +75,12 @@ export interface StateSnapshot {
   /** Regional leases by region name. */
   regions: Record<string, LeaseRow>;
   global: LeaseRow;
-  /** Scope leases by scope name (home region of the scope = scope name). */
-  scopes: Record<string, LeaseRow & { home: string }>;
+  /**
+   * Scope leases by scope name (home region of the scope = scope name).
+   * `pinned`: `"manual"` when moved by hand (no automatic failback), else null;
+   * absent in replies of older nodes.
+   */
+  scopes: Record<string, LeaseRow & { home: string; pinned?: string | null }>;
   /** Node that answered. */
   answeredBy: string;
   at: number;
