@@ -143,6 +143,14 @@ program
   .action(async (o) => (await import("./compose.js")).runCompose(o));
 
 program
+  .command("access")
+  .description("print the nats-server config (account, nkey users, permissions, TLS) that secures a NATS deployment for regent")
+  .addOption(regionsDir())
+  .option("--secrets <dir>", "also make the CA, server certificate and nkeys there (only what is missing)")
+  .option("--hostname <name...>", "with --secrets: DNS names the server certificate must cover (besides localhost, 127.0.0.1)")
+  .action(async (o) => (await import("./access.js")).runAccess(o));
+
+program
   .command("failover")
   .description("move a scope to another region by hand (recall, release, grant: zero overlap)")
   .argument("<scope>", "scope name (a region name)")

@@ -82,6 +82,9 @@ function readApi(stream: string): string[] {
     `$JS.API.CONSUMER.INFO.${stream}.*`,
     `$JS.API.CONSUMER.DELETE.${stream}.*`,
     `$JS.API.CONSUMER.MSG.NEXT.${stream}.*`,
+    // Flow-control replies of push consumers (KV watches). Nodes could answer
+    // them through allow_responses; observers have no such right.
+    `$JS.FC.${stream}.>`,
   ];
 }
 
