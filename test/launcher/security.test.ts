@@ -18,6 +18,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDeployment, regionBucket, GLOBAL_BUCKET } from "../../src/hierarchy/deployment.js";
 import { eventsStreamName, ensureEventsStream } from "../../src/hierarchy/events-stream.js";
 import { waitFor } from "../../src/launcher/nats-launcher.js";
+import { RegentProcess, waitUntil } from "../../src/launcher/candidates.js";
+import { requestState } from "../../src/cli/observe-cmds.js";
+import { decodeEvent } from "../../src/wire/events.js";
+import { packPlain, unpackPlain } from "../../src/wire/msgpack.js";
 import { ensureSecrets, type Secrets } from "../../src/launcher/secrets.js";
 import { startSupercluster, type Supercluster } from "../../src/launcher/supercluster.js";
 import { NatsLeaseStore } from "../../src/lease/nats-store.js";
@@ -78,6 +82,39 @@ async function publishDenied(nc: NatsConnection, seen: string[], subject: string
 }
 
 describe("a secured supercluster", () => {
+  it("nodes run within their permissions: leaders elected, scopes granted, the operator's move and resign served, no violation logged", async () => {
+    const logSize = new Map(sc.all.servers.map((m) => [m.logFile, readFileSync(m.logFile, "utf8").length]));
+    const nodes = topology.regions.map(
+      (r) =>
+        new RegentProcess(`${r.name}-1`, [
+          "node", "--json", "--region", r.name, "--id", `${r.name}-1`, "--servers", sc.allUrls(r.name).join(","),
+          "--nkey", secrets.seedFile(`node-${r.name}`), "--tls-ca", secrets.client.ca,
+        ]),
+    );
+    try {
+      await waitUntil(nodes, () => nodes.every((n) => n.leadingIn("region")) && nodes.some((n) => n.leadingIn("global")), 60_000, "every leader elected");
+      const op = await as("operator");
+      // The authority answers a move once it has seen the target region renew; until then it may refuse.
+      const moved = await waitFor(
+        async () => {
+          const r = unpackPlain((await op.request(s.scopeMove, packPlain({ v: 1, kind: "move", scope: A, to: B, reason: "manual" }), { timeout: 10_000 })).data) as { ok: boolean; region?: string };
+          return r.ok ? r : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 500, what: `scope ${A} to move to ${B}` },
+      );
+      expect(moved.region).toBe(B);
+      const resigned = decodeEvent((await op.request(s.regionResign(B), new Uint8Array(), { timeout: 10_000 })).data);
+      expect(resigned.kind).toBe("deposed");
+      const obs = await as("observer");
+      const state = await waitFor(() => requestState(obs, topology.cluster, 3_000), { timeoutMs: 20_000, what: "a state answer" });
+      expect(state.scopes[A]?.region).toBe(B);
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()));
+    }
+    const violations = sc.all.servers.flatMap((m) => readFileSync(m.logFile, "utf8").slice(logSize.get(m.logFile)).split("\n").filter((l) => /Violation/.test(l)));
+    expect(violations).toEqual([]);
+  }, 120_000);
+
   it("refuses a client without credentials, even one that trusts the CA", async () => {
     await expect(connect({ servers: sc.global.urls, timeout: 5_000, tls: { caFile: secrets.client.ca } })).rejects.toThrow(/Authorization Violation/);
     await expect(connect({ servers: sc.allUrls(A), timeout: 5_000, tls: { caFile: secrets.client.ca } })).rejects.toThrow(/Authorization Violation/);
@@ -95,15 +132,17 @@ describe("a secured supercluster", () => {
     const nc = await as(`node-${A}`, sc.allUrls(A));
     const seen = violations(nc);
     const theirs = await NatsLeaseStore.open(nc, { bucket: regionBucket(B), create: false, timeoutMs: 1_500 });
-    // Reading is allowed (a global leader checks other regions' leaders).
-    expect(await theirs.get("leader")).toBeNull();
-    await expect(theirs.create("leader", new Uint8Array([1]))).rejects.toThrow();
+    // Reading is allowed (a global leader checks other regions' leaders); the key was left by the first test's nodes.
+    const before = await theirs.get("leader");
+    const forged = new Uint8Array([1]);
+    await expect(before ? theirs.update("leader", forged, before.revision) : theirs.create("leader", forged)).rejects.toThrow();
     expect(seen).toContain(`publish $KV.${regionBucket(B)}.leader`);
     const op = await as("operator");
-    expect(await (await NatsLeaseStore.open(op, { bucket: regionBucket(B), create: false })).get("leader")).toBeNull();
+    expect((await (await NatsLeaseStore.open(op, { bucket: regionBucket(B), create: false })).get("leader"))?.revision).toBe(before?.revision);
 
     const mine = await NatsLeaseStore.open(nc, { bucket: regionBucket(A), create: false });
-    expect(await mine.create("leader", new Uint8Array([1]))).toBeGreaterThan(0);
+    const cur = await mine.get("leader"); // left released by the nodes of the first test
+    expect(cur ? await mine.update("leader", new Uint8Array([1]), cur.revision) : await mine.create("leader", new Uint8Array([1]))).toBeGreaterThan(0);
     expect(seen).toEqual([`publish $KV.${regionBucket(B)}.leader`]);
   });
 
