@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
+import { RegentProcess } from "../../src/launcher/candidates.js";
 import { loadTopology } from "../../src/topology/load.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -63,7 +64,7 @@ function expectCleanFailure(r: Run, problem: RegExp): void {
 }
 
 describe.concurrent("--help", () => {
-  for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose"]) {
+  for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose", "access"]) {
     it(`regent ${cmd} --help prints usage and exits 0`, async () => {
       const r = await regent([cmd, "--help"]);
       expect(r.code, r.stderr).toBe(0);
@@ -74,7 +75,7 @@ describe.concurrent("--help", () => {
   it("regent --help lists every subcommand", async () => {
     const r = await regent(["--help"]);
     expect(r.code).toBe(0);
-    for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose"]) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, "m"));
+    for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose", "access"]) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, "m"));
   });
 });
 
@@ -155,6 +156,20 @@ describe("against a nats-server with no regent node", () => {
       expect(r.stdout + r.stderr).not.toContain(SECRET);
     }
     expect(runs[2]!.stderr).toContain("nats://u:***@127.0.0.1:1");
+  });
+
+  it("a candidate's debug logs and events do not contain its password", async () => {
+    // (`regent node` needs a supercluster for its placed buckets; `elect` logs through the same logger.)
+    const node = new RegentProcess("cand-x", ["elect", "--json", "--key", "secret.test", "--id", "cand-x", "--servers", server.url, "--user", "u", "--log-level", "debug"], {
+      env: { ...process.env, NATS_PASSWORD: SECRET },
+    });
+    try {
+      await node.waitForEvent((e) => e.type === "elected", { timeoutMs: 30_000 });
+    } finally {
+      await node.stop();
+    }
+    expect(node.stderr).toMatch(/"msg":"elected"/); // it did log, at debug level
+    expect(node.stderr + JSON.stringify(node.events)).not.toContain(SECRET);
   });
 
   it("status fails within a few seconds saying no node answered", async () => {
