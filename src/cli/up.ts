@@ -58,7 +58,7 @@ export async function runUp(opts: UpOptions): Promise<void> {
     let secrets: Secrets | undefined;
     if (!opts.insecure) {
       secretsDir = makeTempRoot("secrets");
-      secrets = await ensureSecrets(join(secretsDir, "secrets"), { identities: identitiesOf(topo), hostnames: [] });
+      secrets = await ensureSecrets(join(secretsDir, "secrets"), { identities: identitiesOf(topo), hostnames: [] }, { signal: AbortSignal.timeout(30_000) });
     }
     const as = (identity: string): NatsAuth => (secrets ? { nkey: secrets.seedFile(identity), tlsCa: secrets.client.ca } : {});
     const authArgs = (identity: string) => Object.entries({ "--nkey": as(identity).nkey, "--tls-ca": as(identity).tlsCa }).flatMap(([k, v]) => (v ? [k, v] : []));
