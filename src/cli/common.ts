@@ -2,9 +2,10 @@
  * Shared CLI plumbing: argument parsers that fail with clear messages, NATS
  * connection from `--servers`/`NATS_URL`, and signal handling.
  */
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { StoreUnavailableError } from "../errors.js";
+import { NATS_AUTH_ENV, natsAuthOptions, redactUrl, type NatsAuth } from "../util/nats-auth.js";
 
 /** Parses a positive integer number of milliseconds. */
 export function parseMs(value: string): number {
@@ -43,10 +44,40 @@ export function serverList(flag?: string): string[] {
   return list;
 }
 
+/**
+ * The nats CLI's connection options, each also read from its environment
+ * variable. Help shows the variable's name, never a value (commander prints
+ * defaults, and none is set here).
+ */
+export function addAuthOptions(cmd: Command): Command {
+  const opts: [string, keyof NatsAuth, string][] = [
+    ["--creds <file>", "creds", "user credentials file (JWT and seed)"],
+    ["--nkey <file>", "nkey", "file holding an nkey seed (regent up and compose make one per identity)"],
+    ["--user <user>", "user", "user name"],
+    ["--password <password>", "password", "password (prefer the environment variable: arguments are visible to other local users)"],
+    ["--tls-ca <file>", "tlsCa", "CA certificate that signed the servers' certificates"],
+    ["--tls-cert <file>", "tlsCert", "client certificate, for servers that verify clients"],
+    ["--tls-key <file>", "tlsKey", "client certificate's key"],
+  ];
+  for (const [flags, field, help] of opts) cmd.addOption(new Option(flags, help).env(NATS_AUTH_ENV[field]));
+  return cmd;
+}
+
+/** The {@link NatsAuth} fields of parsed command options. */
+export function authOf(o: NatsAuth): NatsAuth {
+  const out: NatsAuth = {};
+  for (const k of Object.keys(NATS_AUTH_ENV) as (keyof NatsAuth)[]) if (typeof o[k] === "string") out[k] = o[k];
+  return out;
+}
+
 /** Connects with endless reconnects: a NATS outage is a state to ride out, not an exit. */
-export async function connectNats(servers: string[], name: string, timeoutMs = 5_000): Promise<NatsConnection> {
+export async function connectNats(servers: string[], name: string, opts: { timeoutMs?: number; auth?: NatsAuth } = {}): Promise<NatsConnection> {
+  // Bad credential settings are a ConfigError, before any connection attempt.
+  const auth = natsAuthOptions(opts.auth ?? {});
+  const timeoutMs = opts.timeoutMs ?? 5_000;
   try {
     return await connect({
+      ...auth,
       servers,
       name,
       reconnect: true,
@@ -59,7 +90,8 @@ export async function connectNats(servers: string[], name: string, timeoutMs = 5
       noAsyncTraces: true,
     });
   } catch (err) {
-    throw new StoreUnavailableError(`cannot connect to NATS at ${servers.join(",")}: ${(err as Error).message}`, { cause: err });
+    // URLs may carry user:password; the message goes to stderr and logs.
+    throw new StoreUnavailableError(`cannot connect to NATS at ${servers.map(redactUrl).join(",")}: ${(err as Error).message}`, { cause: err });
   }
 }
 

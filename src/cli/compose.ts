@@ -6,7 +6,9 @@
  */
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
-import { composeFromTopology, DEFAULT_CONFIG_DIR, natsConfigsFromTopology } from "../topology/compose.js";
+import { composeFromTopology, composeHostnames, DEFAULT_CONFIG_DIR, natsConfigsFromTopology, SECRETS_DIR } from "../topology/compose.js";
+import { identitiesOf } from "../topology/access.js";
+import { ensureSecrets } from "../launcher/secrets.js";
 import { loadTopology } from "../topology/load.js";
 
 export interface ComposeCliOptions {
@@ -71,5 +73,12 @@ export async function runCompose(opts: ComposeCliOptions): Promise<void> {
   for (const [path, text] of files) writeFileSync(path, text);
   // The config directory is wholly generated: remove what no server uses any more.
   for (const path of stale) rmSync(path);
-  process.stdout.write(`wrote ${opts.out} and ${files.size - 1} configs in ${configDir} (${opts.mode} mode)${stale.length ? `; removed ${stale.length} stale` : ""}\n`);
+  // Secrets: only what is missing is made, so running containers keep working.
+  const topo = loadTopology(opts.regions);
+  const secrets = join(dirname(opts.out), SECRETS_DIR);
+  await ensureSecrets(secrets, { identities: identitiesOf(topo), hostnames: composeHostnames(topo) }, { signal: AbortSignal.timeout(30_000) });
+  process.stdout.write(
+    `wrote ${opts.out} and ${files.size - 1} configs in ${configDir} (${opts.mode} mode)${stale.length ? `; removed ${stale.length} stale` : ""}; ` +
+      `secrets in ${secrets} (do not commit)\n`,
+  );
 }

@@ -13,9 +13,10 @@ import { startElection, type ElectionEvent } from "../election/election.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
 import { createLogger } from "../observability/logger.js";
 import { IntervalRecorder, monotonicNowMs } from "../observability/oracle.js";
-import { connectNats, onShutdown, serverList } from "./common.js";
+import { authOf, connectNats, onShutdown, serverList } from "./common.js";
+import type { NatsAuth } from "../util/nats-auth.js";
 
-export interface ElectOptions {
+export interface ElectOptions extends NatsAuth {
   servers?: string;
   bucket: string;
   key: string;
@@ -36,7 +37,7 @@ export interface ElectOptions {
 export async function runElect(opts: ElectOptions): Promise<void> {
   const servers = serverList(opts.servers);
   const log = createLogger({ level: (opts.logLevel as never) ?? "warn", name: "regent-elect" });
-  const nc = await connectNats(servers, `regent-elect-${opts.id ?? process.pid}`);
+  const nc = await connectNats(servers, `regent-elect-${opts.id ?? process.pid}`, { auth: authOf(opts) });
   const store = await NatsLeaseStore.openRetrying(nc, { bucket: opts.bucket, replicas: opts.replicas ?? 1 }, (err, attempt) =>
     (attempt === 1 ? log.warn : log.debug).call(log, { bucket: opts.bucket, attempt, err: err.message }, "bucket not available yet; retrying"),
   );

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError, RegentError } from "../errors.js";
-import { parseCount, parseDrift, parseMs } from "./common.js";
+import { addAuthOptions, parseCount, parseDrift, parseMs } from "./common.js";
 
 const program = new Command()
   .name("regent")
@@ -69,6 +69,7 @@ program
   .option("--once", "exit (tearing everything down) once every leader is elected")
   .option("--refresh-ms <ms>", "status refresh period", parseMs, 1000)
   .option("--log-dir <dir>", "keep nats-server logs here")
+  .option("--insecure", "no TLS and no authentication (by default: TLS everywhere, an nkey per identity, permissions per role)")
   .action(async (o) => (await import("./up.js")).runUp(o));
 
 program
@@ -142,6 +143,14 @@ program
   .action(async (o) => (await import("./compose.js")).runCompose(o));
 
 program
+  .command("access")
+  .description("print the nats-server config (account, nkey users, permissions, TLS) that secures a NATS deployment for regent")
+  .addOption(regionsDir())
+  .option("--secrets <dir>", "also make the CA, server certificate and nkeys there (only what is missing)")
+  .option("--hostname <name...>", "with --secrets: DNS names the server certificate must cover (besides localhost, 127.0.0.1)")
+  .action(async (o) => (await import("./access.js")).runAccess(o));
+
+program
   .command("failover")
   .description("move a scope to another region by hand (recall, release, grant: zero overlap); it stays there (pinned) until `regent failback` or the loss of that region")
   .argument("<scope>", "scope name (a region name)")
@@ -182,6 +191,9 @@ program
   .option("--json", "one JSON line per run")
   .option("-v, --verbose", "progress on stderr")
   .action(async (scenario, o) => (await import("../drills/cli.js")).runDrillCli(scenario, o));
+
+// Every command that connects to NATS takes the nats CLI's credential options.
+for (const c of program.commands) if (["elect", "node", "status", "watch", "resign", "failover", "failback"].includes(c.name())) addAuthOptions(c);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof RegentError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);

@@ -15,10 +15,11 @@ import { createLogger } from "../observability/logger.js";
 import { RegentMetrics, serveMetrics } from "../observability/metrics.js";
 import { IntervalRecorder, monotonicNowMs } from "../observability/oracle.js";
 import { findRegion, loadTopology } from "../topology/load.js";
-import { connectNats, onShutdown, serverList } from "./common.js";
+import { authOf, connectNats, onShutdown, serverList } from "./common.js";
+import type { NatsAuth } from "../util/nats-auth.js";
 import { openSync, writeSync } from "node:fs";
 
-export interface NodeCliOptions {
+export interface NodeCliOptions extends NatsAuth {
   region: string;
   id?: string;
   regions: string;
@@ -36,7 +37,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
   const region = findRegion(topo, opts.region);
   const id = opts.id ?? `${region.name}-${hostname()}-${process.pid}`;
   const log = createLogger({ level: (opts.logLevel as never) ?? "info", name: id });
-  const nc = await connectNats(serverList(opts.servers), `regent-node-${id}`);
+  const nc = await connectNats(serverList(opts.servers), `regent-node-${id}`, { auth: authOf(opts) });
 
   let stopping = false;
   const ac = new AbortController();

@@ -5,9 +5,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeEvent, type LeaseRow, type StateSnapshot, type WireEvent } from "../wire/events.js";
 import { subjects } from "../wire/subjects.js";
-import { connectNats, onShutdown, serverList } from "./common.js";
+import { authOf, connectNats, onShutdown, serverList } from "./common.js";
+import type { NatsAuth } from "../util/nats-auth.js";
 
-export interface BusOptions {
+export interface BusOptions extends NatsAuth {
   servers?: string;
   cluster: string;
   json?: boolean;
@@ -15,7 +16,7 @@ export interface BusOptions {
 }
 
 async function withConnection<T>(opts: BusOptions, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const nc = await connectNats(serverList(opts.servers), "regent-cli");
+  const nc = await connectNats(serverList(opts.servers), "regent-cli", { auth: authOf(opts) });
   try {
     return await fn(nc);
   } finally {
@@ -75,7 +76,7 @@ export function renderEvent(subject: string, e: WireEvent): string {
 }
 
 export async function runWatch(opts: BusOptions & { signal?: AbortSignal; replay?: boolean }): Promise<void> {
-  const nc = await connectNats(serverList(opts.servers), "regent-watch");
+  const nc = await connectNats(serverList(opts.servers), "regent-watch", { auth: authOf(opts) });
   const sub = nc.subscribe(subjects(opts.cluster).all);
   if (opts.replay) {
     // History first (from the events stream), then live; live events already replayed are skipped by the reader.
@@ -112,7 +113,7 @@ export async function runResign(opts: BusOptions & { region?: string; global?: b
       const e = decodeEvent(m.data);
       process.stdout.write(opts.json ? JSON.stringify(e) + "\n" : `resigned: ${"node" in e ? e.node : "?"}\n`);
     } catch (err) {
-      throw new Error(`no leader answered on ${subject}: ${(err as Error).message}`);
+      throw new Error(refusedOr(subject, err, "no leader answered"));
     }
   });
 }
@@ -127,11 +128,18 @@ export async function runMove(opts: BusOptions & { scope: string; to?: string; r
       const m = await nc.request(subject, packPlain({ v: 1, kind: "move", scope: opts.scope, to: opts.to, reason: opts.reason }), { timeout: opts.timeoutMs ?? 15_000 });
       reply = unpackPlain(m.data) as typeof reply;
     } catch (err) {
-      throw new Error(`no lease authority answered on ${subject}: ${(err as Error).message}`);
+      throw new Error(refusedOr(subject, err, "no lease authority answered"));
     }
     if (!reply.ok) throw new Error(`move of ${opts.scope} refused: ${reply.error}`);
     // A manual move away from home is pinned there (docs/scopes.md): say how it ends.
     const pin = opts.reason === "manual" && reply.region !== opts.scope ? `; pinned: manual, no automatic failback until \`regent failback ${opts.scope}\`` : "";
     process.stdout.write(opts.json ? JSON.stringify(reply) + "\n" : `scope ${opts.scope} now held by ${reply.region}/${reply.node} (token ${reply.token})${pin}\n`);
   });
+}
+
+/** A request the server refused to carry says so (and who may send it) instead of "nobody answered". */
+function refusedOr(subject: string, err: unknown, otherwise: string): string {
+  const msg = (err as Error).message;
+  if (/permissions violation/i.test(msg)) return `${subject}: refused by NATS (${msg}); resign, failover and failback need the operator identity (--nkey/--creds)`;
+  return `${otherwise} on ${subject}: ${msg}`;
 }

@@ -3,7 +3,14 @@
  * described by regions/, the candidate node processes of every region, and a
  * live status table. Ctrl-C resigns every node and tears everything down.
  */
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { makeTempRoot } from "../launcher/nats-launcher.js";
+import { liveTempDirs } from "../launcher/ports.js";
+import { ensureSecrets, type Secrets } from "../launcher/secrets.js";
 import { startSupercluster, type Supercluster } from "../launcher/supercluster.js";
+import { identitiesOf } from "../topology/access.js";
+import type { NatsAuth } from "../util/nats-auth.js";
 import { RegentProcess, waitUntil } from "../launcher/candidates.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import { loadTopology } from "../topology/load.js";
@@ -18,6 +25,8 @@ export interface UpOptions {
   /** Status refresh period, ms. */
   refreshMs: number;
   logDir?: string;
+  /** No TLS, no authentication (the default is secure). */
+  insecure?: boolean;
 }
 
 const say = (s: string) => process.stdout.write(s + "\n");
@@ -30,20 +39,34 @@ export async function runUp(opts: UpOptions): Promise<void> {
   let sc: Supercluster | undefined;
   const nodes: RegentProcess[] = [];
   let torn = false;
+  let secretsDir: string | undefined;
   const teardown = async () => {
     if (torn) return;
     torn = true;
     say("stopping nodes (each resigns its leases) and nats-servers…");
     await Promise.all(nodes.map((n) => n.stop()));
     await sc?.stop();
+    if (secretsDir) {
+      rmSync(secretsDir, { recursive: true, force: true });
+      liveTempDirs.delete(secretsDir);
+    }
   };
   onShutdown(teardown);
   try {
-    sc = await startSupercluster(topo, { mode: opts.mode, ...(opts.logDir ? { logDir: opts.logDir } : {}) });
+    // Secure by default: a CA, a server certificate and an nkey per identity,
+    // made for this run in a temporary directory (removed on teardown).
+    let secrets: Secrets | undefined;
+    if (!opts.insecure) {
+      secretsDir = makeTempRoot("secrets");
+      secrets = await ensureSecrets(join(secretsDir, "secrets"), { identities: identitiesOf(topo), hostnames: [] }, { signal: AbortSignal.timeout(30_000) });
+    }
+    const as = (identity: string): NatsAuth => (secrets ? { nkey: secrets.seedFile(identity), tlsCa: secrets.client.ca } : {});
+    const authArgs = (identity: string) => Object.entries({ "--nkey": as(identity).nkey, "--tls-ca": as(identity).tlsCa }).flatMap(([k, v]) => (v ? [k, v] : []));
+    sc = await startSupercluster(topo, { mode: opts.mode, ...(opts.logDir ? { logDir: opts.logDir } : {}), ...(secrets ? { secrets } : {}) });
     say(`supercluster ready in ${((monotonicNowMs() - t0) / 1000).toFixed(1)} s; starting nodes`);
     for (const r of topo.regions) {
       for (const id of r.candidateIds) {
-        const args = ["node", "--json", "--region", r.name, "--id", id, "--regions", opts.regions, "--mode", opts.mode, "--servers", sc.allUrls(r.name).join(",")];
+        const args = ["node", "--json", "--region", r.name, "--id", id, "--regions", opts.regions, "--mode", opts.mode, "--servers", sc.allUrls(r.name).join(","), ...authArgs(`node-${r.name}`)];
         nodes.push(new RegentProcess(id, args));
       }
     }
@@ -52,9 +75,10 @@ export async function runUp(opts: UpOptions): Promise<void> {
     await waitUntil(nodes, () => regionalLeaders().length === topo.regions.length && !!globalLeader(), 60_000, "every leader elected");
     say(`all leaders elected ${((monotonicNowMs() - t0) / 1000).toFixed(1)} s after start (global: ${globalLeader()!.id})`);
 
-    // Every server of every region: whichever region is lost, the table keeps refreshing through the others.
+    // Every server of every region: whichever region is lost, the table keeps
+    // refreshing through the others. The table needs only what an observer may do.
     const clientUrls = sc.all.urls;
-    const nc = await connectNats(clientUrls, "regent-up");
+    const nc = await connectNats(clientUrls, "regent-up", { auth: as("observer") });
     // Scopes are granted by the global leader once it has seen every region renew.
     for (let i = 0; i < 120; i++) {
       const s = await requestState(nc, topo.cluster, 2_000).catch(() => null);
@@ -64,12 +88,15 @@ export async function runUp(opts: UpOptions): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 250));
     }
+    // The operator identity: the only one allowed to resign leaders and move scopes.
+    const clientEnv = () =>
+      `NATS_URL=${clientUrls.join(",")} ` + (secrets ? `NATS_CA=${secrets.client.ca} NATS_NKEY=${secrets.seedFile("operator")} ` : "");
     const show = async () => {
       try {
         const s = await requestState(nc, topo.cluster, 2_000);
         if (process.stdout.isTTY && !opts.once) process.stdout.write("\x1b[2J\x1b[H");
         say(renderState(s));
-        if (!opts.once) say(`\nclients: NATS_URL=${clientUrls.join(",")}  regent watch | regent status   (Ctrl-C to stop)`);
+        if (!opts.once) say(`\nclients: ${clientEnv()}regent watch | regent status | regent resign …   (Ctrl-C to stop)`);
       } catch (err) {
         say(`status unavailable: ${(err as Error).message}`);
       }

@@ -15,6 +15,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AbortedError, throwIfAborted } from "../errors.js";
+import type { ServerAccessConf } from "../topology/access.js";
 import { LOOPBACK, findNatsServer, freePorts, getJson, hookProcessExit, liveChildren, liveTempDirs, waitFor, withParentDeathSignal, type JszStreams } from "./ports.js";
 
 export { findNatsServer, freePorts, pidAlive, serverIndex, sleep, streamLeader, waitFor, waitForStreamLeader, type WaitForOptions } from "./ports.js";
@@ -126,6 +127,8 @@ export class Member implements NatsServerMember {
     readonly jetstream: boolean,
     cluster: ClusterSpec | undefined,
     gateway?: GatewaySpec,
+    /** TLS and accounts (topology/access.ts); without it the server is open, as tests want. */
+    access?: ServerAccessConf,
   ) {
     this.configFile = join(dir, `${name}.conf`);
     const q = JSON.stringify; // nats conf accepts JSON-quoted strings
@@ -135,6 +138,8 @@ export class Member implements NatsServerMember {
       `http: ${q(`${LOOPBACK}:${monitorPort}`)}`,
     ];
     if (jetstream) lines.push(`jetstream { store_dir: ${q(storeDir)} }`);
+    if (access) lines.push(...access.top);
+    const inner = (extra: string[] | undefined) => (extra?.length ? `, ${extra.map((l) => l.trim()).join(", ")}` : "");
     if (cluster && clusterPort !== undefined) {
       let routePorts = cluster.routePorts.filter((p) => p !== clusterPort);
       // With gateways, nats-server 2.9 runs JetStream clustered and exits with
@@ -143,11 +148,11 @@ export class Member implements NatsServerMember {
       // it is dropped once as a duplicate route.
       if (routePorts.length === 0 && gateway) routePorts = [clusterPort];
       const routes = routePorts.map((p) => q(`nats-route://${LOOPBACK}:${p}`));
-      lines.push(`cluster { name: ${q(cluster.name)}, listen: ${q(`${LOOPBACK}:${clusterPort}`)}, routes: [${routes.join(", ")}] }`);
+      lines.push(`cluster { name: ${q(cluster.name)}, listen: ${q(`${LOOPBACK}:${clusterPort}`)}, routes: [${routes.join(", ")}]${inner(access?.cluster)} }`);
     }
     if (gateway && cluster) {
       const gws = gateway.clusters.map((c) => `{ name: ${q(c.name)}, urls: [${c.ports.map((p) => q(`nats://${LOOPBACK}:${p}`)).join(", ")}] }`);
-      lines.push(`gateway { name: ${q(cluster.name)}, listen: ${q(`${LOOPBACK}:${gateway.port}`)}, gateways: [${gws.join(", ")}] }`);
+      lines.push(`gateway { name: ${q(cluster.name)}, listen: ${q(`${LOOPBACK}:${gateway.port}`)}, gateways: [${gws.join(", ")}]${inner(access?.gateway)} }`);
     }
     writeFileSync(this.configFile, lines.join("\n") + "\n");
   }

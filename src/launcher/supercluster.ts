@@ -38,6 +38,8 @@ import {
   type NatsServerMember,
 } from "./nats-launcher.js";
 import { findNatsServer, freePorts, getJson } from "./ports.js";
+import type { Secrets } from "./secrets.js";
+import { serverAccessConf, type ServerAccessConf } from "../topology/access.js";
 
 export { GLOBAL_CLUSTER } from "../topology/schema.js";
 
@@ -60,6 +62,13 @@ export interface StartSuperclusterOptions {
   signal?: AbortSignal;
   /** How long to wait for the whole supercluster to be ready (default 60 000 ms). */
   readyTimeoutMs?: number;
+  /**
+   * Secure the servers with these secrets (`ensureSecrets`): TLS on client,
+   * route and gateway ports, nkey users with the permissions of
+   * `topology/access.ts`, no anonymous access. Without it the servers are
+   * open, which is what tests and drills use; `regent up` passes it.
+   */
+  secrets?: Secrets;
 }
 
 /** A server of the supercluster. */
@@ -123,10 +132,10 @@ export function superclusterPlan(topology: Topology, mode: SuperclusterMode): { 
 class ScMember extends Member implements SuperclusterMember {
   constructor(
     plan: PlannedServer,
-    args: { bin: string; dir: string; logDir: string; ports: [number, number, number, number]; routePorts: number[]; gateway: GatewaySpec },
+    args: { bin: string; dir: string; logDir: string; ports: [number, number, number, number]; routePorts: number[]; gateway: GatewaySpec; access: ServerAccessConf | undefined },
   ) {
     const [client, route, gw, monitor] = args.ports;
-    super(plan.name, args.bin, args.dir, join(args.dir, "jetstream"), join(args.logDir, `${plan.name}.log`), client, monitor, route, true, { name: plan.cluster, routePorts: args.routePorts }, { ...args.gateway, port: gw });
+    super(plan.name, args.bin, args.dir, join(args.dir, "jetstream"), join(args.logDir, `${plan.name}.log`), client, monitor, route, true, { name: plan.cluster, routePorts: args.routePorts }, { ...args.gateway, port: gw }, args.access);
     this.cluster = plan.cluster;
     this.region = plan.region;
     this.gatewayPort = gw;
@@ -275,6 +284,8 @@ export async function startSupercluster(topology: Topology, opts: StartSuperclus
   const bin = findNatsServer();
   const plan = superclusterPlan(topology, opts.mode);
   const servers = plan.flatMap((c) => c.servers);
+  const sec = opts.secrets;
+  const access = sec ? serverAccessConf(topology, { tls: sec.server, nkey: (id) => JSON.stringify(sec.publicKey(id.name)) }) : undefined;
   let lastErr: unknown;
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     // Phase 1: every port of every server, all distinct (freePorts holds them
@@ -294,7 +305,7 @@ export async function startSupercluster(topology: Topology, opts: StartSuperclus
       for (const s of c.servers) {
         const dir = join(root, s.name);
         mkdirSync(dir);
-        members.push(new ScMember(s, { bin, dir, logDir, ports: portsOf(idx(s)), routePorts, gateway }));
+        members.push(new ScMember(s, { bin, dir, logDir, ports: portsOf(idx(s)), routePorts, gateway, access }));
       }
     }
     const deployment = new Deployment(members, "supercluster", [root]);

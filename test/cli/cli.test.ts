@@ -5,11 +5,13 @@
  * runs the whole local deployment from regions/ and leaves nothing behind.
  */
 import { spawn } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
+import { RegentProcess } from "../../src/launcher/candidates.js";
 import { loadTopology } from "../../src/topology/load.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -29,8 +31,8 @@ interface Run {
  * `timeoutMs`. NATS_URL is removed so a developer's environment cannot
  * change which server a command talks to. `onSpawn` sees the child's pid.
  */
-function regent(args: string[], opts: { timeoutMs?: number; onSpawn?: (pid: number) => void } = {}): Promise<Run> {
-  const env = { ...process.env };
+function regent(args: string[], opts: { timeoutMs?: number; onSpawn?: (pid: number) => void; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  const env = { ...process.env, ...opts.env };
   delete env.NATS_URL;
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
@@ -62,7 +64,7 @@ function expectCleanFailure(r: Run, problem: RegExp): void {
 }
 
 describe.concurrent("--help", () => {
-  for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose"]) {
+  for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose", "access"]) {
     it(`regent ${cmd} --help prints usage and exits 0`, async () => {
       const r = await regent([cmd, "--help"]);
       expect(r.code, r.stderr).toBe(0);
@@ -73,7 +75,7 @@ describe.concurrent("--help", () => {
   it("regent --help lists every subcommand", async () => {
     const r = await regent(["--help"]);
     expect(r.code).toBe(0);
-    for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose"]) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, "m"));
+    for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose", "access"]) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, "m"));
   });
 });
 
@@ -95,9 +97,38 @@ describe.concurrent("bad input fails with one clear line", () => {
     ["elect --lease-ms 1000 --renew-ms 900", ["elect", "--key", "k", "--lease-ms", "1000", "--renew-ms", "900"], /renewMs: .*must be at least 2 × renewMs.*\[INVALID_CONFIG\]/],
     ["resign --region and --global", ["resign", "--region", "eu-west", "--global"], /exactly one of --region <name> or --global \(got both\)/],
     ["resign with neither", ["resign"], /exactly one of --region <name> or --global \(got neither\)/],
+    ["--nkey of a missing file", ["status", "--nkey", "/nonexistent.nk"], /--nkey: cannot read \/nonexistent\.nk: ENOENT/],
+    ["--creds and --nkey", ["status", "--creds", "/a.creds", "--nkey", "/b.nk"], /give one of --creds, --nkey or --user\/--password, not --creds and --nkey/],
+    ["--tls-cert without --tls-key", ["status", "--tls-cert", "/c.pem"], /--tls-key: --tls-cert and --tls-key go together/],
   ];
   for (const [name, args, problem] of cases) {
     it(name, async () => expectCleanFailure(await regent(args), problem));
+  }
+});
+
+// ---- credentials stay secret ------------------------------------------------
+
+const SECRET = "s3cr3t-pa55-do-not-print";
+
+describe.concurrent("credential options", () => {
+  for (const cmd of ["elect", "node", "status", "watch", "resign", "failover", "failback"]) {
+    it(`regent ${cmd} --help lists them with their environment variables, and no value`, async () => {
+      const r = await regent([cmd, "--help"], { env: { NATS_PASSWORD: SECRET, NATS_USER: SECRET, NATS_NKEY: SECRET, NATS_CREDS: SECRET } });
+      expect(r.code, r.stderr).toBe(0);
+      for (const [flag, env] of [
+        ["--creds <file>", "NATS_CREDS"],
+        ["--nkey <file>", "NATS_NKEY"],
+        ["--user <user>", "NATS_USER"],
+        ["--password <password>", "NATS_PASSWORD"],
+        ["--tls-ca <file>", "NATS_CA"],
+        ["--tls-cert <file>", "NATS_CERT"],
+        ["--tls-key <file>", "NATS_KEY"],
+      ]) {
+        expect(r.stdout).toContain(flag);
+        expect(r.stdout).toContain(`env: ${env}`);
+      }
+      expect(r.stdout + r.stderr).not.toContain(SECRET);
+    });
   }
 });
 
@@ -108,6 +139,37 @@ describe("against a nats-server with no regent node", () => {
   });
   afterAll(async () => {
     await server?.stop();
+  });
+
+  it("a password, given by flag, environment or URL, appears in no output", async () => {
+    const port = new URL(server.url).port;
+    const runs = [
+      await regent(["status", "--servers", server.url, "--user", "u", "--password", SECRET, "--timeout-ms", "500"], { timeoutMs: 15_000 }),
+      await regent(["status", "--servers", server.url, "--timeout-ms", "500"], { timeoutMs: 15_000, env: { NATS_USER: "u", NATS_PASSWORD: SECRET } }),
+      // Nothing listens on port 1: the connection error names the servers.
+      await regent(["status", "--servers", `nats://u:${SECRET}@127.0.0.1:1`, "--timeout-ms", "500"], { timeoutMs: 15_000 }),
+      await regent(["resign", "--global", "--servers", `nats://u:${SECRET}@127.0.0.1:${port}`, "--timeout-ms", "500"], { timeoutMs: 15_000 }),
+    ];
+    for (const r of runs) {
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/^regent: /);
+      expect(r.stdout + r.stderr).not.toContain(SECRET);
+    }
+    expect(runs[2]!.stderr).toContain("nats://u:***@127.0.0.1:1");
+  });
+
+  it("a candidate's debug logs and events do not contain its password", async () => {
+    // (`regent node` needs a supercluster for its placed buckets; `elect` logs through the same logger.)
+    const node = new RegentProcess("cand-x", ["elect", "--json", "--key", "secret.test", "--id", "cand-x", "--servers", server.url, "--user", "u", "--log-level", "debug"], {
+      env: { ...process.env, NATS_PASSWORD: SECRET },
+    });
+    try {
+      await node.waitForEvent((e) => e.type === "elected", { timeoutMs: 30_000 });
+    } finally {
+      await node.stop();
+    }
+    expect(node.stderr).toMatch(/"msg":"elected"/); // it did log, at debug level
+    expect(node.stderr + JSON.stringify(node.events)).not.toContain(SECRET);
   });
 
   it("status fails within a few seconds saying no node answered", async () => {
@@ -155,12 +217,13 @@ describe.runIf(process.platform === "linux")("regent up --once", () => {
     // this run even when other test files start servers in parallel.
     const seen = new Map<number, string>();
     let upPid = 0;
+    const logDir = mkdtempSync(join(tmpdir(), "regent-up-logs-"));
     const poll = setInterval(() => {
       if (upPid) for (const [pid, cmd] of childrenOf(upPid)) if (cmd) seen.set(pid, cmd);
     }, 100);
     let r: Run;
     try {
-      r = await regent(["up", "--once"], { timeoutMs: 90_000, onSpawn: (pid) => (upPid = pid) });
+      r = await regent(["up", "--once", "--log-dir", logDir], { timeoutMs: 90_000, onSpawn: (pid) => (upPid = pid) });
     } finally {
       clearInterval(poll);
     }
@@ -185,6 +248,17 @@ describe.runIf(process.platform === "linux")("regent up --once", () => {
       leaked = leaked.filter(([pid, cmd]) => cmdline(pid) === cmd);
     }
     expect(leaked.map(([pid, cmd]) => `${pid} ${cmd}`)).toEqual([]);
+
+    // Secure by default: TLS on every server, each node with its region's
+    // nkey, and everything above (elections, scopes, events, the observer's
+    // state request) done within the generated permissions.
+    const logs = readdirSync(logDir).map((f) => readFileSync(join(logDir, f), "utf8"));
+    expect(logs).toHaveLength(topo.regions.length * 2);
+    for (const log of logs) expect(log).toContain("TLS required for client connections");
+    expect(logs.flatMap((l) => l.split("\n").filter((x) => /Violation/.test(x)))).toEqual([]);
+    for (const [, cmd] of nodes) expect(cmd).toMatch(/ --nkey \S+\/node-[\w-]+\.nk --tls-ca \S+ca\.pem/);
+    expect(r.stdout).not.toMatch(/nats-secrets/); // --once prints no client hint, so no path to the operator's seed either
+    rmSync(logDir, { recursive: true, force: true });
     console.log(`regent up --once took ${(r.ms / 1000).toFixed(1)} s`);
   }, 120_000);
 });

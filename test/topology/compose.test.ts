@@ -6,7 +6,7 @@
  * `nats-server -t` (both work offline, without resolving the hostnames).
  */
 import { execFile } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -92,11 +92,12 @@ describe("what is generated", () => {
         expect(yml).toContain(`\n  node-${id}:\n    image: "node:20-bookworm-slim"\n`);
         expect(yml).toContain(`"--region"\n      - "${r.name}"\n      - "--id"\n      - "${id}"`);
       }
-      expect(yml).toContain(`"--servers"\n      - "nats://${r.name}-1:4222"\n    depends_on: ["${r.name}-1"]`);
+      expect(yml).toContain(`"--servers"\n      - "nats://${r.name}-1:4222"\n      - "--nkey"\n      - "/run/regent/nats.nk"\n      - "--tls-ca"\n      - "/run/regent/ca.pem"\n    depends_on: ["${r.name}-1"]`);
     }
     expect(yml.match(/ports:/g)).toHaveLength(1);
     expect(yml).toContain(`\n  global-${topology.regions[0]!.name}:\n`);
-    expect(yml.split(`\n  global-${topology.regions[0]!.name}:\n`)[1]!.split("\n  global-")[0]).toContain(`ports: ["4222:4222"]`);
+    // On loopback only: the demo's client port is not offered to the network.
+    expect(yml.split(`\n  global-${topology.regions[0]!.name}:\n`)[1]!.split("\n  global-")[0]).toContain(`ports: ["127.0.0.1:4222:4222"]`);
   });
 
   it("every config routes within its cluster (a one-server cluster to itself) and gateways to every cluster", () => {
@@ -113,6 +114,25 @@ describe("what is generated", () => {
         expect(text).toContain(`"nats-route://${server}:6222"`); // the nats-server 2.9 quirk
       }
       for (const c of clusters) expect(text).toContain(`{ name: "${c}", urls: [`);
+    }
+  });
+
+  it("every server requires TLS and an nkey on clients, and the server certificate on routes and gateways; no anonymous user", () => {
+    for (const [server, text] of Object.entries(confs)) {
+      expect(text, server).toContain(`include "secrets/nkeys.conf"`);
+      expect(text, server).toMatch(/^tls \{ cert_file: "secrets\/server.pem", key_file: "secrets\/server-key.pem", ca_file: "secrets\/ca.pem"/m);
+      expect(text, server).not.toMatch(/no_auth_user|password|authorization \{\s*\}/);
+      const users = text.match(/\{ nkey: \$REGENT_NKEY_[A-Z0-9_]+, permissions: /g) ?? [];
+      expect(users, server).toHaveLength(topology.regions.length + 2);
+      // Twice each: the cluster block and the gateway block.
+      expect(text.match(/verify_and_map: true \}\n  authorization \{ user: "CN=regent-nats-server" \}/g), server).toHaveLength(2);
+    }
+    // Each node gets its own region's seed and the CA, and the secrets directory is hidden from the repository mount.
+    for (const r of topology.regions) {
+      const svc = yml.split(`\n  node-${r.candidateIds[0]}:\n`)[1]!.split("\n  node-")[0]!;
+      expect(svc).toContain(`"./deploy/secrets/clients/node-${r.name}.nk:/run/regent/nats.nk:ro"`);
+      expect(svc).toContain(`tmpfs: ["/app/deploy/secrets"]`);
+      expect(svc).not.toMatch(/operator\.nk|observer\.nk/);
     }
   });
 
@@ -137,11 +157,19 @@ describe("regent compose", () => {
     const w = await regent(["compose", "--mode", "full"], dir);
     expect(w.code, w.stderr).toBe(0);
     expect(readdirSync(join(dir, "deploy", "nats"))).toHaveLength(12);
+    // Secrets: made once, seeds private, kept on the next run (running containers keep their keys).
+    const clients = join(dir, "deploy", "secrets", "clients");
+    expect(readdirSync(clients).sort()).toEqual(["ca.pem", ...topology.regions.map((r) => `node-${r.name}.nk`), "observer.nk", "operator.nk"].sort());
+    expect(statSync(join(clients, "operator.nk")).mode & 0o077).toBe(0);
+    const seed = readFileSync(join(clients, "node-eu-west.nk"), "utf8");
+    const cert = readFileSync(join(dir, "deploy", "secrets", "nats", "server.pem"), "utf8");
     expect((await regent(["compose", "--mode", "full", "--check"], dir)).code).toBe(0);
 
     // Switching to light removes the configs of servers that no longer exist.
     expect((await regent(["compose"], dir)).code).toBe(0);
     expect(readdirSync(join(dir, "deploy", "nats"))).toHaveLength(6);
+    expect(readFileSync(join(clients, "node-eu-west.nk"), "utf8")).toBe(seed);
+    expect(readFileSync(join(dir, "deploy", "secrets", "nats", "server.pem"), "utf8")).toBe(cert);
     expect((await regent(["compose", "--check"], dir)).code).toBe(0);
 
     const us = join(dir, "regions", "us-east.json");
@@ -174,22 +202,31 @@ describe("external validators", () => {
     }
   });
 
-  it("nats-server -t accepts every config (light and full); hostnames are not resolved in test mode", async () => {
+  it("nats-server -t accepts every config (light and full) with the secrets `regent compose` makes; hostnames are not resolved in test mode", async () => {
     const bin = findNatsServer();
     const dir = tempProject();
-    const files = readdirSync(CONF_DIR).map((n) => join(CONF_DIR, n));
+    expect((await regent(["compose"], dir)).code).toBe(0); // makes deploy/secrets
+    // As in the container: the config's directory holds `secrets/` and is the working directory.
+    const etc = join(dir, "etc-nats");
+    mkdirSync(etc);
+    cpSync(join(dir, "deploy", "secrets", "nats"), join(etc, "secrets"), { recursive: true });
+    const files: string[] = [];
+    for (const n of readdirSync(CONF_DIR)) {
+      cpSync(join(CONF_DIR, n), join(etc, `committed-${n}`));
+      files.push(join(etc, `committed-${n}`));
+    }
     for (const [server, text] of Object.entries(natsConfigsFromTopology(topology, "full"))) {
-      const f = join(dir, `${server}.conf`);
+      const f = join(etc, `${server}.conf`);
       writeFileSync(f, text);
       files.push(f);
     }
     for (const f of files) {
-      const r = await run(bin, ["-c", f, "-t"], { timeout: 10_000 }).catch((e: { stderr?: string; stdout?: string }) => ({ stdout: "", stderr: `FAILED: ${e.stderr ?? ""}${e.stdout ?? ""}` }));
+      const r = await run(bin, ["-c", f, "-t"], { cwd: etc, timeout: 10_000 }).catch((e: { stderr?: string; stdout?: string }) => ({ stdout: "", stderr: `FAILED: ${e.stderr ?? ""}${e.stdout ?? ""}` }));
       expect(`${r.stdout}${r.stderr}`, f).toMatch(/is valid/);
     }
     // The check is meaningful: an unknown field is rejected.
     const bad = join(dir, "bad.conf");
     writeFileSync(bad, `${readFileSync(files[0]!, "utf8")}\nnot_a_field: 1\n`);
-    await expect(run(bin, ["-c", bad, "-t"])).rejects.toThrow();
+    await expect(run(bin, ["-c", bad, "-t"], { cwd: etc })).rejects.toThrow();
   });
 });

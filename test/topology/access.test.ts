@@ -1,0 +1,76 @@
+/**
+ * The permissions of each identity, as generated from regions/ (their
+ * effect on a real server is test/launcher/security.test.ts). These pin the
+ * rules docs/security.md states, so a change to them is deliberate.
+ */
+import { describe, expect, it } from "vitest";
+import { identitiesOf, nkeyVariable, checkIdentities, permissionsOf, serverAccessConf, type Identity } from "../../src/topology/access.js";
+import { loadTopology } from "../../src/topology/load.js";
+import { natsAuthFromEnv, natsAuthOptions, redactUrl } from "../../src/util/nats-auth.js";
+
+const topology = loadTopology();
+const ids = identitiesOf(topology);
+const byName = (n: string) => ids.find((i) => i.name === n)!;
+const allow = (id: Identity) => permissionsOf(topology, id).publish.allow;
+
+describe("permissions derived from the topology", () => {
+  it("one node identity per region, one operator, one observer", () => {
+    expect(ids.map((i) => i.name)).toEqual([...topology.regions.map((r) => `node-${r.name}`), "operator", "observer"]);
+  });
+
+  it("a node writes its own region's lease key and the global and scope keys, never another region's", () => {
+    for (const r of topology.regions) {
+      const a = allow(byName(`node-${r.name}`));
+      const kv = a.filter((x) => x.startsWith("$KV."));
+      expect(kv).toEqual([`$KV.regent-region-${r.name}.leader`, "$KV.regent-global.global.leader", "$KV.regent-global.scope.*"]);
+      expect(a.filter((x) => x.includes(".region.") && x.startsWith("regent."))).toEqual([`regent.demo.region.${r.name}.leader`]);
+    }
+  });
+
+  it("only the operator may publish resign and move requests, delete, purge or update streams, or publish into inboxes", () => {
+    for (const id of ids.filter((i) => i.role !== "operator")) {
+      const a = allow(id);
+      // The only `>` wildcards: consumer creation with a filter, and flow-control replies, of regent's own streams.
+      const wild = a.filter((x) => x.endsWith(">"));
+      expect(wild.every((x) => /^\$JS\.API\.CONSUMER\.CREATE\.(KV_regent-|regent-events-)[\w-]+\.>$|^\$JS\.FC\.(KV_regent-|regent-events-)[\w-]+\.>$/.test(x)), id.name).toBe(true);
+      expect(a.some((x) => /resign|scope-authority|STREAM\.(DELETE|PURGE|UPDATE)|^_INBOX/.test(x)), id.name).toBe(false);
+    }
+    expect(allow(byName("operator"))).toEqual([">"]);
+    // Nodes are denied the requests explicitly too, so a broader allow added later cannot open them.
+    expect(permissionsOf(topology, byName("node-eu-west")).publish.deny).toEqual(["regent.demo.global.resign", "regent.demo.region.*.resign", "regent.demo.scope-authority.move"]);
+  });
+
+  it("an observer publishes only read requests; it cannot join the state queue group or hear requests", () => {
+    const p = permissionsOf(topology, byName("observer"));
+    expect(p.publish.allow.filter((x) => !x.startsWith("$JS.API.") && !x.startsWith("$JS.FC."))).toEqual(["regent.demo.state"]);
+    expect(p.publish.allow.filter((x) => /STREAM\.CREATE|\$KV/.test(x))).toEqual([]);
+    expect(p.subscribe.deny).toEqual(["regent.demo.state", "regent.demo.global.resign", "regent.demo.region.*.resign", "regent.demo.scope-authority.move"]);
+    expect(p.allow_responses).toBeUndefined();
+  });
+
+  it("rendered configs have no anonymous access and need the server certificate on routes and gateways", () => {
+    const conf = serverAccessConf(topology, { tls: { ca: "ca", cert: "c", key: "k" }, nkey: (id) => `$${nkeyVariable(id)}` });
+    const text = [...conf.top, ...conf.cluster, ...conf.gateway].join("\n");
+    expect(text).not.toMatch(/no_auth_user|password/);
+    expect(conf.cluster.join("\n")).toMatch(/verify_and_map: true[\s\S]*authorization \{ user: "CN=regent-nats-server" \}/);
+    expect(conf.gateway).toEqual(conf.cluster);
+    expect(() => checkIdentities([{ name: "node-a-b", role: "node", region: "a-b" }, { name: "node-a_b", role: "node", region: "a_b" }])).toThrow(/share the config variable/);
+  });
+});
+
+describe("client credentials", () => {
+  it("reads the nats CLI's environment variables", () => {
+    expect(natsAuthFromEnv({ NATS_NKEY: "/k.nk", NATS_CA: "/ca.pem", NATS_USER: "", NATS_PASSWORD: "p" })).toEqual({ nkey: "/k.nk", tlsCa: "/ca.pem", password: "p" });
+  });
+
+  it("a password needs a user; TLS files map to the client's options", () => {
+    expect(() => natsAuthOptions({ password: "p" })).toThrow(/needs --user/);
+    expect(natsAuthOptions({ user: "u", password: "p", tlsCa: "/ca.pem" })).toEqual({ user: "u", pass: "p", tls: { caFile: "/ca.pem" } });
+  });
+
+  it("redacts passwords and tokens in URLs", () => {
+    expect(redactUrl("nats://u:secret@h:4222")).toBe("nats://u:***@h:4222");
+    expect(redactUrl("tls://token@h:4222")).toBe("tls://***@h:4222");
+    expect(redactUrl("nats://h:4222")).toBe("nats://h:4222");
+  });
+});
