@@ -23,7 +23,9 @@ describe("permissions derived from the topology", () => {
       const a = allow(byName(`node-${r.name}`));
       const kv = a.filter((x) => x.startsWith("$KV."));
       expect(kv).toEqual([`$KV.regent-region-${r.name}.leader`, "$KV.regent-global.global.leader", "$KV.regent-global.scope.*"]);
-      expect(a.filter((x) => x.includes(".region.") && x.startsWith("regent."))).toEqual([`regent.demo.region.${r.name}.leader`]);
+      // Events only on the capture subtree (the stream republishes them live), and only its own region's.
+      expect(a.filter((x) => x.includes(".region.") && x.startsWith("regent"))).toEqual([`regent-log.demo.region.${r.name}.leader`]);
+      expect(a.filter((x) => x.startsWith("regent.demo."))).toEqual([]);
     }
   });
 
@@ -32,7 +34,7 @@ describe("permissions derived from the topology", () => {
       const a = allow(id);
       // The only `>` wildcards: consumer creation with a filter, and flow-control replies, of regent's own streams.
       const wild = a.filter((x) => x.endsWith(">"));
-      expect(wild.every((x) => /^\$JS\.API\.CONSUMER\.CREATE\.(KV_regent-|regent-events-)[\w-]+\.>$|^\$JS\.FC\.(KV_regent-|regent-events-)[\w-]+\.>$/.test(x)), id.name).toBe(true);
+      expect(wild.every((x) => /^\$JS\.API\.CONSUMER\.CREATE\.(KV_regent-|regent-log-)[\w-]+\.>$|^\$JS\.FC\.(KV_regent-|regent-log-)[\w-]+\.>$/.test(x)), id.name).toBe(true);
       expect(a.some((x) => /resign|scope-authority|STREAM\.(DELETE|PURGE|UPDATE)|^_INBOX/.test(x)), id.name).toBe(false);
     }
     expect(allow(byName("operator"))).toEqual([">"]);
