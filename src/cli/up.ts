@@ -9,6 +9,12 @@ import { monotonicNowMs } from "../observability/oracle.js";
 import { loadTopology } from "../topology/load.js";
 import { connectNats, onShutdown } from "./common.js";
 import { renderState, requestState } from "./observe-cmds.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { LocalExercise, type NodeSpec } from "../dashboard/controls.js";
+import { DashboardFeed } from "../dashboard/feed.js";
+import { startDashboardServer, type DashboardServer } from "../dashboard/server.js";
+import { connectDashboard, leaseDurations } from "./dashboard.js";
+import { defaultControlFile, removeControlFile, writeControlFile } from "./exercise.js";
 
 export interface UpOptions {
   regions: string;
@@ -18,6 +24,12 @@ export interface UpOptions {
   /** Status refresh period, ms. */
   refreshMs: number;
   logDir?: string;
+  /** false: no dashboard and no exercise controls. */
+  dashboard?: boolean;
+  dashboardHost?: string;
+  dashboardPort?: number;
+  /** Control file for `regent region|node <action>` (default per user and deployment). */
+  control?: string;
 }
 
 const say = (s: string) => process.stdout.write(s + "\n");
@@ -29,10 +41,18 @@ export async function runUp(opts: UpOptions): Promise<void> {
   say(`regent up: deployment "${topo.cluster}", ${topo.regions.length} regions, ${opts.mode} mode (${total} nats-servers)`);
   let sc: Supercluster | undefined;
   const nodes: RegentProcess[] = [];
+  const actions: string[] = [];
+  let dash: { server: DashboardServer; feed: DashboardFeed; nc: NatsConnection; controlFile: string } | undefined;
   let torn = false;
   const teardown = async () => {
     if (torn) return;
     torn = true;
+    if (dash) {
+      removeControlFile(dash.controlFile);
+      dash.feed.stop();
+      await dash.server.close();
+      await dash.nc.close().catch(() => undefined);
+    }
     say("stopping nodes (each resigns its leases) and nats-servers…");
     await Promise.all(nodes.map((n) => n.stop()));
     await sc?.stop();
@@ -41,11 +61,35 @@ export async function runUp(opts: UpOptions): Promise<void> {
   try {
     sc = await startSupercluster(topo, { mode: opts.mode, ...(opts.logDir ? { logDir: opts.logDir } : {}) });
     say(`supercluster ready in ${((monotonicNowMs() - t0) / 1000).toFixed(1)} s; starting nodes`);
+    const specs: NodeSpec[] = [];
     for (const r of topo.regions) {
       for (const id of r.candidateIds) {
         const args = ["node", "--json", "--region", r.name, "--id", id, "--regions", opts.regions, "--mode", opts.mode, "--servers", sc.allUrls(r.name).join(",")];
+        specs.push({ id, region: r.name, args });
         nodes.push(new RegentProcess(id, args));
       }
+    }
+    if (opts.dashboard !== false && !opts.once) {
+      // Its own connection to every *region* server, so it follows whichever
+      // region survives. Not the `global` cluster's servers: no node connects
+      // there, so a state request from one crosses a gateway to a single
+      // other cluster, and a paused region's cluster keeps looking alive to
+      // the gateway for minutes (every request timed out during a pause).
+      // On a region server the local nodes answer.
+      const dnc = await connectDashboard(topo.regions.flatMap((r) => sc!.allUrls(r.name)));
+      const feed = new DashboardFeed(dnc, { cluster: topo.cluster });
+      await feed.start();
+      const controls = new LocalExercise(sc, nodes, specs, (_req, r) => {
+        const line = `${new Date().toLocaleTimeString([], { hour12: false })} ${r.ok ? "" : "FAILED: "}${r.message}`;
+        actions.push(line);
+        if (actions.length > 5) actions.shift();
+        say(line);
+      });
+      const server = await startDashboardServer({ source: feed, controls, leases: leaseDurations(topo), host: opts.dashboardHost ?? "127.0.0.1", port: opts.dashboardPort ?? 4280 });
+      const controlFile = opts.control ?? defaultControlFile(topo.cluster);
+      writeControlFile(controlFile, { url: server.url, token: server.token, cluster: topo.cluster, pid: process.pid });
+      dash = { server, feed, nc: dnc, controlFile };
+      say(`dashboard: ${server.controlUrl}`);
     }
     const regionalLeaders = () => topo.regions.filter((r) => nodes.some((n) => n.id.startsWith(`${r.name}-`) && n.leadingIn("region")));
     const globalLeader = () => nodes.find((n) => n.leadingIn("global"));
@@ -64,12 +108,23 @@ export async function runUp(opts: UpOptions): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 250));
     }
+    const footer = () => {
+      const lines = [`\nclients: NATS_URL=${clientUrls.join(",")}  regent watch | regent status   (Ctrl-C to stop)`];
+      if (dash) {
+        const r = topo.regions[0]!.name;
+        lines.push(`dashboard: ${dash.server.controlUrl}`);
+        lines.push(`exercise: regent region kill|pause|resume|restart <region>   regent node kill|pause|resume|restart <id>   (e.g. regent region kill ${r})`);
+        if (dash.controlFile !== defaultControlFile(topo.cluster)) lines.push(`          (add --control ${dash.controlFile})`);
+        if (actions.length) lines.push("", "recent actions:", ...actions.map((a) => `  ${a}`));
+      }
+      return lines.join("\n");
+    };
     const show = async () => {
       try {
         const s = await requestState(nc, topo.cluster, 2_000);
         if (process.stdout.isTTY && !opts.once) process.stdout.write("\x1b[2J\x1b[H");
         say(renderState(s));
-        if (!opts.once) say(`\nclients: NATS_URL=${clientUrls.join(",")}  regent watch | regent status   (Ctrl-C to stop)`);
+        if (!opts.once) say(footer());
       } catch (err) {
         say(`status unavailable: ${(err as Error).message}`);
       }

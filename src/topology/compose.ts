@@ -19,7 +19,7 @@ import { superclusterPlan, type SuperclusterMode } from "../launcher/supercluste
 import { GLOBAL_CLUSTER, type Topology } from "./schema.js";
 
 /** Fixed in-network ports of every server. */
-export const COMPOSE_PORTS = { client: 4222, route: 6222, gateway: 7222, monitor: 8222 } as const;
+export const COMPOSE_PORTS = { client: 4222, route: 6222, gateway: 7222, monitor: 8222, metrics: 9464 } as const;
 
 /** Options of {@link composeFromTopology}. */
 export interface ComposeOptions {
@@ -122,8 +122,16 @@ export function composeFromTopology(topology: Topology, opts: ComposeOptions): s
         hostname: `node-${id}`,
         working_dir: APP_DIR,
         volumes: [`.:${APP_DIR}:ro`],
-        command: ["node", "bin/regent.js", "node", "--region", r.name, "--id", id, "--regions", regionsDir, "--mode", opts.mode, "--servers", servers],
+        command: ["node", "bin/regent.js", "node", "--region", r.name, "--id", id, "--regions", regionsDir, "--mode", opts.mode, "--servers", servers, "--metrics-port", String(COMPOSE_PORTS.metrics), "--metrics-host", "0.0.0.0"],
         depends_on: own.map((s) => s.name),
+        // /readyz: connected to NATS and the regional election running (the image has no curl; node has fetch).
+        healthcheck: {
+          test: ["CMD", "node", "-e", `fetch("http://127.0.0.1:${COMPOSE_PORTS.metrics}/readyz").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
+          interval: "5s",
+          timeout: "3s",
+          retries: 3,
+          start_period: "30s",
+        },
         // depends_on orders start-up but does not wait for a listening port;
         // a node that cannot connect at start exits, so let Docker retry it.
         restart: "on-failure",

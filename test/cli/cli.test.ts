@@ -62,7 +62,7 @@ function expectCleanFailure(r: Run, problem: RegExp): void {
 }
 
 describe.concurrent("--help", () => {
-  for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose"]) {
+  for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose", "region", "dashboard"]) {
     it(`regent ${cmd} --help prints usage and exits 0`, async () => {
       const r = await regent([cmd, "--help"]);
       expect(r.code, r.stderr).toBe(0);
@@ -73,7 +73,7 @@ describe.concurrent("--help", () => {
   it("regent --help lists every subcommand", async () => {
     const r = await regent(["--help"]);
     expect(r.code).toBe(0);
-    for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose"]) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, "m"));
+    for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose", "region", "dashboard"]) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, "m"));
   });
 });
 
@@ -95,6 +95,10 @@ describe.concurrent("bad input fails with one clear line", () => {
     ["elect --lease-ms 1000 --renew-ms 900", ["elect", "--key", "k", "--lease-ms", "1000", "--renew-ms", "900"], /renewMs: .*must be at least 2 × renewMs.*\[INVALID_CONFIG\]/],
     ["resign --region and --global", ["resign", "--region", "eu-west", "--global"], /exactly one of --region <name> or --global \(got both\)/],
     ["resign with neither", ["resign"], /exactly one of --region <name> or --global \(got neither\)/],
+    ["node without --region", ["node"], /required option '--region <name>' not specified/],
+    ["node kill without an id", ["node", "kill"], /node kill: missing the node id/],
+    ["region explode", ["region", "explode", "eu-west"], /'explode' is invalid.*kill, pause, resume, restart/],
+    ["region kill without a running up", ["region", "kill", "eu-west", "--control", "/nonexistent/control.json"], /no running `regent up` found \(no control file \/nonexistent\/control\.json\)/],
   ];
   for (const [name, args, problem] of cases) {
     it(name, async () => expectCleanFailure(await regent(args), problem));

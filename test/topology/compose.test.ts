@@ -92,8 +92,10 @@ describe("what is generated", () => {
         expect(yml).toContain(`\n  node-${id}:\n    image: "node:20-bookworm-slim"\n`);
         expect(yml).toContain(`"--region"\n      - "${r.name}"\n      - "--id"\n      - "${id}"`);
       }
-      expect(yml).toContain(`"--servers"\n      - "nats://${r.name}-1:4222"\n    depends_on: ["${r.name}-1"]`);
+      expect(yml).toContain(`"--servers"\n      - "nats://${r.name}-1:4222"\n      - "--metrics-port"\n      - "9464"\n      - "--metrics-host"\n      - "0.0.0.0"\n    depends_on: ["${r.name}-1"]`);
     }
+    // Every node has a readiness healthcheck on /readyz.
+    expect(yml.match(/healthcheck:\n {6}test:\n(?: {8}- .*\n){3} {8}- "fetch\(\\"http:\/\/127\.0\.0\.1:9464\/readyz\\"\)/g)).toHaveLength(topology.regions.reduce((n, r) => n + r.candidates, 0));
     expect(yml.match(/ports:/g)).toHaveLength(1);
     expect(yml).toContain(`\n  global-${topology.regions[0]!.name}:\n`);
     expect(yml.split(`\n  global-${topology.regions[0]!.name}:\n`)[1]!.split("\n  global-")[0]).toContain(`ports: ["4222:4222"]`);
