@@ -3,7 +3,7 @@
  * only declares arguments (commander validates them and prints `--help`).
  */
 import { join } from "node:path";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError, RegentError } from "../errors.js";
 import { addAuthOptions, parseCount, parseDrift, parseMs } from "./common.js";
 
@@ -16,6 +16,12 @@ const program = new Command()
   .configureOutput({
     outputError: (str, write) => write(`regent: ${str.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")} (run with --help for usage)\n`),
   });
+
+function parsePort(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number, got "${v}"`);
+  return n;
+}
 
 const servers = () => new Option("-s, --servers <urls>", "NATS server URLs, comma separated (default $NATS_URL or nats://127.0.0.1:4222)");
 
@@ -70,26 +76,51 @@ program
   .option("--refresh-ms <ms>", "status refresh period", parseMs, 1000)
   .option("--log-dir <dir>", "keep nats-server logs here")
   .option("--insecure", "no TLS and no authentication (by default: TLS everywhere, an nkey per identity, permissions per role)")
+  .option("--dashboard-host <addr>", "dashboard and control API listen address", "127.0.0.1")
+  .option("--dashboard-port <port>", "dashboard port (if taken, any free port; the URL is printed)", parsePort, 4280)
+  .option("--no-dashboard", "no dashboard and no exercise controls")
+  .option("--control <file>", "where to write the control file for `regent region|node <action>` (default: per user and deployment in the temp dir)")
   .action(async (o) => (await import("./up.js")).runUp(o));
+
+const exerciseOpts = (c: Command) =>
+  c
+    .addOption(regionsDir())
+    .addOption(cluster())
+    .option("--control <file>", "control file of the running `regent up` (default: the one `up` wrote for this deployment, or $REGENT_CONTROL)")
+    .option("--json", "machine-readable output");
+
+exerciseOpts(
+  program
+    .command("region")
+    .description("exercise on the running `regent up`: kill, pause, resume or restart a whole region (its nodes and nats-servers)")
+    .addArgument(new Argument("<action>", "what to do").choices(["kill", "pause", "resume", "restart"]))
+    .argument("<region>", "region name"),
+).action(async (action, region, o) => (await import("./exercise.js")).runExercise("region", action, region, { ...o, cluster: await clusterOf(o) }));
 
 program
   .command("node")
-  .description("run one participant: regional candidate, and global candidate while regional leader")
-  .requiredOption("--region <name>", "this node's region (a file in the regions directory)")
+  .description("run one participant (regional candidate, and global candidate while regional leader); or, with an action, kill|pause|resume|restart a node of the running `regent up`")
+  .addArgument(new Argument("[action]", "exercise on the running `regent up` instead of running a node").choices(["kill", "pause", "resume", "restart"]))
+  .argument("[id]", "node id, with an action")
+  .option("--region <name>", "this node's region (a file in the regions directory); required to run a node")
   .option("--id <id>", "node id (default <region>-<host>-<pid>)")
   .addOption(regionsDir())
   .addOption(mode())
   .addOption(servers())
+  .addOption(cluster())
+  .option("--control <file>", "with an action: control file of the running `regent up`")
   .option("--json", "one JSON object per line")
   .option("--intervals <file>", "append leadership intervals (split-brain oracle input)")
   .option("--act-log <file>", "while leader, append a line every 5 ms (guarded work)")
   .option("--log-level <level>", "pino log level on stderr", "info")
-  .option("--metrics-port <port>", "serve Prometheus metrics on 127.0.0.1:<port>/metrics", (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number, got "${v}"`);
-    return n;
-  })
-  .action(async (o) => {
+  .option("--metrics-port <port>", "serve /metrics, /healthz and /readyz on <host>:<port> (0: any free port, printed on the ready line)", parsePort)
+  .option("--metrics-host <host>", "address for --metrics-port (0.0.0.0 for Kubernetes probes)", "127.0.0.1")
+  .action(async (action: string | undefined, target: string | undefined, o) => {
+    if (action) {
+      if (!target) throw new InvalidArgumentError(`node ${action}: missing the node id (e.g. regent node ${action} eu-west-1)`);
+      return (await import("./exercise.js")).runExercise("node", action, target, { ...o, cluster: await clusterOf(o) });
+    }
+    if (!o.region) throw new InvalidArgumentError("required option '--region <name>' not specified");
     // Name the directory and the file that would define the region: the fix
     // is either a typo in --region or a missing file.
     const { loadTopology } = await import("../topology/load.js");
@@ -99,6 +130,26 @@ program
       throw new ConfigError("--region", `unknown region "${o.region}" (no file ${join(o.regions, `${o.region}.json`)}; known: ${known})`);
     }
     return (await import("./node.js")).runNode(o);
+  });
+
+program
+  .command("dashboard")
+  .description("serve the live web dashboard of a deployment on loopback (regent up serves one too)")
+  .addOption(servers())
+  .addOption(cluster())
+  .addOption(regionsDir())
+  .option("--host <addr>", "listen address", "127.0.0.1")
+  .option("--port <port>", "listen port (if taken, any free port; the URL is printed)", parsePort, 4281)
+  .action(async (o) => {
+    const { loadTopology } = await import("../topology/load.js");
+    let topology;
+    try {
+      topology = loadTopology(o.regions);
+    } catch {
+      topology = undefined; // lease bars need it; the rest comes from the bus
+    }
+    if (!o.cluster && !topology) throw new InvalidArgumentError(`--cluster is required without a readable regions directory (${o.regions})`);
+    return (await import("./dashboard.js")).runDashboard({ ...o, cluster: o.cluster ?? topology!.cluster, topology });
   });
 
 program
@@ -193,7 +244,7 @@ program
   .action(async (scenario, o) => (await import("../drills/cli.js")).runDrillCli(scenario, o));
 
 // Every command that connects to NATS takes the nats CLI's credential options.
-for (const c of program.commands) if (["elect", "node", "status", "watch", "resign", "failover", "failback"].includes(c.name())) addAuthOptions(c);
+for (const c of program.commands) if (["elect", "node", "status", "watch", "resign", "failover", "failback", "dashboard"].includes(c.name())) addAuthOptions(c);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof RegentError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);

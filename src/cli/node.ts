@@ -13,6 +13,7 @@ import { openDeployment, regionBucket } from "../hierarchy/deployment.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
 import { createLogger } from "../observability/logger.js";
 import { RegentMetrics, serveMetrics } from "../observability/metrics.js";
+import { NodeHealth } from "../observability/health.js";
 import { IntervalRecorder, monotonicNowMs } from "../observability/oracle.js";
 import { findRegion, loadTopology } from "../topology/load.js";
 import { authOf, connectNats, onShutdown, serverList } from "./common.js";
@@ -30,6 +31,7 @@ export interface NodeCliOptions extends NatsAuth {
   actLog?: string;
   logLevel?: string;
   metricsPort?: number;
+  metricsHost?: string;
 }
 
 export async function runNode(opts: NodeCliOptions): Promise<void> {
@@ -41,6 +43,11 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
 
   let stopping = false;
   const ac = new AbortController();
+  // Served from the start, so a probe tells "still opening buckets" from "dead".
+  const metrics = new RegentMetrics();
+  const health = new NodeHealth();
+  health.followConnection(nc, ac.signal);
+  const metricsServer = opts.metricsPort !== undefined ? await serveMetrics(metrics, opts.metricsPort, opts.metricsHost ?? "127.0.0.1", health) : null;
   // Buckets may be unreachable at start (region still booting, stream leader
   // election): retry rather than exit.
   let stores: Awaited<ReturnType<typeof openDeployment>> | undefined;
@@ -78,7 +85,6 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     }
     return p;
   };
-  const metrics = new RegentMetrics();
   const node = startNode({
     cluster: topo.cluster,
     region: region.name,
@@ -98,7 +104,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     },
   });
   metrics.instrument(node);
-  const metricsServer = opts.metricsPort !== undefined ? await serveMetrics(metrics, opts.metricsPort) : null;
+  health.setNode(node);
   const unserve = serveNode(
     nc,
     node,
@@ -109,7 +115,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
   const recorder = opts.intervals ? new IntervalRecorder(opts.intervals) : null;
   const leaseName = (tier: string) => (tier === "region" ? `region/${region.name}` : "global");
   const validUntil: Record<string, number> = {};
-  const print = (e: NodeRoleEvent | { type: "ready" | "stopped" }) => {
+  const print = (e: NodeRoleEvent | { type: "ready" | "stopped"; metricsPort?: number }) => {
     const line = { ...e, id, region: region.name, t: monotonicNowMs() };
     process.stdout.write(opts.json ? JSON.stringify(line) + "\n" : human(line) + "\n");
   };
@@ -158,6 +164,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
 
   onShutdown(async () => {
     stopping = true;
+    health.setStopping();
     ac.abort();
     unserve();
     metricsServer?.close();
@@ -166,8 +173,10 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     print({ type: "stopped" });
     recorder?.close();
     await nc.close().catch(() => undefined);
+    health.close();
   });
-  print({ type: "ready" });
+  const addr = metricsServer?.address();
+  print({ type: "ready", ...(addr && typeof addr === "object" ? { metricsPort: addr.port } : {}) });
 }
 
 function human(l: Record<string, unknown>): string {

@@ -103,34 +103,55 @@ export async function runWatch(opts: BusOptions & { signal?: AbortSignal; replay
   }
 }
 
+/** Asks the leader of a region (or the global leader) to resign; resolves with its acknowledgement. */
+export async function requestResign(nc: NatsConnection, cluster: string, who: { region?: string; global?: boolean }, timeoutMs = 5_000): Promise<WireEvent> {
+  const s = subjects(cluster);
+  const subject = who.global ? s.globalResign : s.regionResign(who.region!);
+  try {
+    const m = await nc.request(subject, new Uint8Array(), { timeout: timeoutMs });
+    return decodeEvent(m.data);
+  } catch (err) {
+    throw new Error(refusedOr(subject, err, "no leader answered"));
+  }
+}
+
 export async function runResign(opts: BusOptions & { region?: string; global?: boolean }): Promise<void> {
   if (!!opts.region === !!opts.global) throw new Error(`resign: give exactly one of --region <name> or --global (got ${opts.global ? "both" : "neither"})`);
-  const s = subjects(opts.cluster);
-  const subject = opts.global ? s.globalResign : s.regionResign(opts.region!);
   await withConnection(opts, async (nc) => {
-    try {
-      const m = await nc.request(subject, new Uint8Array(), { timeout: opts.timeoutMs ?? 5_000 });
-      const e = decodeEvent(m.data);
-      process.stdout.write(opts.json ? JSON.stringify(e) + "\n" : `resigned: ${"node" in e ? e.node : "?"}\n`);
-    } catch (err) {
-      throw new Error(refusedOr(subject, err, "no leader answered"));
-    }
+    const e = await requestResign(nc, opts.cluster, opts, opts.timeoutMs);
+    process.stdout.write(opts.json ? JSON.stringify(e) + "\n" : `resigned: ${"node" in e ? e.node : "?"}\n`);
   });
+}
+
+/** Reply of the lease authority to a move request. */
+export interface MoveOutcome {
+  ok: boolean;
+  error?: string;
+  scope?: string;
+  region?: string;
+  node?: string;
+  token?: number;
+}
+
+/** Asks the lease authority (the global leader) to move a scope; throws when none answers or it refuses. */
+export async function requestMove(nc: NatsConnection, cluster: string, req: { scope: string; to?: string; reason: "manual" | "failback" }, timeoutMs = 15_000): Promise<MoveOutcome> {
+  const { packPlain, unpackPlain } = await import("../wire/msgpack.js");
+  const subject = subjects(cluster).scopeMove;
+  let reply: MoveOutcome;
+  try {
+    const m = await nc.request(subject, packPlain({ v: 1, kind: "move", scope: req.scope, to: req.to, reason: req.reason }), { timeout: timeoutMs });
+    reply = unpackPlain(m.data) as MoveOutcome;
+  } catch (err) {
+    throw new Error(refusedOr(subject, err, "no lease authority answered"));
+  }
+  if (!reply.ok) throw new Error(`move of ${req.scope} refused: ${reply.error}`);
+  return reply;
 }
 
 /** `regent failover <scope> --to <region>` and `regent failback <scope>`: ask the lease authority. */
 export async function runMove(opts: BusOptions & { scope: string; to?: string; reason: "manual" | "failback" }): Promise<void> {
-  const { packPlain, unpackPlain } = await import("../wire/msgpack.js");
-  const subject = subjects(opts.cluster).scopeMove;
   await withConnection(opts, async (nc) => {
-    let reply: { ok: boolean; error?: string; region?: string; node?: string; token?: number };
-    try {
-      const m = await nc.request(subject, packPlain({ v: 1, kind: "move", scope: opts.scope, to: opts.to, reason: opts.reason }), { timeout: opts.timeoutMs ?? 15_000 });
-      reply = unpackPlain(m.data) as typeof reply;
-    } catch (err) {
-      throw new Error(refusedOr(subject, err, "no lease authority answered"));
-    }
-    if (!reply.ok) throw new Error(`move of ${opts.scope} refused: ${reply.error}`);
+    const reply = await requestMove(nc, opts.cluster, opts, opts.timeoutMs);
     // A manual move away from home is pinned there (docs/scopes.md): say how it ends.
     const pin = opts.reason === "manual" && reply.region !== opts.scope ? `; pinned: manual, no automatic failback until \`regent failback ${opts.scope}\`` : "";
     process.stdout.write(opts.json ? JSON.stringify(reply) + "\n" : `scope ${opts.scope} now held by ${reply.region}/${reply.node} (token ${reply.token})${pin}\n`);

@@ -8,6 +8,7 @@ import { createServer, type Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../lease/store.js";
 import type { NodeRoleEvent, RegentNode } from "../hierarchy/node.js";
+import type { NodeHealth } from "./health.js";
 
 export class RegentMetrics {
   readonly registry = new Registry();
@@ -84,10 +85,17 @@ export class RegentMetrics {
   }
 }
 
-/** Serves `/metrics` on 127.0.0.1 (or `host`). */
-export function serveMetrics(metrics: RegentMetrics, port: number, host = "127.0.0.1"): Promise<Server> {
+/** Serves `/metrics` on 127.0.0.1 (or `host`), and `/healthz`, `/readyz` when given a {@link NodeHealth}. */
+export function serveMetrics(metrics: RegentMetrics, port: number, host = "127.0.0.1", health?: NodeHealth): Promise<Server> {
   const server = createServer(async (req, res) => {
-    if (req.url !== "/metrics") {
+    const path = (req.url ?? "").split("?")[0];
+    if (health && (path === "/healthz" || path === "/readyz")) {
+      const r = path === "/healthz" ? health.liveness() : health.readiness();
+      res.writeHead(r.ok ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store" });
+      res.end(JSON.stringify(r) + "\n");
+      return;
+    }
+    if (path !== "/metrics") {
       res.writeHead(404).end();
       return;
     }

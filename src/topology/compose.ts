@@ -20,7 +20,7 @@ import { nkeyVariable, serverAccessConf } from "./access.js";
 import { GLOBAL_CLUSTER, type Topology } from "./schema.js";
 
 /** Fixed in-network ports of every server. */
-export const COMPOSE_PORTS = { client: 4222, route: 6222, gateway: 7222, monitor: 8222 } as const;
+export const COMPOSE_PORTS = { client: 4222, route: 6222, gateway: 7222, monitor: 8222, metrics: 9464 } as const;
 
 /** Options of {@link composeFromTopology}. */
 export interface ComposeOptions {
@@ -156,8 +156,16 @@ export function composeFromTopology(topology: Topology, opts: ComposeOptions): s
         // secret that the repository mount would otherwise show.
         volumes: [`.:${APP_DIR}:ro`, `./${SECRETS_DIR}/clients/node-${r.name}.nk:${NODE_SECRETS}/nats.nk:ro`, `./${SECRETS_DIR}/clients/ca.pem:${NODE_SECRETS}/ca.pem:ro`],
         tmpfs: [`${APP_DIR}/${SECRETS_DIR}`],
-        command: ["node", "bin/regent.js", "node", "--region", r.name, "--id", id, "--regions", regionsDir, "--mode", opts.mode, "--servers", servers, "--nkey", `${NODE_SECRETS}/nats.nk`, "--tls-ca", `${NODE_SECRETS}/ca.pem`],
+        command: ["node", "bin/regent.js", "node", "--region", r.name, "--id", id, "--regions", regionsDir, "--mode", opts.mode, "--servers", servers, "--nkey", `${NODE_SECRETS}/nats.nk`, "--tls-ca", `${NODE_SECRETS}/ca.pem`, "--metrics-port", String(COMPOSE_PORTS.metrics), "--metrics-host", "0.0.0.0"],
         depends_on: own.map((s) => s.name),
+        // /readyz: connected to NATS and the regional election running (the image has no curl; node has fetch).
+        healthcheck: {
+          test: ["CMD", "node", "-e", `fetch("http://127.0.0.1:${COMPOSE_PORTS.metrics}/readyz").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
+          interval: "5s",
+          timeout: "3s",
+          retries: 3,
+          start_period: "30s",
+        },
         // depends_on orders start-up but does not wait for a listening port;
         // a node that cannot connect at start exits, so let Docker retry it.
         restart: "on-failure",

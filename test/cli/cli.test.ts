@@ -64,7 +64,7 @@ function expectCleanFailure(r: Run, problem: RegExp): void {
 }
 
 describe.concurrent("--help", () => {
-  for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose", "access"]) {
+  for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose", "access", "region", "dashboard"]) {
     it(`regent ${cmd} --help prints usage and exits 0`, async () => {
       const r = await regent([cmd, "--help"]);
       expect(r.code, r.stderr).toBe(0);
@@ -75,7 +75,7 @@ describe.concurrent("--help", () => {
   it("regent --help lists every subcommand", async () => {
     const r = await regent(["--help"]);
     expect(r.code).toBe(0);
-    for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose", "access"]) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, "m"));
+    for (const cmd of ["elect", "demo", "up", "node", "status", "watch", "resign", "compose", "access", "region", "dashboard"]) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, "m"));
   });
 });
 
@@ -100,6 +100,10 @@ describe.concurrent("bad input fails with one clear line", () => {
     ["--nkey of a missing file", ["status", "--nkey", "/nonexistent.nk"], /--nkey: cannot read \/nonexistent\.nk: ENOENT/],
     ["--creds and --nkey", ["status", "--creds", "/a.creds", "--nkey", "/b.nk"], /give one of --creds, --nkey or --user\/--password, not --creds and --nkey/],
     ["--tls-cert without --tls-key", ["status", "--tls-cert", "/c.pem"], /--tls-key: --tls-cert and --tls-key go together/],
+    ["node without --region", ["node"], /required option '--region <name>' not specified/],
+    ["node kill without an id", ["node", "kill"], /node kill: missing the node id/],
+    ["region explode", ["region", "explode", "eu-west"], /'explode' is invalid.*kill, pause, resume, restart/],
+    ["region kill without a running up", ["region", "kill", "eu-west", "--control", "/nonexistent/control.json"], /no running `regent up` found \(no control file \/nonexistent\/control\.json\)/],
   ];
   for (const [name, args, problem] of cases) {
     it(name, async () => expectCleanFailure(await regent(args), problem));

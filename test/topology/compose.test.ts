@@ -92,8 +92,10 @@ describe("what is generated", () => {
         expect(yml).toContain(`\n  node-${id}:\n    image: "node:20-bookworm-slim"\n`);
         expect(yml).toContain(`"--region"\n      - "${r.name}"\n      - "--id"\n      - "${id}"`);
       }
-      expect(yml).toContain(`"--servers"\n      - "nats://${r.name}-1:4222"\n      - "--nkey"\n      - "/run/regent/nats.nk"\n      - "--tls-ca"\n      - "/run/regent/ca.pem"\n    depends_on: ["${r.name}-1"]`);
+      expect(yml).toContain(`"--servers"\n      - "nats://${r.name}-1:4222"\n      - "--nkey"\n      - "/run/regent/nats.nk"\n      - "--tls-ca"\n      - "/run/regent/ca.pem"\n      - "--metrics-port"\n      - "9464"\n      - "--metrics-host"\n      - "0.0.0.0"\n    depends_on: ["${r.name}-1"]`);
     }
+    // Every node has a readiness healthcheck on /readyz.
+    expect(yml.match(/healthcheck:\n {6}test:\n(?: {8}- .*\n){3} {8}- "fetch\(\\"http:\/\/127\.0\.0\.1:9464\/readyz\\"\)/g)).toHaveLength(topology.regions.reduce((n, r) => n + r.candidates, 0));
     expect(yml.match(/ports:/g)).toHaveLength(1);
     expect(yml).toContain(`\n  global-${topology.regions[0]!.name}:\n`);
     // On loopback only: the demo's client port is not offered to the network.
