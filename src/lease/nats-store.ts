@@ -57,6 +57,11 @@ export interface NatsLeaseStoreOptions {
 
 const limiters = new WeakMap<NatsConnection, Limiter>();
 
+/** Set once the caller of a store call has its answer; see `call`. */
+interface GaveUp {
+  cancelled: boolean;
+}
+
 const KV_STREAM_PREFIX = "KV_";
 const EMPTY = new Uint8Array();
 
@@ -146,15 +151,17 @@ export class NatsLeaseStore implements LeaseStore {
   }
 
   /** Runs one client call under the store's deadline and the caller's signal, with errors mapped. */
-  private call<T>(ctx: ErrContext, opts: CallOptions | undefined, fn: () => Promise<T>, onLate?: (v: T) => void): Promise<T> {
-    // Set when the caller has its answer: a call still queued for a slot then
-    // never starts (a write nobody waits for would only add load). A flag,
-    // not an AbortController: aborting one builds a DOMException per call.
-    const gaveUp = { cancelled: false };
+  private call<T>(ctx: ErrContext, opts: CallOptions | undefined, fn: (gaveUp: GaveUp) => Promise<T>, onLate?: (v: T) => void): Promise<T> {
+    // Set when the caller has its answer (result, deadline or abort): a call
+    // still queued for a slot then never starts, and a multi-step call (the
+    // conditional write's slow path) stops before its next request, so no
+    // write is sent after the caller gave up. A flag, not an AbortController:
+    // aborting one builds a DOMException per call.
+    const gaveUp: GaveUp = { cancelled: false };
     const refined = async () => {
       if (!(await this.limiter.acquire(gaveUp))) throw new AbortedError(`${ctx.op} on ${this.name}: gave up waiting for a slot`);
       try {
-        return await fn();
+        return await fn(gaveUp);
       } catch (err) {
         throw isNoResponders(err) ? await this.refineNoResponders(ctx, err) : err;
       } finally {
@@ -208,15 +215,27 @@ export class NatsLeaseStore implements LeaseStore {
   private async casWrite(op: "create" | "update" | "delete", key: string, value: Uint8Array, expected: number, opts?: CallOptions): Promise<number> {
     const subject = `$KV.${this.name}.${key}`;
     const data = op === "delete" ? EMPTY : value;
-    // `lastSequence` null: the per-key check only.
-    const publish = (lastSequence: number | null, subjectSequence = expected) => {
-      const h = natsHeaders();
-      if (lastSequence !== null) h.set("Nats-Expected-Last-Sequence", `${lastSequence}`);
-      h.set("Nats-Expected-Last-Subject-Sequence", `${subjectSequence}`);
-      if (op === "delete") h.set("KV-Operation", "DEL");
-      return this.publisher.publish(subject, data, h);
-    };
-    return this.call({ op, key, expected }, opts, async () => {
+    return this.call({ op, key, expected }, opts, async (gaveUp) => {
+      // Before every request: once the caller has its answer (deadline or
+      // abort), nothing more is sent. A write sent after that could land
+      // unseen by the caller, which has already reported the outcome unknown
+      // and moved on (a renewal attempt abandoned, a grant given up).
+      const live = () => {
+        if (gaveUp.cancelled || opts?.signal?.aborted) throw new AbortedError(`${op} on ${this.name}: caller gave up`);
+      };
+      // `lastSequence` null: the per-key check only.
+      const publish = (lastSequence: number | null, subjectSequence = expected) => {
+        live();
+        const h = natsHeaders();
+        if (lastSequence !== null) h.set("Nats-Expected-Last-Sequence", `${lastSequence}`);
+        h.set("Nats-Expected-Last-Subject-Sequence", `${subjectSequence}`);
+        if (op === "delete") h.set("KV-Operation", "DEL");
+        return this.publisher.publish(subject, data, h);
+      };
+      const read = <T>(f: () => Promise<T>) => {
+        live();
+        return f();
+      };
       if (this.replicas <= 1) {
         // One server: the per-key check is exact (measured), and keys do not
         // contend with each other as they do on the stream-wide sequence.
@@ -226,7 +245,7 @@ export class NatsLeaseStore implements LeaseStore {
         } catch (err) {
           if (!isWrongSequence(err)) throw err;
           // Absent may mean a delete marker: expect the marker's revision instead.
-          const e = await this.kv.get(key);
+          const e = await read(() => this.kv.get(key));
           if (!e || e.operation === "PUT") throw err;
           return publish(null, e.revision);
         }
@@ -239,11 +258,10 @@ export class NatsLeaseStore implements LeaseStore {
         }
       }
       for (let round = 0; round < 30; round++) {
-        throwIfAborted(opts?.signal);
         // Writers of other keys contend for the same stream sequence: back off a little, randomly.
         if (round > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** round)));
-        const last = (await this.jsm.streams.info(this.stream)).state.last_seq;
-        const e = await this.kv.get(key);
+        const last = (await read(() => this.jsm.streams.info(this.stream))).state.last_seq;
+        const e = await read(() => this.kv.get(key));
         const current = e ? e.revision : 0;
         const present = e !== null && e.operation === "PUT";
         // create: the key must be absent (never written, or a delete/purge marker).
