@@ -46,4 +46,5 @@ export {
   StoppedError,
   NotLeaderError,
   StaleTokenError,
+  TokenFloorError,
 } from "./errors.js";

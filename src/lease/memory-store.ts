@@ -18,7 +18,7 @@
  * later microtask, never re-entrantly inside the write that caused it.
  */
 import { ConfigError, ConflictError, StoreUnavailableError, throwIfAborted } from "../errors.js";
-import { keyMatches, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
+import { GENESIS_KEY, isReservedKey, keyMatches, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
 
 // Same rules as the NATS KV client, so a key that works here works on NATS.
 const VALID_KEY = /^[-/=.\w]+$/;
@@ -29,6 +29,12 @@ export function assertValidKey(key: string): void {
   if (key.startsWith(".") || key.endsWith(".") || key.includes("..") || !VALID_KEY.test(key)) {
     throw new ConfigError("key", `invalid key ${JSON.stringify(key)}`);
   }
+}
+
+/** {@link assertValidKey}, and not a reserved key (`_regent.…`): what a lease key may be. */
+export function assertLeaseKey(key: string): void {
+  assertValidKey(key);
+  if (isReservedKey(key)) throw new ConfigError("key", `${JSON.stringify(key)} is reserved`);
 }
 
 /** Throws {@link ConfigError} when `filter` is not a valid key or `*`/`>` pattern. */

@@ -20,6 +20,12 @@
  * Error mapping: see `nats-call.ts`; in addition, "no responders" on a write
  * is a BucketMissingError when a follow-up stream lookup says the stream is
  * gone.
+ *
+ * A lost bucket: the store remembers the highest revision it has seen (and
+ * `tokenFloor`); after a BucketMissingError its next call first recovers the
+ * bucket (`bucket-epoch.ts`): recreated, its sequence raised above that
+ * floor, and a genesis record written, under which never-written keys read as
+ * held by an unknown holder (a full lease of waiting before a takeover).
  */
 import { headers as natsHeaders, type NatsConnection, type QueuedIterator, type Status } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, StorageType, type JetStreamManager, type Placement } from "@nats-io/jetstream";
@@ -27,11 +33,13 @@ import { Kvm, type KV, type KvEntry, type KvWatchEntry } from "@nats-io/kv";
 import { AbortedError, BucketMissingError, ConfigError, ConflictError, RegentError, StoreUnavailableError, throwIfAborted } from "../errors.js";
 import { AckPublisher } from "./ack-publisher.js";
 import { Limiter } from "./limiter.js";
-import { apiCode, guard, isNoResponders, isWrongSequence, message, STREAM_NOT_FOUND, type ErrContext } from "./nats-call.js";
+import { apiCode, guard, isNoResponders, isStreamNotFound, isWrongSequence, message, STREAM_NOT_FOUND, type ErrContext } from "./nats-call.js";
+import { recoverBucket } from "./bucket-epoch.js";
+import { monotonicNowMs } from "../observability/oracle.js";
 import { sleep } from "../util/timers.js";
 import { WatchHub } from "./watch-hub.js";
-import { assertValidFilter, assertValidKey, assertValidRevision } from "./memory-store.js";
-import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "./store.js";
+import { assertLeaseKey, assertValidFilter, assertValidRevision } from "./memory-store.js";
+import { GENESIS_KEY, isReservedKey, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
 
 /** Options of {@link NatsLeaseStore.open}. */
 export interface NatsLeaseStoreOptions {
@@ -53,6 +61,15 @@ export interface NatsLeaseStoreOptions {
    * connection: the first store opened on a connection sets it.
    */
   maxInFlight?: number;
+  /**
+   * Fencing tokens already issued for leases in this bucket must stay below
+   * every new one, also when the bucket was lost and recreated while no
+   * running process remembers it. Feed it from the protected resource's
+   * persisted high-water mark (`FencingGuard.highestOverall()`). When the
+   * bucket's last revision is below it, `open` treats the bucket as lost and
+   * recovers it (see docs/safety.md, "A lost bucket"). Default 0.
+   */
+  tokenFloor?: number;
 }
 
 const limiters = new WeakMap<NatsConnection, Limiter>();
@@ -72,6 +89,11 @@ export class NatsLeaseStore implements LeaseStore {
   private readonly limiter: Limiter;
   private readonly publisher: AckPublisher;
   private readonly hub = new WatchHub((signal) => this.watchGen(">", signal));
+  /** Highest revision seen through this store, or the token floor: a recreated bucket starts above it. */
+  private seen: number;
+  /** The bucket was found missing: the next call recovers it first (single flight). */
+  private lost = false;
+  private recovery: Promise<number> | null = null;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -82,7 +104,11 @@ export class NatsLeaseStore implements LeaseStore {
     /** Replicas of the bucket's stream: only replicated streams need the stream-wide check. */
     private readonly replicas: number,
     maxInFlight: number,
+    /** Creates the stream with the store's settings; `null` with `create: false`. */
+    private readonly createStream: (() => Promise<unknown>) | null,
+    tokenFloor: number,
   ) {
+    this.seen = tokenFloor;
     this.name = bucket;
     let limiter = limiters.get(nc);
     if (!limiter) limiters.set(nc, (limiter = new Limiter(maxInFlight)));
@@ -98,20 +124,26 @@ export class NatsLeaseStore implements LeaseStore {
     if (!(timeoutMs > 0)) throw new ConfigError("timeoutMs", `must be positive, got ${timeoutMs}`);
     const maxInFlight = opts.maxInFlight ?? 256;
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new ConfigError("maxInFlight", `must be a positive integer, got ${maxInFlight}`);
+    const tokenFloor = opts.tokenFloor ?? 0;
+    if (!Number.isSafeInteger(tokenFloor) || tokenFloor < 0) throw new ConfigError("tokenFloor", `must be a non-negative integer, got ${tokenFloor}`);
     const js = jetstream(nc, { timeout: timeoutMs });
     const kvm = new Kvm(js);
     const jsm = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => jetstreamManager(nc, { timeout: timeoutMs }));
-    const kv = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, async () => {
-      if (opts.create === false) return kvm.open(opts.bucket, { allow_direct: false });
-      const placement = opts.placement ? ({ ...opts.placement } as Placement) : undefined;
-      return kvm.create(opts.bucket, {
-        history: 1,
-        storage: StorageType.File,
-        replicas: opts.replicas ?? 1,
-        allow_direct: false,
-        ...(placement ? { placement } : {}),
-      });
-    });
+    const placement = opts.placement ? ({ ...opts.placement } as Placement) : undefined;
+    const createStream =
+      opts.create === false
+        ? null
+        : () =>
+            kvm.create(opts.bucket, {
+              history: 1,
+              storage: StorageType.File,
+              replicas: opts.replicas ?? 1,
+              allow_direct: false,
+              ...(placement ? { placement } : {}),
+            });
+    const kv = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, async () =>
+      createStream ? createStream() : kvm.open(opts.bucket, { allow_direct: false }),
+    );
     // Binding never talks to the server, and create() accepts an existing
     // stream as is, so look at what is really there.
     const status = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => kv.status());
@@ -122,7 +154,51 @@ export class NatsLeaseStore implements LeaseStore {
     if (cfg.storage !== StorageType.File) {
       throw new ConfigError("bucket", `${opts.bucket} uses ${cfg.storage} storage; revisions must survive restarts, use file storage`);
     }
-    return new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs, cfg.num_replicas ?? 1, maxInFlight);
+    const store = new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs, cfg.num_replicas ?? 1, maxInFlight, createStream, tokenFloor);
+    if (status.streamInfo.state.last_seq < tokenFloor) {
+      // Below the tokens already issued: this bucket was lost and recreated. Recover it now.
+      store.lost = true;
+      await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => store.recover());
+    }
+    return store;
+  }
+
+  /**
+   * Highest revision this store has seen (or its `tokenFloor`). Every token
+   * issued in this bucket after a loss is above it.
+   */
+  get tokenHighWater(): number {
+    return this.seen;
+  }
+
+  private note(revision: number): number {
+    if (revision > this.seen) this.seen = revision;
+    return revision;
+  }
+
+  /** Recovers a lost bucket, once for all concurrent callers (see `bucket-epoch.ts`). */
+  private recover(): Promise<number> {
+    this.recovery ??= recoverBucket(
+      {
+        bucket: this.name,
+        stream: this.stream,
+        jsm: this.jsm,
+        kv: this.kv,
+        publisher: this.publisher,
+        createStream: this.createStream,
+        // Shared by every waiting caller, so no single caller's deadline ends it;
+        // each of its requests has the client's timeout.
+        live: () => {},
+        now: monotonicNowMs,
+      },
+      this.seen,
+    )
+      .then((genesis) => {
+        this.lost = false;
+        return this.note(genesis);
+      })
+      .finally(() => (this.recovery = null));
+    return this.recovery;
   }
 
   /**
@@ -161,9 +237,12 @@ export class NatsLeaseStore implements LeaseStore {
     const refined = async () => {
       if (!(await this.limiter.acquire(gaveUp))) throw new AbortedError(`${ctx.op} on ${this.name}: gave up waiting for a slot`);
       try {
+        if (this.lost) await this.recover();
         return await fn(gaveUp);
       } catch (err) {
-        throw isNoResponders(err) ? await this.refineNoResponders(ctx, err) : err;
+        const mapped = isNoResponders(err) ? await this.refineNoResponders(ctx, err) : err;
+        if (isStreamNotFound(mapped)) this.lost = true;
+        throw mapped;
       } finally {
         this.limiter.release();
       }
@@ -187,9 +266,36 @@ export class NatsLeaseStore implements LeaseStore {
   }
 
   async get(key: string, opts?: CallOptions): Promise<StoreEntry | null> {
-    assertValidKey(key);
-    const e = await this.call({ op: "get", key }, opts, () => this.kv.get(key));
-    return e && e.operation === "PUT" ? toEntry(e) : null;
+    assertLeaseKey(key);
+    return this.call({ op: "get", key }, opts, async (gaveUp) => {
+      const live = () => {
+        if (gaveUp.cancelled) throw new AbortedError(`get on ${this.name}: caller gave up`);
+      };
+      for (let attempt = 0; ; attempt++) {
+        const e = await this.kv.get(key);
+        if (e) {
+          this.note(e.revision);
+          return e.operation === "PUT" ? toEntry(e) : null;
+        }
+        // Never written. In a recreated bucket a holder of the lost bucket may
+        // still be valid: the key reads as held by an unknown holder at the
+        // genesis revision, so a successor waits a full lease before taking it.
+        live();
+        const g = await this.kv.get(GENESIS_KEY);
+        if (g && g.operation === "PUT") {
+          this.note(g.revision);
+          return { key, revision: g.revision, operation: "put", value: g.value };
+        }
+        // No genesis record. A bucket recreated by someone who never knew the
+        // old one has a sequence below what we saw: recover it, then read again.
+        if (attempt > 0 || this.seen === 0) return null;
+        live();
+        if ((await this.jsm.streams.info(this.stream)).state.last_seq >= this.seen) return null;
+        this.lost = true;
+        live();
+        await this.recover();
+      }
+    });
   }
 
   /*
@@ -239,6 +345,16 @@ export class NatsLeaseStore implements LeaseStore {
       if (this.replicas <= 1) {
         // One server: the per-key check is exact (measured), and keys do not
         // contend with each other as they do on the stream-wide sequence.
+        if (op === "update") {
+          try {
+            return await publish(null);
+          } catch (err) {
+            if (!isWrongSequence(err)) throw err;
+            // A never-written key, taken over after a full lease of watching the genesis revision.
+            if (await this.isGenesisOf(key, expected, read)) return publish(null, 0);
+            throw err;
+          }
+        }
         if (op !== "create") return publish(null);
         try {
           return await publish(null);
@@ -262,14 +378,22 @@ export class NatsLeaseStore implements LeaseStore {
         if (round > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** round)));
         const last = (await read(() => this.jsm.streams.info(this.stream))).state.last_seq;
         const e = await read(() => this.kv.get(key));
-        const current = e ? e.revision : 0;
+        let current = e ? e.revision : 0;
         const present = e !== null && e.operation === "PUT";
+        // For create, the marker's revision (or 0) is the subject sequence to expect.
+        let subjectSequence = op === "create" ? current : expected;
+        if (op === "update" && e === null) {
+          // A never-written key read as held at the genesis revision: take it
+          // with the stream-wide check on `last`, which also fails if the
+          // genesis record changed since.
+          const g = await read(() => this.kv.get(GENESIS_KEY));
+          if (g && g.operation === "PUT" && g.revision === expected) [current, subjectSequence] = [expected, 0];
+        }
         // create: the key must be absent (never written, or a delete/purge marker).
         if (op === "create" ? present : current !== expected) throw new ConflictError(key, expected);
         if (current > last) continue; // stream info lagged the get: read again
         try {
-          // For create, the marker's revision (or 0) is the subject sequence to expect.
-          return await publish(last, op === "create" ? current : expected);
+          return await publish(last, subjectSequence);
         } catch (err) {
           if (!isWrongSequence(err)) throw err;
           // Something was written since `last`: maybe another key, maybe ours. Look again.
@@ -279,21 +403,28 @@ export class NatsLeaseStore implements LeaseStore {
     });
   }
 
+  /** True when `key` was never written and the genesis record is at `revision` (one read each, or none once the caller gave up). */
+  private async isGenesisOf(key: string, revision: number, read: <T>(f: () => Promise<T>) => Promise<T>): Promise<boolean> {
+    if ((await read(() => this.kv.get(key))) !== null) return false;
+    const g = await read(() => this.kv.get(GENESIS_KEY));
+    return g !== null && g.operation === "PUT" && g.revision === revision;
+  }
+
   async create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
-    assertValidKey(key);
-    return this.casWrite("create", key, value, 0, opts);
+    assertLeaseKey(key);
+    return this.note(await this.casWrite("create", key, value, 0, opts));
   }
 
   async update(key: string, value: Uint8Array, expectedRevision: number, opts?: CallOptions): Promise<number> {
-    assertValidKey(key);
+    assertLeaseKey(key);
     assertValidRevision(expectedRevision);
-    return this.casWrite("update", key, value, expectedRevision, opts);
+    return this.note(await this.casWrite("update", key, value, expectedRevision, opts));
   }
 
   async delete(key: string, expectedRevision: number, opts?: CallOptions): Promise<void> {
-    assertValidKey(key);
+    assertLeaseKey(key);
     assertValidRevision(expectedRevision);
-    await this.casWrite("delete", key, new Uint8Array(), expectedRevision, opts);
+    this.note(await this.casWrite("delete", key, new Uint8Array(), expectedRevision, opts));
   }
 
   async keys(filter: string, opts?: CallOptions): Promise<string[]> {
@@ -307,7 +438,7 @@ export class NatsLeaseStore implements LeaseStore {
       iter = it;
       if (gaveUp) it.stop();
       const out: string[] = [];
-      for await (const k of it) out.push(k);
+      for await (const k of it) if (!isReservedKey(k)) out.push(k);
       return out;
     };
     try {
@@ -353,7 +484,8 @@ export class NatsLeaseStore implements LeaseStore {
     try {
       for await (const e of iter) {
         if (signal.aborted) return;
-        yield toEntry(e);
+        this.note(e.revision);
+        if (!isReservedKey(e.key)) yield toEntry(e);
       }
       if (signal.aborted) return;
       // The client ends the iterator quietly when its subscription closes (e.g. the connection closed).

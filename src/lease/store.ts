@@ -67,6 +67,18 @@ export interface LeaseStore {
   keys(filter: string, opts?: CallOptions): Promise<string[]>;
 }
 
+/**
+ * The genesis record of a recreated bucket (docs/safety.md, "A lost bucket"):
+ * in a bucket that has one, a key that was never written reads as held by an
+ * unknown holder at the genesis revision. Keys under `_regent.` are reserved.
+ */
+export const GENESIS_KEY = "_regent.genesis";
+
+/** True for keys regent keeps for itself; they are never lease keys. */
+export function isReservedKey(key: string): boolean {
+  return key.startsWith("_regent.");
+}
+
 /** True when `key` matches a NATS-style subject `pattern` (`*` one token, `>` the rest). */
 export function keyMatches(pattern: string, key: string): boolean {
   const p = pattern.split(".");
