@@ -1,6 +1,6 @@
 /**
  * One seeded simulation run: a fault phase (crashes and restarts, pauses
- * beyond the lease, store outages of 4–8 s, region partitions, failed and
+ * beyond the lease, store outages of 4–8 s, lost buckets, region partitions, failed and
  * lost operations, dropped watch events, clock drift within the bound), then
  * a quiet phase in which a leader must appear within a bound. Every lease's
  * intervals go through the split-brain oracle; the hierarchy rules are checked
@@ -109,10 +109,15 @@ export async function runSeed(seed: number, opts: SeedOptions = {}): Promise<See
       lastFaultEnd = Math.max(lastFaultEnd, at + pauseFor);
     } else if (kind < 0.75) {
       const store = pick([...w.stores.keys()]);
-      const outage = 4000 + random() * 4000;
+      // One in five outages is a lost bucket: deleted, then recovered as
+      // NatsLeaseStore recovers it (memory-store `loseBucket`), after a short
+      // gap, so holders of the lost bucket are often still valid when it is back.
+      const lost = kind < 0.55;
+      const outage = (4000 + random() * 4000) / (lost ? 8 : 1);
       sched.setTimeout(() => {
         w.net.storesDown.add(store);
-        w.log(`store ${store} OUTAGE ${outage.toFixed(0)} ms`);
+        if (lost) w.log(`store ${store} bucket LOST (recreated at genesis revision ${w.stores.get(store)!.loseBucket({ genesis: cfg.mutation !== "no-genesis-wait" })}), down ${outage.toFixed(0)} ms`);
+        else w.log(`store ${store} OUTAGE ${outage.toFixed(0)} ms`);
         w.kick();
         sched.setTimeout(() => {
           w.net.storesDown.delete(store);

@@ -15,8 +15,8 @@ import type { SimScheduler } from "./scheduler.js";
 import { SimLink, type SimNetwork } from "./sim-link.js";
 
 /** Rules a mutation test breaks on purpose. */
-export type Mutation = "none" | "no-drift-margin" | "deadline-from-reply" | "no-full-lease-wait";
-export const MUTATIONS: Mutation[] = ["no-drift-margin", "deadline-from-reply", "no-full-lease-wait"];
+export type Mutation = "none" | "no-drift-margin" | "deadline-from-reply" | "no-full-lease-wait" | "no-genesis-wait";
+export const MUTATIONS: Mutation[] = ["no-drift-margin", "deadline-from-reply", "no-full-lease-wait", "no-genesis-wait"];
 
 export interface WorldConfig {
   regions: { name: string; failover: string[] }[];

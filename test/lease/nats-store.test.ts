@@ -44,6 +44,11 @@ storeContract("NatsLeaseStore (nats-server, single node)", async () => {
       const jsm = await jetstreamManager(nc);
       await jsm.streams.delete(`KV_${bucket}`);
     },
+    loseBucket: async () => {
+      await (await jetstreamManager(nc)).streams.delete(`KV_${bucket}`);
+      // The first call finds it gone; the next one recovers it.
+      await expect(store.get("lease.a")).rejects.toBeInstanceOf(BucketMissingError);
+    },
   };
 });
 
