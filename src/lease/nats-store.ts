@@ -27,14 +27,16 @@
  * floor, and a genesis record written, under which never-written keys read as
  * held by an unknown holder (a full lease of waiting before a takeover).
  */
-import { headers as natsHeaders, type NatsConnection, type QueuedIterator, type Status } from "@nats-io/transport-node";
+import { type NatsConnection, type QueuedIterator, type Status } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, StorageType, type JetStreamManager, type Placement } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry, type KvWatchEntry } from "@nats-io/kv";
-import { AbortedError, BucketMissingError, ConfigError, ConflictError, RegentError, StoreUnavailableError, throwIfAborted } from "../errors.js";
+import { AbortedError, BucketMissingError, ConfigError, RegentError, StoreUnavailableError, throwIfAborted } from "../errors.js";
 import { AckPublisher } from "./ack-publisher.js";
 import { Limiter } from "./limiter.js";
-import { apiCode, guard, isNoResponders, isStreamNotFound, isWrongSequence, message, STREAM_NOT_FOUND, type ErrContext } from "./nats-call.js";
+import { apiCode, guard, isNoResponders, isStreamNotFound, message, STREAM_NOT_FOUND, type ErrContext } from "./nats-call.js";
 import { recoverBucket } from "./bucket-epoch.js";
+import { casWrite, type CasOp } from "./nats-cas.js";
+import { FreshFlight } from "../util/fresh-flight.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import { sleep } from "../util/timers.js";
 import { WatchHub } from "./watch-hub.js";
@@ -80,7 +82,6 @@ interface GaveUp {
 }
 
 const KV_STREAM_PREFIX = "KV_";
-const EMPTY = new Uint8Array();
 
 /** Lease store on a NATS JetStream KV bucket. Construct with {@link NatsLeaseStore.open}. */
 export class NatsLeaseStore implements LeaseStore {
@@ -94,6 +95,15 @@ export class NatsLeaseStore implements LeaseStore {
   /** The bucket was found missing: the next call recovers it first (single flight). */
   private lost = false;
   private recovery: Promise<number> | null = null;
+  /** Latest genesis revision this store has handed out: only a CAS on it can take a never-written key. */
+  private knownGenesis = 0;
+  /**
+   * Reads a never-written key's `get` needs (the genesis record, the stream's
+   * last sequence), shared by concurrent callers: thousands of elections
+   * starting on fresh keys would otherwise send thousands of each.
+   */
+  private readonly genesisReads = new FreshFlight<KvEntry | null>();
+  private readonly lastSeqReads = new FreshFlight<number>();
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -195,6 +205,7 @@ export class NatsLeaseStore implements LeaseStore {
     )
       .then((genesis) => {
         this.lost = false;
+        this.knownGenesis = Math.max(this.knownGenesis, genesis);
         return this.note(genesis);
       })
       .finally(() => (this.recovery = null));
@@ -272,6 +283,7 @@ export class NatsLeaseStore implements LeaseStore {
         if (gaveUp.cancelled) throw new AbortedError(`get on ${this.name}: caller gave up`);
       };
       for (let attempt = 0; ; attempt++) {
+        const mark = this.genesisReads.mark();
         const e = await this.kv.get(key);
         if (e) {
           this.note(e.revision);
@@ -281,16 +293,17 @@ export class NatsLeaseStore implements LeaseStore {
         // still be valid: the key reads as held by an unknown holder at the
         // genesis revision, so a successor waits a full lease before taking it.
         live();
-        const g = await this.kv.get(GENESIS_KEY);
+        const g = await this.genesisReads.run(mark, () => this.kv.get(GENESIS_KEY));
         if (g && g.operation === "PUT") {
-          this.note(g.revision);
+          this.knownGenesis = Math.max(this.knownGenesis, this.note(g.revision));
           return { key, revision: g.revision, operation: "put", value: g.value };
         }
         // No genesis record. A bucket recreated by someone who never knew the
         // old one has a sequence below what we saw: recover it, then read again.
         if (attempt > 0 || this.seen === 0) return null;
         live();
-        if ((await this.jsm.streams.info(this.stream)).state.last_seq >= this.seen) return null;
+        const last = await this.lastSeqReads.run(mark, async () => (await this.jsm.streams.info(this.stream)).state.last_seq);
+        if (last >= this.seen) return null;
         this.lost = true;
         live();
         await this.recover();
@@ -298,116 +311,17 @@ export class NatsLeaseStore implements LeaseStore {
     });
   }
 
-  /*
-   * Compare-and-set, made linearizable on replicated buckets.
-   *
-   * KV `update`/`create` rely on the per-subject check
-   * (Nats-Expected-Last-Subject-Sequence). On nats-server 2.9.10 that check
-   * is NOT linearizable on a replicated (R3) stream: the leader checks it
-   * against applied state only, so two concurrent writes expecting the same
-   * revision can both succeed (measured: >1 winner in 135 of 150 rounds). The
-   * stream-wide check (Nats-Expected-Last-Sequence) does account for
-   * in-flight proposals (0 of 150). So every conditional write here expects
-   * a stream-wide last sequence L at which the key was known to be at the
-   * expected revision:
-   * - fast path: L = the expected revision itself (true whenever the key's
-   *   last write is also the bucket's last write, e.g. a holder renewing in a
-   *   bucket of its own);
-   * - slow path, after the fast path lost: read L from the stream, read the
-   *   key, and write expecting L — if anything at all was written since,
-   *   the write fails and the round repeats.
-   * See docs/decisions.md and test/lease/nats-store-r3.test.ts.
-   */
-  private async casWrite(op: "create" | "update" | "delete", key: string, value: Uint8Array, expected: number, opts?: CallOptions): Promise<number> {
-    const subject = `$KV.${this.name}.${key}`;
-    const data = op === "delete" ? EMPTY : value;
-    return this.call({ op, key, expected }, opts, async (gaveUp) => {
-      // Before every request: once the caller has its answer (deadline or
-      // abort), nothing more is sent. A write sent after that could land
-      // unseen by the caller, which has already reported the outcome unknown
-      // and moved on (a renewal attempt abandoned, a grant given up).
-      const live = () => {
-        if (gaveUp.cancelled || opts?.signal?.aborted) throw new AbortedError(`${op} on ${this.name}: caller gave up`);
-      };
-      // `lastSequence` null: the per-key check only.
-      const publish = (lastSequence: number | null, subjectSequence = expected) => {
-        live();
-        const h = natsHeaders();
-        if (lastSequence !== null) h.set("Nats-Expected-Last-Sequence", `${lastSequence}`);
-        h.set("Nats-Expected-Last-Subject-Sequence", `${subjectSequence}`);
-        if (op === "delete") h.set("KV-Operation", "DEL");
-        return this.publisher.publish(subject, data, h);
-      };
-      const read = <T>(f: () => Promise<T>) => {
-        live();
-        return f();
-      };
-      if (this.replicas <= 1) {
-        // One server: the per-key check is exact (measured), and keys do not
-        // contend with each other as they do on the stream-wide sequence.
-        if (op === "update") {
-          try {
-            return await publish(null);
-          } catch (err) {
-            if (!isWrongSequence(err)) throw err;
-            // A never-written key, taken over after a full lease of watching the genesis revision.
-            if (await this.isGenesisOf(key, expected, read)) return publish(null, 0);
-            throw err;
-          }
-        }
-        if (op !== "create") return publish(null);
-        try {
-          return await publish(null);
-        } catch (err) {
-          if (!isWrongSequence(err)) throw err;
-          // Absent may mean a delete marker: expect the marker's revision instead.
-          const e = await read(() => this.kv.get(key));
-          if (!e || e.operation === "PUT") throw err;
-          return publish(null, e.revision);
-        }
-      }
-      if (expected > 0) {
-        try {
-          return await publish(expected);
-        } catch (err) {
-          if (!isWrongSequence(err)) throw err;
-        }
-      }
-      for (let round = 0; round < 30; round++) {
-        // Writers of other keys contend for the same stream sequence: back off a little, randomly.
-        if (round > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** round)));
-        const last = (await read(() => this.jsm.streams.info(this.stream))).state.last_seq;
-        const e = await read(() => this.kv.get(key));
-        let current = e ? e.revision : 0;
-        const present = e !== null && e.operation === "PUT";
-        // For create, the marker's revision (or 0) is the subject sequence to expect.
-        let subjectSequence = op === "create" ? current : expected;
-        if (op === "update" && e === null) {
-          // A never-written key read as held at the genesis revision: take it
-          // with the stream-wide check on `last`, which also fails if the
-          // genesis record changed since.
-          const g = await read(() => this.kv.get(GENESIS_KEY));
-          if (g && g.operation === "PUT" && g.revision === expected) [current, subjectSequence] = [expected, 0];
-        }
-        // create: the key must be absent (never written, or a delete/purge marker).
-        if (op === "create" ? present : current !== expected) throw new ConflictError(key, expected);
-        if (current > last) continue; // stream info lagged the get: read again
-        try {
-          return await publish(last, subjectSequence);
-        } catch (err) {
-          if (!isWrongSequence(err)) throw err;
-          // Something was written since `last`: maybe another key, maybe ours. Look again.
-        }
-      }
-      throw new StoreUnavailableError(`${op} on ${this.name}: bucket too busy for a conditional write (${key})`);
-    });
-  }
-
-  /** True when `key` was never written and the genesis record is at `revision` (one read each, or none once the caller gave up). */
-  private async isGenesisOf(key: string, revision: number, read: <T>(f: () => Promise<T>) => Promise<T>): Promise<boolean> {
-    if ((await read(() => this.kv.get(key))) !== null) return false;
-    const g = await read(() => this.kv.get(GENESIS_KEY));
-    return g !== null && g.operation === "PUT" && g.revision === revision;
+  /** A conditional write (see `nats-cas.ts`), under the call's deadline and signal. */
+  private casWrite(op: CasOp, key: string, value: Uint8Array, expected: number, opts?: CallOptions): Promise<number> {
+    return this.call({ op, key, expected }, opts, (gaveUp) =>
+      casWrite(
+        { bucket: this.name, stream: this.stream, kv: this.kv, jsm: this.jsm, publisher: this.publisher, replicas: this.replicas, knownGenesis: this.knownGenesis },
+        { op, key, value, expected },
+        () => {
+          if (gaveUp.cancelled || opts?.signal?.aborted) throw new AbortedError(`${op} on ${this.name}: caller gave up`);
+        },
+      ),
+    );
   }
 
   async create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
