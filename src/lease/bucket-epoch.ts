@@ -11,16 +11,17 @@
  * So a store that finds its bucket gone (or, at open, below its `tokenFloor`):
  * 1. recreates the stream (when allowed);
  * 2. raises its sequence above the highest revision the store has seen (its
- *    floor), by a purge with `seq` — only on an **empty** stream, and only
- *    when sent within {@link BUMP_WINDOW_MS} of seeing it empty: then the
- *    purge can remove nothing anyone relies on (see `recoverBucket`);
+ *    floor), by a purge with `seq` — only on a stream that is empty or holds
+ *    nothing but a genesis record, and only when sent within
+ *    {@link BUMP_WINDOW_MS} of seeing it so: then the purge can remove
+ *    nothing anyone relies on (see `recoverBucket`);
  * 3. writes a genesis record at `GENESIS_KEY` (store.ts). In a bucket with a
  *    genesis record, a key that was never written reads as held by an
  *    unknown holder at the genesis revision, so every candidate waits a full
  *    lease of its own before taking it (rule R3), exactly as for any record
  *    it cannot vouch for.
- * A non-empty stream below the floor (recreated by someone who knew less, and
- * already written to) cannot be raised safely: that is a
+ * A stream below the floor that already holds lease records (recreated by
+ * someone who knew less, and written to) cannot be raised safely: that is a
  * {@link TokenFloorError}.
  *
  * Measured on nats-server 2.9.10: on an empty stream, a purge with `{ seq: N }`
@@ -106,20 +107,23 @@ export async function recoverBucket(d: EpochDeps, floor: number): Promise<number
     const genesis = g && g.operation === "PUT" ? g.revision : 0;
     if (genesis > floor) return genesis;
     const { last_seq: last, messages } = info.state;
+    let genesisSubjectSeq = g ? g.revision : 0;
     if (last < floor) {
-      // Raise the sequence only on an empty stream, and only promptly: a
-      // record written since we looked (another recoverer's genesis, or a
-      // lease taken by a process that never knew the old bucket) would be
-      // removed. Nobody that knows the bucket was lost writes a lease before
-      // a genesis exists, and taking a never-written key after a genesis
-      // appears costs a full lease of waiting, far longer than this window.
-      if (messages > 0) throw new TokenFloorError(d.bucket, floor, last);
+      // Raise the sequence only on a stream that holds nothing, or nothing
+      // but a genesis record (written by a recoverer that knew less), and
+      // only promptly: a record written since we looked would be removed.
+      // Nobody that knows the bucket was lost writes a lease before a genesis
+      // exists, and taking a never-written key after one appears costs a full
+      // lease of waiting, far longer than this window. Removing a genesis
+      // record only restarts those waits, and fails the CAS that ends them.
+      if (messages > 1 || (messages === 1 && genesis !== last)) throw new TokenFloorError(d.bucket, floor, last);
       if (d.now() - seenAt > BUMP_WINDOW_MS) continue;
       d.live();
       await d.jsm.streams.purge(d.stream, { seq: floor + 1 });
+      genesisSubjectSeq = 0;
     }
     const h = natsHeaders();
-    h.set("Nats-Expected-Last-Subject-Sequence", `${g ? g.revision : 0}`);
+    h.set("Nats-Expected-Last-Subject-Sequence", `${genesisSubjectSeq}`);
     try {
       d.live();
       const rev = await d.publisher.publish(genesisSubject, encodeGenesis(floor, Date.now()), h);

@@ -98,4 +98,20 @@ describe("NatsLeaseStore after its bucket is lost", () => {
     expect((err as TokenFloorError).message).toMatch(/floor 100.*last revision is 1/);
     expect((await kv.get("someone"))?.revision).toBe(1); // nothing was removed
   });
+
+  it("recoverers with different floors: the one that knew more raises the bucket again while it holds only a genesis record", async () => {
+    await new Kvm(nc).create("epoch5", { history: 1, storage: StorageType.File });
+    const low = await NatsLeaseStore.open(nc, { bucket: "epoch5", tokenFloor: 50 });
+    expect((await low.get("k"))?.revision).toBe(51);
+    const high = await NatsLeaseStore.open(nc, { bucket: "epoch5", tokenFloor: 80 });
+    const g = (await high.get("k"))!.revision;
+    expect(g).toBe(81);
+    // The lower genesis is gone: a takeover waiting on it fails, and restarts on the new one.
+    await expect(low.update("k", enc("v"), 51)).rejects.toBeInstanceOf(ConflictError);
+    expect((await low.get("k"))?.revision).toBe(81);
+    expect(await low.update("k", enc("v"), 81)).toBe(82);
+    // Now it holds a lease record: a store that knew even more must refuse rather than delete it.
+    await expect(NatsLeaseStore.open(nc, { bucket: "epoch5", tokenFloor: 200 })).rejects.toBeInstanceOf(TokenFloorError);
+    expect((await low.get("k"))?.revision).toBe(82);
+  });
 });
