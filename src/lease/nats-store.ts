@@ -95,6 +95,8 @@ export class NatsLeaseStore implements LeaseStore {
   /** The bucket was found missing: the next call recovers it first (single flight). */
   private lost = false;
   private recovery: Promise<number> | null = null;
+  /** Open bucket-wide watches: a lost bucket's watch just goes quiet (measured), so end them. */
+  private readonly watchesToEnd = new Set<(err: RegentError) => void>();
   /** Latest genesis revision this store has handed out: only a CAS on it can take a never-written key. */
   private knownGenesis = 0;
   /**
@@ -186,6 +188,11 @@ export class NatsLeaseStore implements LeaseStore {
     return revision;
   }
 
+  private markLost(): void {
+    this.lost = true;
+    for (const end of this.watchesToEnd) end(new BucketMissingError(this.name));
+  }
+
   /** Recovers a lost bucket, once for all concurrent callers (see `bucket-epoch.ts`). */
   private recover(): Promise<number> {
     this.recovery ??= recoverBucket(
@@ -252,7 +259,7 @@ export class NatsLeaseStore implements LeaseStore {
         return await fn(gaveUp);
       } catch (err) {
         const mapped = isNoResponders(err) ? await this.refineNoResponders(ctx, err) : err;
-        if (isStreamNotFound(mapped)) this.lost = true;
+        if (isStreamNotFound(mapped)) this.markLost();
         throw mapped;
       } finally {
         this.limiter.release();
@@ -304,7 +311,7 @@ export class NatsLeaseStore implements LeaseStore {
         live();
         const last = await this.lastSeqReads.run(mark, async () => (await this.jsm.streams.info(this.stream)).state.last_seq);
         if (last >= this.seen) return null;
-        this.lost = true;
+        this.markLost();
         live();
         await this.recover();
       }
@@ -382,7 +389,7 @@ export class NatsLeaseStore implements LeaseStore {
     }
     // A disconnect may lose updates and the ordered consumer hides it; end the
     // watch so the caller re-watches (and gets the current state again).
-    let broken: StoreUnavailableError | undefined;
+    let broken: RegentError | undefined;
     const statuses = this.nc.status() as AsyncIterable<Status> & { stop?: () => void };
     void (async () => {
       for await (const s of statuses) {
@@ -394,6 +401,12 @@ export class NatsLeaseStore implements LeaseStore {
       }
     })().catch(() => undefined);
     const onAbort = () => iter.stop();
+    // Its consumer died with the old stream: end the watch so watchers open a new one (after recovery).
+    const onLost = (err: RegentError) => {
+      broken ??= err;
+      iter.stop();
+    };
+    this.watchesToEnd.add(onLost);
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       for await (const e of iter) {
@@ -409,6 +422,7 @@ export class NatsLeaseStore implements LeaseStore {
       throw err instanceof RegentError ? err : new StoreUnavailableError(`watch on ${this.name}: ${message(err)}`, { cause: err });
     } finally {
       signal.removeEventListener("abort", onAbort);
+      this.watchesToEnd.delete(onLost);
       statuses.stop?.();
       iter.stop();
     }

@@ -39,9 +39,16 @@ describe("NatsLeaseStore after its bucket is lost", () => {
     for (let i = 0; i < 5; i++) await store.create(`other.${i}`, enc("x"));
     const seen = store.tokenHighWater;
     expect(seen).toBe(r2 + 5);
+    const before = new AbortController();
+    const it = store.watch("k", { signal: before.signal })[Symbol.asyncIterator]();
+    expect((await it.next()).value?.revision).toBe(r2);
     await deleteStream("epoch");
 
     await expect(store.get("k")).rejects.toBeInstanceOf(BucketMissingError);
+    // The old watch's consumer died with the stream and would stay silent: it ends, so watchers re-watch.
+    const ended = await Promise.race([it.next().catch((e: unknown) => e), new Promise((r) => setTimeout(() => r("still silent"), 5_000))]);
+    expect(ended).toBeInstanceOf(BucketMissingError);
+    before.abort();
     // The next call recovers the bucket first.
     const held = (await store.get("k")) as StoreEntry;
     expect(held.revision).toBeGreaterThan(seen);
