@@ -27,9 +27,9 @@
  * floor, and a genesis record written, under which never-written keys read as
  * held by an unknown holder (a full lease of waiting before a takeover).
  */
-import { type NatsConnection, type QueuedIterator, type Status } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, StorageType, type JetStreamManager, type Placement } from "@nats-io/jetstream";
-import { Kvm, type KV, type KvEntry, type KvWatchEntry } from "@nats-io/kv";
+import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { AbortedError, BucketMissingError, ConfigError, RegentError, StoreUnavailableError, throwIfAborted } from "../errors.js";
 import { AckPublisher } from "./ack-publisher.js";
 import { Limiter } from "./limiter.js";
@@ -40,6 +40,7 @@ import { FreshFlight } from "../util/fresh-flight.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import { sleep } from "../util/timers.js";
 import { WatchHub } from "./watch-hub.js";
+import { kvWatch, toEntry } from "./nats-watch.js";
 import { assertLeaseKey, assertValidFilter, assertValidRevision } from "./memory-store.js";
 import { GENESIS_KEY, isReservedKey, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
 
@@ -89,7 +90,18 @@ export class NatsLeaseStore implements LeaseStore {
   private readonly stream: string;
   private readonly limiter: Limiter;
   private readonly publisher: AckPublisher;
-  private readonly hub = new WatchHub((signal) => this.watchGen(">", signal));
+  private readonly hub = new WatchHub((signal) =>
+    kvWatch(
+      {
+        name: this.name,
+        nc: this.nc,
+        open: () => this.call({ op: "watch" }, { signal }, () => this.kv.watch({ key: ">" }), (late) => late.stop()),
+        note: (rev) => this.note(rev),
+        lost: this.watchesToEnd,
+      },
+      signal,
+    ),
+  );
   /** Highest revision seen through this store, or the token floor: a recreated bucket starts above it. */
   private seen: number;
   /** The bucket was found missing: the next call recovers it first (single flight). */
@@ -375,62 +387,4 @@ export class NatsLeaseStore implements LeaseStore {
     assertValidFilter(filter);
     return this.hub.watch(filter, opts.signal);
   }
-
-  private async *watchGen(filter: string, signal: AbortSignal): AsyncGenerator<StoreEntry> {
-    if (signal.aborted) return;
-    assertValidFilter(filter);
-    let iter: QueuedIterator<KvWatchEntry>;
-    try {
-      // Default delivery = last value per key, delete markers included.
-      iter = await this.call({ op: "watch" }, { signal }, () => this.kv.watch({ key: filter }), (late) => late.stop());
-    } catch (err) {
-      if (signal.aborted) return;
-      throw err;
-    }
-    // A disconnect may lose updates and the ordered consumer hides it; end the
-    // watch so the caller re-watches (and gets the current state again).
-    let broken: RegentError | undefined;
-    const statuses = this.nc.status() as AsyncIterable<Status> & { stop?: () => void };
-    void (async () => {
-      for await (const s of statuses) {
-        if (s.type === "disconnect" || s.type === "staleConnection" || s.type === "close") {
-          broken ??= new StoreUnavailableError(`watch on ${this.name}: connection ${s.type}`);
-          iter.stop();
-          return;
-        }
-      }
-    })().catch(() => undefined);
-    const onAbort = () => iter.stop();
-    // Its consumer died with the old stream: end the watch so watchers open a new one (after recovery).
-    const onLost = (err: RegentError) => {
-      broken ??= err;
-      iter.stop();
-    };
-    this.watchesToEnd.add(onLost);
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      for await (const e of iter) {
-        if (signal.aborted) return;
-        this.note(e.revision);
-        if (!isReservedKey(e.key)) yield toEntry(e);
-      }
-      if (signal.aborted) return;
-      // The client ends the iterator quietly when its subscription closes (e.g. the connection closed).
-      throw broken ?? new StoreUnavailableError(`watch on ${this.name} ended unexpectedly`);
-    } catch (err) {
-      if (signal.aborted) return;
-      throw err instanceof RegentError ? err : new StoreUnavailableError(`watch on ${this.name}: ${message(err)}`, { cause: err });
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      this.watchesToEnd.delete(onLost);
-      statuses.stop?.();
-      iter.stop();
-    }
-  }
 }
-
-function toEntry(e: KvEntry): StoreEntry {
-  const put = e.operation === "PUT";
-  return { key: e.key, revision: e.revision, operation: put ? "put" : "delete", value: put ? e.value : new Uint8Array() };
-}
-
