@@ -13,6 +13,11 @@
  *   unreachable throws {@link StoreUnavailableError}; the write may or may not
  *   have happened.
  * - Nothing here expires keys. Safety never depends on server-side TTL.
+ * - A lost bucket comes back with revisions above every earlier one and a
+ *   genesis record ({@link GENESIS_KEY}): a key never written since reads as
+ *   held, by a record no lease decoder accepts, at the genesis revision, and
+ *   `update(key, value, genesisRevision)` takes it. Reserved keys
+ *   (`_regent.…`) are never lease keys and never appear in `watch`/`keys`.
  */
 import type { ConflictError, StoreUnavailableError } from "../errors.js";
 
