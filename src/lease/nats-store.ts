@@ -267,7 +267,10 @@ export class NatsLeaseStore implements LeaseStore {
     const refined = async () => {
       if (!(await this.limiter.acquire(gaveUp))) throw new AbortedError(`${ctx.op} on ${this.name}: gave up waiting for a slot`);
       try {
-        if (this.lost) await this.recover();
+        if (this.lost) {
+          await this.recover();
+          if (gaveUp.cancelled) throw new AbortedError(`${ctx.op} on ${this.name}: caller gave up`);
+        }
         return await fn(gaveUp);
       } catch (err) {
         const mapped = isNoResponders(err) ? await this.refineNoResponders(ctx, err) : err;
