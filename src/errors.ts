@@ -24,6 +24,12 @@ export const ErrorCode = {
   NotLeader: "NOT_LEADER",
   /** A fenced resource rejected a stale token. */
   StaleToken: "STALE_TOKEN",
+  /**
+   * A recreated bucket's revisions restarted below the tokens already issued
+   * (the store's floor), and it already holds records, so it cannot be raised
+   * safely: tokens would go backwards. See docs/safety.md, "A lost bucket".
+   */
+  TokenFloor: "TOKEN_FLOOR",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -108,6 +114,23 @@ export class StaleTokenError extends RegentError {
     super(ErrorCode.StaleToken, `stale fencing token ${token} (highest seen ${highest})`);
     this.token = token;
     this.highest = highest;
+  }
+}
+
+/** A recreated bucket is below the store's token floor and cannot be raised safely. */
+export class TokenFloorError extends RegentError {
+  readonly bucket: string;
+  readonly floor: number;
+  readonly lastRevision: number;
+  constructor(bucket: string, floor: number, lastRevision: number) {
+    super(
+      ErrorCode.TokenFloor,
+      `bucket ${bucket} was recreated and written to below the token floor ${floor} (its last revision is ${lastRevision}): ` +
+        `fencing tokens would go backwards; delete the bucket again so that a store that knows the floor recreates it`,
+    );
+    this.bucket = bucket;
+    this.floor = floor;
+    this.lastRevision = lastRevision;
   }
 }
 

@@ -16,6 +16,7 @@ export { MemoryLeaseStore } from "./lease/memory-store.js";
 export { encodeRecord, decodeRecord, viewOf, LEASE_RECORD_VERSION } from "./lease/record.js";
 export type { LeaseRecord, LeaseView } from "./lease/record.js";
 export { FencingGuard } from "./lease/fencing.js";
+export type { FencingGuardOptions } from "./lease/fencing.js";
 export { startNode, RegentNode, REGIONAL_KEY, GLOBAL_KEY } from "./hierarchy/node.js";
 export type { NodeOptions, NodeRoleEvent, Role, ScopeOptions } from "./hierarchy/node.js";
 export { openDeployment, regionBucket, GLOBAL_BUCKET, GLOBAL_CLUSTER } from "./hierarchy/deployment.js";
@@ -50,4 +51,5 @@ export {
   StoppedError,
   NotLeaderError,
   StaleTokenError,
+  TokenFloorError,
 } from "./errors.js";

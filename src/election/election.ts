@@ -291,7 +291,9 @@ export class Election {
         this.errorStreak++;
         const err = e.error as { code?: string; message?: string };
         // First error of a streak at warn, the rest at debug: an outage is one log line, not thousands.
-        (this.errorStreak === 1 ? this.log.warn : this.log.debug).call(this.log, { op: e.op, code: err?.code, err: err?.message }, "store error");
+        // A recreated bucket below the token floor needs an operator: error.
+        const first = err?.code === "TOKEN_FLOOR" ? this.log.error : this.log.warn;
+        (this.errorStreak === 1 ? first : this.log.debug).call(this.log, { op: e.op, code: err?.code, err: err?.message }, "store error");
         return this.emit({ type: "error", op: e.op, error: e.error });
       }
     }

@@ -10,7 +10,11 @@
  *   exactly like a NATS KV watch with the default "last value" delivery;
  * - `update`/`delete` compare against the key's latest revision, which may be
  *   a delete marker's (JetStream's expected-last-subject-sequence check does
- *   the same).
+ *   the same);
+ * - {@link MemoryLeaseStore.loseBucket} models a bucket deleted and recovered
+ *   by `NatsLeaseStore` (`bucket-epoch.ts`): every key gone, revisions carry
+ *   on above the old ones, and a genesis record under which never-written
+ *   keys read as held at the genesis revision (take them by `update` on it).
  *
  * Deterministic: no timers, no randomness. All state changes happen
  * synchronously inside each call; the returned promises only carry results.
@@ -18,7 +22,8 @@
  * later microtask, never re-entrantly inside the write that caused it.
  */
 import { ConfigError, ConflictError, StoreUnavailableError, throwIfAborted } from "../errors.js";
-import { keyMatches, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
+import { packPlain } from "../wire/msgpack.js";
+import { GENESIS_KEY, isReservedKey, keyMatches, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
 
 // Same rules as the NATS KV client, so a key that works here works on NATS.
 const VALID_KEY = /^[-/=.\w]+$/;
@@ -29,6 +34,12 @@ export function assertValidKey(key: string): void {
   if (key.startsWith(".") || key.endsWith(".") || key.includes("..") || !VALID_KEY.test(key)) {
     throw new ConfigError("key", `invalid key ${JSON.stringify(key)}`);
   }
+}
+
+/** {@link assertValidKey}, and not a reserved key (`_regent.…`): what a lease key may be. */
+export function assertLeaseKey(key: string): void {
+  assertValidKey(key);
+  if (isReservedKey(key)) throw new ConfigError("key", `${JSON.stringify(key)} is reserved`);
 }
 
 /** Throws {@link ConfigError} when `filter` is not a valid key or `*`/`>` pattern. */
@@ -46,6 +57,11 @@ export function assertValidRevision(rev: number): void {
   if (!Number.isSafeInteger(rev) || rev < 1) {
     throw new ConfigError("expectedRevision", `must be a positive integer, got ${rev}`);
   }
+}
+
+/** The genesis record's bytes (the same map `bucket-epoch.ts` writes; no lease or scope decoder accepts it). */
+function encodeGenesis(): Uint8Array {
+  return packPlain({ regent: "genesis", v: 1 });
 }
 
 type QueueItem = { entry: StoreEntry } | { end: true; error?: unknown };
@@ -195,26 +211,52 @@ export class MemoryLeaseStore implements LeaseStore {
     }
   }
 
+  /**
+   * Fault injection: the bucket is deleted and recovered as `NatsLeaseStore`
+   * recovers it. Every key is gone; open watches end with a
+   * {@link StoreUnavailableError} (callers re-watch); revisions continue above
+   * every earlier one; and a genesis record is written, under which a key
+   * that was never written reads as held (by nobody decodable) at the genesis
+   * revision. Returns the genesis revision (the last revision without one).
+   *
+   * `genesis: false` models an unsafe recovery (mutation tests): revisions
+   * still rise, but never-written keys read as vacant and are taken at once.
+   */
+  loseBucket(opts: { genesis?: boolean } = {}): number {
+    this.latest.clear();
+    for (const w of this.watchers) w.queue.end(new StoreUnavailableError(`${this.name}: bucket lost (injected)`));
+    this.watchers.clear();
+    return opts.genesis === false ? this.revision : this.write(GENESIS_KEY, "put", encodeGenesis());
+  }
+
   private write(key: string, operation: StoreEntry["operation"], value: Uint8Array): number {
     const entry: StoreEntry = { key, revision: ++this.revision, operation, value: new Uint8Array(value) };
     this.undo.push({ key, prev: this.latest.get(key) });
     if (this.undo.length > 1000) this.undo.shift();
     this.latest.set(key, entry);
-    for (const w of this.watchers) if (keyMatches(w.filter, key)) w.queue.push(copy(entry));
+    if (!isReservedKey(key)) for (const w of this.watchers) if (keyMatches(w.filter, key)) w.queue.push(copy(entry));
     return entry.revision;
+  }
+
+  /** The genesis record, when the bucket was lost and recovered. */
+  private genesis(): StoreEntry | undefined {
+    return this.latest.get(GENESIS_KEY);
   }
 
   get(key: string, opts?: CallOptions): Promise<StoreEntry | null> {
     return this.run(opts, () => {
-      assertValidKey(key);
+      assertLeaseKey(key);
       const e = this.latest.get(key);
-      return e && e.operation === "put" ? copy(e) : null;
+      if (e) return e.operation === "put" ? copy(e) : null;
+      // Never written: in a recovered bucket, held at the genesis revision.
+      const g = this.genesis();
+      return g ? { key, revision: g.revision, operation: "put", value: new Uint8Array(g.value) } : null;
     });
   }
 
   create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
     return this.run(opts, () => {
-      assertValidKey(key);
+      assertLeaseKey(key);
       if (this.latest.get(key)?.operation === "put") throw new ConflictError(key, 0);
       return this.write(key, "put", value);
     });
@@ -222,16 +264,18 @@ export class MemoryLeaseStore implements LeaseStore {
 
   update(key: string, value: Uint8Array, expectedRevision: number, opts?: CallOptions): Promise<number> {
     return this.run(opts, () => {
-      assertValidKey(key);
+      assertLeaseKey(key);
       assertValidRevision(expectedRevision);
-      if (this.latest.get(key)?.revision !== expectedRevision) throw new ConflictError(key, expectedRevision);
+      // A never-written key is at the genesis revision, if there is one.
+      const current = this.latest.get(key)?.revision ?? this.genesis()?.revision;
+      if (current !== expectedRevision) throw new ConflictError(key, expectedRevision);
       return this.write(key, "put", value);
     });
   }
 
   delete(key: string, expectedRevision: number, opts?: CallOptions): Promise<void> {
     return this.run(opts, () => {
-      assertValidKey(key);
+      assertLeaseKey(key);
       assertValidRevision(expectedRevision);
       if (this.latest.get(key)?.revision !== expectedRevision) throw new ConflictError(key, expectedRevision);
       this.write(key, "delete", new Uint8Array());
@@ -249,7 +293,7 @@ export class MemoryLeaseStore implements LeaseStore {
 
   /** Latest entry of every matching key, delete markers included, in revision order (stream order on NATS). */
   private snapshot(filter: string): StoreEntry[] {
-    return [...this.latest.values()].filter((e) => keyMatches(filter, e.key)).sort((a, b) => a.revision - b.revision);
+    return [...this.latest.values()].filter((e) => !isReservedKey(e.key) && keyMatches(filter, e.key)).sort((a, b) => a.revision - b.revision);
   }
 
   watch(filter: string, opts: WatchOptions): AsyncIterable<StoreEntry> {

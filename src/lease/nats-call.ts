@@ -20,6 +20,11 @@ export function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The bucket's stream does not exist (any form the client reports it in). */
+export function isStreamNotFound(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === "BUCKET_MISSING" || apiCode(err) === STREAM_NOT_FOUND || /stream not found/i.test(message(err));
+}
+
 export function isNoResponders(err: unknown): boolean {
   return (err as Error | null)?.name === "JetStreamNotEnabled" || /no responders/i.test(message(err));
 }

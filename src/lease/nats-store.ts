@@ -20,18 +20,29 @@
  * Error mapping: see `nats-call.ts`; in addition, "no responders" on a write
  * is a BucketMissingError when a follow-up stream lookup says the stream is
  * gone.
+ *
+ * A lost bucket: the store remembers the highest revision it has seen (and
+ * `tokenFloor`); after a BucketMissingError its next call first recovers the
+ * bucket (`bucket-epoch.ts`): recreated, its sequence raised above that
+ * floor, and a genesis record written, under which never-written keys read as
+ * held by an unknown holder (a full lease of waiting before a takeover).
  */
-import { headers as natsHeaders, type NatsConnection, type QueuedIterator, type Status } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, StorageType, type JetStreamManager, type Placement } from "@nats-io/jetstream";
-import { Kvm, type KV, type KvEntry, type KvWatchEntry } from "@nats-io/kv";
-import { AbortedError, BucketMissingError, ConfigError, ConflictError, RegentError, StoreUnavailableError, throwIfAborted } from "../errors.js";
+import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import { AbortedError, BucketMissingError, ConfigError, RegentError, StoreUnavailableError, throwIfAborted } from "../errors.js";
 import { AckPublisher } from "./ack-publisher.js";
 import { Limiter } from "./limiter.js";
-import { apiCode, guard, isNoResponders, isWrongSequence, message, STREAM_NOT_FOUND, type ErrContext } from "./nats-call.js";
+import { apiCode, guard, isNoResponders, isStreamNotFound, message, STREAM_NOT_FOUND, type ErrContext } from "./nats-call.js";
+import { recoverBucket } from "./bucket-epoch.js";
+import { casWrite, type CasOp } from "./nats-cas.js";
+import { FreshFlight } from "../util/fresh-flight.js";
+import { monotonicNowMs } from "../observability/oracle.js";
 import { sleep } from "../util/timers.js";
 import { WatchHub } from "./watch-hub.js";
-import { assertValidFilter, assertValidKey, assertValidRevision } from "./memory-store.js";
-import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "./store.js";
+import { kvWatch, toEntry } from "./nats-watch.js";
+import { assertLeaseKey, assertValidFilter, assertValidRevision } from "./memory-store.js";
+import { GENESIS_KEY, isReservedKey, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
 
 /** Options of {@link NatsLeaseStore.open}. */
 export interface NatsLeaseStoreOptions {
@@ -53,12 +64,25 @@ export interface NatsLeaseStoreOptions {
    * connection: the first store opened on a connection sets it.
    */
   maxInFlight?: number;
+  /**
+   * Fencing tokens already issued for leases in this bucket must stay below
+   * every new one, also when the bucket was lost and recreated while no
+   * running process remembers it. Feed it from the protected resource's
+   * persisted high-water mark (`FencingGuard.highestOverall()`). When the
+   * bucket's last revision is below it, `open` treats the bucket as lost and
+   * recovers it (see docs/safety.md, "A lost bucket"). Default 0.
+   */
+  tokenFloor?: number;
 }
 
 const limiters = new WeakMap<NatsConnection, Limiter>();
 
+/** Set once the caller of a store call has its answer; see `call`. */
+interface GaveUp {
+  cancelled: boolean;
+}
+
 const KV_STREAM_PREFIX = "KV_";
-const EMPTY = new Uint8Array();
 
 /** Lease store on a NATS JetStream KV bucket. Construct with {@link NatsLeaseStore.open}. */
 export class NatsLeaseStore implements LeaseStore {
@@ -66,7 +90,34 @@ export class NatsLeaseStore implements LeaseStore {
   private readonly stream: string;
   private readonly limiter: Limiter;
   private readonly publisher: AckPublisher;
-  private readonly hub = new WatchHub((signal) => this.watchGen(">", signal));
+  private readonly hub = new WatchHub((signal) =>
+    kvWatch(
+      {
+        name: this.name,
+        nc: this.nc,
+        open: () => this.call({ op: "watch" }, { signal }, () => this.kv.watch({ key: ">" }), (late) => late.stop()),
+        note: (rev) => this.note(rev),
+        lost: this.watchesToEnd,
+      },
+      signal,
+    ),
+  );
+  /** Highest revision seen through this store, or the token floor: a recreated bucket starts above it. */
+  private seen: number;
+  /** The bucket was found missing: the next call recovers it first (single flight). */
+  private lost = false;
+  private recovery: Promise<number> | null = null;
+  /** Open bucket-wide watches: a lost bucket's watch just goes quiet (measured), so end them. */
+  private readonly watchesToEnd = new Set<(err: RegentError) => void>();
+  /** Latest genesis revision this store has handed out: only a CAS on it can take a never-written key. */
+  private knownGenesis = 0;
+  /**
+   * Reads a never-written key's `get` needs (the genesis record, the stream's
+   * last sequence), shared by concurrent callers: thousands of elections
+   * starting on fresh keys would otherwise send thousands of each.
+   */
+  private readonly genesisReads = new FreshFlight<KvEntry | null>();
+  private readonly lastSeqReads = new FreshFlight<number>();
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -77,7 +128,11 @@ export class NatsLeaseStore implements LeaseStore {
     /** Replicas of the bucket's stream: only replicated streams need the stream-wide check. */
     private readonly replicas: number,
     maxInFlight: number,
+    /** Creates the stream with the store's settings; `null` with `create: false`. */
+    private readonly createStream: (() => Promise<unknown>) | null,
+    tokenFloor: number,
   ) {
+    this.seen = tokenFloor;
     this.name = bucket;
     let limiter = limiters.get(nc);
     if (!limiter) limiters.set(nc, (limiter = new Limiter(maxInFlight)));
@@ -93,20 +148,26 @@ export class NatsLeaseStore implements LeaseStore {
     if (!(timeoutMs > 0)) throw new ConfigError("timeoutMs", `must be positive, got ${timeoutMs}`);
     const maxInFlight = opts.maxInFlight ?? 256;
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new ConfigError("maxInFlight", `must be a positive integer, got ${maxInFlight}`);
+    const tokenFloor = opts.tokenFloor ?? 0;
+    if (!Number.isSafeInteger(tokenFloor) || tokenFloor < 0) throw new ConfigError("tokenFloor", `must be a non-negative integer, got ${tokenFloor}`);
     const js = jetstream(nc, { timeout: timeoutMs });
     const kvm = new Kvm(js);
     const jsm = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => jetstreamManager(nc, { timeout: timeoutMs }));
-    const kv = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, async () => {
-      if (opts.create === false) return kvm.open(opts.bucket, { allow_direct: false });
-      const placement = opts.placement ? ({ ...opts.placement } as Placement) : undefined;
-      return kvm.create(opts.bucket, {
-        history: 1,
-        storage: StorageType.File,
-        replicas: opts.replicas ?? 1,
-        allow_direct: false,
-        ...(placement ? { placement } : {}),
-      });
-    });
+    const placement = opts.placement ? ({ ...opts.placement } as Placement) : undefined;
+    const createStream =
+      opts.create === false
+        ? null
+        : () =>
+            kvm.create(opts.bucket, {
+              history: 1,
+              storage: StorageType.File,
+              replicas: opts.replicas ?? 1,
+              allow_direct: false,
+              ...(placement ? { placement } : {}),
+            });
+    const kv = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, async () =>
+      createStream ? createStream() : kvm.open(opts.bucket, { allow_direct: false }),
+    );
     // Binding never talks to the server, and create() accepts an existing
     // stream as is, so look at what is really there.
     const status = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => kv.status());
@@ -117,7 +178,57 @@ export class NatsLeaseStore implements LeaseStore {
     if (cfg.storage !== StorageType.File) {
       throw new ConfigError("bucket", `${opts.bucket} uses ${cfg.storage} storage; revisions must survive restarts, use file storage`);
     }
-    return new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs, cfg.num_replicas ?? 1, maxInFlight);
+    const store = new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs, cfg.num_replicas ?? 1, maxInFlight, createStream, tokenFloor);
+    if (status.streamInfo.state.last_seq < tokenFloor) {
+      // Below the tokens already issued: this bucket was lost and recreated. Recover it now.
+      store.lost = true;
+      await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => store.recover());
+    }
+    return store;
+  }
+
+  /**
+   * Highest revision this store has seen (or its `tokenFloor`). Every token
+   * issued in this bucket after a loss is above it.
+   */
+  get tokenHighWater(): number {
+    return this.seen;
+  }
+
+  private note(revision: number): number {
+    if (revision > this.seen) this.seen = revision;
+    return revision;
+  }
+
+  private markLost(): void {
+    this.lost = true;
+    for (const end of this.watchesToEnd) end(new BucketMissingError(this.name));
+  }
+
+  /** Recovers a lost bucket, once for all concurrent callers (see `bucket-epoch.ts`). */
+  private recover(): Promise<number> {
+    this.recovery ??= recoverBucket(
+      {
+        bucket: this.name,
+        stream: this.stream,
+        jsm: this.jsm,
+        kv: this.kv,
+        publisher: this.publisher,
+        createStream: this.createStream,
+        // Shared by every waiting caller, so no single caller's deadline ends it;
+        // each of its requests has the client's timeout.
+        live: () => {},
+        now: monotonicNowMs,
+      },
+      this.seen,
+    )
+      .then((genesis) => {
+        this.lost = false;
+        this.knownGenesis = Math.max(this.knownGenesis, genesis);
+        return this.note(genesis);
+      })
+      .finally(() => (this.recovery = null));
+    return this.recovery;
   }
 
   /**
@@ -146,17 +257,25 @@ export class NatsLeaseStore implements LeaseStore {
   }
 
   /** Runs one client call under the store's deadline and the caller's signal, with errors mapped. */
-  private call<T>(ctx: ErrContext, opts: CallOptions | undefined, fn: () => Promise<T>, onLate?: (v: T) => void): Promise<T> {
-    // Set when the caller has its answer: a call still queued for a slot then
-    // never starts (a write nobody waits for would only add load). A flag,
-    // not an AbortController: aborting one builds a DOMException per call.
-    const gaveUp = { cancelled: false };
+  private call<T>(ctx: ErrContext, opts: CallOptions | undefined, fn: (gaveUp: GaveUp) => Promise<T>, onLate?: (v: T) => void): Promise<T> {
+    // Set when the caller has its answer (result, deadline or abort): a call
+    // still queued for a slot then never starts, and a multi-step call (the
+    // conditional write's slow path) stops before its next request, so no
+    // write is sent after the caller gave up. A flag, not an AbortController:
+    // aborting one builds a DOMException per call.
+    const gaveUp: GaveUp = { cancelled: false };
     const refined = async () => {
       if (!(await this.limiter.acquire(gaveUp))) throw new AbortedError(`${ctx.op} on ${this.name}: gave up waiting for a slot`);
       try {
-        return await fn();
+        if (this.lost) {
+          await this.recover();
+          if (gaveUp.cancelled) throw new AbortedError(`${ctx.op} on ${this.name}: caller gave up`);
+        }
+        return await fn(gaveUp);
       } catch (err) {
-        throw isNoResponders(err) ? await this.refineNoResponders(ctx, err) : err;
+        const mapped = isNoResponders(err) ? await this.refineNoResponders(ctx, err) : err;
+        if (isStreamNotFound(mapped)) this.markLost();
+        throw mapped;
       } finally {
         this.limiter.release();
       }
@@ -180,102 +299,68 @@ export class NatsLeaseStore implements LeaseStore {
   }
 
   async get(key: string, opts?: CallOptions): Promise<StoreEntry | null> {
-    assertValidKey(key);
-    const e = await this.call({ op: "get", key }, opts, () => this.kv.get(key));
-    return e && e.operation === "PUT" ? toEntry(e) : null;
-  }
-
-  /*
-   * Compare-and-set, made linearizable on replicated buckets.
-   *
-   * KV `update`/`create` rely on the per-subject check
-   * (Nats-Expected-Last-Subject-Sequence). On nats-server 2.9.10 that check
-   * is NOT linearizable on a replicated (R3) stream: the leader checks it
-   * against applied state only, so two concurrent writes expecting the same
-   * revision can both succeed (measured: >1 winner in 135 of 150 rounds). The
-   * stream-wide check (Nats-Expected-Last-Sequence) does account for
-   * in-flight proposals (0 of 150). So every conditional write here expects
-   * a stream-wide last sequence L at which the key was known to be at the
-   * expected revision:
-   * - fast path: L = the expected revision itself (true whenever the key's
-   *   last write is also the bucket's last write, e.g. a holder renewing in a
-   *   bucket of its own);
-   * - slow path, after the fast path lost: read L from the stream, read the
-   *   key, and write expecting L — if anything at all was written since,
-   *   the write fails and the round repeats.
-   * See docs/decisions.md and test/lease/nats-store-r3.test.ts.
-   */
-  private async casWrite(op: "create" | "update" | "delete", key: string, value: Uint8Array, expected: number, opts?: CallOptions): Promise<number> {
-    const subject = `$KV.${this.name}.${key}`;
-    const data = op === "delete" ? EMPTY : value;
-    // `lastSequence` null: the per-key check only.
-    const publish = (lastSequence: number | null, subjectSequence = expected) => {
-      const h = natsHeaders();
-      if (lastSequence !== null) h.set("Nats-Expected-Last-Sequence", `${lastSequence}`);
-      h.set("Nats-Expected-Last-Subject-Sequence", `${subjectSequence}`);
-      if (op === "delete") h.set("KV-Operation", "DEL");
-      return this.publisher.publish(subject, data, h);
-    };
-    return this.call({ op, key, expected }, opts, async () => {
-      if (this.replicas <= 1) {
-        // One server: the per-key check is exact (measured), and keys do not
-        // contend with each other as they do on the stream-wide sequence.
-        if (op !== "create") return publish(null);
-        try {
-          return await publish(null);
-        } catch (err) {
-          if (!isWrongSequence(err)) throw err;
-          // Absent may mean a delete marker: expect the marker's revision instead.
-          const e = await this.kv.get(key);
-          if (!e || e.operation === "PUT") throw err;
-          return publish(null, e.revision);
-        }
-      }
-      if (expected > 0) {
-        try {
-          return await publish(expected);
-        } catch (err) {
-          if (!isWrongSequence(err)) throw err;
-        }
-      }
-      for (let round = 0; round < 30; round++) {
-        throwIfAborted(opts?.signal);
-        // Writers of other keys contend for the same stream sequence: back off a little, randomly.
-        if (round > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** round)));
-        const last = (await this.jsm.streams.info(this.stream)).state.last_seq;
+    assertLeaseKey(key);
+    return this.call({ op: "get", key }, opts, async (gaveUp) => {
+      const live = () => {
+        if (gaveUp.cancelled) throw new AbortedError(`get on ${this.name}: caller gave up`);
+      };
+      for (let attempt = 0; ; attempt++) {
+        const mark = this.genesisReads.mark();
         const e = await this.kv.get(key);
-        const current = e ? e.revision : 0;
-        const present = e !== null && e.operation === "PUT";
-        // create: the key must be absent (never written, or a delete/purge marker).
-        if (op === "create" ? present : current !== expected) throw new ConflictError(key, expected);
-        if (current > last) continue; // stream info lagged the get: read again
-        try {
-          // For create, the marker's revision (or 0) is the subject sequence to expect.
-          return await publish(last, op === "create" ? current : expected);
-        } catch (err) {
-          if (!isWrongSequence(err)) throw err;
-          // Something was written since `last`: maybe another key, maybe ours. Look again.
+        if (e) {
+          this.note(e.revision);
+          return e.operation === "PUT" ? toEntry(e) : null;
         }
+        // Never written. In a recreated bucket a holder of the lost bucket may
+        // still be valid: the key reads as held by an unknown holder at the
+        // genesis revision, so a successor waits a full lease before taking it.
+        live();
+        const g = await this.genesisReads.run(mark, () => this.kv.get(GENESIS_KEY));
+        if (g && g.operation === "PUT") {
+          this.knownGenesis = Math.max(this.knownGenesis, this.note(g.revision));
+          return { key, revision: g.revision, operation: "put", value: g.value };
+        }
+        // No genesis record. A bucket recreated by someone who never knew the
+        // old one has a sequence below what we saw: recover it, then read again.
+        if (attempt > 0 || this.seen === 0) return null;
+        live();
+        const last = await this.lastSeqReads.run(mark, async () => (await this.jsm.streams.info(this.stream)).state.last_seq);
+        if (last >= this.seen) return null;
+        this.markLost();
+        live();
+        await this.recover();
       }
-      throw new StoreUnavailableError(`${op} on ${this.name}: bucket too busy for a conditional write (${key})`);
     });
   }
 
+  /** A conditional write (see `nats-cas.ts`), under the call's deadline and signal. */
+  private casWrite(op: CasOp, key: string, value: Uint8Array, expected: number, opts?: CallOptions): Promise<number> {
+    return this.call({ op, key, expected }, opts, (gaveUp) =>
+      casWrite(
+        { bucket: this.name, stream: this.stream, kv: this.kv, jsm: this.jsm, publisher: this.publisher, replicas: this.replicas, knownGenesis: this.knownGenesis },
+        { op, key, value, expected },
+        () => {
+          if (gaveUp.cancelled || opts?.signal?.aborted) throw new AbortedError(`${op} on ${this.name}: caller gave up`);
+        },
+      ),
+    );
+  }
+
   async create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
-    assertValidKey(key);
-    return this.casWrite("create", key, value, 0, opts);
+    assertLeaseKey(key);
+    return this.note(await this.casWrite("create", key, value, 0, opts));
   }
 
   async update(key: string, value: Uint8Array, expectedRevision: number, opts?: CallOptions): Promise<number> {
-    assertValidKey(key);
+    assertLeaseKey(key);
     assertValidRevision(expectedRevision);
-    return this.casWrite("update", key, value, expectedRevision, opts);
+    return this.note(await this.casWrite("update", key, value, expectedRevision, opts));
   }
 
   async delete(key: string, expectedRevision: number, opts?: CallOptions): Promise<void> {
-    assertValidKey(key);
+    assertLeaseKey(key);
     assertValidRevision(expectedRevision);
-    await this.casWrite("delete", key, new Uint8Array(), expectedRevision, opts);
+    this.note(await this.casWrite("delete", key, new Uint8Array(), expectedRevision, opts));
   }
 
   async keys(filter: string, opts?: CallOptions): Promise<string[]> {
@@ -289,7 +374,7 @@ export class NatsLeaseStore implements LeaseStore {
       iter = it;
       if (gaveUp) it.stop();
       const out: string[] = [];
-      for await (const k of it) out.push(k);
+      for await (const k of it) if (!isReservedKey(k)) out.push(k);
       return out;
     };
     try {
@@ -305,54 +390,4 @@ export class NatsLeaseStore implements LeaseStore {
     assertValidFilter(filter);
     return this.hub.watch(filter, opts.signal);
   }
-
-  private async *watchGen(filter: string, signal: AbortSignal): AsyncGenerator<StoreEntry> {
-    if (signal.aborted) return;
-    assertValidFilter(filter);
-    let iter: QueuedIterator<KvWatchEntry>;
-    try {
-      // Default delivery = last value per key, delete markers included.
-      iter = await this.call({ op: "watch" }, { signal }, () => this.kv.watch({ key: filter }), (late) => late.stop());
-    } catch (err) {
-      if (signal.aborted) return;
-      throw err;
-    }
-    // A disconnect may lose updates and the ordered consumer hides it; end the
-    // watch so the caller re-watches (and gets the current state again).
-    let broken: StoreUnavailableError | undefined;
-    const statuses = this.nc.status() as AsyncIterable<Status> & { stop?: () => void };
-    void (async () => {
-      for await (const s of statuses) {
-        if (s.type === "disconnect" || s.type === "staleConnection" || s.type === "close") {
-          broken ??= new StoreUnavailableError(`watch on ${this.name}: connection ${s.type}`);
-          iter.stop();
-          return;
-        }
-      }
-    })().catch(() => undefined);
-    const onAbort = () => iter.stop();
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      for await (const e of iter) {
-        if (signal.aborted) return;
-        yield toEntry(e);
-      }
-      if (signal.aborted) return;
-      // The client ends the iterator quietly when its subscription closes (e.g. the connection closed).
-      throw broken ?? new StoreUnavailableError(`watch on ${this.name} ended unexpectedly`);
-    } catch (err) {
-      if (signal.aborted) return;
-      throw err instanceof RegentError ? err : new StoreUnavailableError(`watch on ${this.name}: ${message(err)}`, { cause: err });
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      statuses.stop?.();
-      iter.stop();
-    }
-  }
 }
-
-function toEntry(e: KvEntry): StoreEntry {
-  const put = e.operation === "PUT";
-  return { key: e.key, revision: e.revision, operation: put ? "put" : "delete", value: put ? e.value : new Uint8Array() };
-}
-

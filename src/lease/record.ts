@@ -77,6 +77,8 @@ export function decodeRecord(bytes: Uint8Array): LeaseRecord | string {
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return "not a map";
   const r = raw as Record<string, unknown>;
+  // A never-written key in a recreated bucket reads as its genesis record (docs/safety.md, "A lost bucket").
+  if (r.regent === "genesis") return "bucket recreated: a holder of the lost bucket may still be valid";
   if (r.v !== LEASE_RECORD_VERSION) return `unsupported schema version ${String(r.v)}`;
   if (typeof r.holder !== "string" || r.holder.length === 0) return "holder missing";
   if (!isNonNegInt(r.token)) return "token invalid";

@@ -13,6 +13,11 @@
  *   unreachable throws {@link StoreUnavailableError}; the write may or may not
  *   have happened.
  * - Nothing here expires keys. Safety never depends on server-side TTL.
+ * - A lost bucket comes back with revisions above every earlier one and a
+ *   genesis record ({@link GENESIS_KEY}): a key never written since reads as
+ *   held, by a record no lease decoder accepts, at the genesis revision, and
+ *   `update(key, value, genesisRevision)` takes it. Reserved keys
+ *   (`_regent.…`) are never lease keys and never appear in `watch`/`keys`.
  */
 import type { ConflictError, StoreUnavailableError } from "../errors.js";
 
@@ -65,6 +70,18 @@ export interface LeaseStore {
   watch(filter: string, opts: WatchOptions): AsyncIterable<StoreEntry>;
   /** Every key currently present (not deleted) matching `filter`. */
   keys(filter: string, opts?: CallOptions): Promise<string[]>;
+}
+
+/**
+ * The genesis record of a recreated bucket (docs/safety.md, "A lost bucket"):
+ * in a bucket that has one, a key that was never written reads as held by an
+ * unknown holder at the genesis revision. Keys under `_regent.` are reserved.
+ */
+export const GENESIS_KEY = "_regent.genesis";
+
+/** True for keys regent keeps for itself; they are never lease keys. */
+export function isReservedKey(key: string): boolean {
+  return key.startsWith("_regent.");
 }
 
 /** True when `key` matches a NATS-style subject `pattern` (`*` one token, `>` the rest). */

@@ -1,10 +1,10 @@
 /**
  * One seeded simulation run: a fault phase (crashes and restarts, pauses
  * beyond the lease, store outages of 4–8 s (half of them followed by stale
- * reads from a lagging new leader), region partitions, failed and lost
- * operations, dropped watch events, clock drift within the bound, and on
- * about half the seeds mixed timing configs per process), then a quiet phase
- * in which a leader must appear within a bound. Every lease's
+ * reads from a lagging new leader), lost buckets, region partitions, failed
+ * and lost operations, dropped watch events, clock drift within the bound,
+ * and on about half the seeds mixed timing configs per process), then a
+ * quiet phase in which a leader must appear within a bound. Every lease's
  * intervals go through the split-brain oracle; the hierarchy rules are checked
  * on the intervals too.
  */
@@ -118,15 +118,20 @@ export async function runSeed(seed: number, opts: SeedOptions = {}): Promise<See
       lastFaultEnd = Math.max(lastFaultEnd, at + pauseFor);
     } else if (kind < 0.75) {
       const store = pick([...w.stores.keys()]);
-      const outage = 4000 + random() * 4000;
-      // Half of the outages end with a lagging new stream leader: for a while
-      // it answers from the state of up to a second before the outage (stale
-      // gets, spurious conflicts), as an R3 stream-leader change can.
-      const lagFor = random() < 0.5 ? 300 + random() * 1700 : 0;
+      // One in five outages is a lost bucket: deleted, then recovered as
+      // NatsLeaseStore recovers it (memory-store `loseBucket`), after a short
+      // gap, so holders of the lost bucket are often still valid when it is back.
+      const lost = kind < 0.55;
+      const outage = (4000 + random() * 4000) / (lost ? 8 : 1);
+      // Half of the other outages end with a lagging new stream leader: for a
+      // while it answers from the state of up to a second before the outage
+      // (stale gets, spurious conflicts), as an R3 stream-leader change can.
+      const lagFor = !lost && random() < 0.5 ? 300 + random() * 1700 : 0;
       const lagBehind = random() * 1000;
       sched.setTimeout(() => {
         w.net.storesDown.add(store);
-        w.log(`store ${store} OUTAGE ${outage.toFixed(0)} ms${lagFor ? `, then stale reads ${lagFor.toFixed(0)} ms` : ""}`);
+        if (lost) w.log(`store ${store} bucket LOST (recreated at genesis revision ${w.stores.get(store)!.loseBucket({ genesis: cfg.mutation !== "no-genesis-wait" })}), down ${outage.toFixed(0)} ms`);
+        else w.log(`store ${store} OUTAGE ${outage.toFixed(0)} ms${lagFor ? `, then stale reads ${lagFor.toFixed(0)} ms` : ""}`);
         w.kick();
         const asOf = sched.now() - lagBehind;
         sched.setTimeout(() => {

@@ -16,8 +16,8 @@ import { SimLink, type SimNetwork } from "./sim-link.js";
 import { StaleReads } from "./stale-reads.js";
 
 /** Rules a mutation test breaks on purpose. */
-export type Mutation = "none" | "no-drift-margin" | "deadline-from-reply" | "no-full-lease-wait" | "ignore-record-lease";
-export const MUTATIONS: Mutation[] = ["no-drift-margin", "deadline-from-reply", "no-full-lease-wait", "ignore-record-lease"];
+export type Mutation = "none" | "no-drift-margin" | "deadline-from-reply" | "no-full-lease-wait" | "ignore-record-lease" | "no-genesis-wait";
+export const MUTATIONS: Mutation[] = ["no-drift-margin", "deadline-from-reply", "no-full-lease-wait", "ignore-record-lease", "no-genesis-wait"];
 
 export interface WorldConfig {
   regions: { name: string; failover: string[] }[];

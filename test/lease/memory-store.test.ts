@@ -4,7 +4,10 @@ import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import type { StoreEntry } from "../../src/lease/store.js";
 import { storeContract } from "./store-contract.js";
 
-storeContract("MemoryLeaseStore", async () => ({ store: new MemoryLeaseStore("contract"), cleanup: async () => undefined }));
+storeContract("MemoryLeaseStore", async () => {
+  const store = new MemoryLeaseStore("contract");
+  return { store, cleanup: async () => undefined, loseBucket: async () => void store.loseBucket() };
+});
 
 const enc = (s: string) => new TextEncoder().encode(s);
 

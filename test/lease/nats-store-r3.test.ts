@@ -8,7 +8,8 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsCluster, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
 import { NatsLeaseStore } from "../../src/lease/nats-store.js";
-import { ConflictError } from "../../src/errors.js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { BucketMissingError, ConflictError } from "../../src/errors.js";
 
 let cluster: NatsServerHandle;
 const conns: NatsConnection[] = [];
@@ -57,5 +58,30 @@ describe("NatsLeaseStore on an R3 bucket", () => {
     for (let i = 0; i < 50; i++) rev = await stores[0]!.update("holder", enc(`h${i}`), rev);
     await noise;
     expect((await stores[2]!.get("holder"))!.revision).toBe(rev);
+  });
+
+  it("after the R3 bucket is lost and recovered above its old revisions, CAS still has exactly one winner", async () => {
+    // nats-server 2.9.10 keeps the stream-wide check counting from the old
+    // sequence after the purge that raises it, until a write resynchronises
+    // it (bucket-epoch.ts): the store must leave the bucket usable.
+    const lost = [await NatsLeaseStore.open(conns[0]!, { bucket: "cas-lost", replicas: 3, timeoutMs: 5_000 })];
+    for (const nc of conns.slice(1)) lost.push(await NatsLeaseStore.open(nc, { bucket: "cas-lost", replicas: 3, timeoutMs: 5_000 }));
+    let rev = await lost[0]!.create("k", enc("0"));
+    for (let i = 0; i < 10; i++) rev = await lost[0]!.update("k", enc(`${i}`), rev);
+    await (await jetstreamManager(conns[1]!)).streams.delete("KV_cas-lost");
+    await expect(lost[0]!.get("k")).rejects.toBeInstanceOf(BucketMissingError);
+    const held = (await lost[0]!.get("k"))!;
+    expect(held.revision).toBeGreaterThan(rev);
+    // Every store takes the never-written key by CAS on the genesis revision: one winner.
+    const res = await Promise.allSettled(lost.map((s, j) => s.update("k", enc(`t${j}`), held.revision)));
+    expect(res.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    for (const r of res) if (r.status === "rejected") expect(r.reason).toBeInstanceOf(ConflictError);
+    let cur = (await lost[2]!.get("k"))!.revision;
+    expect(cur).toBeGreaterThan(held.revision);
+    for (let i = 0; i < 10; i++) {
+      const round = await Promise.allSettled(lost.map((s, j) => s.update("k", enc(`w${i}.${j}`), cur)));
+      expect(round.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      cur = (await lost[0]!.get("k"))!.revision;
+    }
   });
 });

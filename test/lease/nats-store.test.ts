@@ -44,6 +44,11 @@ storeContract("NatsLeaseStore (nats-server, single node)", async () => {
       const jsm = await jetstreamManager(nc);
       await jsm.streams.delete(`KV_${bucket}`);
     },
+    loseBucket: async () => {
+      await (await jetstreamManager(nc)).streams.delete(`KV_${bucket}`);
+      // The first call finds it gone; the next one recovers it.
+      await expect(store.get("lease.a")).rejects.toBeInstanceOf(BucketMissingError);
+    },
   };
 });
 
@@ -68,8 +73,9 @@ describe("NatsLeaseStore bucket checks", () => {
     await expect(NatsLeaseStore.open(nc, { bucket: "with-ttl", create: false })).rejects.toBeInstanceOf(ConfigError);
   });
 
-  it("a bucket deleted under us gives BucketMissingError for reads, writes and watches", async () => {
-    const store = await NatsLeaseStore.open(nc, { bucket: "doomed" });
+  it("a bucket deleted under a store that may not create it gives BucketMissingError for reads, writes and watches", async () => {
+    await NatsLeaseStore.open(nc, { bucket: "doomed" });
+    const store = await NatsLeaseStore.open(nc, { bucket: "doomed", create: false });
     const r1 = await store.create("k", enc("v"));
     await (await jetstreamManager(nc)).streams.delete("KV_doomed");
     await expect(store.get("k")).rejects.toBeInstanceOf(BucketMissingError);

@@ -5,12 +5,15 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AbortedError, ConfigError, ConflictError } from "../../src/errors.js";
+import { viewOf } from "../../src/lease/record.js";
 import type { LeaseStore, StoreEntry } from "../../src/lease/store.js";
 
 /** What a contract run needs: a fresh, empty store and a way to dispose of it. */
 export interface StoreFixture {
   store: LeaseStore;
   cleanup(): Promise<void>;
+  /** Deletes the bucket under the store and lets the store notice (docs/safety.md, "A lost bucket"). */
+  loseBucket?(): Promise<void>;
 }
 
 const te = new TextEncoder();
@@ -271,6 +274,28 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
       const seen: StoreEntry[] = [];
       for await (const e of store.watch("w.>", { signal: ac.signal })) seen.push(e);
       expect(seen).toEqual([]);
+    });
+
+    it("after the bucket is lost: revisions rise past the old ones, never-written keys read as held at the genesis revision and are taken by CAS on it", async () => {
+      if (!fx.loseBucket) throw new Error("fixture has no loseBucket");
+      const r1 = await store.create("lease.a", enc("1"));
+      const r2 = await store.update("lease.a", enc("2"), r1);
+      const marker = await store.create("lease.gone", enc("x"));
+      await store.delete("lease.gone", marker);
+      await fx.loseBucket();
+      const held = (await store.get("lease.a"))!;
+      expect(held.revision).toBeGreaterThan(r2 + 1);
+      expect(viewOf(held).state).toBe("unknown");
+      expect((await store.get("lease.gone"))?.revision).toBe(held.revision); // its delete marker is gone too
+      await expect(store.update("lease.a", enc("old"), r2)).rejects.toBeInstanceOf(ConflictError);
+      await expect(store.delete("lease.a", held.revision)).rejects.toBeInstanceOf(ConflictError);
+      const w = watch("lease.>");
+      const taken = await store.update("lease.a", enc("new"), held.revision);
+      expect(taken).toBeGreaterThan(held.revision);
+      expect((await w.take(1)).map(brief)).toEqual([{ key: "lease.a", op: "put", value: "new", revision: taken }]);
+      await expect(store.update("lease.a", enc("twice"), held.revision)).rejects.toBeInstanceOf(ConflictError);
+      expect(await store.keys(">")).toEqual(["lease.a"]);
+      await expect(store.get("_regent.genesis")).rejects.toBeInstanceOf(ConfigError);
     });
 
     it("every call rejects with AbortedError on an aborted signal, and writes nothing", async () => {

@@ -1,0 +1,137 @@
+/**
+ * A lost and recreated bucket (the "epoch" of a bucket), for
+ * {@link NatsLeaseStore}. See docs/safety.md, "A lost bucket".
+ *
+ * Revisions are stream sequences, and the fencing token is the revision of
+ * the acquiring write. A deleted and recreated stream starts again at 1, so
+ * without care tokens would go backwards, an old in-flight CAS could match a
+ * new revision, and a vacant key in the new bucket would be taken at once
+ * while the holder of the old one may still be inside its validity.
+ *
+ * So a store that finds its bucket gone (or, at open, below its `tokenFloor`):
+ * 1. recreates the stream (when allowed);
+ * 2. raises its sequence above the highest revision the store has seen (its
+ *    floor), by a purge with `seq` — only on a stream that is empty or holds
+ *    nothing but a genesis record, and only when sent within
+ *    {@link BUMP_WINDOW_MS} of seeing it so: then the purge can remove
+ *    nothing anyone relies on (see `recoverBucket`);
+ * 3. writes a genesis record at `GENESIS_KEY` (store.ts). In a bucket with a
+ *    genesis record, a key that was never written reads as held by an
+ *    unknown holder at the genesis revision, so every candidate waits a full
+ *    lease of its own before taking it (rule R3), exactly as for any record
+ *    it cannot vouch for.
+ * A stream below the floor that already holds lease records (recreated by
+ * someone who knew less, and written to) cannot be raised safely: that is a
+ * {@link TokenFloorError}.
+ *
+ * Measured on nats-server 2.9.10: on an empty stream, a purge with `{ seq: N }`
+ * makes the next message get sequence N, on R1 and R3, and it survives a
+ * restart; but the stream-wide check (Nats-Expected-Last-Sequence) keeps
+ * counting from the old last sequence — on R1 until a restart, on R3 until
+ * the first write without that header fails with "expected sequence does not
+ * match store", after which it is right again. The genesis write carries only
+ * the per-key check, so on R3 it is that resynchronising write (retried once).
+ * nats-server 2.10+ has a `first_seq` stream setting; it is not used, so the
+ * same path works on 2.9 and later.
+ */
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import { BucketMissingError, StoreUnavailableError, TokenFloorError } from "../errors.js";
+import { packPlain, unpackPlain } from "../wire/msgpack.js";
+import type { AckPublisher } from "./ack-publisher.js";
+import { apiCode, isWrongSequence, message, STREAM_NOT_FOUND } from "./nats-call.js";
+
+import { GENESIS_KEY } from "./store.js";
+
+/**
+ * Longest time from seeing the stream empty to sending the purge that raises
+ * its sequence. A takeover in the new bucket needs a full lease of waiting
+ * after a genesis record appears, so leases must be longer than this.
+ */
+export const BUMP_WINDOW_MS = 200;
+
+/** Encodes a genesis record: a plain msgpack map that no lease or scope decoder accepts as a record. */
+export function encodeGenesis(floor: number, wallNow: number): Uint8Array {
+  return packPlain({ regent: "genesis", v: 1, floor, at: wallNow });
+}
+
+/** True when `value` is a genesis record. */
+export function isGenesis(value: Uint8Array): boolean {
+  try {
+    const r = unpackPlain(value) as { regent?: unknown } | null;
+    return typeof r === "object" && r !== null && r.regent === "genesis";
+  } catch {
+    return false;
+  }
+}
+
+/** What recovery needs from the store. */
+export interface EpochDeps {
+  bucket: string;
+  stream: string;
+  jsm: JetStreamManager;
+  kv: KV;
+  publisher: AckPublisher;
+  /** Creates the stream with the store's settings; `null` when the store may not create buckets. */
+  createStream: (() => Promise<unknown>) | null;
+  /** Throws once the caller has given up (deadline, abort): nothing more is sent. */
+  live: () => void;
+  /** Monotonic ms. */
+  now: () => number;
+}
+
+/**
+ * Makes the bucket safe to use again after a loss: present, its sequence
+ * above `floor`, and a genesis record above `floor`. Returns the genesis
+ * revision. Idempotent; several processes may run it at once (see the module
+ * comment for why their purges cannot remove a record anyone relies on).
+ */
+export async function recoverBucket(d: EpochDeps, floor: number): Promise<number> {
+  const genesisSubject = `$KV.${d.bucket}.${GENESIS_KEY}`;
+  for (let round = 0; round < 8; round++) {
+    d.live();
+    const seenAt = d.now();
+    const info = await d.jsm.streams.info(d.stream).catch((err: unknown) => {
+      if (apiCode(err) === STREAM_NOT_FOUND) return null;
+      throw err;
+    });
+    if (!info) {
+      if (!d.createStream) throw new BucketMissingError(d.bucket);
+      d.live();
+      await d.createStream();
+      continue;
+    }
+    d.live();
+    const g = await d.kv.get(GENESIS_KEY);
+    const genesis = g && g.operation === "PUT" ? g.revision : 0;
+    if (genesis > floor) return genesis;
+    const { last_seq: last, messages } = info.state;
+    let genesisSubjectSeq = g ? g.revision : 0;
+    if (last < floor) {
+      // Raise the sequence only on a stream that holds nothing, or nothing
+      // but a genesis record (written by a recoverer that knew less), and
+      // only promptly: a record written since we looked would be removed.
+      // Nobody that knows the bucket was lost writes a lease before a genesis
+      // exists, and taking a never-written key after one appears costs a full
+      // lease of waiting, far longer than this window. Removing a genesis
+      // record only restarts those waits, and fails the CAS that ends them.
+      if (messages > 1 || (messages === 1 && genesis !== last)) throw new TokenFloorError(d.bucket, floor, last);
+      if (d.now() - seenAt > BUMP_WINDOW_MS) continue;
+      d.live();
+      await d.jsm.streams.purge(d.stream, { seq: floor + 1 });
+      genesisSubjectSeq = 0;
+    }
+    const h = natsHeaders();
+    h.set("Nats-Expected-Last-Subject-Sequence", `${genesisSubjectSeq}`);
+    try {
+      d.live();
+      const rev = await d.publisher.publish(genesisSubject, encodeGenesis(floor, Date.now()), h);
+      if (rev > floor) return rev;
+    } catch (err) {
+      // Another recoverer wrote first (look again), or the R3 resync after a purge (retry).
+      if (!isWrongSequence(err) && !/does not match store/i.test(message(err))) throw err;
+    }
+  }
+  throw new StoreUnavailableError(`recovering bucket ${d.bucket}: it kept changing under us`);
+}
