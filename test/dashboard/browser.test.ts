@@ -136,7 +136,10 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("dashboard in chromium
     await expect(page.locator(`[data-testid="region-status-${victim}"]`).innerText()).resolves.toBe("down");
 
     // `regent status` latency with the region down, through the NATS_URL `up` prints (dead servers included).
-    const nc = await connectNats(upOut.match(/NATS_URL=(\S+)/)![1]!.split(","), "browser-test");
+    // …with the operator identity and CA it prints too (up is secure by default).
+    const nc = await connectNats(upOut.match(/NATS_URL=(\S+)/)![1]!.split(","), "browser-test", {
+      auth: { tlsCa: upOut.match(/NATS_CA=(\S+)/)![1]!, nkey: upOut.match(/NATS_NKEY=(\S+)/)![1]! },
+    });
     const lat: number[] = [];
     try {
       for (let i = 0; i < 10; i++) {
