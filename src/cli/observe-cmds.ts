@@ -55,7 +55,18 @@ export function renderState(s: StateSnapshot): string {
 
 export async function runStatus(opts: BusOptions): Promise<void> {
   const s = await withConnection(opts, (nc) => requestState(nc, opts.cluster, opts.timeoutMs));
-  process.stdout.write(opts.json ? JSON.stringify(s) + "\n" : renderState(s) + "\n");
+  process.stdout.write(opts.json ? jsonLine(s) : renderState(s) + "\n");
+}
+
+/** One JSON line; 64-bit integers from other producers (BigInt) are written as strings. */
+export function jsonLine(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) + "\n";
+}
+
+/** Wall-clock display of an event's `at`; a value no Date can hold is shown as is. */
+function iso(at: number): string {
+  const d = new Date(at);
+  return Number.isNaN(d.getTime()) ? `at=${at}` : d.toISOString();
 }
 
 /** One line per event; readable or JSON. */
@@ -63,12 +74,12 @@ export function renderEvent(subject: string, e: WireEvent): string {
   switch (e.kind) {
     case "elected":
     case "deposed":
-      return `${new Date(e.at).toISOString()} ${e.tier === "global" ? "global" : `region ${e.region}`} ${e.kind.toUpperCase()} ${e.node} token=${e.token}${e.reason ? ` reason=${e.reason}` : ""}${e.previous ? ` previous=${e.previous.node}/${e.previous.token}` : ""}`;
+      return `${iso(e.at)} ${e.tier === "global" ? "global" : `region ${e.region}`} ${e.kind.toUpperCase()} ${e.node} token=${e.token}${e.reason ? ` reason=${e.reason}` : ""}${e.previous ? ` previous=${e.previous.node}/${e.previous.token}` : ""}`;
     case "granted":
     case "held":
     case "lapsed":
     case "released":
-      return `${new Date(e.at).toISOString()} scope ${e.scope} ${e.kind.toUpperCase()} ${e.region}/${e.node} token=${e.token}${e.reason ? ` reason=${e.reason}` : ""}`;
+      return `${iso(e.at)} scope ${e.scope} ${e.kind.toUpperCase()} ${e.region}/${e.node} token=${e.token}${e.reason ? ` reason=${e.reason}` : ""}`;
     default:
       return `${subject} ${e.kind}`;
   }
@@ -81,7 +92,7 @@ export async function runWatch(opts: BusOptions & { signal?: AbortSignal; replay
     // History first (from the events stream), then live; live events already replayed are skipped by the reader.
     const { readEventsStream } = await import("../hierarchy/events-stream.js");
     for (const { subject, event } of await readEventsStream(nc, opts.cluster)) {
-      process.stdout.write(opts.json ? JSON.stringify({ subject, ...event }) + "\n" : renderEvent(subject, event) + "\n");
+      process.stdout.write(opts.json ? jsonLine({ subject, ...event }) : renderEvent(subject, event) + "\n");
     }
   }
   onShutdown(async () => {
@@ -98,7 +109,7 @@ export async function runWatch(opts: BusOptions & { signal?: AbortSignal; replay
       process.stderr.write(`regent: undecodable message on ${m.subject}: ${(err as Error).message}\n`);
       continue;
     }
-    process.stdout.write(opts.json ? JSON.stringify({ subject: m.subject, ...e }) + "\n" : renderEvent(m.subject, e) + "\n");
+    process.stdout.write(opts.json ? jsonLine({ subject: m.subject, ...e }) : renderEvent(m.subject, e) + "\n");
   }
 }
 
@@ -110,7 +121,7 @@ export async function runResign(opts: BusOptions & { region?: string; global?: b
     try {
       const m = await nc.request(subject, new Uint8Array(), { timeout: opts.timeoutMs ?? 5_000 });
       const e = decodeEvent(m.data);
-      process.stdout.write(opts.json ? JSON.stringify(e) + "\n" : `resigned: ${"node" in e ? e.node : "?"}\n`);
+      process.stdout.write(opts.json ? jsonLine(e) : `resigned: ${"node" in e ? e.node : "?"}\n`);
     } catch (err) {
       throw new Error(`no leader answered on ${subject}: ${(err as Error).message}`);
     }
@@ -125,11 +136,13 @@ export async function runMove(opts: BusOptions & { scope: string; to?: string; r
     let reply: { ok: boolean; error?: string; region?: string; node?: string; token?: number };
     try {
       const m = await nc.request(subject, packPlain({ v: 1, kind: "move", scope: opts.scope, to: opts.to, reason: opts.reason }), { timeout: opts.timeoutMs ?? 15_000 });
-      reply = unpackPlain(m.data) as typeof reply;
+      const raw = unpackPlain(m.data);
+      if (typeof raw !== "object" || raw === null || Array.isArray(raw) || typeof (raw as { ok?: unknown }).ok !== "boolean") throw new Error("malformed reply");
+      reply = raw as typeof reply;
     } catch (err) {
       throw new Error(`no lease authority answered on ${subject}: ${(err as Error).message}`);
     }
     if (!reply.ok) throw new Error(`move of ${opts.scope} refused: ${reply.error}`);
-    process.stdout.write(opts.json ? JSON.stringify(reply) + "\n" : `scope ${opts.scope} now held by ${reply.region}/${reply.node} (token ${reply.token})\n`);
+    process.stdout.write(opts.json ? jsonLine(reply) : `scope ${opts.scope} now held by ${reply.region}/${reply.node} (token ${reply.token})\n`);
   });
 }

@@ -104,7 +104,7 @@ export function decodeRecord(bytes: Uint8Array): LeaseRecord | string {
   if (typeof r.holder !== "string" || r.holder.length === 0) return "holder missing";
   if (!isNonNegInt(r.token)) return "token invalid";
   if (!isLeaseMs(r.leaseMs) || !isLeaseMs(r.renewMs)) return "timings invalid";
-  if (typeof r.acquiredAt !== "number" || typeof r.renewedAt !== "number") return "times invalid";
+  if (!Number.isFinite(r.acquiredAt) || !Number.isFinite(r.renewedAt)) return "times invalid";
   if (typeof r.released !== "boolean") return "released flag invalid";
   if (r.meta !== undefined && !isStringMap(r.meta)) return "meta invalid";
   if (r.commit !== undefined && (typeof r.commit !== "string" || !COMMIT_RE.test(r.commit))) return "commit invalid";
@@ -115,8 +115,8 @@ export function decodeRecord(bytes: Uint8Array): LeaseRecord | string {
     token: r.token as number,
     leaseMs: r.leaseMs as number,
     renewMs: r.renewMs as number,
-    acquiredAt: r.acquiredAt,
-    renewedAt: r.renewedAt,
+    acquiredAt: r.acquiredAt as number,
+    renewedAt: r.renewedAt as number,
     released: r.released,
   };
   if (r.meta !== undefined) rec.meta = r.meta as Record<string, string>;
