@@ -116,6 +116,7 @@ describe("forged records on a real nats-server (issue 14)", () => {
     const deposed = holder.events.find((e) => e.type === "deposed" && e.t > forgedAt);
     expect(deposed).toMatchObject({ reason: "superseded", token });
     expect(deposed!.t - forgedAt).toBeLessThan(1_000);
+    console.log(`forged release: holder stopped ${(deposed!.t - forgedAt).toFixed(2)} ms after the publish`);
     const { intervals, verdict } = await finish(cands, forgedAt);
     expect(verdict.violations.map((v) => v.message)).toEqual([]);
     // The follower did not race for the unverifiable release: it waited a full lease.
@@ -139,7 +140,11 @@ describe("forged records on a real nats-server (issue 14)", () => {
     await waitFor(cands, () => !holder.election.isLeader(), 2_000, "the holder to stop");
     const deposed = holder.events.find((e) => e.type === "deposed" && e.t > forgedAt);
     expect(deposed).toMatchObject({ reason: "superseded", token });
+    console.log(`forged delete: holder stopped ${(deposed!.t - forgedAt).toFixed(2)} ms after the publish`);
     const { verdict } = await finish(cands, forgedAt);
     expect(verdict.violations.map((v) => v.message)).toEqual([]);
+    // Regent never deletes: the follower that watched the term waited the deleted key out.
+    const elected = cands.flatMap((c) => c.events).filter((e) => e.type === "elected" && e.t > forgedAt);
+    expect(Math.min(...elected.map((e) => e.t)) - forgedAt).toBeGreaterThanOrEqual(LEASE_MS * 0.95);
   });
 });
