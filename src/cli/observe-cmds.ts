@@ -56,7 +56,18 @@ export function renderState(s: StateSnapshot): string {
 
 export async function runStatus(opts: BusOptions): Promise<void> {
   const s = await withConnection(opts, (nc) => requestState(nc, opts.cluster, opts.timeoutMs));
-  process.stdout.write(opts.json ? JSON.stringify(s) + "\n" : renderState(s) + "\n");
+  process.stdout.write(opts.json ? jsonLine(s) : renderState(s) + "\n");
+}
+
+/** One JSON line; 64-bit integers from other producers (BigInt) are written as strings. */
+export function jsonLine(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) + "\n";
+}
+
+/** Wall-clock display of an event's `at`; a value no Date can hold is shown as is. */
+function iso(at: number): string {
+  const d = new Date(at);
+  return Number.isNaN(d.getTime()) ? `at=${at}` : d.toISOString();
 }
 
 /** One line per event; readable or JSON. */
@@ -64,12 +75,12 @@ export function renderEvent(subject: string, e: WireEvent): string {
   switch (e.kind) {
     case "elected":
     case "deposed":
-      return `${new Date(e.at).toISOString()} ${e.tier === "global" ? "global" : `region ${e.region}`} ${e.kind.toUpperCase()} ${e.node} token=${e.token}${e.reason ? ` reason=${e.reason}` : ""}${e.previous ? ` previous=${e.previous.node}/${e.previous.token}` : ""}`;
+      return `${iso(e.at)} ${e.tier === "global" ? "global" : `region ${e.region}`} ${e.kind.toUpperCase()} ${e.node} token=${e.token}${e.reason ? ` reason=${e.reason}` : ""}${e.previous ? ` previous=${e.previous.node}/${e.previous.token}` : ""}`;
     case "granted":
     case "held":
     case "lapsed":
     case "released":
-      return `${new Date(e.at).toISOString()} scope ${e.scope} ${e.kind.toUpperCase()} ${e.region}/${e.node} token=${e.token}${e.reason ? ` reason=${e.reason}` : ""}`;
+      return `${iso(e.at)} scope ${e.scope} ${e.kind.toUpperCase()} ${e.region}/${e.node} token=${e.token}${e.reason ? ` reason=${e.reason}` : ""}`;
     default:
       return `${subject} ${e.kind}`;
   }
@@ -82,7 +93,7 @@ export async function runWatch(opts: BusOptions & { signal?: AbortSignal; replay
     // History first (from the events stream), then live; live events already replayed are skipped by the reader.
     const { readEventsStream } = await import("../hierarchy/events-stream.js");
     for (const { subject, event } of await readEventsStream(nc, opts.cluster)) {
-      process.stdout.write(opts.json ? JSON.stringify({ subject, ...event }) + "\n" : renderEvent(subject, event) + "\n");
+      process.stdout.write(opts.json ? jsonLine({ subject, ...event }) : renderEvent(subject, event) + "\n");
     }
   }
   onShutdown(async () => {
@@ -99,7 +110,7 @@ export async function runWatch(opts: BusOptions & { signal?: AbortSignal; replay
       process.stderr.write(`regent: undecodable message on ${m.subject}: ${(err as Error).message}\n`);
       continue;
     }
-    process.stdout.write(opts.json ? JSON.stringify({ subject: m.subject, ...e }) + "\n" : renderEvent(m.subject, e) + "\n");
+    process.stdout.write(opts.json ? jsonLine({ subject: m.subject, ...e }) : renderEvent(m.subject, e) + "\n");
   }
 }
 
@@ -119,7 +130,7 @@ export async function runResign(opts: BusOptions & { region?: string; global?: b
   if (!!opts.region === !!opts.global) throw new Error(`resign: give exactly one of --region <name> or --global (got ${opts.global ? "both" : "neither"})`);
   await withConnection(opts, async (nc) => {
     const e = await requestResign(nc, opts.cluster, opts, opts.timeoutMs);
-    process.stdout.write(opts.json ? JSON.stringify(e) + "\n" : `resigned: ${"node" in e ? e.node : "?"}\n`);
+    process.stdout.write(opts.json ? jsonLine(e) : `resigned: ${"node" in e ? e.node : "?"}\n`);
   });
 }
 
@@ -140,7 +151,9 @@ export async function requestMove(nc: NatsConnection, cluster: string, req: { sc
   let reply: MoveOutcome;
   try {
     const m = await nc.request(subject, packPlain({ v: 1, kind: "move", scope: req.scope, to: req.to, reason: req.reason }), { timeout: timeoutMs });
-    reply = unpackPlain(m.data) as MoveOutcome;
+    const raw = unpackPlain(m.data);
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw) || typeof (raw as { ok?: unknown }).ok !== "boolean") throw new Error("malformed reply");
+    reply = raw as MoveOutcome;
   } catch (err) {
     throw new Error(refusedOr(subject, err, "no lease authority answered"));
   }
@@ -154,7 +167,7 @@ export async function runMove(opts: BusOptions & { scope: string; to?: string; r
     const reply = await requestMove(nc, opts.cluster, opts, opts.timeoutMs);
     // A manual move away from home is pinned there (docs/scopes.md): say how it ends.
     const pin = opts.reason === "manual" && reply.region !== opts.scope ? `; pinned: manual, no automatic failback until \`regent failback ${opts.scope}\`` : "";
-    process.stdout.write(opts.json ? JSON.stringify(reply) + "\n" : `scope ${opts.scope} now held by ${reply.region}/${reply.node} (token ${reply.token})${pin}\n`);
+    process.stdout.write(opts.json ? jsonLine(reply) : `scope ${opts.scope} now held by ${reply.region}/${reply.node} (token ${reply.token})${pin}\n`);
   });
 }
 

@@ -115,6 +115,9 @@ export class Election {
         now: this.now,
         wallNow: sim?.wallNow ?? Date.now,
         random: sim?.random ?? Math.random,
+        // Unguessable in production; in simulation deterministic and apart
+        // from the seeded random stream, so seeds replay as before.
+        secret: sim ? simulatedSecrets(this.id) : () => randomBytes(16).toString("hex"),
         ...(opts.meta ? { meta: opts.meta } : {}),
       },
       ...(clock ? { clock: clock as never } : {}),
@@ -393,6 +396,12 @@ function watchLoop(
     }
   })();
   return () => ac.abort();
+}
+
+/** Deterministic term secrets for a simulated candidate (never used outside simulation). */
+function simulatedSecrets(id: string): () => string {
+  let n = 0;
+  return () => `sim-${id}-${++n}`;
 }
 
 /** Starts a candidacy. Throws {@link ConfigError} on invalid options. */

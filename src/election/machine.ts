@@ -14,10 +14,14 @@
  * - At the deadline the holder is deposed (reason `lapsed`) whatever the store
  *   is doing; store errors before then are retried, never a step-down.
  * - The token is the revision of the acquiring write; renewals keep it.
+ * - A holder keeps watching its key: any newer revision it did not write
+ *   deposes it at once (`superseded`). A follower takes a release at once
+ *   only when it can attribute it to the term it watched (`attribution.ts`).
  */
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from "xstate";
 import type { StoreEntry } from "../lease/store.js";
-import { encodeRecord, leaseToWait, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
+import { commitOf, encodeRecord, leaseToWait, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
+import { isFree, judge, type SeenTerm } from "./attribution.js";
 import { attemptTimeoutMs, type Timing } from "./timing.js";
 
 /** Why a holder stopped being leader. */
@@ -40,6 +44,8 @@ export interface ElectionInput {
   now: () => number;
   wallNow: () => number;
   random: () => number;
+  /** A fresh unguessable term secret (`election.ts`: 128 random bits). */
+  secret: () => string;
   meta?: Record<string, string>;
 }
 
@@ -51,6 +57,13 @@ export interface ElectionContext extends ElectionInput {
   observedLeaseMs: number;
   /** The observed revision is a delete marker or absence: acquire with `create`. */
   observedVacant: boolean;
+  /** The observed state may be taken at once (see `attribution.ts`). */
+  observedFree: boolean;
+  /** The held term being watched, and its commitment if trusted. */
+  seenTerm: SeenTerm | null;
+  /** Our own term's secret (revealed only in our release) and its commitment. */
+  termSecret: string;
+  termCommit: string;
   /** Last leader announced through `leader-changed`, to emit only changes. */
   announcedLeader: string | null;
   announcedToken: number | null;
@@ -105,6 +118,9 @@ function record(ctx: ElectionContext, token: number, released: boolean): LeaseRe
     released,
   };
   if (ctx.meta) rec.meta = ctx.meta;
+  // Held records commit to the term secret; only the release reveals it.
+  if (released) rec.reveal = ctx.termSecret;
+  else rec.commit = ctx.termCommit;
   return rec;
 }
 
@@ -140,8 +156,31 @@ const payloadOf = (event: object): unknown =>
 const errorOf = (event: object): unknown => ("error" in event ? event.error : undefined);
 const revisionOf = (event: object): number => Number(payloadOf(event));
 const isConflict = (error: unknown) => (error as { code?: string } | null)?.code === "CONFLICT";
-const takeable = (v: LeaseView, id: string) =>
-  v.state === "vacant" || (v.state === "released" && v.holder !== id);
+/** Vacant, or released by someone else, and attributable (a verified release, not a forged delete). */
+const takeable = (ctx: ElectionContext, v: LeaseView) =>
+  (v.state === "vacant" || (v.state === "released" && v.holder !== ctx.id)) && isFree(ctx, v, ctx.now());
+/**
+ * A write of our own: only while one of ours is unconfirmed, with our holder,
+ * token, commitment and lease. A forger who copies all of them writes a held
+ * record, which restarts every follower's full-lease wait, so taking it for
+ * ours is still safe.
+ */
+const ownWrite = (ctx: ElectionContext, v: LeaseView) =>
+  v.state === "held" &&
+  v.holder === ctx.id &&
+  v.token === ctx.token &&
+  v.record.commit === ctx.termCommit &&
+  v.record.leaseMs === ctx.timing.leaseMs &&
+  ctx.unconfirmedSince !== null;
+/** What a leader notes about its own latest write, so that it judges later changes like a follower that saw it. */
+const observedOwn = (ctx: ElectionContext, revision: number, token: number) => ({
+  observedRevision: revision,
+  observedSince: ctx.now(),
+  observedLeaseMs: ctx.timing.leaseMs,
+  observedVacant: false,
+  observedFree: false,
+  seenTerm: { holder: ctx.id, token, commit: ctx.termCommit },
+});
 
 
 export const electionMachine = setup({
@@ -194,11 +233,19 @@ export const electionMachine = setup({
     pastDeadline: ({ context }) => context.now() >= context.deadline,
     acquiredTooLate: ({ context }) => context.now() >= context.sendAt + context.timing.validForMs,
     isConflict: ({ event }) => isConflict(errorOf(event)),
-    takeable: ({ context, event }) => takeable(view(payloadOf(event)), context.id),
+    takeable: ({ context, event }) => takeable(context, view(payloadOf(event))),
     staleChange: ({ context, event }) =>
       event.type === "STORE.CHANGE" && (event.entry?.revision ?? 0) < context.observedRevision,
     changeTakeable: ({ context, event }) =>
-      event.type === "STORE.CHANGE" && takeable(viewOf(event.entry), context.id),
+      event.type === "STORE.CHANGE" && takeable(context, viewOf(event.entry)),
+    /**
+     * A leader's watch: a revision newer than our own last write that we did
+     * not write — replaced, released or deleted by anyone else. Our renewal
+     * CAS would fail on it anyway; acting on the watch stops us a renewal
+     * interval earlier.
+     */
+    foreignChange: ({ context, event }) =>
+      event.type === "STORE.CHANGE" && event.entry !== null && event.entry.revision > context.revision && !ownWrite(context, viewOf(event.entry)),
     /**
      * After a lost renewal CAS: did one of our own earlier writes land? Only a
      * *newer* revision with our holder and token proves it; the same revision
@@ -206,7 +253,7 @@ export const electionMachine = setup({
      */
     stillMine: ({ context, event }) => {
       const v = view(payloadOf(event));
-      return v.state === "held" && v.holder === context.id && v.token === context.token && v.revision > context.revision && context.unconfirmedSince !== null;
+      return v.revision > context.revision && ownWrite(context, v);
     },
     /**
      * After a lost renewal CAS: a read *older* than our own last revision is
@@ -232,11 +279,14 @@ export const electionMachine = setup({
     observe: enqueueActions(({ context, event, enqueue }) => {
       const v = view(payloadOf(event));
       if (v.revision !== context.observedRevision) {
+        const j = judge(context, v, context.now());
         enqueue.assign({
           observedRevision: v.revision,
           observedSince: context.now(),
           observedVacant: v.state === "vacant",
           observedLeaseMs: leaseToWait(v, context.timing.leaseMs),
+          observedFree: j.free,
+          seenTerm: j.seenTerm,
         });
         if (v.state === "unknown") enqueue.emit({ type: "malformed", revision: v.revision, reason: v.reason });
       }
@@ -246,6 +296,11 @@ export const electionMachine = setup({
         enqueue.assign({ announcedLeader: leader, announcedToken: token });
         enqueue.emit({ type: "leader-changed", leader, token });
       }
+    }),
+    /** A new candidacy write: a fresh term secret, so a release of this term can be attributed. */
+    newTermSecret: assign(({ context }) => {
+      const termSecret = context.secret();
+      return { termSecret, termCommit: commitOf(termSecret) };
     }),
     markSend: assign(({ context }) => {
       const now = context.now();
@@ -261,12 +316,14 @@ export const electionMachine = setup({
       failures: 0,
       announcedLeader: context.id,
       announcedToken: revisionOf(event),
+      ...observedOwn(context, revisionOf(event), revisionOf(event)),
     })),
     renewed: assign(({ context, event }) => ({
       revision: revisionOf(event),
       deadline: context.sendAt + context.timing.validForMs,
       unconfirmedSince: null,
       failures: 0,
+      ...observedOwn(context, revisionOf(event), context.token),
     })),
     /**
      * A renewal CAS conflicted but the record is still ours: one of our own
@@ -281,6 +338,7 @@ export const electionMachine = setup({
         deadline: Math.max(context.deadline, from + context.timing.validForMs),
         unconfirmedSince: null,
         failures: 0,
+        ...observedOwn(context, v.revision, context.token),
       };
     }),
     failed: assign(({ context }) => ({ failures: context.failures + 1 })),
@@ -288,6 +346,7 @@ export const electionMachine = setup({
     emitElected: emit(({ context }) => ({ type: "elected" as const, token: context.token, validUntil: context.deadline })),
     emitRenewed: emit(({ context }) => ({ type: "renewed" as const, token: context.token, validUntil: context.deadline })),
     emitLeaderSelf: emit(({ context }) => ({ type: "leader-changed" as const, leader: context.id, token: context.token })),
+    emitSuperseded: emit(({ context }) => ({ type: "deposed" as const, token: context.token, reason: "superseded" as const, at: context.now() })),
     emitStoreError: emit(({ event }, params: { op: string }) => ({
       type: "store-error" as const,
       op: params.op,
@@ -303,6 +362,10 @@ export const electionMachine = setup({
     observedSince: 0,
     observedLeaseMs: input.timing.leaseMs,
     observedVacant: false,
+    observedFree: false,
+    seenTerm: null,
+    termSecret: "",
+    termCommit: "",
     announcedLeader: null,
     announcedToken: null,
     revision: 0,
@@ -360,7 +423,7 @@ export const electionMachine = setup({
         },
         /** Vacant: `create`; released by someone else: CAS on the released revision. */
         write: {
-          entry: "markSend",
+          entry: ["newTermSecret", "markSend"],
           // A suspend while the write is in flight: its validity cannot be known. Re-read.
           on: { "STORE.CHANGE": {}, SUSPENDED: "reading" },
           invoke: {
@@ -387,14 +450,15 @@ export const electionMachine = setup({
         },
         /** The same revision observed unchanged for a full lease: CAS on it. */
         takeover: {
-          entry: "markSend",
+          entry: ["newTermSecret", "markSend"],
           on: { "STORE.CHANGE": {}, SUSPENDED: "reading" },
           invoke: {
             src: "writeLease",
             input: ({ context }) => ({
               key: context.key,
               value: encodeRecord(record({ ...context, acquiredAtWall: context.wallNow() }, 0, false)),
-              revision: context.observedRevision,
+              // A vacant key waited out (a delete nobody could attribute): `create`.
+              revision: context.observedVacant ? 0 : context.observedRevision,
               timeoutMs: context.timing.attemptMs,
             }),
             onDone: [
@@ -421,7 +485,12 @@ export const electionMachine = setup({
         STOP: { target: "resigning", actions: "requestStop" },
         TICK: { guard: "pastDeadline", target: "lapsed" },
         SUSPENDED: "lapsed",
+        // Replaced, released or deleted by someone else: stop at once, extend nothing.
+        "STORE.CHANGE": { guard: "foreignChange", target: "following", actions: "emitSuperseded" },
+        "STORE.WATCH_ERROR": { actions: { type: "emitStoreError", params: { op: "watch" } } },
       },
+      // The holder watches too (one shared watch per store): see `foreignChange`.
+      invoke: { src: "watchLease", input: ({ context }) => ({ key: context.key, retryMs: context.timing.retryMs * 4 }) },
       initial: "valid",
       states: {
         /** Re-entered whenever the deadline moves, so the deadline timer restarts. */
@@ -475,15 +544,7 @@ export const electionMachine = setup({
                   { guard: "unchangedMine", target: "backoff" },
                   // Older than what we wrote ourselves: a lagging store. Retry, validity unchanged.
                   { guard: "staleRead", target: "backoff", actions: "failed" },
-                  {
-                    target: "#election.following",
-                    actions: emit(({ context }) => ({
-                      type: "deposed" as const,
-                      token: context.token,
-                      reason: "superseded" as const,
-                      at: context.now(),
-                    })),
-                  },
+                  { target: "#election.following", actions: "emitSuperseded" },
                 ],
                 onError: { target: "backoff", actions: "failed" },
               },

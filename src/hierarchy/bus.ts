@@ -3,7 +3,8 @@
  * requests for late joiners, and accepting resign requests while leader.
  * Kept apart from `node.ts` so the hierarchy runs on memory stores in tests.
  */
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { MalformedError } from "../errors.js";
 import { currentLeader, type LeaderInfo } from "../election/observe.js";
 import type { LeaseStore } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
@@ -184,15 +185,15 @@ export function serveNode(nc: NatsConnection, node: RegentNode, d: StateSource, 
         let reply: MoveReply;
         let scope = "";
         try {
-          const req = unpackPlain(m.data) as MoveRequest;
-          scope = String(req.scope);
-          if (req.kind !== "move" || typeof req.scope !== "string") throw new Error("not a move request");
-          const r = await node.moveScope(req.scope, req.to ?? req.scope, req.reason === "failback" ? "failback" : "manual");
+          const req = decodeMoveRequest(m.data);
+          scope = req.scope;
+          const r = await node.moveScope(req.scope, req.to ?? req.scope, req.reason);
           reply = { v: 1, kind: "move-result", ok: true, scope: r.scope, region: r.region, node: r.node, token: r.token };
         } catch (err) {
-          reply = { v: 1, kind: "move-result", ok: false, scope, error: (err as Error).message };
+          if (err instanceof MalformedError) log.warn({ err: err.message, bytes: m.data.length }, "malformed move request rejected");
+          reply = { v: 1, kind: "move-result", ok: false, scope, error: err instanceof Error ? err.message : String(err) };
         }
-        m.respond(packPlain(reply));
+        respond(m, packPlain(reply));
       }
     })();
   };
@@ -213,9 +214,15 @@ export function serveNode(nc: NatsConnection, node: RegentNode, d: StateSource, 
       resignSubs.set(subject, sub);
       void (async () => {
         for await (const m of sub) {
+          // A resign request is empty (docs/wire.md); anything else was not
+          // sent by regent and must not change leadership.
+          if (m.data.length > 0) {
+            log.warn({ tier: e.tier, bytes: m.data.length }, "malformed resign request rejected (a resign request is empty)");
+            continue;
+          }
           log.info({ tier: e.tier }, "resign requested");
           await node.resign(e.tier).catch(() => undefined);
-          m.respond(encodeEvent({ ...ack(node, e.tier, e.token) }));
+          respond(m, encodeEvent({ ...ack(node, e.tier, e.token) }));
         }
       })();
     } else if (e.type === "deposed") {
@@ -230,6 +237,35 @@ export function serveNode(nc: NatsConnection, node: RegentNode, d: StateSource, 
     resignSubs.clear();
   };
 }
+
+/** Replies if the request asked for a reply; a dropped connection is not the handler's failure. */
+function respond(m: Msg, data: Uint8Array): void {
+  try {
+    m.respond(data);
+  } catch {
+    /* the requester is gone */
+  }
+}
+
+/**
+ * Checks a move request (docs/wire.md). Throws {@link MalformedError};
+ * `reason` other than "failback" is "manual", as documented.
+ */
+export function decodeMoveRequest(bytes: Uint8Array): { scope: string; to?: string; reason: "manual" | "failback" } {
+  let raw: unknown;
+  try {
+    raw = unpackPlain(bytes);
+  } catch (err) {
+    throw new MalformedError(`move request is not msgpack: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new MalformedError("move request is not a map");
+  const r = raw as Record<string, unknown>;
+  if (r.v !== 1 || r.kind !== "move") throw new MalformedError("not a move request (v 1, kind \"move\")");
+  if (typeof r.scope !== "string" || !NAME.test(r.scope)) throw new MalformedError("move request: scope must be a name ([A-Za-z0-9_-]+)");
+  if (r.to != null && (typeof r.to !== "string" || !NAME.test(r.to))) throw new MalformedError("move request: to must be a region name ([A-Za-z0-9_-]+)");
+  return { scope: r.scope, ...(typeof r.to === "string" ? { to: r.to } : {}), reason: r.reason === "failback" ? "failback" : "manual" };
+}
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 function ack(node: RegentNode, tier: "region" | "global", token: number): LeaderEvent {
   return { v: 1, kind: "deposed", tier, cluster: node.cluster, region: node.region, node: node.id, token, leaseMs: 0, reason: "resigned", at: Date.now() };

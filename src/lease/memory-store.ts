@@ -191,6 +191,16 @@ export class MemoryLeaseStore implements LeaseStore {
     return e ? copy(e) : null;
   }
 
+  /**
+   * Fault injection: an unconditional write (`put`, or a `delete` marker),
+   * as any client with publish rights on a bucket's subjects can make with
+   * no expected-sequence header. Ignores availability. Returns the revision.
+   */
+  forge(key: string, operation: StoreEntry["operation"], value: Uint8Array = new Uint8Array()): number {
+    assertValidKey(key);
+    return this.write(key, operation, operation === "delete" ? new Uint8Array() : value);
+  }
+
   /** Number of open watches; handy to assert that aborted watches were cleaned up. */
   get watcherCount(): number {
     return this.watchers.size;

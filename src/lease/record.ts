@@ -3,6 +3,7 @@
  * (no msgpackr extensions) so any msgpack library in any language decodes it.
  * See docs/wire.md for the field table.
  */
+import { createHash } from "node:crypto";
 import { packPlain, unpackPlain } from "../wire/msgpack.js";
 import type { StoreEntry } from "./store.js";
 
@@ -44,7 +45,29 @@ export interface LeaseRecord {
   released: boolean;
   /** Optional string attributes (region, priority, address) for observers. */
   meta?: Record<string, string>;
+  /**
+   * On a held record: SHA-256 (hex) of a random secret the holder chose for
+   * this term and keeps to itself ({@link commitOf}). Same on every write of
+   * the term.
+   */
+  commit?: string;
+  /**
+   * On a released record: the term's secret. A follower takes a release at
+   * once only when `commitOf(reveal)` equals the `commit` it saw on that
+   * term's held records: someone who can only read the records cannot forge
+   * a release that is taken early (docs/safety.md, R8).
+   */
+  reveal?: string;
 }
+
+/** The commitment published for a term secret: SHA-256, lower-case hex. */
+export function commitOf(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex");
+}
+
+const COMMIT_RE = /^[0-9a-f]{64}$/;
+/** Longest `reveal` that decodes (regent writes 32 hex characters). */
+export const MAX_REVEAL_LENGTH = 256;
 
 /** The decoded state of a lease key, as the election sees it. */
 export type LeaseView =
@@ -83,20 +106,24 @@ export function decodeRecord(bytes: Uint8Array): LeaseRecord | string {
   if (typeof r.holder !== "string" || r.holder.length === 0) return "holder missing";
   if (!isNonNegInt(r.token)) return "token invalid";
   if (!isLeaseMs(r.leaseMs) || !isLeaseMs(r.renewMs)) return "timings invalid";
-  if (typeof r.acquiredAt !== "number" || typeof r.renewedAt !== "number") return "times invalid";
+  if (!Number.isFinite(r.acquiredAt) || !Number.isFinite(r.renewedAt)) return "times invalid";
   if (typeof r.released !== "boolean") return "released flag invalid";
   if (r.meta !== undefined && !isStringMap(r.meta)) return "meta invalid";
+  if (r.commit !== undefined && (typeof r.commit !== "string" || !COMMIT_RE.test(r.commit))) return "commit invalid";
+  if (r.reveal !== undefined && (typeof r.reveal !== "string" || r.reveal.length === 0 || r.reveal.length > MAX_REVEAL_LENGTH)) return "reveal invalid";
   const rec: LeaseRecord = {
     v: r.v,
     holder: r.holder,
     token: r.token as number,
     leaseMs: r.leaseMs as number,
     renewMs: r.renewMs as number,
-    acquiredAt: r.acquiredAt,
-    renewedAt: r.renewedAt,
+    acquiredAt: r.acquiredAt as number,
+    renewedAt: r.renewedAt as number,
     released: r.released,
   };
   if (r.meta !== undefined) rec.meta = r.meta as Record<string, string>;
+  if (r.commit !== undefined) rec.commit = r.commit as string;
+  if (r.reveal !== undefined) rec.reveal = r.reveal as string;
   return rec;
 }
 

@@ -134,13 +134,18 @@ export class ScopeLessee {
     const v = scopeViewOf(entry);
     const t = this.terms.get(scope);
     if (t) {
-      if (v.revision <= t.revision || t.busy) return;
-      if (v.state === "held" && v.token === t.token && v.record.node === this.o.node && !v.record.recall) {
+      if (v.revision <= t.revision) return;
+      const mine = v.state === "held" && v.token === t.token && v.record.node === this.o.node && !v.record.recall;
+      const recall = v.state !== "vacant" && v.state !== "unknown" && v.token === t.token && !!v.record.recall;
+      // A write of ours in flight: its outcome (or the CAS conflict) settles
+      // what it may be. Anything it cannot be ends the term now (issue 14).
+      if (t.busy && (mine || recall)) return;
+      if (mine) {
         // One of our own writes whose reply we have not seen (or lost) landed.
         if (t.unconfirmedSince !== null) this.renewed(t, v.revision, t.unconfirmedSince, v.record);
         return;
       }
-      if (v.state !== "vacant" && v.state !== "unknown" && v.token === t.token && v.record.recall) {
+      if (recall) {
         this.end(t, "recalled");
         void this.release({ ...t, revision: v.revision, record: v.record });
         return;
@@ -148,7 +153,15 @@ export class ScopeLessee {
       this.end(t, "superseded");
       return;
     }
-    if (v.state === "granted" && v.record.node === this.o.node && v.record.region === this.o.region) void this.confirm(scope, v.revision, v.token, v.record);
+    if (v.state !== "granted" || v.record.node !== this.o.node || v.record.region !== this.o.region) return;
+    // The token of a grant is its own revision: the authority writes 0. A
+    // grant naming any other token was not written by the protocol, and
+    // confirming it would hand that number to every FencingGuard downstream.
+    if (v.record.token !== 0) {
+      this.o.log.warn({ scope, revision: v.revision, token: v.record.token }, "scope grant with a foreign token rejected");
+      return;
+    }
+    void this.confirm(scope, v.revision, v.token, v.record);
   }
 
   /** First write of the lessee on a grant: only from here on may it act. */

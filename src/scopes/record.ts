@@ -74,26 +74,59 @@ export function encodeScope(r: ScopeRecord): Uint8Array {
   return packPlain(r);
 }
 
-function decodeScope(bytes: Uint8Array): ScopeRecord | string {
+/**
+ * Decodes a scope record, or returns why not. Every field is checked and the
+ * result holds only known fields: a record is anyone's bytes (issue 14), and
+ * a foreign value must not reach the authority, the lessee or `state`.
+ */
+export function decodeScope(bytes: Uint8Array): ScopeRecord | string {
   let r: Record<string, unknown>;
   try {
     const raw = unpackPlain(bytes);
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return "not a map";
-    r = raw as Record<string, unknown>;
+    if (!isMap(raw)) return "not a map";
+    r = raw;
   } catch (err) {
     return `not msgpack: ${(err as Error).message}`;
   }
-  if (r.v !== SCOPE_RECORD_VERSION) return `unsupported scope record version ${String(r.v)}`;
+  if (r.v !== SCOPE_RECORD_VERSION) return `unsupported scope record version ${typeof r.v === "number" ? r.v : typeof r.v}`;
   for (const f of ["scope", "home", "region", "node", "reason"]) if (typeof r[f] !== "string") return `${f} invalid`;
   if (r.state !== "granted" && r.state !== "held" && r.state !== "released") return "state invalid";
-  if (!Number.isSafeInteger(r.token) || (r.token as number) < 0) return "token invalid";
+  if (!isToken(r.token)) return "token invalid";
   // Bounded like a lease record's: the authority waits this long before a re-grant.
   for (const f of ["leaseMs", "renewMs"]) if (!isLeaseMs(r[f])) return `${f} invalid`;
-  if (typeof r.grantedBy !== "object" || r.grantedBy === null) return "grantedBy invalid";
+  if (!isMap(r.grantedBy) || typeof r.grantedBy.node !== "string" || !isToken(r.grantedBy.token)) return "grantedBy invalid";
+  if (typeof r.grantedAt !== "number" || typeof r.renewedAt !== "number" || !Number.isFinite(r.grantedAt) || !Number.isFinite(r.renewedAt)) return "times invalid";
+  if (r.recall != null && r.recall !== "failback" && r.recall !== "manual") return "recall invalid";
+  const from = r.from;
+  if (from != null && (!isMap(from) || typeof from.region !== "string" || typeof from.node !== "string" || !isToken(from.token))) return "from invalid";
+  const rec: ScopeRecord = {
+    v: r.v,
+    scope: r.scope as string,
+    home: r.home as string,
+    region: r.region as string,
+    node: r.node as string,
+    state: r.state,
+    token: r.token as number,
+    leaseMs: r.leaseMs as number,
+    renewMs: r.renewMs as number,
+    reason: r.reason as MoveReason,
+    grantedBy: { node: r.grantedBy.node, token: r.grantedBy.token as number },
+    grantedAt: r.grantedAt,
+    renewedAt: r.renewedAt,
+  };
+  if (r.recall != null) rec.recall = r.recall as "failback" | "manual";
+  if (isMap(from)) rec.from = { region: from.region as string, node: from.node as string, token: from.token as number };
   // A pin is advice about where the scope should stay, never about who may act:
   // an unknown value is read as no pin rather than making the record unknown.
-  if (r.pinned !== undefined && r.pinned !== "manual") delete r.pinned;
-  return r as unknown as ScopeRecord;
+  if (r.pinned === "manual") rec.pinned = "manual";
+  return rec;
+}
+
+function isMap(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x) && !(x instanceof Uint8Array);
+}
+function isToken(x: unknown): boolean {
+  return typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
 }
 
 /** Interprets a store entry of a scope key. */

@@ -2,9 +2,10 @@
  * One seeded simulation run: a fault phase (crashes and restarts, pauses
  * beyond the lease, store outages of 4–8 s (half of them followed by stale
  * reads from a lagging new leader), lost buckets, region partitions, failed
- * and lost operations, dropped watch events, clock drift within the bound,
- * and on about half the seeds mixed timing configs per process), then a
- * quiet phase in which a leader must appear within a bound. Every lease's
+ * and lost operations, dropped watch events, clock drift within the bound, on
+ * about half the seeds mixed timing configs per process, and on about half
+ * forged lease records), then a quiet phase in which a leader must appear
+ * within a bound. Every lease's
  * intervals go through the split-brain oracle; the hierarchy rules are checked
  * on the intervals too.
  */
@@ -12,11 +13,15 @@ import { checkIntervals, type LeadershipInterval } from "../observability/oracle
 import { SimScheduler } from "./scheduler.js";
 import { SimWorld, type Mutation, type WorldConfig } from "./world.js";
 import { ScopeLivenessCheck, planLoneSurvivor } from "./liveness.js";
+import { forgeOnce } from "./forgery.js";
+import { GLOBAL_KEY, REGIONAL_KEY } from "../hierarchy/node.js";
 
 export interface SeedOptions {
   mutation?: Mutation;
   /** Mixed timing configs per process (see WorldConfig.mixedTiming). Default: drawn per seed, on for about half of them. */
   mixedTiming?: boolean;
+  /** Forged lease records during the fault phase (see forgery.ts). Default: drawn per seed, on for about half of them. */
+  forgeries?: boolean;
   /** Length of the fault phase, simulated ms. */
   faultMs?: number;
   /** Quiet phase: a full set of leaders must exist within this bound after the faults. */
@@ -186,6 +191,27 @@ export async function runSeed(seed: number, opts: SeedOptions = {}): Promise<See
   // Its own generator: the seeds without it run exactly as before it existed.
   const tail = prng(seed ^ 0x5ca1ab1e);
   if (tail() < 1 / 3) lastFaultEnd = planLoneSurvivor(w, lastFaultEnd, tail);
+  // Forgeries from their own stream too: a seed's other faults stay the same.
+  const forgeRandom = prng(seed ^ 0x2f6b1a3c);
+  if (opts.forgeries ?? forgeRandom() < 0.5) {
+    const n = 1 + Math.floor(forgeRandom() * 4);
+    for (let i = 0; i < n; i++) {
+      const at = start + 3000 + forgeRandom() * (faultMs - 3000);
+      const target = Math.floor(forgeRandom() * (cfg.regions.length + 1));
+      const store = target < cfg.regions.length ? w.stores.get(cfg.regions[target]!.name)! : w.stores.get("global")!;
+      const key = target < cfg.regions.length ? REGIONAL_KEY : GLOBAL_KEY;
+      const r = prng(Math.floor(forgeRandom() * 2 ** 32));
+      // A second forgery on the same key shortly after: the forger's own term, then its release.
+      const again = forgeRandom() < 0.5 ? 50 + forgeRandom() * 1500 : -1;
+      const forge = () => {
+        const what = forgeOnce(store, key, r);
+        if (what) w.log(what.toUpperCase());
+      };
+      sched.setTimeout(forge, at - sched.now());
+      if (again >= 0) sched.setTimeout(forge, at + again - sched.now());
+      lastFaultEnd = Math.max(lastFaultEnd, at + Math.max(0, again));
+    }
+  }
 
   await sched.runUntil(lastFaultEnd + 1);
   w.net.failRate = 0;

@@ -7,6 +7,8 @@
  */
 import { assign } from "xstate";
 import { MemoryLeaseStore } from "../lease/memory-store.js";
+import { viewOf } from "../lease/record.js";
+import type { StoreEntry } from "../lease/store.js";
 import { startNode, type RegentNode } from "../hierarchy/node.js";
 import type { LeadershipInterval } from "../observability/oracle.js";
 import type { electionMachine } from "../election/machine.js";
@@ -16,8 +18,8 @@ import { SimLink, type SimNetwork } from "./sim-link.js";
 import { StaleReads } from "./stale-reads.js";
 
 /** Rules a mutation test breaks on purpose. */
-export type Mutation = "none" | "no-drift-margin" | "deadline-from-reply" | "no-full-lease-wait" | "ignore-record-lease" | "no-genesis-wait";
-export const MUTATIONS: Mutation[] = ["no-drift-margin", "deadline-from-reply", "no-full-lease-wait", "ignore-record-lease", "no-genesis-wait"];
+export type Mutation = "none" | "no-drift-margin" | "deadline-from-reply" | "no-full-lease-wait" | "ignore-record-lease" | "no-genesis-wait" | "take-any-release";
+export const MUTATIONS: Mutation[] = ["no-drift-margin", "deadline-from-reply", "no-full-lease-wait", "ignore-record-lease", "no-genesis-wait", "take-any-release"];
 
 export interface WorldConfig {
   regions: { name: string; failover: string[] }[];
@@ -85,6 +87,21 @@ function mutate(mutation: Mutation): ((m: typeof electionMachine) => typeof elec
         m.provide({
           delays: { untilTakeover: ({ context }) => Math.max(0, context.observedSince + context.timing.leaseMs - context.now()) },
         }) as typeof electionMachine;
+    case "take-any-release": {
+      // R8 broken: any released record (or delete) is taken at once, attributable or not (the rule before issue 14).
+      const anyRelease = (ctx: { id: string }, entry: unknown) => {
+        const v = viewOf(entry as StoreEntry | null);
+        return v.state === "vacant" || (v.state === "released" && v.holder !== ctx.id);
+      };
+      const payload = (e: object): unknown => ("output" in e ? e.output : "entry" in e ? e.entry : null);
+      return (m) =>
+        m.provide({
+          guards: {
+            takeable: ({ context, event }) => anyRelease(context, payload(event)),
+            changeTakeable: ({ context, event }) => event.type === "STORE.CHANGE" && anyRelease(context, event.entry),
+          },
+        }) as typeof electionMachine;
+    }
     case "no-full-lease-wait":
       // Takes over after half a lease of silence.
       return (m) =>

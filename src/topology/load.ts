@@ -42,9 +42,10 @@ export function loadTopology(dir = "regions"): Topology {
   const files: Record<string, unknown> = {};
   for (const n of names.sort()) {
     const file = join(dir, n);
-    if (!statSync(file).isFile()) continue;
     let text: string;
     try {
+      // A directory named *.json is not a region; a dangling link is an error like any unreadable file.
+      if (!statSync(file).isFile()) continue;
       text = readFileSync(file, "utf8");
     } catch (err) {
       throw new TopologyError(file, "(file)", `cannot read: ${(err as Error).message}`);

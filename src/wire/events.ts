@@ -94,7 +94,14 @@ export function encodeEvent(e: WireEvent): Uint8Array {
   return packPlain(e);
 }
 
-/** Decodes and checks an event. Throws {@link MalformedError} on anything else. */
+/**
+ * Decodes and checks an event. Throws {@link MalformedError} on anything
+ * else. Every known field is checked, nested ones included, so a foreign
+ * value (a 64-bit integer decoded as BigInt, a map where a string belongs)
+ * never reaches code that prints the event. Unknown fields are kept as
+ * decoded (consumers ignore them, docs/wire.md): serialise with a BigInt-safe
+ * replacer.
+ */
 export function decodeEvent(bytes: Uint8Array): WireEvent {
   let raw: unknown;
   try {
@@ -102,34 +109,89 @@ export function decodeEvent(bytes: Uint8Array): WireEvent {
   } catch (err) {
     throw new MalformedError(`not msgpack: ${(err as Error).message}`, { cause: err });
   }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new MalformedError("event is not a map");
-  const r = raw as Record<string, unknown>;
-  if (typeof r.v !== "number" || r.v > WIRE_VERSION || r.v < 1) throw new MalformedError(`unsupported event version ${String(r.v)}`);
-  const str = (f: string) => {
-    if (typeof r[f] !== "string") throw new MalformedError(`event field ${f} must be a string`);
-  };
-  const int = (f: string) => {
-    if (!Number.isSafeInteger(r[f])) throw new MalformedError(`event field ${f} must be an integer`);
-  };
-  str("cluster");
+  const r = map(raw, "event");
+  if (typeof r.v !== "number" || !Number.isInteger(r.v) || r.v > WIRE_VERSION || r.v < 1) throw new MalformedError(`unsupported event version ${describe(r.v)}`);
+  const base = { v: r.v, cluster: str(r, "cluster"), at: num(r, "at") };
   switch (r.kind) {
     case "elected":
-    case "deposed":
+    case "deposed": {
       if (r.tier !== "region" && r.tier !== "global") throw new MalformedError("event field tier must be region or global");
-      ["region", "node"].forEach(str);
-      ["token", "leaseMs"].forEach(int);
-      return r as unknown as LeaderEvent;
+      const e: LeaderEvent = { ...base, kind: r.kind, tier: r.tier, region: str(r, "region"), node: str(r, "node"), token: int(r, "token"), leaseMs: int(r, "leaseMs") };
+      if (r.reason != null) e.reason = str(r, "reason") as DeposeReason;
+      if (r.previous != null) {
+        const p = map(r.previous, "event field previous");
+        e.previous = { node: str(p, "node", "previous."), token: int(p, "token", "previous.") };
+      } else if ("previous" in r) e.previous = null;
+      return withUnknown(r, e);
+    }
     case "granted":
     case "held":
     case "lapsed":
-    case "released":
-      ["scope", "region", "node"].forEach(str);
-      int("token");
-      return r as unknown as ScopeEvent;
-    case "state":
-      if (typeof r.regions !== "object" || r.regions === null) throw new MalformedError("state.regions must be a map");
-      return r as unknown as StateSnapshot;
+    case "released": {
+      const e: ScopeEvent = { ...base, kind: r.kind, scope: str(r, "scope"), region: str(r, "region"), node: str(r, "node"), token: int(r, "token") };
+      if (r.reason != null) e.reason = str(r, "reason") as MoveReason;
+      if (r.from != null) {
+        const f = map(r.from, "event field from");
+        e.from = { region: str(f, "region", "from."), node: str(f, "node", "from."), token: int(f, "token", "from.") };
+      } else if ("from" in r) e.from = null;
+      return withUnknown(r, e);
+    }
+    case "state": {
+      const regions: Record<string, LeaseRow> = {};
+      for (const [k, x] of Object.entries(map(r.regions, "state.regions"))) regions[k] = row(x, `regions.${k}`);
+      const scopes: StateSnapshot["scopes"] = {};
+      for (const [k, x] of Object.entries(r.scopes == null ? {} : map(r.scopes, "state.scopes"))) {
+        scopes[k] = { ...row(x, `scopes.${k}`), home: str(map(x, `scopes.${k}`), "home", `scopes.${k}.`) };
+      }
+      return withUnknown(r, { ...base, kind: "state", regions, global: row(r.global, "global"), scopes, answeredBy: str(r, "answeredBy") });
+    }
     default:
-      throw new MalformedError(`unknown event kind ${JSON.stringify(r.kind)}`);
+      throw new MalformedError(`unknown event kind ${describe(r.kind)}`);
   }
+}
+
+/** The checked event, with the unknown fields of `r` beside it (known ones never come from `r` unchecked). */
+function withUnknown<T extends WireEvent>(r: Record<string, unknown>, checked: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r)) if (!(k in checked) && !KNOWN.has(k)) out[k] = v;
+  return Object.assign(out, checked) as T;
+}
+const KNOWN = new Set(["v", "kind", "tier", "cluster", "region", "node", "token", "leaseMs", "reason", "previous", "at", "scope", "from", "regions", "global", "scopes", "answeredBy"]);
+
+function describe(x: unknown): string {
+  const s = typeof x === "bigint" ? `${x}` : JSON.stringify(x) ?? String(x);
+  return s.length > 64 ? `${s.slice(0, 64)}…` : s;
+}
+function map(x: unknown, what: string): Record<string, unknown> {
+  if (typeof x !== "object" || x === null || Array.isArray(x) || x instanceof Uint8Array) throw new MalformedError(`${what} is not a map`);
+  return x as Record<string, unknown>;
+}
+function str(r: Record<string, unknown>, f: string, prefix = ""): string {
+  if (typeof r[f] !== "string") throw new MalformedError(`event field ${prefix}${f} must be a string`);
+  return r[f] as string;
+}
+function int(r: Record<string, unknown>, f: string, prefix = ""): number {
+  const x = r[f];
+  if (typeof x !== "number" || !Number.isSafeInteger(x) || x < 0) throw new MalformedError(`event field ${prefix}${f} must be a non-negative integer`);
+  return x;
+}
+function num(r: Record<string, unknown>, f: string): number {
+  const x = r[f];
+  if (typeof x !== "number" || !Number.isFinite(x)) throw new MalformedError(`event field ${f} must be a number`);
+  return x;
+}
+function orNull<T>(r: Record<string, unknown>, f: string, read: (r: Record<string, unknown>, f: string, p: string) => T, prefix: string): T | null {
+  return r[f] == null ? null : read(r, f, prefix);
+}
+function row(x: unknown, where: string): LeaseRow {
+  const r = map(x, `state.${where}`);
+  const p = `${where}.`;
+  return {
+    state: str(r, "state", p),
+    node: orNull(r, "node", str, p),
+    region: orNull(r, "region", str, p),
+    token: orNull(r, "token", int, p),
+    revision: int(r, "revision", p),
+    ageMs: orNull(r, "ageMs", (rr, f) => num(rr, f), p),
+  };
 }

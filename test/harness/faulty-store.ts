@@ -16,6 +16,7 @@ export class FaultyStore implements LeaseStore {
   hanging = false;
   private cuts = new Set<AbortController>();
   private hangs: ((op: string, key: string) => boolean)[] = [];
+  private lostReplies: ((op: string, key: string) => boolean)[] = [];
   /** Count of calls made through this view, by operation. */
   readonly calls: Record<string, number> = {};
 
@@ -35,6 +36,24 @@ export class FaultyStore implements LeaseStore {
   /** The next call for which `pred` holds never answers: it rejects only when its signal aborts. */
   hangNext(pred: (op: string, key: string) => boolean): void {
     this.hangs.push(pred);
+  }
+
+  /** The next call for which `pred` holds is carried out, but its reply is lost: it rejects only when its signal aborts. */
+  loseReplyNext(pred: (op: string, key: string) => boolean): void {
+    this.lostReplies.push(pred);
+  }
+
+  /** Runs `call`; if a lost reply was planned for it, the result is dropped and the caller waits for its signal. */
+  private async maybeLoseReply<T>(op: string, key: string, opts: CallOptions | undefined, call: () => Promise<T>): Promise<T> {
+    const i = this.lostReplies.findIndex((p) => p(op, key));
+    if (i < 0) return call();
+    this.lostReplies.splice(i, 1);
+    await call();
+    return new Promise<never>((_, reject) => {
+      const s = opts?.signal;
+      if (s?.aborted) return reject(new AbortedError("aborted"));
+      s?.addEventListener("abort", () => reject(new AbortedError("aborted")), { once: true });
+    });
   }
 
   private guard(op: string): void {
@@ -64,7 +83,7 @@ export class FaultyStore implements LeaseStore {
   }
   async update(key: string, value: Uint8Array, rev: number, opts?: CallOptions): Promise<number> {
     this.guard("update");
-    return this.hung("update", key, opts) ?? this.inner.update(key, value, rev, opts);
+    return this.hung("update", key, opts) ?? this.maybeLoseReply("update", key, opts, () => this.inner.update(key, value, rev, opts));
   }
   async delete(key: string, rev: number, opts?: CallOptions): Promise<void> {
     this.guard("delete");

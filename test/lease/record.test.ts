@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { pack } from "msgpackr";
-import { MAX_LEASE_MS, decodeRecord, encodeRecord, leaseToWait, viewOf, type LeaseRecord } from "../../src/lease/record.js";
+import { MAX_LEASE_MS, commitOf, decodeRecord, encodeRecord, leaseToWait, viewOf, type LeaseRecord } from "../../src/lease/record.js";
 import { scopeLeaseToWait, scopeViewOf } from "../../src/scopes/record.js";
 
 const rec: LeaseRecord = { v: 1, holder: "a", token: 0, leaseMs: 2000, renewMs: 666, acquiredAt: 1, renewedAt: 2, released: false, meta: { region: "eu" } };
@@ -49,5 +49,15 @@ describe("lease record", () => {
     expect(scopeViewOf(entry(pack({ ...scope, leaseMs: MAX_LEASE_MS + 1 })))).toMatchObject({ state: "unknown", reason: "leaseMs invalid" });
     expect(scopeLeaseToWait(scopeViewOf(entry(pack({ ...scope, leaseMs: MAX_LEASE_MS + 1 }))), 3_000)).toBe(3_000);
     expect(scopeLeaseToWait(scopeViewOf(entry(pack({ ...scope, v: 2 }))), 3_000)).toBe(10_000);
+  });
+
+  it("commit and reveal (issue 14): decoded when well-formed, unknown otherwise", () => {
+    const commit = commitOf("secret");
+    expect(commit).toMatch(/^[0-9a-f]{64}$/);
+    expect(decodeRecord(encodeRecord({ ...rec, commit }))).toEqual({ ...rec, commit });
+    expect(decodeRecord(encodeRecord({ ...rec, released: true, reveal: "secret" }))).toEqual({ ...rec, released: true, reveal: "secret" });
+    for (const bad of [pack({ ...rec, commit: "ABC" }), pack({ ...rec, commit: 5 }), pack({ ...rec, reveal: "" }), pack({ ...rec, reveal: "x".repeat(257) }), pack({ ...rec, acquiredAt: Infinity })]) {
+      expect(viewOf(entry(bad)).state).toBe("unknown");
+    }
   });
 });
