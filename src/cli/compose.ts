@@ -1,12 +1,22 @@
 /**
- * `regent compose`: writes the docker-compose demo (`docker-compose.yml` and
- * one nats-server config per server under `deploy/nats/`) derived from
+ * `regent compose`: writes the docker-compose demo (`docker-compose.yml`,
+ * one nats-server config per server under `deploy/nats/`, and
+ * `deploy/prometheus/prometheus.yml`) derived from
  * regions/, or with `--check` only reports whether the files on disk are what
  * would be written, so an edit to regions/ without regenerating is caught.
  */
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
-import { composeFromTopology, composeHostnames, DEFAULT_CONFIG_DIR, natsConfigsFromTopology, SECRETS_DIR } from "../topology/compose.js";
+import {
+  composeFromTopology,
+  composeHostnames,
+  DEFAULT_CONFIG_DIR,
+  IMAGE_UID,
+  natsConfigsFromTopology,
+  prometheusConfigFromTopology,
+  PROMETHEUS_DIR,
+  SECRETS_DIR,
+} from "../topology/compose.js";
 import { identitiesOf } from "../topology/access.js";
 import { ensureSecrets } from "../launcher/secrets.js";
 import { loadTopology } from "../topology/load.js";
@@ -29,7 +39,10 @@ export function composeFiles(opts: Omit<ComposeCliOptions, "check">): { files: M
     throw new Error(`--regions ${opts.regions} must be inside the directory of --out (${base}), which the containers mount at /app`);
   }
   const configDir = join(base, DEFAULT_CONFIG_DIR);
-  const files = new Map<string, string>([[opts.out, composeFromTopology(topo, { mode: opts.mode, regionsDir })]]);
+  const files = new Map<string, string>([
+    [opts.out, composeFromTopology(topo, { mode: opts.mode, regionsDir })],
+    [join(base, PROMETHEUS_DIR, "prometheus.yml"), prometheusConfigFromTopology(topo, opts.mode)],
+  ]);
   for (const [server, text] of Object.entries(natsConfigsFromTopology(topo, opts.mode))) files.set(join(configDir, `${server}.conf`), text);
   return { files, configDir };
 }
@@ -70,15 +83,25 @@ export async function runCompose(opts: ComposeCliOptions): Promise<void> {
     return;
   }
   mkdirSync(configDir, { recursive: true });
-  for (const [path, text] of files) writeFileSync(path, text);
+  for (const [path, text] of files) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+  }
   // The config directory is wholly generated: remove what no server uses any more.
   for (const path of stale) rmSync(path);
   // Secrets: only what is missing is made, so running containers keep working.
   const topo = loadTopology(opts.regions);
   const secrets = join(dirname(opts.out), SECRETS_DIR);
-  await ensureSecrets(secrets, { identities: identitiesOf(topo), hostnames: composeHostnames(topo) }, { signal: AbortSignal.timeout(30_000) });
+  const made = await ensureSecrets(secrets, { identities: identitiesOf(topo), hostnames: composeHostnames(topo) }, { signal: AbortSignal.timeout(30_000) });
+  // Node containers run as the image's non-root user and must read their
+  // seed (0600): as root, hand each node seed and the CA to that uid. Other
+  // users own their files and pass REGENT_UID (see docker-compose.yml).
+  if (process.getuid?.() === 0) {
+    for (const r of topo.regions) chownSync(made.seedFile(`node-${r.name}`), IMAGE_UID, IMAGE_UID);
+    chownSync(made.client.ca, IMAGE_UID, IMAGE_UID);
+  }
   process.stdout.write(
-    `wrote ${opts.out} and ${files.size - 1} configs in ${configDir} (${opts.mode} mode)${stale.length ? `; removed ${stale.length} stale` : ""}; ` +
+    `wrote ${opts.out}, ${join(dirname(opts.out), PROMETHEUS_DIR, "prometheus.yml")} and ${files.size - 2} configs in ${configDir} (${opts.mode} mode)${stale.length ? `; removed ${stale.length} stale` : ""}; ` +
       `secrets in ${secrets} (do not commit)\n`,
   );
 }

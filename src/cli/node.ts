@@ -174,6 +174,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     recorder?.close();
     await nc.close().catch(() => undefined);
     health.close();
+    metrics.close();
   });
   const addr = metricsServer?.address();
   print({ type: "ready", ...(addr && typeof addr === "object" ? { metricsPort: addr.port } : {}) });

@@ -103,6 +103,8 @@ export class RegentNode {
   private readonly now: () => number;
   private lessee: ScopeLessee | null = null;
   private authority: ScopeAuthority | null = null;
+  /** Moves made by this node's past authority terms, so {@link scopeMoves} never goes down (a Prometheus counter). */
+  private pastMoves = 0;
   private readonly scopeTiming: Timing | null;
   private readonly clock: ScopeClock;
 
@@ -164,6 +166,7 @@ export class RegentNode {
           a.start();
           return () => {
             this.authority = null;
+            this.pastMoves += a.moves;
             a.stop();
           };
         }),
@@ -247,9 +250,9 @@ export class RegentNode {
     return this.authority.move(scope, region, reason);
   }
 
-  /** Scope moves made while this node was the lease authority. */
+  /** Scope moves made while this node was the lease authority, over all its terms (never decreases). */
   scopeMoves(): number {
-    return this.authority?.moves ?? 0;
+    return this.pastMoves + (this.authority?.moves ?? 0);
   }
 
   /** Hands over the given tier (a regional resign ends the global role too). */

@@ -11,6 +11,12 @@
  * fixed (client 4222, routes 6222, gateways 7222, monitoring 8222) instead of
  * the launcher's ephemeral loopback ports.
  *
+ * Node services run the image of the repository's Dockerfile (built by
+ * compose); a `prometheus` service scrapes every node and evaluates
+ * deploy/prometheus/alerts.yml, and `grafana` shows deploy/grafana's
+ * dashboard. Only prometheus.yml depends on regions/, so it is generated; the
+ * alert rules and the Grafana files are committed as they are.
+ *
  * YAML is written by hand (no dependency): every string is emitted as a JSON
  * string, which is a valid YAML double-quoted scalar, so names that YAML 1.1
  * would read as booleans or numbers (`on`, `1e3`) cannot change meaning.
@@ -20,12 +26,12 @@ import { nkeyVariable, serverAccessConf } from "./access.js";
 import { GLOBAL_CLUSTER, type Topology } from "./schema.js";
 
 /** Fixed in-network ports of every server. */
-export const COMPOSE_PORTS = { client: 4222, route: 6222, gateway: 7222, monitor: 8222, metrics: 9464 } as const;
+export const COMPOSE_PORTS = { client: 4222, route: 6222, gateway: 7222, monitor: 8222, metrics: 9464, prometheus: 9090, grafana: 3000 } as const;
 
 /** Options of {@link composeFromTopology}. */
 export interface ComposeOptions {
   mode: SuperclusterMode;
-  /** Topology directory as seen from the compose file's directory (mounted at /app). Default `regions`. */
+  /** Topology directory relative to the compose file's directory (mounted read-only into node containers). Default `regions`. */
   regionsDir?: string;
   /** Directory of the generated server configs, relative to the compose file. Default `deploy/nats`. */
   configDir?: string;
@@ -51,11 +57,23 @@ export function composeHostnames(topology: Topology): string[] {
   return superclusterPlan(topology, "full").flatMap((c) => c.servers.map((s) => s.name));
 }
 
-const NATS_IMAGE = "nats:2.9-alpine";
-const NODE_IMAGE = "node:20-bookworm-slim";
-/** Where the repository is mounted in node containers, and the JetStream volume in server containers. */
-const APP_DIR = "/app";
+/** Current supported releases; regent needs nats-server 2.9+ and Node 20+. */
+export const COMPOSE_IMAGES = {
+  nats: "nats:2.11-alpine",
+  /** Built from the repository's Dockerfile by `docker compose up --build`. */
+  regent: "regent:local",
+  prometheus: "prom/prometheus:v3.5.0",
+  grafana: "grafana/grafana:12.1.0",
+} as const;
+/** uid and gid of the `node` user the Dockerfile's runtime stage runs as. */
+export const IMAGE_UID = 1000;
+/** Where `regent compose` writes prometheus.yml (next to the committed alerts.yml), relative to the compose file. */
+export const PROMETHEUS_DIR = "deploy/prometheus";
+const GRAFANA_DIR = "deploy/grafana";
+/** The JetStream volume in server containers. */
 const DATA_DIR = "/data";
+/** The regions directory in node containers. */
+const REGIONS_IN_CONTAINER = "/etc/regent/regions";
 const CONF_DIR_IN_CONTAINER = "/etc/nats";
 const CONF_IN_CONTAINER = `${CONF_DIR_IN_CONTAINER}/nats-server.conf`;
 
@@ -120,10 +138,10 @@ export function natsConfigsFromTopology(topology: Topology, mode: SuperclusterMo
   return out;
 }
 
-/** docker-compose YAML (version 3.8) for the whole demo: every server of {@link natsConfigsFromTopology} and every candidate node. */
+/** docker-compose YAML for the whole demo: every server of {@link natsConfigsFromTopology}, every candidate node, Prometheus and Grafana. */
 export function composeFromTopology(topology: Topology, opts: ComposeOptions): string {
   const configDir = trimSlashes(opts.configDir ?? DEFAULT_CONFIG_DIR);
-  const regionsDir = opts.regionsDir ?? "regions";
+  const regionsDir = trimSlashes(opts.regionsDir ?? "regions");
   const plan = superclusterPlan(topology, opts.mode);
   const first = topology.regions[0]?.name;
   const services: Record<string, unknown> = {};
@@ -132,7 +150,7 @@ export function composeFromTopology(topology: Topology, opts: ComposeOptions): s
     const volume = `${s.name}-data`;
     volumes[volume] = {};
     services[s.name] = {
-      image: NATS_IMAGE,
+      image: COMPOSE_IMAGES.nats,
       hostname: s.name,
       command: ["nats-server", "--config", CONF_IN_CONTAINER],
       working_dir: CONF_DIR_IN_CONTAINER,
@@ -140,6 +158,8 @@ export function composeFromTopology(topology: Topology, opts: ComposeOptions): s
       // Only one client port reaches the host, on loopback only: `regent status` / `watch`
       // talk to any server, the rest of the mesh stays inside the network.
       ...(s.cluster === GLOBAL_CLUSTER && s.region === first ? { ports: [`127.0.0.1:${COMPOSE_PORTS.client}:${COMPOSE_PORTS.client}`] } : {}),
+      // The monitoring port's /healthz: the server runs and its JetStream is current (busybox wget is in the alpine image).
+      healthcheck: wgetCheck(`http://127.0.0.1:${COMPOSE_PORTS.monitor}/healthz`, "10s"),
     };
   }
   for (const r of topology.regions) {
@@ -149,16 +169,19 @@ export function composeFromTopology(topology: Topology, opts: ComposeOptions): s
       // Candidate ids equal region server names (`<region>-<n>`), so node
       // services need their own prefix to stay distinct DNS names.
       services[`node-${id}`] = {
-        image: NODE_IMAGE,
+        image: COMPOSE_IMAGES.regent,
+        // Every node service names the same build; compose builds it once per `up --build` (the layers are cached).
+        build: { context: ".", dockerfile: "Dockerfile" },
         hostname: `node-${id}`,
-        working_dir: APP_DIR,
-        // Its own region's seed and the CA only; the tmpfs hides every other
-        // secret that the repository mount would otherwise show.
-        volumes: [`.:${APP_DIR}:ro`, `./${SECRETS_DIR}/clients/node-${r.name}.nk:${NODE_SECRETS}/nats.nk:ro`, `./${SECRETS_DIR}/clients/ca.pem:${NODE_SECRETS}/ca.pem:ro`],
-        tmpfs: [`${APP_DIR}/${SECRETS_DIR}`],
-        command: ["node", "bin/regent.js", "node", "--region", r.name, "--id", id, "--regions", regionsDir, "--mode", opts.mode, "--servers", servers, "--nkey", `${NODE_SECRETS}/nats.nk`, "--tls-ca", `${NODE_SECRETS}/ca.pem`, "--metrics-port", String(COMPOSE_PORTS.metrics), "--metrics-host", "0.0.0.0"],
+        // Non-root, as the image: the uid must be able to read the mounted seed (0600).
+        // `regent compose` run as root hands the node seeds to uid ${IMAGE_UID}; otherwise set REGENT_UID to the owner.
+        user: `\${REGENT_UID:-${IMAGE_UID}}:\${REGENT_GID:-${IMAGE_UID}}`,
+        // The topology and its own region's seed and the CA only; nothing else of the repository.
+        volumes: [`./${regionsDir}:${REGIONS_IN_CONTAINER}:ro`, `./${SECRETS_DIR}/clients/node-${r.name}.nk:${NODE_SECRETS}/nats.nk:ro`, `./${SECRETS_DIR}/clients/ca.pem:${NODE_SECRETS}/ca.pem:ro`],
+        command: ["node", "--region", r.name, "--id", id, "--regions", REGIONS_IN_CONTAINER, "--mode", opts.mode, "--servers", servers, "--nkey", `${NODE_SECRETS}/nats.nk`, "--tls-ca", `${NODE_SECRETS}/ca.pem`, "--metrics-port", String(COMPOSE_PORTS.metrics), "--metrics-host", "0.0.0.0"],
         depends_on: own.map((s) => s.name),
-        // /readyz: connected to NATS and the regional election running (the image has no curl; node has fetch).
+        // /readyz: connected to NATS and the regional election running, i.e. serving (the image has no curl; node has fetch).
+        // Liveness (/healthz) is for orchestrators that restart on it; Docker only reports health.
         healthcheck: {
           test: ["CMD", "node", "-e", `fetch("http://127.0.0.1:${COMPOSE_PORTS.metrics}/readyz").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
           interval: "5s",
@@ -172,13 +195,61 @@ export function composeFromTopology(topology: Topology, opts: ComposeOptions): s
       };
     }
   }
+  volumes["prometheus-data"] = {};
+  services.prometheus = {
+    image: COMPOSE_IMAGES.prometheus,
+    hostname: "prometheus",
+    command: ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus", "--storage.tsdb.retention.time=2d"],
+    volumes: [`./${PROMETHEUS_DIR}:/etc/prometheus:ro`, "prometheus-data:/prometheus"],
+    ports: [`127.0.0.1:${COMPOSE_PORTS.prometheus}:${COMPOSE_PORTS.prometheus}`],
+    healthcheck: wgetCheck(`http://127.0.0.1:${COMPOSE_PORTS.prometheus}/-/ready`, "10s"),
+  };
+  volumes["grafana-data"] = {};
+  services.grafana = {
+    image: COMPOSE_IMAGES.grafana,
+    hostname: "grafana",
+    // Loopback-only demo: anonymous viewers see the dashboard without a login.
+    environment: {
+      GF_AUTH_ANONYMOUS_ENABLED: "true",
+      GF_AUTH_ANONYMOUS_ORG_ROLE: "Viewer",
+      GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: "/etc/grafana/dashboards/regent.json",
+    },
+    volumes: [`./${GRAFANA_DIR}/provisioning:/etc/grafana/provisioning:ro`, `./${GRAFANA_DIR}/dashboards:/etc/grafana/dashboards:ro`, "grafana-data:/var/lib/grafana"],
+    ports: [`127.0.0.1:${COMPOSE_PORTS.grafana}:${COMPOSE_PORTS.grafana}`],
+    depends_on: ["prometheus"],
+    healthcheck: wgetCheck(`http://127.0.0.1:${COMPOSE_PORTS.grafana}/api/health`, "10s"),
+  };
   const header = [
     ...generatedBy(opts.mode).split("\n"),
-    `Needs node_modules on the host (npm ci): the repository is mounted read-only at ${APP_DIR}.`,
     `Needs ${SECRETS_DIR}/ (CA, server certificate, an nkey per identity): \`regent compose\` makes what is missing; never commit it.`,
-    `Then: docker-compose up -d; NATS_URL=tls://127.0.0.1:${COMPOSE_PORTS.client} NATS_CA=${SECRETS_DIR}/clients/ca.pem NATS_NKEY=${SECRETS_DIR}/clients/operator.nk regent status`,
+    `Then: docker compose up -d --build (README.md, "Docker Compose"); Grafana on http://127.0.0.1:${COMPOSE_PORTS.grafana}, Prometheus on http://127.0.0.1:${COMPOSE_PORTS.prometheus};`,
+    `NATS_URL=tls://127.0.0.1:${COMPOSE_PORTS.client} NATS_CA=${SECRETS_DIR}/clients/ca.pem NATS_NKEY=${SECRETS_DIR}/clients/operator.nk regent status`,
   ];
-  return header.map((l) => `# ${l}`).join("\n") + "\n" + toYaml({ version: "3.8", services, volumes });
+  return header.map((l) => `# ${l}`).join("\n") + "\n" + toYaml({ services, volumes });
+}
+
+/** The compose demo's prometheus.yml: every node of `topology` as a target, labelled with its region (the alert rules need it). */
+export function prometheusConfigFromTopology(topology: Topology, mode: SuperclusterMode): string {
+  const config = {
+    global: { scrape_interval: "5s", evaluation_interval: "5s" },
+    // Relative to this file: alerts.yml is committed next to it.
+    rule_files: ["alerts.yml"],
+    scrape_configs: [
+      {
+        job_name: "regent",
+        static_configs: topology.regions.map((r) => ({
+          targets: r.candidateIds.map((id) => `node-${id}:${COMPOSE_PORTS.metrics}`),
+          labels: { region: r.name },
+        })),
+      },
+    ],
+  };
+  return generatedBy(mode).split("\n").map((l) => `# ${l}`).join("\n") + "\n" + toYaml(config);
+}
+
+/** A healthcheck that GETs `url` with busybox wget (alpine-based images have no curl). */
+function wgetCheck(url: string, interval: string): Record<string, unknown> {
+  return { test: ["CMD", "wget", "-q", "-O", "/dev/null", url], interval, timeout: "3s", retries: 3, start_period: "20s" };
 }
 
 function trimSlashes(p: string): string {
@@ -221,7 +292,11 @@ export function toYaml(value: Record<string, unknown>): string {
       for (const item of v) emit(item, indent + "  ", "-");
     } else if (isMap(v) && Object.keys(v).length > 0) {
       if (lead === "-") {
-        throw new TypeError("mappings inside sequences are not needed for compose files and not supported");
+        // `- first: …` then the other keys under it (prometheus.yml's scrape_configs).
+        const at = lines.length;
+        for (const [k, x] of Object.entries(v)) emit(x, indent + "  ", `${key(k)}:`);
+        lines[at] = `${indent}- ${lines[at]!.slice(indent.length + 2)}`;
+        return;
       }
       if (lead) lines.push(`${indent}${lead}`);
       const inner = lead ? indent + "  " : indent;

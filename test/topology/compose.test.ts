@@ -1,9 +1,11 @@
 /**
- * The committed docker-compose demo (docker-compose.yml, deploy/nats/*.conf)
- * must be exactly what regions/ generates, so editing a region without
- * running `regent compose` fails here. The files are also checked by the
- * tools that will read them: `docker-compose config -q` and
- * `nats-server -t` (both work offline, without resolving the hostnames).
+ * The committed docker-compose demo (docker-compose.yml, deploy/nats/*.conf,
+ * deploy/prometheus/prometheus.yml) must be exactly what regions/ generates,
+ * so editing a region without running `regent compose` fails here. The files
+ * are also checked by the tools that will read them: `docker-compose config
+ * -q`, `nats-server -t` and `promtool check config` (all offline, without
+ * resolving the hostnames). Without docker-compose or promtool those checks
+ * are skipped locally and FAIL in CI (`CI` set), which installs both.
  */
 import { execFile } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -13,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { findNatsServer } from "../../src/launcher/ports.js";
-import { composeFromTopology, natsConfigsFromTopology, toYaml } from "../../src/topology/compose.js";
+import { COMPOSE_IMAGES, composeFromTopology, natsConfigsFromTopology, prometheusConfigFromTopology, toYaml } from "../../src/topology/compose.js";
 import { loadTopology } from "../../src/topology/load.js";
 
 const run = promisify(execFile);
@@ -68,6 +70,11 @@ describe("committed compose files match regions/", () => {
     }
   });
 
+  it("deploy/prometheus/prometheus.yml is prometheusConfigFromTopology(regions/, light)", () => {
+    const committed = readFileSync(join(ROOT, "deploy", "prometheus", "prometheus.yml"), "utf8");
+    expect(committed, "deploy/prometheus/prometheus.yml is stale: run `npm run regent -- compose`").toBe(prometheusConfigFromTopology(topology, "light"));
+  });
+
   it("`regent compose --check` agrees", async () => {
     const r = await regent(["compose", "--check"], ROOT);
     expect(r.stderr).toBe("");
@@ -80,23 +87,26 @@ describe("what is generated", () => {
   const yml = composeFromTopology(topology, { mode: "light" });
   const confs = natsConfigsFromTopology(topology, "light");
 
-  it("one nats service per server and one node service per candidate; only global-<first region> reaches the host", () => {
+  it("one nats service per server and one node service per candidate; only global-<first region>, Prometheus and Grafana reach the host", () => {
     const servers = [...topology.regions.map((r) => `${r.name}-1`), ...topology.regions.map((r) => `global-${r.name}`)];
     expect(Object.keys(confs)).toEqual(servers);
     for (const s of servers) {
-      expect(yml).toContain(`\n  ${s}:\n    image: "nats:2.9-alpine"\n    hostname: "${s}"\n`);
+      expect(yml).toContain(`\n  ${s}:\n    image: "${COMPOSE_IMAGES.nats}"\n    hostname: "${s}"\n`);
       expect(yml).toContain(`\n  ${s}-data: {}\n`);
     }
     for (const r of topology.regions) {
       for (const id of r.candidateIds) {
-        expect(yml).toContain(`\n  node-${id}:\n    image: "node:20-bookworm-slim"\n`);
-        expect(yml).toContain(`"--region"\n      - "${r.name}"\n      - "--id"\n      - "${id}"`);
+        // The image of the repository's Dockerfile, built by compose.
+        expect(yml).toContain(`\n  node-${id}:\n    image: "regent:local"\n    build:\n      context: "."\n      dockerfile: "Dockerfile"\n`);
+        expect(yml).toContain(`      - "node"\n      - "--region"\n      - "${r.name}"\n      - "--id"\n      - "${id}"\n      - "--regions"\n      - "/etc/regent/regions"`);
       }
       expect(yml).toContain(`"--servers"\n      - "nats://${r.name}-1:4222"\n      - "--nkey"\n      - "/run/regent/nats.nk"\n      - "--tls-ca"\n      - "/run/regent/ca.pem"\n      - "--metrics-port"\n      - "9464"\n      - "--metrics-host"\n      - "0.0.0.0"\n    depends_on: ["${r.name}-1"]`);
     }
-    // Every node has a readiness healthcheck on /readyz.
+    // Every node has a readiness healthcheck on /readyz, every server one on its monitoring port's /healthz.
     expect(yml.match(/healthcheck:\n {6}test:\n(?: {8}- .*\n){3} {8}- "fetch\(\\"http:\/\/127\.0\.0\.1:9464\/readyz\\"\)/g)).toHaveLength(topology.regions.reduce((n, r) => n + r.candidates, 0));
-    expect(yml.match(/ports:/g)).toHaveLength(1);
+    expect(yml.match(/healthcheck:\n {6}test: \["CMD", "wget", "-q", "-O", "\/dev\/null", "http:\/\/127\.0\.0\.1:8222\/healthz"\]/g)).toHaveLength(servers.length);
+    // Published ports are all on loopback: one NATS client port, Prometheus and Grafana.
+    expect(yml.match(/ports: .*/g)).toEqual([`ports: ["127.0.0.1:4222:4222"]`, `ports: ["127.0.0.1:9090:9090"]`, `ports: ["127.0.0.1:3000:3000"]`]);
     expect(yml).toContain(`\n  global-${topology.regions[0]!.name}:\n`);
     // On loopback only: the demo's client port is not offered to the network.
     expect(yml.split(`\n  global-${topology.regions[0]!.name}:\n`)[1]!.split("\n  global-")[0]).toContain(`ports: ["127.0.0.1:4222:4222"]`);
@@ -133,7 +143,10 @@ describe("what is generated", () => {
     for (const r of topology.regions) {
       const svc = yml.split(`\n  node-${r.candidateIds[0]}:\n`)[1]!.split("\n  node-")[0]!;
       expect(svc).toContain(`"./deploy/secrets/clients/node-${r.name}.nk:/run/regent/nats.nk:ro"`);
-      expect(svc).toContain(`tmpfs: ["/app/deploy/secrets"]`);
+      // No repository mount: only the topology, read-only; and a non-root user.
+      expect(svc).toContain(`"./regions:/etc/regent/regions:ro"`);
+      expect(svc).not.toMatch(/"\.:|\/app/);
+      expect(svc).toContain(`user: "\${REGENT_UID:-1000}:\${REGENT_GID:-1000}"`);
       expect(svc).not.toMatch(/operator\.nk|observer\.nk/);
     }
   });
@@ -148,6 +161,21 @@ describe("what is generated", () => {
     expect(composeFromTopology(topology, { mode: "full" })).toContain(`"nats://eu-west-1:4222,nats://eu-west-2:4222,nats://eu-west-3:4222"`);
   });
 
+  it("prometheus.yml scrapes every node's metrics port, labelled with its region, and loads the alert rules", () => {
+    const prom = prometheusConfigFromTopology(topology, "light");
+    expect(prom).toContain(`rule_files: ["alerts.yml"]\nscrape_configs:\n  - job_name: "regent"\n    static_configs:\n`);
+    for (const r of topology.regions) {
+      expect(prom).toContain(`      - targets: [${r.candidateIds.map((id) => `"node-${id}:9464"`).join(", ")}]\n        labels:\n          region: "${r.name}"\n`);
+    }
+    // Prometheus and Grafana run with the committed rules and dashboard.
+    expect(yml).toContain(`    volumes: ["./deploy/prometheus:/etc/prometheus:ro", "prometheus-data:/prometheus"]\n`);
+    expect(yml).toContain(`      - "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro"\n      - "./deploy/grafana/dashboards:/etc/grafana/dashboards:ro"\n`);
+  });
+
+  it("toYaml writes mappings inside sequences", () => {
+    expect(toYaml({ a: [{ x: 1, y: [{ z: "q" }] }, "s"] })).toBe(`a:\n  - x: 1\n    "y":\n      - z: "q"\n  - "s"\n`);
+  });
+
   it("toYaml quotes keys YAML 1.1 would read as booleans", () => {
     expect(toYaml({ on: "x", "a-b": ["1", "2"], no: {}, n: [] })).toBe(`"on": "x"\na-b: ["1", "2"]\n"no": {}\n"n": []\n`);
   });
@@ -159,10 +187,17 @@ describe("regent compose", () => {
     const w = await regent(["compose", "--mode", "full"], dir);
     expect(w.code, w.stderr).toBe(0);
     expect(readdirSync(join(dir, "deploy", "nats"))).toHaveLength(12);
+    expect(readFileSync(join(dir, "deploy", "prometheus", "prometheus.yml"), "utf8")).toBe(prometheusConfigFromTopology(topology, "full"));
     // Secrets: made once, seeds private, kept on the next run (running containers keep their keys).
     const clients = join(dir, "deploy", "secrets", "clients");
     expect(readdirSync(clients).sort()).toEqual(["ca.pem", ...topology.regions.map((r) => `node-${r.name}.nk`), "observer.nk", "operator.nk"].sort());
     expect(statSync(join(clients, "operator.nk")).mode & 0o077).toBe(0);
+    if (process.getuid?.() === 0) {
+      // As root, the node seeds and the CA go to the image's uid (the node containers' user); the operator's seed stays root's.
+      for (const r of topology.regions) expect(statSync(join(clients, `node-${r.name}.nk`)).uid).toBe(1000);
+      expect(statSync(join(clients, "ca.pem")).uid).toBe(1000);
+      expect(statSync(join(clients, "operator.nk")).uid).toBe(0);
+    }
     const seed = readFileSync(join(clients, "node-eu-west.nk"), "utf8");
     const cert = readFileSync(join(dir, "deploy", "secrets", "nats", "server.pem"), "utf8");
     expect((await regent(["compose", "--mode", "full", "--check"], dir)).code).toBe(0);
@@ -178,8 +213,12 @@ describe("regent compose", () => {
     writeFileSync(us, JSON.stringify({ ...JSON.parse(readFileSync(us, "utf8")), candidates: 3 }));
     const stale = await regent(["compose", "--check"], dir);
     expect(stale.code).not.toBe(0);
-    expect(stale.stderr).toMatch(/^regent: compose files out of date with regions: docker-compose.yml differs; run `regent compose/);
+    expect(stale.stderr).toMatch(/^regent: compose files out of date with regions: docker-compose.yml differs; deploy\/prometheus\/prometheus.yml differs; run `regent compose/);
     expect(stale.stderr.trim().split("\n")).toHaveLength(1);
+
+    expect((await regent(["compose"], dir)).code).toBe(0);
+    writeFileSync(join(dir, "deploy", "prometheus", "prometheus.yml"), "global: {}\n");
+    expect((await regent(["compose", "--check"], dir)).stderr).toMatch(/prometheus\.yml differs/);
 
     expect((await regent(["compose"], dir)).code).toBe(0);
     writeFileSync(join(dir, "deploy", "nats", "mars-1.conf"), "");
@@ -200,6 +239,21 @@ describe("external validators", () => {
     for (const file of [join(ROOT, "docker-compose.yml"), join(dir, "docker-compose.yml")]) {
       // Offline: `config` parses and validates the file, no Docker engine needed.
       const r = await run("docker-compose", ["-f", file, "config", "-q"], { timeout: 30_000 }).catch((e: { stderr?: string }) => ({ stderr: `FAILED: ${e.stderr}` }));
+      expect(r.stderr, file).not.toMatch(/FAILED/);
+    }
+  });
+
+  it("promtool check config accepts prometheus.yml (light, committed; full, generated) with the alert rules", async (ctx) => {
+    if (!(await hasCommand("promtool", ["--version"]))) {
+      if (process.env.CI) throw new Error("promtool is not installed; .ci/run must install it (apt-get install prometheus)");
+      ctx.skip();
+    }
+    const dir = tempProject();
+    expect((await regent(["compose", "--mode", "full"], dir)).code).toBe(0);
+    cpSync(join(ROOT, "deploy", "prometheus", "alerts.yml"), join(dir, "deploy", "prometheus", "alerts.yml"));
+    for (const file of [join(ROOT, "deploy", "prometheus", "prometheus.yml"), join(dir, "deploy", "prometheus", "prometheus.yml")]) {
+      const r = await run("promtool", ["check", "config", file], { timeout: 30_000 }).catch((e: { stdout?: string; stderr?: string }) => ({ stdout: "", stderr: `FAILED: ${e.stdout ?? ""}${e.stderr ?? ""}` }));
+      expect(`${r.stdout}${r.stderr}`, file).toMatch(/SUCCESS: 6 rules found/);
       expect(r.stderr, file).not.toMatch(/FAILED/);
     }
   });
