@@ -24,6 +24,8 @@ export const ErrorCode = {
   NotLeader: "NOT_LEADER",
   /** A fenced resource rejected a stale token. */
   StaleToken: "STALE_TOKEN",
+  /** The deployment refused a request: NATS denied the permission, or the lease authority declined a move. */
+  Refused: "REFUSED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -108,6 +110,16 @@ export class StaleTokenError extends RegentError {
     super(ErrorCode.StaleToken, `stale fencing token ${token} (highest seen ${highest})`);
     this.token = token;
     this.highest = highest;
+  }
+}
+
+/**
+ * A request reached the deployment and was turned down: not retryable as is
+ * (the CLI exits 5, like {@link NotLeaderError}).
+ */
+export class RefusedError extends RegentError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.Refused, message, options);
   }
 }
 
