@@ -12,6 +12,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
+COPY scripts/build.mjs ./scripts/build.mjs
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
@@ -24,10 +25,9 @@ WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/bin ./bin
+# Compiled code only: without src/ next to it, bin/regent.js runs dist/ (as
+# the installed npm package does), with no TypeScript loader in the process.
 COPY --from=build /src/dist ./dist
-# src/ stays while bin/regent.js runs the TypeScript through tsx (a runtime
-# dependency); it can go once the bin runs dist/.
-COPY --from=build /src/src ./src
 # A default topology; compose mounts the deployment's own at /etc/regent/regions.
 COPY regions ./regions
 USER node

@@ -14,6 +14,7 @@ const serial = [
   "test/hierarchy/events-stream.test.ts",
   "test/observability/health-nats.test.ts",
   "test/dashboard/browser.test.ts",
+  "test/package/**/*.test.ts",
 ];
 
 export default defineConfig({

@@ -30,6 +30,8 @@ export const ErrorCode = {
    * safely: tokens would go backwards. See docs/safety.md, "A lost bucket".
    */
   TokenFloor: "TOKEN_FLOOR",
+  /** The deployment refused a request: NATS denied the permission, or the lease authority declined a move. */
+  Refused: "REFUSED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -131,6 +133,16 @@ export class TokenFloorError extends RegentError {
     this.bucket = bucket;
     this.floor = floor;
     this.lastRevision = lastRevision;
+  }
+}
+
+/**
+ * A request reached the deployment and was turned down: not retryable as is
+ * (the CLI exits 5, like {@link NotLeaderError}).
+ */
+export class RefusedError extends RegentError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.Refused, message, options);
   }
 }
 

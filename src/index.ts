@@ -1,6 +1,8 @@
 /**
  * regent: leader election with fencing tokens on NATS JetStream KV.
- * This module exports the public API only.
+ * This module exports the public API only; the tools regent's own tests use
+ * (split-brain oracle, nats-server launcher, topology loader, simulation)
+ * are in `regent/testing` (src/testing.ts).
  */
 export { startElection, Election } from "./election/election.js";
 export type { ElectionOptions, ElectionEvent, Leadership, TimerClock } from "./election/election.js";
@@ -29,14 +31,14 @@ export type { MoveResult } from "./scopes/authority.js";
 export { subjects } from "./wire/subjects.js";
 export { encodeEvent, decodeEvent, WIRE_VERSION } from "./wire/events.js";
 export type { LeaderEvent, ScopeEvent, StateSnapshot, LeaseRow, WireEvent } from "./wire/events.js";
-export { loadTopology } from "./topology/load.js";
 export { identitiesOf, permissionsOf, serverAccessConf } from "./topology/access.js";
 export type { Identity, Permissions, Role as AccessRole } from "./topology/access.js";
 export { natsAuthOptions, natsAuthFromEnv, redactUrl, NATS_AUTH_ENV } from "./util/nats-auth.js";
 export type { NatsAuth } from "./util/nats-auth.js";
 export type { Topology, RegionSpec } from "./topology/load.js";
-export { monotonicNowMs, IntervalRecorder, readIntervals, checkIntervals } from "./observability/oracle.js";
-export type { LeadershipInterval, CheckResult, Violation } from "./observability/oracle.js";
+export { RegentMetrics, serveMetrics } from "./observability/metrics.js";
+export { NodeHealth } from "./observability/health.js";
+export type { ProbeResult } from "./observability/health.js";
 export { createLogger, silentLogger } from "./observability/logger.js";
 export type { Logger } from "./observability/logger.js";
 export {
@@ -52,4 +54,5 @@ export {
   NotLeaderError,
   StaleTokenError,
   TokenFloorError,
+  RefusedError,
 } from "./errors.js";

@@ -4,7 +4,7 @@ import * as api from "../src/index.js";
 describe("errors", () => {
   it("has exactly the documented codes (adding one is a deliberate act)", () => {
     expect(Object.values(api.ErrorCode).sort()).toEqual(
-      ["ABORTED", "BUCKET_MISSING", "CONFLICT", "INVALID_CONFIG", "MALFORMED", "NOT_LEADER", "STALE_TOKEN", "STOPPED", "STORE_UNAVAILABLE", "TOKEN_FLOOR"],
+      ["ABORTED", "BUCKET_MISSING", "CONFLICT", "INVALID_CONFIG", "MALFORMED", "NOT_LEADER", "REFUSED", "STALE_TOKEN", "STOPPED", "STORE_UNAVAILABLE", "TOKEN_FLOOR"],
     );
   });
 
@@ -20,6 +20,7 @@ describe("errors", () => {
       [new api.NotLeaderError(), "NOT_LEADER"],
       [new api.StaleTokenError(1, 2), "STALE_TOKEN"],
       [new api.TokenFloorError("b", 10, 3), "TOKEN_FLOOR"],
+      [new api.RefusedError("no"), "REFUSED"],
     ];
     expect(cases).toHaveLength(Object.keys(api.ErrorCode).length);
     for (const [err, code] of cases) {

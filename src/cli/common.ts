@@ -4,8 +4,9 @@
  */
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { StoreUnavailableError } from "../errors.js";
+import { AbortedError, StoreUnavailableError } from "../errors.js";
 import { NATS_AUTH_ENV, natsAuthOptions, redactUrl, type NatsAuth } from "../util/nats-auth.js";
+import { sleep } from "../util/timers.js";
 
 /** Parses a positive integer number of milliseconds. */
 export function parseMs(value: string): number {
@@ -95,6 +96,49 @@ export async function connectNats(servers: string[], name: string, opts: { timeo
   }
 }
 
+/**
+ * {@link connectNats} that waits for the first connection instead of failing:
+ * a node started before its servers (boot order, an outage) retries with
+ * backoff (250 ms doubling to 5 s), reporting each failure through
+ * `onRetry`, until it connects or `signal` aborts (then {@link AbortedError}).
+ * Bad credential settings still fail at once: retrying cannot fix a file.
+ */
+export async function connectNatsWaiting(
+  servers: string[],
+  name: string,
+  opts: { auth?: NatsAuth; signal: AbortSignal; onRetry: (err: Error, attempt: number, delayMs: number) => void },
+): Promise<NatsConnection> {
+  natsAuthOptions(opts.auth ?? {}); // throws the ConfigError before any attempt
+  for (let attempt = 1; ; attempt++) {
+    if (opts.signal.aborted) throw new AbortedError("stopped while waiting for NATS");
+    const pending = connectNats(servers, name, opts.auth ? { auth: opts.auth } : {});
+    let nc: NatsConnection | undefined;
+    try {
+      nc = await abortable(pending, opts.signal);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) {
+        // Aborted mid-attempt: a connection made after all must not linger.
+        void pending.then((late) => late.close(), () => undefined);
+        throw err;
+      }
+      const delayMs = Math.min(5_000, 250 * 2 ** Math.min(attempt - 1, 5));
+      opts.onRetry(err, attempt, delayMs);
+      await sleep(delayMs, opts.signal);
+    }
+    if (nc) return nc;
+  }
+}
+
+/** `p`, or {@link AbortedError} as soon as `signal` fires. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError("stopped while waiting for NATS"));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 /** Runs `onSignal` once on the first SIGINT/SIGTERM; a second one exits at once. */
 export function onShutdown(onSignal: (sig: NodeJS.Signals) => Promise<void> | void): void {
   let shuttingDown = false;
@@ -105,10 +149,4 @@ export function onShutdown(onSignal: (sig: NodeJS.Signals) => Promise<void> | vo
       void Promise.resolve(onSignal(sig)).finally(() => process.exit(0));
     });
   }
-}
-
-/** Prints an error for a human and exits non-zero. */
-export function fail(message: string, code = 1): never {
-  process.stderr.write(`regent: ${message}\n`);
-  process.exit(code);
 }

@@ -8,7 +8,7 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { ConfigError } from "../errors.js";
+import { ConfigError, RefusedError, StoreUnavailableError } from "../errors.js";
 import type { ControlResult } from "../dashboard/controls.js";
 
 /** What `up` writes so other terminals can reach its control API. */
@@ -42,14 +42,19 @@ function readControlFile(path: string): ControlFile {
   } catch {
     throw new ConfigError("--control", `no running \`regent up\` found (no control file ${path}); start one with: regent up`);
   }
-  const c = JSON.parse(raw) as ControlFile;
-  if (typeof c.url !== "string" || typeof c.token !== "string") throw new ConfigError("--control", `${path} is not a regent control file`);
+  let c: ControlFile;
+  try {
+    c = JSON.parse(raw) as ControlFile;
+  } catch {
+    throw new ConfigError("--control", `${path} is not a regent control file (not JSON)`);
+  }
+  if (typeof c?.url !== "string" || typeof c.token !== "string") throw new ConfigError("--control", `${path} is not a regent control file`);
   return c;
 }
 
 export interface ExerciseCliOptions {
   cluster: string;
-  /** Control file (default: {@link defaultControlFile} of the cluster, or $REGENT_CONTROL). */
+  /** Control file (default: {@link defaultControlFile} of the cluster; the CLI reads $REGENT_CONTROL into it). */
   control?: string;
   json?: boolean;
   timeoutMs?: number;
@@ -68,9 +73,10 @@ export async function runExercise(target: "region" | "node", action: string, nam
       signal: AbortSignal.timeout(opts.timeoutMs ?? 90_000),
     });
   } catch (err) {
-    throw new Error(`regent up (pid ${c.pid}) did not answer at ${c.url}: ${(err as Error).message}; is it still running?`);
+    throw new StoreUnavailableError(`regent up (pid ${c.pid}) did not answer at ${c.url}: ${(err as Error).message}; is it still running?`);
   }
   const r = (await res.json().catch(() => ({ ok: false, message: `HTTP ${res.status}` }))) as ControlResult;
-  if (!res.ok || !r.ok) throw new Error(r.message);
+  // It answered and declined (unknown name, nothing to resume…).
+  if (!res.ok || !r.ok) throw new RefusedError(r.message);
   process.stdout.write(opts.json ? JSON.stringify(r) + "\n" : r.message + "\n");
 }

@@ -1,21 +1,37 @@
 /**
  * The `regent` command line. Each subcommand lives in its own file; this one
  * only declares arguments (commander validates them and prints `--help`).
+ * Conventions shared by every command (an environment variable per option,
+ * exit codes, JSON errors) are in conventions.ts.
  */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Argument, Command, InvalidArgumentError, Option } from "commander";
-import { ConfigError, RegentError } from "../errors.js";
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { ConfigError } from "../errors.js";
 import { addAuthOptions, parseCount, parseDrift, parseMs } from "./common.js";
+import { SCENARIOS } from "../drills/types.js";
+import { RegentCommand, honourBooleanEnvOff, jsonRequested, reportError } from "./conventions.js";
 
-const program = new Command()
+/** package.json is two levels up from both src/cli/ and dist/cli/. */
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
+const program = new RegentCommand()
   .name("regent")
   .description("Multi-region leader election with fencing tokens on NATS JetStream")
-  // Usage errors are one line, like every other failure, so scripts and
-  // people can read stderr's first line; commander's "(Did you mean …?)"
-  // continuation is folded into it.
-  .configureOutput({
-    outputError: (str, write) => write(`regent: ${str.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")} (run with --help for usage)\n`),
-  });
+  .version(version, "-V, --version", "print the version")
+  .addHelpText(
+    "after",
+    "\nEvery option can also be set by an environment variable, shown next to it: REGENT_<OPTION> (e.g. REGENT_LOG_LEVEL),\n" +
+      "or NATS_URL and NATS_* for the connection. Exit codes: 0 ok, 1 failure, 2 usage, 3 config, 4 unavailable, 5 refused.",
+  )
+  // Errors are reported once, by the catch at the bottom (as JSON under
+  // --json), and exit with the code of their kind, not commander's 1.
+  .exitOverride()
+  .configureOutput({ outputError: () => undefined });
+honourBooleanEnvOff(program);
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const logLevel = (dflt: string) => new Option("--log-level <level>", "pino log level on stderr").choices(LOG_LEVELS).default(dflt);
 
 function parsePort(v: string): number {
   const n = Number(v);
@@ -23,7 +39,7 @@ function parsePort(v: string): number {
   return n;
 }
 
-const servers = () => new Option("-s, --servers <urls>", "NATS server URLs, comma separated (default $NATS_URL or nats://127.0.0.1:4222)");
+const servers = () => new Option("-s, --servers <urls>", "NATS server URLs, comma separated (default nats://127.0.0.1:4222)").env("NATS_URL");
 
 program
   .command("elect")
@@ -40,7 +56,7 @@ program
   .option("--act-log <file>", "while leader, append a line every --act-every ms (guarded work)")
   .option("--act-every <ms>", "period of the guarded work", parseMs)
   .option("--json", "one JSON object per line")
-  .option("--log-level <level>", "pino log level on stderr", "warn")
+  .addOption(logLevel("warn"))
   .action(async (o) => {
     // Check timing and key before connecting: without a reachable server the
     // connection error would hide the real mistake.
@@ -86,7 +102,7 @@ const exerciseOpts = (c: Command) =>
   c
     .addOption(regionsDir())
     .addOption(cluster())
-    .option("--control <file>", "control file of the running `regent up` (default: the one `up` wrote for this deployment, or $REGENT_CONTROL)")
+    .option("--control <file>", "control file of the running `regent up` (default: the one `up` wrote for this deployment)")
     .option("--json", "machine-readable output");
 
 exerciseOpts(
@@ -112,7 +128,7 @@ program
   .option("--json", "one JSON object per line")
   .option("--intervals <file>", "append leadership intervals (split-brain oracle input)")
   .option("--act-log <file>", "while leader, append a line every 5 ms (guarded work)")
-  .option("--log-level <level>", "pino log level on stderr", "info")
+  .addOption(logLevel("info"))
   .option("--metrics-port <port>", "serve /metrics, /healthz and /readyz on <host>:<port> (0: any free port, printed on the ready line)", parsePort)
   .option("--metrics-host <host>", "address for --metrics-port (0.0.0.0 for Kubernetes probes)", "127.0.0.1")
   .action(async (action: string | undefined, target: string | undefined, o) => {
@@ -227,7 +243,7 @@ program
 program
   .command("drill")
   .description("region-failover exercise on a local deployment: inject a fault, measure recovery, check the oracle and fenced writes, write a report")
-  .argument("<scenario>", "kill-leader, pause-leader, kill-region, nats-server-loss, partition-region, clock-skew, leader-hotspot, churn, or all")
+  .addArgument(new Argument("<scenario>", "a scenario, or all").choices([...SCENARIOS, "all"]))
   .addOption(regionsDir())
   .option("-o, --out <dir>", "reports go to <dir>/<scenario>-<timestamp>/", "drills")
   .option("--global", "kill-leader/pause-leader: hit the global leader instead of a regional one")
@@ -247,7 +263,10 @@ program
 for (const c of program.commands) if (["elect", "node", "status", "watch", "resign", "failover", "failback", "dashboard"].includes(c.name())) addAuthOptions(c);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  const msg = err instanceof RegentError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);
-  process.stderr.write(`regent: ${msg}\n`);
-  process.exit(1);
+  // --help and --version end parsing through an error too; the help shown
+  // for a missing subcommand is a usage error, already printed.
+  if (err instanceof CommanderError && ["commander.helpDisplayed", "commander.version", "commander.help"].includes(err.code)) {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  process.exit(reportError(err, jsonRequested(process.argv)));
 });

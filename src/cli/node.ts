@@ -2,8 +2,9 @@
  * `regent node`: one participant of a multi-region deployment described by
  * regions/. Connects to its own region's NATS servers, stands in its region's
  * election and, while regional leader, in the global one; publishes leader
- * events and answers state and resign requests. A NATS outage is ridden out:
- * the node keeps retrying and never exits on its own.
+ * events and answers state and resign requests. A NATS outage is ridden out,
+ * from the first connection on: the node keeps retrying and never exits on
+ * its own.
  */
 import { hostname } from "node:os";
 import { startNode, type NodeRoleEvent } from "../hierarchy/node.js";
@@ -16,7 +17,8 @@ import { RegentMetrics, serveMetrics } from "../observability/metrics.js";
 import { NodeHealth } from "../observability/health.js";
 import { IntervalRecorder, monotonicNowMs } from "../observability/oracle.js";
 import { findRegion, loadTopology } from "../topology/load.js";
-import { authOf, connectNats, onShutdown, serverList } from "./common.js";
+import { authOf, connectNatsWaiting, onShutdown, serverList } from "./common.js";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { NatsAuth } from "../util/nats-auth.js";
 import { openSync, writeSync } from "node:fs";
 
@@ -39,15 +41,40 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
   const region = findRegion(topo, opts.region);
   const id = opts.id ?? `${region.name}-${hostname()}-${process.pid}`;
   const log = createLogger({ level: (opts.logLevel as never) ?? "info", name: id });
-  const nc = await connectNats(serverList(opts.servers), `regent-node-${id}`, { auth: authOf(opts) });
+  const servers = serverList(opts.servers);
 
   let stopping = false;
   const ac = new AbortController();
-  // Served from the start, so a probe tells "still opening buckets" from "dead".
+  // Served from the start, so a probe tells "waiting for NATS" or "still
+  // opening buckets" (/readyz 503, /healthz 200) from "dead".
   const metrics = new RegentMetrics();
   const health = new NodeHealth();
-  health.followConnection(nc, ac.signal);
   const metricsServer = opts.metricsPort !== undefined ? await serveMetrics(metrics, opts.metricsPort, opts.metricsHost ?? "127.0.0.1", health) : null;
+  // Until the node runs, a signal only has to end the waiting; replaced below.
+  let shutdown = async () => {
+    stopping = true;
+    health.setStopping();
+    ac.abort();
+    metricsServer?.close();
+    health.close();
+    metrics.close();
+  };
+  onShutdown(() => shutdown());
+  // Never exit on our own, not even before the first connection: servers may
+  // boot after the node (compose, an outage at start). Each failure is logged.
+  let nc: NatsConnection;
+  try {
+    nc = await connectNatsWaiting(servers, `regent-node-${id}`, {
+      auth: authOf(opts),
+      signal: ac.signal,
+      onRetry: (err, attempt, retryInMs) => log.warn({ err: err.message, attempt, retryInMs }, "first connection to NATS failed; retrying"),
+    });
+  } catch (err) {
+    if (stopping) return;
+    throw err;
+  }
+  log.info({ server: nc.getServer() }, "connected to NATS");
+  health.followConnection(nc, ac.signal);
   // Buckets may be unreachable at start (region still booting, stream leader
   // election): retry rather than exit.
   let stores: Awaited<ReturnType<typeof openDeployment>> | undefined;
@@ -162,7 +189,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     }, 5).unref();
   }
 
-  onShutdown(async () => {
+  shutdown = async () => {
     stopping = true;
     health.setStopping();
     ac.abort();
@@ -175,7 +202,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     await nc.close().catch(() => undefined);
     health.close();
     metrics.close();
-  });
+  };
   const addr = metricsServer?.address();
   print({ type: "ready", ...(addr && typeof addr === "object" ? { metricsPort: addr.port } : {}) });
 }

@@ -3,10 +3,13 @@
  * the subjects in docs/wire.md — anything they do, any NATS client can do.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
+import { InvalidArgumentError } from "commander";
+import { MalformedError, RefusedError, StoreUnavailableError } from "../errors.js";
 import { decodeEvent, type LeaseRow, type StateSnapshot, type WireEvent } from "../wire/events.js";
 import { subjects } from "../wire/subjects.js";
 import { authOf, connectNats, onShutdown, serverList } from "./common.js";
 import type { NatsAuth } from "../util/nats-auth.js";
+import { textTable } from "./table.js";
 
 export interface BusOptions extends NatsAuth {
   servers?: string;
@@ -26,30 +29,30 @@ async function withConnection<T>(opts: BusOptions, fn: (nc: NatsConnection) => P
 
 /** Asks any node for the current state (request/reply, queue group). */
 export async function requestState(nc: NatsConnection, cluster: string, timeoutMs = 3_000): Promise<StateSnapshot> {
+  const subject = subjects(cluster).state;
+  let data: Uint8Array;
   try {
-    const m = await nc.request(subjects(cluster).state, new Uint8Array(), { timeout: timeoutMs });
-    const e = decodeEvent(m.data);
-    if (e.kind !== "state") throw new Error(`unexpected reply kind ${e.kind}`);
-    return e;
+    data = (await nc.request(subject, new Uint8Array(), { timeout: timeoutMs })).data;
   } catch (err) {
-    throw new Error(`no regent node answered ${subjects(cluster).state} within ${timeoutMs} ms (${(err as Error).message}); is a deployment running? (regent up)`);
+    if (isPermission(err)) throw new RefusedError(`${subject}: refused by NATS (${(err as Error).message})`, { cause: err });
+    throw new StoreUnavailableError(`no regent node answered ${subject} within ${timeoutMs} ms (${(err as Error).message}); is a deployment running? (regent up)`, { cause: err });
   }
+  const e = decodeEvent(data);
+  if (e.kind !== "state") throw new MalformedError(`unexpected reply kind ${e.kind} on ${subject}`);
+  return e;
 }
 
 const cell = (r: LeaseRow) =>
   r.state === "held" ? `${r.node ?? "?"} (token ${r.token}${r.ageMs !== null ? `, ${r.ageMs} ms ago` : ""})` : r.state;
 
-/** Renders a snapshot as a readable table. */
+/** Renders a snapshot as readable tables (columns as wide as their longest cell). */
 export function renderState(s: StateSnapshot): string {
-  const lines = [`deployment ${s.cluster}   (answered by ${s.answeredBy})`, "", "ROLE              HOLDER"];
-  lines.push(`global            ${cell(s.global)}`);
-  for (const [region, row] of Object.entries(s.regions).sort()) lines.push(`region ${region.padEnd(10)} ${cell(row)}`);
+  const roles = [["global", cell(s.global)], ...Object.entries(s.regions).sort().map(([region, row]) => [`region ${region}`, cell(row)])];
+  const lines = [`deployment ${s.cluster}   (answered by ${s.answeredBy})`, "", textTable(["ROLE", "HOLDER"], roles)];
   const scopes = Object.entries(s.scopes ?? {}).sort();
   if (scopes.length) {
-    lines.push("", "SCOPE        HOME         HOLDER REGION  HOLDER");
-    for (const [name, row] of scopes) {
-      lines.push(`${name.padEnd(12)} ${row.home.padEnd(12)} ${(row.region ?? "-").padEnd(14)} ${cell(row)}${row.pinned ? `  pinned: ${row.pinned}` : ""}`);
-    }
+    const rows = scopes.map(([name, row]) => [name, row.home, row.region ?? "-", `${cell(row)}${row.pinned ? `  pinned: ${row.pinned}` : ""}`]);
+    lines.push("", textTable(["SCOPE", "HOME", "HOLDER REGION", "HOLDER"], rows));
   }
   return lines.join("\n");
 }
@@ -122,12 +125,12 @@ export async function requestResign(nc: NatsConnection, cluster: string, who: { 
     const m = await nc.request(subject, new Uint8Array(), { timeout: timeoutMs });
     return decodeEvent(m.data);
   } catch (err) {
-    throw new Error(refusedOr(subject, err, "no leader answered"));
+    throw refusedOr(subject, err, "no leader answered");
   }
 }
 
 export async function runResign(opts: BusOptions & { region?: string; global?: boolean }): Promise<void> {
-  if (!!opts.region === !!opts.global) throw new Error(`resign: give exactly one of --region <name> or --global (got ${opts.global ? "both" : "neither"})`);
+  if (!!opts.region === !!opts.global) throw new InvalidArgumentError(`resign: give exactly one of --region <name> or --global (got ${opts.global ? "both" : "neither"})`);
   await withConnection(opts, async (nc) => {
     const e = await requestResign(nc, opts.cluster, opts, opts.timeoutMs);
     process.stdout.write(opts.json ? jsonLine(e) : `resigned: ${"node" in e ? e.node : "?"}\n`);
@@ -155,9 +158,9 @@ export async function requestMove(nc: NatsConnection, cluster: string, req: { sc
     if (typeof raw !== "object" || raw === null || Array.isArray(raw) || typeof (raw as { ok?: unknown }).ok !== "boolean") throw new Error("malformed reply");
     reply = raw as MoveOutcome;
   } catch (err) {
-    throw new Error(refusedOr(subject, err, "no lease authority answered"));
+    throw refusedOr(subject, err, "no lease authority answered");
   }
-  if (!reply.ok) throw new Error(`move of ${req.scope} refused: ${reply.error}`);
+  if (!reply.ok) throw new RefusedError(`move of ${req.scope} refused: ${reply.error}`);
   return reply;
 }
 
@@ -171,9 +174,14 @@ export async function runMove(opts: BusOptions & { scope: string; to?: string; r
   });
 }
 
-/** A request the server refused to carry says so (and who may send it) instead of "nobody answered". */
-function refusedOr(subject: string, err: unknown, otherwise: string): string {
+const isPermission = (err: unknown) => /permissions violation/i.test((err as Error).message);
+
+/**
+ * A request the server refused to carry says so (and who may send it):
+ * refused (exit 5). Anything else is "nobody answered": unavailable (exit 4).
+ */
+function refusedOr(subject: string, err: unknown, otherwise: string): Error {
   const msg = (err as Error).message;
-  if (/permissions violation/i.test(msg)) return `${subject}: refused by NATS (${msg}); resign, failover and failback need the operator identity (--nkey/--creds)`;
-  return `${otherwise} on ${subject}: ${msg}`;
+  if (isPermission(err)) return new RefusedError(`${subject}: refused by NATS (${msg}); resign, failover and failback need the operator identity (--nkey/--creds)`, { cause: err });
+  return new StoreUnavailableError(`${otherwise} on ${subject}: ${msg}`, { cause: err });
 }

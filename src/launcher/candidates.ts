@@ -66,7 +66,19 @@ export interface RegentProcessOptions {
   wrapper?: string[];
   /** Entry point to run instead of this package's `bin/regent.js`. */
   self?: { command: string; args: string[] };
+  /** Default: this process's environment without its REGENT_* options ({@link childEnv}). */
   env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * This process's environment for a child configured by its arguments: the
+ * REGENT_* option variables removed (REGENT_LOG_LEVEL and the tooling's own
+ * REGENT_DRILL_*, REGENT_TEST_*, REGENT_NO_PDEATHSIG kept), so that e.g.
+ * `REGENT_METRICS_PORT=9464 regent up` does not hand one port to every node.
+ */
+export function childEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const keep = (k: string) => !k.startsWith("REGENT_") || k === "REGENT_LOG_LEVEL" || k === "REGENT_NO_PDEATHSIG" || /^REGENT_(DRILL|TEST)_/.test(k);
+  return Object.fromEntries(Object.entries(env).filter(([k]) => keep(k)));
 }
 
 /** A running `regent <subcommand> --json` process whose stdout is one JSON event per line. */
@@ -83,7 +95,7 @@ export class RegentProcess {
     this.id = id;
     const self = opts.self ?? selfCommand();
     const [cmd, ...pre] = opts.wrapper?.length ? [...opts.wrapper, self.command] : [self.command];
-    this.proc = spawn(cmd!, [...pre, ...self.args, ...args], { stdio: ["pipe", "pipe", "pipe"], env: opts.env ?? process.env });
+    this.proc = spawn(cmd!, [...pre, ...self.args, ...args], { stdio: ["pipe", "pipe", "pipe"], env: opts.env ?? childEnv() });
     live.add(this.proc);
     this.exited = new Promise((resolve) =>
       this.proc.on("exit", (code) => {
