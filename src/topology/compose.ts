@@ -17,10 +17,11 @@
  * dashboard. Only prometheus.yml depends on regions/, so it is generated; the
  * alert rules and the Grafana files are committed as they are.
  *
- * YAML is written by hand (no dependency): every string is emitted as a JSON
- * string, which is a valid YAML double-quoted scalar, so names that YAML 1.1
- * would read as booleans or numbers (`on`, `1e3`) cannot change meaning.
+ * YAML goes through the `yaml` library as YAML 1.1 with every string
+ * double-quoted, so names that YAML 1.1 would read as booleans or numbers
+ * (`on`, `1e3`) cannot change meaning.
  */
+import { Document, isScalar, visit } from "yaml";
 import { superclusterPlan, type SuperclusterMode } from "../launcher/supercluster.js";
 import { nkeyVariable, serverAccessConf } from "./access.js";
 import { GLOBAL_CLUSTER, type Topology } from "./schema.js";
@@ -256,56 +257,24 @@ function trimSlashes(p: string): string {
   return p.replace(/^\.\//, "").replace(/\/+$/, "");
 }
 
-// ---- a minimal YAML emitter ---------------------------------------------------
-// Block style for mappings and sequences, JSON strings for scalars; enough for
-// compose files and deterministic, which the drift check needs.
+// ---- YAML ---------------------------------------------------------------------
+// The `yaml` library, told to write YAML 1.1 (what docker-compose's PyYAML
+// reads), so a key or string that 1.1 would read as a boolean or number is
+// quoted. Every string scalar is double-quoted; short lists of strings go on
+// one line (`command: ["nats-server", …]`), as people write them. The output
+// is deterministic, which the drift check needs.
 
-// Plain keys only when no YAML 1.1 reading could turn them into anything but a string.
-const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
-/** Short lists of strings go on one line (`command: ["nats-server", …]`), as people write them. */
-const FLOW_MAX = 120;
-const YAML11_SPECIAL = /^(y|yes|n|no|true|false|on|off|null|~)$/i;
-
-function key(k: string): string {
-  return PLAIN_KEY.test(k) && !YAML11_SPECIAL.test(k) ? k : JSON.stringify(k);
-}
-
-function scalar(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v === "number" || typeof v === "boolean") return String(v);
-  if (v === null) return "null";
-  throw new TypeError(`cannot write ${typeof v} as YAML`);
-}
-
-const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+/** Lists of strings up to this many characters (as JSON) are written inline. */
+const FLOW_MAX = 100;
 
 /** `value` as a YAML document (a mapping at the top). */
 export function toYaml(value: Record<string, unknown>): string {
-  const lines: string[] = [];
-  const emit = (v: unknown, indent: string, lead: string): void => {
-    // `lead` is "key:" or "-" (what precedes the value on its line).
-    const flow = Array.isArray(v) && v.every((x) => typeof x === "string") ? `${indent}${lead} ${JSON.stringify(v).replace(/","/g, '", "')}` : "";
-    if (flow && flow.length <= FLOW_MAX) {
-      lines.push(flow); // a JSON array of strings is a valid YAML flow sequence
-    } else if (Array.isArray(v) && v.length > 0) {
-      lines.push(`${indent}${lead}`.trimEnd());
-      for (const item of v) emit(item, indent + "  ", "-");
-    } else if (isMap(v) && Object.keys(v).length > 0) {
-      if (lead === "-") {
-        // `- first: …` then the other keys under it (prometheus.yml's scrape_configs).
-        const at = lines.length;
-        for (const [k, x] of Object.entries(v)) emit(x, indent + "  ", `${key(k)}:`);
-        lines[at] = `${indent}- ${lines[at]!.slice(indent.length + 2)}`;
-        return;
-      }
-      if (lead) lines.push(`${indent}${lead}`);
-      const inner = lead ? indent + "  " : indent;
-      for (const [k, x] of Object.entries(v)) emit(x, inner, `${key(k)}:`);
-    } else {
-      const text = Array.isArray(v) ? "[]" : isMap(v) ? "{}" : scalar(v);
-      lines.push(`${indent}${lead} ${text}`);
-    }
-  };
-  emit(value, "", "");
-  return lines.join("\n") + "\n";
+  const doc = new Document(value, { version: "1.1" });
+  visit(doc, {
+    Seq(_, node) {
+      const items = node.items;
+      if (items.length > 0 && items.every((x) => isScalar(x) && typeof x.value === "string") && JSON.stringify(items.map((x) => (x as { value: string }).value)).length <= FLOW_MAX) node.flow = true;
+    },
+  });
+  return doc.toString({ defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN", lineWidth: 0, flowCollectionPadding: false, indentSeq: true });
 }
