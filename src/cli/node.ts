@@ -14,6 +14,7 @@ import { openDeployment, regionBucket } from "../hierarchy/deployment.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
 import { createLogger } from "../observability/logger.js";
 import { RegentMetrics, serveMetrics } from "../observability/metrics.js";
+import { sharedOpener } from "../util/timers.js";
 import { NodeHealth } from "../observability/health.js";
 import { IntervalRecorder, monotonicNowMs } from "../observability/oracle.js";
 import { findRegion, loadTopology } from "../topology/load.js";
@@ -100,18 +101,10 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
   const events = new EventPublisher(nc, topo.cluster, log);
   // Other regions' buckets are bound lazily: a region that is down must not stop this node.
   const own = stores;
-  const opened = new Map<string, Promise<NatsLeaseStore>>();
-  const regionStore = async (name: string, signal?: AbortSignal) => {
-    const mine = own.regions.get(name);
-    if (mine) return mine;
-    let p = opened.get(name);
-    if (!p) {
-      p = NatsLeaseStore.open(nc, { bucket: regionBucket(name), create: false, ...(signal ? { signal } : {}) });
-      opened.set(name, p);
-      p.catch(() => opened.delete(name));
-    }
-    return p;
-  };
+  // Other regions' buckets, opened lazily once each (shared; see sharedOpener).
+  const openOther = sharedOpener((name) => NatsLeaseStore.open(nc, { bucket: regionBucket(name), create: false, signal: AbortSignal.timeout(10_000) }));
+  const regionStore = async (name: string, signal?: AbortSignal) => own.regions.get(name) ?? openOther(name, signal);
+
   const node = startNode({
     cluster: topo.cluster,
     region: region.name,

@@ -3,6 +3,7 @@
  * gets Node's timers; simulations pass xstate's `SimulatedClock`, so every
  * wait in the algorithm stays deterministic.
  */
+import { AbortedError } from "../errors.js";
 
 /** A clock for timers; xstate's `SimulatedClock` satisfies it. */
 export interface TimerClock {
@@ -56,5 +57,38 @@ export function deadlineSignal(
       clock.clearTimeout(t);
       signal.removeEventListener("abort", onAbort);
     },
+  };
+}
+
+/**
+ * Waits for `p` until `signal` fires, then rejects with `AbortedError`; `p`
+ * itself goes on (a shared open that a later caller may still use).
+ */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new AbortedError("aborted", { cause: signal.reason }));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError("aborted", { cause: signal.reason }));
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/**
+ * Opens each key once, shared by every caller, on the opener's own deadline:
+ * a caller whose signal fires stops waiting, but the open goes on for the
+ * next caller (a `state` row gives up after 500 ms; an open that takes longer
+ * must still finish, or every later request would restart it and give up
+ * too). A failed open is forgotten, so the next caller tries again.
+ */
+export function sharedOpener<T>(open: (key: string) => Promise<T>): (key: string, signal?: AbortSignal) => Promise<T> {
+  const opened = new Map<string, Promise<T>>();
+  return (key, signal) => {
+    let p = opened.get(key);
+    if (!p) {
+      p = open(key);
+      opened.set(key, p);
+      p.catch(() => opened.delete(key));
+    }
+    return signal ? untilAborted(p, signal) : p;
   };
 }

@@ -66,13 +66,26 @@ describe.skipIf(!PYTHON && !process.env.CI)("a region lost and back, seen from t
     for (const region of survivors) {
       const nc = await connectNats(dep.sc.allUrls(region), `test-${region}`);
       conns.push(nc);
-      const started = performance.now();
-      const s: StateSnapshot = await requestState(nc, dep.topology.cluster, 3_000);
-      const ms = performance.now() - started;
-      console.log(`state from ${region} with ${victim} down: ${ms.toFixed(1)} ms`);
-      expect(ms).toBeLessThan(1_000);
+      // Every request answers within a second whatever is down; the first
+      // ones may still show a surviving region `unreachable` while the
+      // answering node opens that region's bucket (lazily, once), so ask
+      // until the picture is complete.
+      const latencies: number[] = [];
+      const complete = (s: StateSnapshot) =>
+        s.global.state === "held" && s.global.node === newGlobal &&
+        survivors.every((r) => s.regions[r]?.state === "held" && s.regions[r]?.node === dep.regionalLeader(r)?.id && s.scopes[r]?.state === "held" && s.scopes[r]?.region === r) &&
+        s.scopes[victim]?.state === "held" && s.scopes[victim]?.node === moved;
+      let s: StateSnapshot | undefined;
+      const until = performance.now() + 15_000;
+      do {
+        const started = performance.now();
+        s = await requestState(nc, dep.topology.cluster, 3_000);
+        latencies.push(performance.now() - started);
+        expect(s.regions[victim]!.state).toBe("unreachable");
+      } while (!complete(s) && performance.now() < until);
+      console.log(`state from ${region} with ${victim} down: ${latencies.map((ms) => ms.toFixed(1)).join(", ")} ms (${latencies.length} requests)`);
+      expect(Math.max(...latencies)).toBeLessThan(1_000);
       expect(s.global).toMatchObject({ state: "held", node: newGlobal });
-      expect(s.regions[victim]!.state).toBe("unreachable");
       for (const r of survivors) expect(s.regions[r]).toMatchObject({ state: "held", node: dep.regionalLeader(r)!.id });
       expect(s.scopes[victim]).toMatchObject({ state: "held", node: moved, home: victim });
       for (const r of survivors) expect(s.scopes[r]).toMatchObject({ state: "held", region: r });
