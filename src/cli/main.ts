@@ -33,6 +33,13 @@ honourBooleanEnvOff(program);
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const logLevel = (dflt: string) => new Option("--log-level <level>", "pino log level on stderr").choices(LOG_LEVELS).default(dflt);
 
+/** `<host>:<port>` (IPv6 in brackets: `[::]:9464`). */
+function parseAddress(v: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d+)$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`expected <host>:<port> (e.g. 0.0.0.0:9464), got "${v}"`);
+  return { host: m[1] ?? m[2]!, port: parsePort(m[3]!) };
+}
+
 function parsePort(v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number, got "${v}"`);
@@ -131,7 +138,13 @@ program
   .addOption(logLevel("info"))
   .option("--metrics-port <port>", "serve /metrics, /healthz and /readyz on <host>:<port> (0: any free port, printed on the ready line)", parsePort)
   .option("--metrics-host <host>", "address for --metrics-port (0.0.0.0 for Kubernetes probes)", "127.0.0.1")
+  .option("--metrics-address <host:port>", "the two above in one: where /metrics, /healthz and /readyz listen (e.g. 0.0.0.0:9464)", parseAddress)
   .action(async (action: string | undefined, target: string | undefined, o) => {
+    if (o.metricsAddress) {
+      if (o.metricsPort !== undefined) throw new InvalidArgumentError("give --metrics-address or --metrics-port, not both");
+      o.metricsHost = o.metricsAddress.host;
+      o.metricsPort = o.metricsAddress.port;
+    }
     if (action) {
       if (!target) throw new InvalidArgumentError(`node ${action}: missing the node id (e.g. regent node ${action} eu-west-1)`);
       return (await import("./exercise.js")).runExercise("node", action, target, { ...o, cluster: await clusterOf(o) });

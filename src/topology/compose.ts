@@ -179,12 +179,14 @@ export function composeFromTopology(topology: Topology, opts: ComposeOptions): s
         user: `\${REGENT_UID:-${IMAGE_UID}}:\${REGENT_GID:-${IMAGE_UID}}`,
         // The topology and its own region's seed and the CA only; nothing else of the repository.
         volumes: [`./${regionsDir}:${REGIONS_IN_CONTAINER}:ro`, `./${SECRETS_DIR}/clients/node-${r.name}.nk:${NODE_SECRETS}/nats.nk:ro`, `./${SECRETS_DIR}/clients/ca.pem:${NODE_SECRETS}/ca.pem:ro`],
-        command: ["node", "--region", r.name, "--id", id, "--regions", REGIONS_IN_CONTAINER, "--mode", opts.mode, "--servers", servers, "--nkey", `${NODE_SECRETS}/nats.nk`, "--tls-ca", `${NODE_SECRETS}/ca.pem`, "--metrics-port", String(COMPOSE_PORTS.metrics), "--metrics-host", "0.0.0.0"],
+        command: ["node", "--region", r.name, "--id", id, "--regions", REGIONS_IN_CONTAINER, "--mode", opts.mode, "--servers", servers, "--nkey", `${NODE_SECRETS}/nats.nk`, "--tls-ca", `${NODE_SECRETS}/ca.pem`, "--metrics-address", `0.0.0.0:${COMPOSE_PORTS.metrics}`],
         depends_on: own.map((s) => s.name),
-        // /readyz: connected to NATS and the regional election running, i.e. serving (the image has no curl; node has fetch).
+        // /healthz: alive and its event loop not stalled (the image has no curl;
+        // node has fetch). /readyz (connected, election running) is there too,
+        // for orchestrators with a readiness probe.
         // Liveness (/healthz) is for orchestrators that restart on it; Docker only reports health.
         healthcheck: {
-          test: ["CMD", "node", "-e", `fetch("http://127.0.0.1:${COMPOSE_PORTS.metrics}/readyz").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
+          test: ["CMD", "node", "-e", `fetch("http://127.0.0.1:${COMPOSE_PORTS.metrics}/healthz").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
           interval: "5s",
           timeout: "3s",
           retries: 3,

@@ -103,6 +103,8 @@ describe.concurrent("bad input fails with one clear line", () => {
     ["node without --region", ["node"], /required option '--region <name>' not specified/],
     ["node kill without an id", ["node", "kill"], /node kill: missing the node id/],
     ["region explode", ["region", "explode", "eu-west"], /'explode' is invalid.*kill, pause, resume, restart/],
+    ["node --metrics-address without a port", ["node", "--region", "eu-west", "--metrics-address", "0.0.0.0"], /--metrics-address.*expected <host>:<port> \(e\.g\. 0\.0\.0\.0:9464\), got "0\.0\.0\.0"/],
+    ["node --metrics-address and --metrics-port", ["node", "--region", "eu-west", "--metrics-address", "127.0.0.1:9464", "--metrics-port", "9465"], /give --metrics-address or --metrics-port, not both/],
     ["region kill without a running up", ["region", "kill", "eu-west", "--control", "/nonexistent/control.json"], /no running `regent up` found \(no control file \/nonexistent\/control\.json\)/],
   ];
   for (const [name, args, problem] of cases) {

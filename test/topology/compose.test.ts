@@ -100,10 +100,10 @@ describe("what is generated", () => {
         expect(yml).toContain(`\n  node-${id}:\n    image: "regent:local"\n    build:\n      context: "."\n      dockerfile: "Dockerfile"\n`);
         expect(yml).toContain(`      - "node"\n      - "--region"\n      - "${r.name}"\n      - "--id"\n      - "${id}"\n      - "--regions"\n      - "/etc/regent/regions"`);
       }
-      expect(yml).toContain(`"--servers"\n      - "nats://${r.name}-1:4222"\n      - "--nkey"\n      - "/run/regent/nats.nk"\n      - "--tls-ca"\n      - "/run/regent/ca.pem"\n      - "--metrics-port"\n      - "9464"\n      - "--metrics-host"\n      - "0.0.0.0"\n    depends_on: ["${r.name}-1"]`);
+      expect(yml).toContain(`"--servers"\n      - "nats://${r.name}-1:4222"\n      - "--nkey"\n      - "/run/regent/nats.nk"\n      - "--tls-ca"\n      - "/run/regent/ca.pem"\n      - "--metrics-address"\n      - "0.0.0.0:9464"\n    depends_on: ["${r.name}-1"]`);
     }
-    // Every node has a readiness healthcheck on /readyz, every server one on its monitoring port's /healthz.
-    expect(yml.match(/healthcheck:\n {6}test:\n(?: {8}- .*\n){3} {8}- "fetch\(\\"http:\/\/127\.0\.0\.1:9464\/readyz\\"\)/g)).toHaveLength(topology.regions.reduce((n, r) => n + r.candidates, 0));
+    // Every node has a healthcheck on /healthz, every server one on its monitoring port's /healthz.
+    expect(yml.match(/healthcheck:\n {6}test:\n(?: {8}- .*\n){3} {8}- "fetch\(\\"http:\/\/127\.0\.0\.1:9464\/healthz\\"\)/g)).toHaveLength(topology.regions.reduce((n, r) => n + r.candidates, 0));
     expect(yml.match(/healthcheck:\n {6}test: \["CMD", "wget", "-q", "-O", "\/dev\/null", "http:\/\/127\.0\.0\.1:8222\/healthz"\]/g)).toHaveLength(servers.length);
     // Published ports are all on loopback: one NATS client port, Prometheus and Grafana.
     expect(yml.match(/ports: .*/g)).toEqual([`ports: ["127.0.0.1:4222:4222"]`, `ports: ["127.0.0.1:9090:9090"]`, `ports: ["127.0.0.1:3000:3000"]`]);
