@@ -156,8 +156,8 @@ describe("dashboard server", () => {
     const b = await run(["node", "kill", "eu-west-2"]);
     expect(b.stdout).toBe("did kill eu-west-2\n");
     const c = await run(["region", "kill", "mars"]);
-    expect(c.status).toBe(1);
-    expect(c.stderr).toBe("regent: unknown region mars\n");
+    expect(c.status).toBe(5); // refused by the running deployment (README, exit codes)
+    expect(c.stderr).toBe("regent: unknown region mars [REFUSED]\n");
     expect(controls.seen.map((r) => `${r.target} ${r.action} ${r.name}`)).toEqual(["region pause eu-west", "node kill eu-west-2", "region kill mars"]);
   });
 
