@@ -54,6 +54,13 @@ export interface ScopeRecord {
    * confirm, renewals and release carry it along. Absent on older records.
    */
   pinned?: "manual";
+  /**
+   * Quorum scope leases only (docs/quorum.md): how many independent stores
+   * the writer's majority is counted over. A lessee confirms only grants of
+   * its own store count, so two configs never count different majorities.
+   * Absent on single-bucket records.
+   */
+  stores?: number;
   /** Previous holder, on a grant that moved the scope. */
   from?: { region: string; node: string; token: number };
   /** Authority that wrote the grant (node id and its global token). */
@@ -90,6 +97,7 @@ function decodeScope(bytes: Uint8Array): ScopeRecord | string {
   // Bounded like a lease record's: the authority waits this long before a re-grant.
   for (const f of ["leaseMs", "renewMs"]) if (!isLeaseMs(r[f])) return `${f} invalid`;
   if (typeof r.grantedBy !== "object" || r.grantedBy === null) return "grantedBy invalid";
+  if (r.stores !== undefined && (!Number.isSafeInteger(r.stores) || (r.stores as number) < 1)) return "stores invalid";
   // A pin is advice about where the scope should stay, never about who may act:
   // an unknown value is read as no pin rather than making the record unknown.
   if (r.pinned !== undefined && r.pinned !== "manual") delete r.pinned;
