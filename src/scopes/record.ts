@@ -54,6 +54,13 @@ export interface ScopeRecord {
    * confirm, renewals and release carry it along. Absent on older records.
    */
   pinned?: "manual";
+  /**
+   * Quorum scope leases only (docs/quorum.md): how many independent stores
+   * the writer's majority is counted over. A lessee confirms only grants of
+   * its own store count, so two configs never count different majorities.
+   * Absent on single-bucket records.
+   */
+  stores?: number;
   /** Previous holder, on a grant that moved the scope. */
   from?: { region: string; node: string; token: number };
   /** Authority that wrote the grant (node id and its global token). */
@@ -97,6 +104,7 @@ export function decodeScope(bytes: Uint8Array): ScopeRecord | string {
   if (!isMap(r.grantedBy) || typeof r.grantedBy.node !== "string" || !isToken(r.grantedBy.token)) return "grantedBy invalid";
   if (typeof r.grantedAt !== "number" || typeof r.renewedAt !== "number" || !Number.isFinite(r.grantedAt) || !Number.isFinite(r.renewedAt)) return "times invalid";
   if (r.recall != null && r.recall !== "failback" && r.recall !== "manual") return "recall invalid";
+  if (r.stores !== undefined && (!Number.isSafeInteger(r.stores) || (r.stores as number) < 1)) return "stores invalid";
   const from = r.from;
   if (from != null && (!isMap(from) || typeof from.region !== "string" || typeof from.node !== "string" || !isToken(from.token))) return "from invalid";
   const rec: ScopeRecord = {
@@ -116,6 +124,7 @@ export function decodeScope(bytes: Uint8Array): ScopeRecord | string {
   };
   if (r.recall != null) rec.recall = r.recall as "failback" | "manual";
   if (isMap(from)) rec.from = { region: from.region as string, node: from.node as string, token: from.token as number };
+  if (r.stores !== undefined) rec.stores = r.stores as number;
   // A pin is advice about where the scope should stay, never about who may act:
   // an unknown value is read as no pin rather than making the record unknown.
   if (r.pinned === "manual") rec.pinned = "manual";

@@ -2,7 +2,9 @@
  * `npm run sim -- --seeds N --from S [--mutation M] [--jobs J] [--trace] [--quorum]`
  *
  * `--quorum` runs the quorum-lease simulation (src/sim/quorum-run.ts) instead
- * of the deployment one; its mutations are QUORUM_MUTATIONS.
+ * of the deployment one; its mutations are QUORUM_MUTATIONS. `--quorum-scopes`
+ * runs scope leases over a quorum (src/sim/quorum-scopes-run.ts); its
+ * mutations are SCOPE_QUORUM_MUTATIONS.
  *
  * Runs N seeded simulations starting at seed S (split over J worker
  * processes) and exits non-zero on any violation, printing a one-line
@@ -16,6 +18,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { runSeed, type SeedResult } from "./run-seed.js";
 import { MUTATIONS, type Mutation } from "./world.js";
 import { QUORUM_MUTATIONS, runQuorumSeed, type QuorumMutation } from "./quorum-run.js";
+import { SCOPE_QUORUM_MUTATIONS, runScopeQuorumSeed, type ScopeQuorumMutation } from "./quorum-scopes-run.js";
 
 // Crashed simulated processes leave listeners on long-lived signals; harmless here.
 setMaxListeners(0);
@@ -34,11 +37,16 @@ interface Summary {
 }
 
 const quorum = process.argv.includes("--quorum");
+const quorumScopes = process.argv.includes("--quorum-scopes");
 
 async function runRange(from: number, count: number, mutation: Mutation): Promise<Summary> {
   const s: Summary = { seeds: 0, failed: [], recovery: [], events: 0 };
   for (let seed = from; seed < from + count; seed++) {
-    const r = quorum ? await runQuorumSeed(seed, { mutation: mutation as unknown as QuorumMutation }) : await runSeed(seed, { mutation });
+    const r = quorumScopes
+      ? await runScopeQuorumSeed(seed, { mutation: mutation as unknown as ScopeQuorumMutation })
+      : quorum
+        ? await runQuorumSeed(seed, { mutation: mutation as unknown as QuorumMutation })
+        : await runSeed(seed, { mutation });
     s.seeds++;
     s.events += r.events;
     if (r.ok) s.recovery.push(r.recoveredAfterMs);
@@ -57,7 +65,7 @@ function report(s: Summary, mutation: Mutation, ms: number, showTrace: boolean):
   );
   for (const f of s.failed.slice(0, 3)) {
     process.stdout.write(`\nseed ${f.seed} violated:\n  ${f.violations.slice(0, 5).join("\n  ")}\n`);
-    process.stdout.write(`reproduce: npm run sim -- ${quorum ? "--quorum " : ""}--seeds 1 --from ${f.seed}${mutation === "none" ? "" : ` --mutation ${mutation}`} --trace\n`);
+    process.stdout.write(`reproduce: npm run sim -- ${quorumScopes ? "--quorum-scopes " : quorum ? "--quorum " : ""}--seeds 1 --from ${f.seed}${mutation === "none" ? "" : ` --mutation ${mutation}`} --trace\n`);
     if (showTrace || s.failed.length === 1) process.stdout.write(`trace (last ${f.trace.length} lines):\n  ${f.trace.join("\n  ")}\n`);
   }
   // The plain summary line CI reads: "N passed, N failed".
@@ -70,8 +78,9 @@ async function main(): Promise<void> {
     .name("sim")
     .option("--seeds <n>", "how many seeds", int, 200)
     .option("--from <seed>", "first seed", int, 1)
-    .addOption(new Option("--mutation <name>", "break one rule on purpose").choices(["none", ...MUTATIONS, ...QUORUM_MUTATIONS]).default("none"))
+    .addOption(new Option("--mutation <name>", "break one rule on purpose").choices(["none", ...MUTATIONS, ...QUORUM_MUTATIONS, ...SCOPE_QUORUM_MUTATIONS]).default("none"))
     .option("--quorum", "simulate the quorum lease over independent stores")
+    .option("--quorum-scopes", "simulate scope leases over a quorum of region stores")
     .option("--jobs <n>", "worker processes", int, Math.max(1, cpus().length))
     .option("--trace", "print the trace of every failing seed")
     .option("--worker", "internal: run a range and send the summary to the parent")
@@ -93,7 +102,7 @@ async function main(): Promise<void> {
         const from = o.from + j * per;
         const count = Math.max(0, Math.min(per, o.from + o.seeds - from));
         return new Promise<Summary>((resolve, reject) => {
-          const child = fork(fileURLToPath(import.meta.url), ["--worker", "--from", String(from), "--seeds", String(count), "--mutation", o.mutation, ...(quorum ? ["--quorum"] : [])], {
+          const child = fork(fileURLToPath(import.meta.url), ["--worker", "--from", String(from), "--seeds", String(count), "--mutation", o.mutation, ...(quorum ? ["--quorum"] : []), ...(quorumScopes ? ["--quorum-scopes"] : [])], {
             execArgv: process.execArgv,
           });
           let got: Summary | undefined;

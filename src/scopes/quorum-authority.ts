@@ -1,0 +1,330 @@
+/**
+ * The lease authority of scope leases held on a majority of N independent
+ * stores (docs/quorum.md, "Scope leases over a quorum"). Runs on the global
+ * leader only, like `authority.ts`, with the same placement rules
+ * (placement.ts: targets, pins, failback hysteresis) and region liveness
+ * (region-watch.ts). Per scope and store it keeps what the quorum rules need
+ * (quorum-scope.ts) and, after every reply and each round:
+ *
+ * - **new grant**: when a majority of stores is takeable for the next term
+ *   (each by the take rule: released and settled for a lease, or watched
+ *   unchanged for a full lease since its last failure), writes a grant of
+ *   term T = 1 + every term seen (on at least that majority) onto exactly
+ *   those stores, by CAS on the revision read there;
+ * - **catch-up**: the highest-term grant not given back is written onto any
+ *   other store that becomes takeable with a lower term, so its lessee ends
+ *   up holding every reachable store (and the term stays on N − q + 1);
+ * - **recall** (failback, manual move): on every store showing the held,
+ *   unrecalled term; the "unchanged since" of each store is kept;
+ * - a new authority starts every store's watch from scratch, so it leaves
+ *   held records alone.
+ */
+import { randomBytes } from "node:crypto";
+import type { Timing } from "../election/timing.js";
+import type { LeaseStore, StoreEntry } from "../lease/store.js";
+import type { Logger } from "../observability/logger.js";
+import type { ScopeEvent } from "../wire/events.js";
+import { deadlineSignal } from "../util/timers.js";
+import type { MoveResult, ScopeRegion } from "./authority.js";
+import type { ScopeClock } from "./lessee.js";
+import { chooseTarget, type Target } from "./placement.js";
+import { encodeScope, scopeKey, scopeViewOf, type ScopeRecord } from "./record.js";
+import { RegionWatch } from "./region-watch.js";
+import { isConflict, newSlot, noteFailure, noteRead, recordOf, scopeRules, scopeTerm, setView, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
+
+export interface QuorumAuthorityOptions {
+  stores: LeaseStore[];
+  regionStore: (region: string) => Promise<LeaseStore>;
+  regionalKey: string;
+  regions: ScopeRegion[];
+  timing: Timing;
+  failbackAfterMs: number;
+  cluster: string;
+  node: string;
+  /** The current global token (null when no longer global leader): nothing is written without it. */
+  globalToken: () => number | null;
+  clock: ScopeClock;
+  random: () => number;
+  log: Logger;
+  publish?: (e: ScopeEvent) => void;
+  rules?: Partial<ScopeQuorumRules>;
+}
+
+interface Pending {
+  to: string;
+  reason: "failback" | "manual";
+  done: ((r: MoveResult) => void)[];
+  fail: ((e: Error) => void)[];
+}
+interface ScopeRt {
+  spec: ScopeRegion;
+  slots: ScopeSlot[];
+  highestSeen: number;
+  /** Term of the grant this authority last published as landed on a majority. */
+  announced: number;
+  timer: unknown;
+}
+
+export class QuorumScopeAuthority {
+  readonly quorum: number;
+  /** Scope moves between regions, for metrics and logs. */
+  moves = 0;
+  private readonly rules: ScopeQuorumRules;
+  private readonly regions: RegionWatch;
+  private readonly scopes = new Map<string, ScopeRt>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly lastMove = new Map<string, number>();
+  private readonly ac = new AbortController();
+  /** Identifies this authority's incarnation in `grantedBy` (informational). */
+  private readonly self: string;
+
+  constructor(private readonly o: QuorumAuthorityOptions) {
+    this.rules = scopeRules(o.rules);
+    this.quorum = this.rules.quorumSize(o.stores.length);
+    this.regions = new RegionWatch({ regions: o.regions, regionStore: o.regionStore, regionalKey: o.regionalKey, timing: o.timing, failbackAfterMs: o.failbackAfterMs, clock: o.clock });
+    this.self = `${o.node}~${randomBytes(2).toString("hex")}`;
+  }
+
+  start(): void {
+    this.regions.start();
+    const now = this.o.clock.now();
+    for (const spec of this.o.regions) {
+      const sc: ScopeRt = { spec, slots: this.o.stores.map((s) => newSlot(s, now)), highestSeen: 0, announced: 0, timer: null };
+      this.scopes.set(spec.name, sc);
+      this.step(sc);
+    }
+  }
+
+  stop(): void {
+    this.ac.abort();
+    this.regions.stop();
+    for (const sc of this.scopes.values()) this.o.clock.clearTimeout(sc.timer);
+    for (const scope of [...this.pending.keys()]) this.abandon(scope, "no longer the lease authority");
+  }
+
+  live(region: string): boolean {
+    return this.regions.live(region);
+  }
+
+  /** Asks for `scope` to move to `to` (recall, then grant). Resolves once held there. */
+  async move(scope: string, to: string, reason: "failback" | "manual"): Promise<MoveResult> {
+    const sc = this.scopes.get(scope);
+    if (!sc) throw new Error(`unknown scope ${scope}`);
+    if (!this.o.regions.some((r) => r.name === to)) throw new Error(`unknown region ${to}`);
+    while (!this.live(to) && !this.regions.presumedDown(to) && !this.ac.signal.aborted) {
+      await new Promise((r) => this.o.clock.setTimeout(() => r(undefined), this.regions.roundMs()));
+    }
+    if (this.ac.signal.aborted) throw new Error("no longer the lease authority");
+    if (!this.live(to)) throw new Error(`region ${to} has no live regional leader`);
+    return new Promise((resolve, reject) => {
+      const p = this.pending.get(scope);
+      if (p && p.to === to) {
+        p.done.push(resolve);
+        p.fail.push(reject);
+      } else {
+        if (p) this.abandon(scope, `superseded by a move to ${to}`);
+        this.pending.set(scope, { to, reason, done: [resolve], fail: [reject] });
+      }
+      this.step(sc);
+    });
+  }
+
+  private abandon(scope: string, why: string): void {
+    const p = this.pending.get(scope);
+    if (!p) return;
+    this.pending.delete(scope);
+    this.o.log.info({ scope, to: p.to, why }, "scope move abandoned");
+    for (const f of p.fail) f(new Error(`move of ${scope} to ${p.to} abandoned: ${why}`));
+  }
+
+  /** The highest-term record read on any store: the scope's latest assignment, as far as we know. */
+  private latest(sc: ScopeRt): { term: number; rec: ScopeRecord; given: boolean; held: number; recalled: number } | null {
+    let best: ScopeRecord | null = null;
+    let term = 0;
+    for (const s of sc.slots) {
+      const t = scopeTerm(s.sv);
+      if (t > term) [term, best] = [t, recordOf(s.sv)];
+    }
+    if (!best) return null;
+    const same = sc.slots.filter((s) => scopeTerm(s.sv) === term).map((s) => s.sv!);
+    return {
+      term,
+      rec: best,
+      given: same.some((v) => v.state === "released"),
+      held: same.filter((v) => v.state === "held" && !recordOf(v)!.recall).length,
+      recalled: same.filter((v) => v.state === "held" && !!recordOf(v)!.recall).length,
+    };
+  }
+
+  private takeable(s: ScopeSlot, term: number, now: number): boolean {
+    if (s.busy || s.view === null || !this.rules.termAllows(scopeTerm(s.sv), term, true)) return false;
+    const at = this.rules.takeableAt(s, this.self, term, true, this.o.timing);
+    return at !== null && at <= now;
+  }
+
+  /** The decision procedure of one scope: runs after every reply and each round. */
+  private step(sc: ScopeRt): void {
+    if (this.ac.signal.aborted) return;
+    const now = this.o.clock.now();
+    for (const s of sc.slots) if (!s.busy && now >= s.nextRead) this.read(sc, s);
+    if (this.o.globalToken() !== null) this.decide(sc, now);
+    this.schedule(sc, now);
+  }
+
+  private decide(sc: ScopeRt, now: number): void {
+    const scope = sc.spec.name;
+    const cur = this.latest(sc);
+    const next = this.rules.nextTerm(sc.slots.map((s) => s.view), sc.highestSeen);
+    const grantOn = this.rules.grantable(sc.slots.map((s) => this.takeable(s, next, now)), this.quorum);
+    if (grantOn) {
+      // Released, or not renewed on a majority for a full lease as watched here.
+      const prev = cur?.rec ?? null;
+      const stale = !!cur && !cur.given;
+      const t = this.target(sc, prev?.region ?? null, stale ? prev!.node : null, !!prev?.pinned);
+      if (!t) return;
+      if (stale && cur!.held > 0) this.o.publish?.({ v: 1, kind: "lapsed", cluster: this.o.cluster, scope, region: prev!.region, node: prev!.node, token: cur!.term, at: Date.now() });
+      const rec = this.grantRecord(sc, t, next, prev ? { region: prev.region, node: prev.node, token: cur!.term } : null);
+      if (!rec) return;
+      sc.highestSeen = next;
+      if (!prev || prev.region !== t.region) {
+        this.moves++;
+        this.lastMove.set(scope, now);
+      }
+      this.o.log.info({ scope, term: next, to: `${t.region}/${rec.node}`, reason: t.reason }, "scope grant");
+      sc.slots.forEach((s, i) => grantOn[i] && this.write(sc, s, rec, false));
+      return;
+    }
+    if (!cur || cur.given) return;
+    // A pending move, or failback, of a scope held here on a majority: recall it.
+    const p0 = this.pending.get(scope);
+    if (p0 && !this.live(p0.to)) this.abandon(scope, `region ${p0.to} has no live leader`);
+    const p = this.pending.get(scope);
+    if (cur.held >= this.quorum && p && p.to === cur.rec.region && (p.reason !== "manual" || p.to === scope || cur.rec.pinned)) {
+      this.pending.delete(scope);
+      for (const done of p.done) done({ scope, region: cur.rec.region, node: cur.rec.node, token: cur.term });
+      return;
+    }
+    const wantBack =
+      !cur.rec.pinned && cur.rec.region !== scope && this.live(scope) && this.regions.healthyFor(scope) >= this.o.failbackAfterMs &&
+      now - (this.lastMove.get(scope) ?? Number.NEGATIVE_INFINITY) >= this.o.failbackAfterMs;
+    if (cur.held + cur.recalled >= this.quorum && (p || wantBack)) {
+      if (!p) this.pending.set(scope, { to: scope, reason: "failback", done: [], fail: [] });
+      const recall = this.pending.get(scope)!.reason;
+      for (const s of sc.slots) {
+        const v = s.sv;
+        if (!s.busy && v?.state === "held" && v.token === cur.term && !v.record.recall) this.write(sc, s, { ...v.record, recall }, true);
+      }
+      return;
+    }
+    // Catch-up: a lease held on a majority, onto stores that missed it. Only
+    // then: a partial or ended grant is never completed (its term must not be
+    // confirmed by anyone again; it goes stale and a new term replaces it).
+    if (cur.recalled > 0 || cur.held < this.quorum) return;
+    for (const s of sc.slots) {
+      if (scopeTerm(s.sv) >= cur.term || !this.takeable(s, cur.term, now)) continue;
+      const rec: ScopeRecord = { ...cur.rec, state: "granted", token: cur.term, leaseMs: this.o.timing.leaseMs, renewMs: this.o.timing.renewMs, stores: this.o.stores.length, renewedAt: Date.now() };
+      delete rec.recall;
+      this.write(sc, s, rec, false);
+    }
+  }
+
+  private grantRecord(sc: ScopeRt, t: Target, term: number, from: ScopeRecord["from"] | null): ScopeRecord | null {
+    const token = this.o.globalToken();
+    const node = this.regions.leader(t.region);
+    if (token === null || node === null) return null;
+    return {
+      v: 1, scope: sc.spec.name, home: sc.spec.name, region: t.region, node, state: "granted", token: term,
+      leaseMs: this.o.timing.leaseMs, renewMs: this.o.timing.renewMs, reason: t.reason, stores: this.o.stores.length,
+      grantedBy: { node: this.o.node, token }, grantedAt: Date.now(), renewedAt: Date.now(),
+      ...(from ? { from } : {}),
+      ...(t.pinned ? { pinned: "manual" as const } : {}),
+    };
+  }
+
+  /** Where the scope goes (placement.ts); a pending move comes first. */
+  private target(sc: ScopeRt, current: string | null, exclude: string | null, pinned: boolean): Target | null {
+    const scope = sc.spec.name;
+    const p = this.pending.get(scope);
+    if (p && this.live(p.to) && this.regions.leader(p.to) !== exclude) return { region: p.to, reason: p.reason, pinned: p.reason === "manual" && p.to !== scope };
+    if (p) this.abandon(scope, `region ${p.to} has no live leader`);
+    return chooseTarget(this.regions, sc.spec, current, exclude, pinned);
+  }
+
+  private schedule(sc: ScopeRt, now: number): void {
+    let at = now + this.regions.roundMs();
+    for (const s of sc.slots) if (!s.busy) at = Math.min(at, Math.max(now + 1, s.nextRead));
+    this.o.clock.clearTimeout(sc.timer);
+    sc.timer = this.o.clock.setTimeout(() => this.step(sc), at - now);
+  }
+
+  private read(sc: ScopeRt, s: ScopeSlot): void {
+    s.busy = true;
+    const d = deadlineSignal(this.ac.signal, this.o.timing.attemptMs, this.o.clock);
+    s.store.get(scopeKey(sc.spec.name), { signal: d.signal }).then(
+      (e) => this.done(sc, s, d.clear, () => this.onRead(sc, s, e)),
+      () => this.done(sc, s, d.clear, () => this.onFail(s)),
+    );
+  }
+
+  private onRead(sc: ScopeRt, s: ScopeSlot, entry: StoreEntry | null): void {
+    const now = this.o.clock.now();
+    noteRead(s, entry, now);
+    s.nextRead = now + this.regions.roundMs();
+    sc.highestSeen = Math.max(sc.highestSeen, scopeTerm(s.sv));
+    this.announce(sc);
+  }
+
+  private onFail(s: ScopeSlot): void {
+    noteFailure(s);
+    s.nextRead = this.o.clock.now() + this.o.timing.retryMs * (0.5 + this.o.random());
+  }
+
+  /**
+   * CAS on the revision read. A recall keeps the store's "unchanged since":
+   * the lessee cannot write after it except to release, so its last write
+   * was seen no later than that.
+   */
+  private write(sc: ScopeRt, s: ScopeSlot, rec: ScopeRecord, recall: boolean): void {
+    if (this.o.globalToken() === null || !s.sv || s.busy) return;
+    const value = encodeScope(rec);
+    const key = scopeKey(sc.spec.name);
+    s.busy = true;
+    const d = deadlineSignal(this.ac.signal, this.o.timing.attemptMs, this.o.clock);
+    const since = s.observedSince;
+    const call = s.sv.state === "vacant" ? s.store.create(key, value, { signal: d.signal }) : s.store.update(key, value, s.sv.revision, { signal: d.signal });
+    call.then(
+      (rev) =>
+        this.done(sc, s, d.clear, () => {
+          setView(s, scopeViewOf({ key, revision: rev, operation: "put", value }));
+          s.observedSince = recall ? since : this.o.clock.now();
+          this.announce(sc);
+        }),
+      (err) =>
+        this.done(sc, s, d.clear, () => {
+          if (isConflict(err)) {
+            setView(s, null);
+            s.nextRead = this.o.clock.now();
+          } else this.onFail(s);
+        }),
+    );
+  }
+
+  /** Publishes `granted` once the latest grant shows on a majority, and resolves a finished move. */
+  private announce(sc: ScopeRt): void {
+    const cur = this.latest(sc);
+    if (!cur || cur.term <= sc.announced) return;
+    const on = sc.slots.filter((s) => scopeTerm(s.sv) === cur.term).length;
+    if (on < this.quorum) return;
+    sc.announced = cur.term;
+    const r = cur.rec;
+    this.o.publish?.({ v: 1, kind: "granted", cluster: this.o.cluster, scope: sc.spec.name, region: r.region, node: r.node, token: cur.term, reason: r.reason, from: r.from ?? null, at: Date.now() });
+  }
+
+  private done(sc: ScopeRt, s: ScopeSlot, clear: () => void, fn: () => void): void {
+    clear();
+    s.busy = false;
+    if (this.ac.signal.aborted) return;
+    fn();
+    this.step(sc);
+  }
+}

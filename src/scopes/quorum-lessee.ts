@@ -1,0 +1,383 @@
+/**
+ * The lessee of scope leases held on a majority of N independent stores
+ * (docs/quorum.md, "Scope leases over a quorum"). Runs on a regional leader
+ * only, like `lessee.ts`, and keeps its events and `term()` shape; per scope
+ * it is a quorum candidate whose right to bid comes from the authority:
+ *
+ * - it **confirms** (CAS) on every store showing a grant of term T to this
+ *   node, once a majority shows it: `held` when the confirms land on a
+ *   majority in time, else it gives the partial confirms back (release) and
+ *   never bids for T again;
+ * - while held it renews every store it holds, confirms T on any further
+ *   store that shows it (the authority catches stragglers up), and its
+ *   validity is the q-th largest per-store deadline (send + validFor),
+ *   capped by the regional validity; at that deadline it stops acting;
+ * - a recall of T on any store ends the term (`recalled`); another writer on
+ *   a held store drops that store; the end of a term releases every store.
+ *
+ * Pure and clock-injected: one reactive `step()` per scope after every reply,
+ * watch hint and timer, as in `election/quorum.ts`.
+ */
+import { attemptTimeoutMs, type Timing } from "../election/timing.js";
+import { validityOf } from "../election/quorum-rules.js";
+import type { LeaseStore, StoreEntry } from "../lease/store.js";
+import type { Logger } from "../observability/logger.js";
+import type { ScopeEvent } from "../wire/events.js";
+import { deadlineSignal } from "../util/timers.js";
+import type { LesseeEvent, ScopeClock, ScopeEndReason } from "./lessee.js";
+import { SCOPE_FILTER, encodeScope, scopeKey, scopeOfKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
+import { isConflict, recordOf, newSlot, noteFailure, noteRead, scopeRules, setView, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
+
+export interface QuorumLesseeOptions {
+  /** The independent stores (one R1 bucket per region), in the same order for every participant. */
+  stores: LeaseStore[];
+  scopes: string[];
+  region: string;
+  node: string;
+  cluster: string;
+  timing: Timing;
+  clock: ScopeClock;
+  random: () => number;
+  /** The regional validity deadline right now (0 when not regional leader). */
+  regionalDeadline: () => number;
+  log: Logger;
+  emit: (e: LesseeEvent) => void;
+  publish?: (e: ScopeEvent) => void;
+  /**
+   * Highest term per scope this node ever bid for, shared by its successive
+   * lessees (a node that loses and regains its region must never confirm a
+   * term again). Default: this lessee's own.
+   */
+  tried?: Map<string, number>;
+  /** Simulation mutation tests only. */
+  rules?: Partial<ScopeQuorumRules>;
+}
+
+type Kind = "confirm" | "take" | "renew" | "release";
+interface LSlot extends ScopeSlot {
+  nextRenew: number;
+  /** The record we last wrote here (what renewals and the release build on). */
+  rec: ScopeRecord | null;
+  bid: "pending" | "won" | "lost" | null;
+  /** A write here met a conflict: read before writing again. */
+  suspect: boolean;
+}
+interface ScopeRt {
+  scope: string;
+  slots: LSlot[];
+  role: "idle" | "confirming" | "held" | "releasing";
+  term: number;
+  /** Highest term bid for: never confirmed again after a lost bid or an ended term. */
+  tried: number;
+  ctl: AbortController | null;
+  lastValidity: number;
+  reason: ScopeRecord["reason"];
+  timer: unknown;
+}
+
+/** Confirms, renews and releases the scope leases granted to this node on a quorum of stores. */
+export class QuorumScopeLessee {
+  readonly quorum: number;
+  private readonly rules: ScopeQuorumRules;
+  private readonly scopes = new Map<string, ScopeRt>();
+  private readonly ac = new AbortController();
+  private stopping = false;
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly o: QuorumLesseeOptions) {
+    this.rules = scopeRules(o.rules);
+    this.quorum = this.rules.quorumSize(o.stores.length);
+    const now = o.clock.now();
+    for (const scope of o.scopes) {
+      const slots = o.stores.map((st) => ({ ...newSlot(st, now), nextRenew: now, rec: null, bid: null, suspect: false }));
+      this.scopes.set(scope, { scope, slots, role: "idle", term: 0, tried: o.tried?.get(scope) ?? 0, ctl: null, lastValidity: Number.NEGATIVE_INFINITY, reason: "initial", timer: null });
+    }
+  }
+
+  start(): void {
+    this.o.stores.forEach((_, i) => this.watch(i));
+    for (const sc of this.scopes.values()) this.step(sc);
+  }
+
+  /** The current term of `scope`, with validity capped by the regional one. */
+  term(scope: string): { token: number; validUntil: number; signal: AbortSignal } | null {
+    const sc = this.scopes.get(scope);
+    if (!sc || sc.role !== "held" || !sc.ctl) return null;
+    const validUntil = this.validity(sc);
+    if (this.o.clock.now() >= validUntil) return null;
+    return { token: sc.term, validUntil, signal: sc.ctl.signal };
+  }
+
+  held(): string[] {
+    return [...this.scopes.keys()].filter((s) => this.term(s) !== null);
+  }
+
+  /** Ends every term at once (synchronously), then releases on every store (best effort, bounded). */
+  async stop(reason: ScopeEndReason = "stopped"): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const sc of this.scopes.values()) {
+      if (sc.role === "held") this.end(sc, reason);
+      else if (sc.role !== "releasing") sc.role = "releasing";
+    }
+    const give = new Promise<void>((resolve) => {
+      const t = this.o.clock.setTimeout(resolve, 2 * this.o.timing.attemptMs);
+      const check = () => ([...this.scopes.values()].every((s) => s.role === "idle") ? (this.o.clock.clearTimeout(t), resolve()) : this.waiters.push(check));
+      this.waiters.push(check);
+    });
+    for (const sc of this.scopes.values()) this.step(sc);
+    await give;
+    this.ac.abort();
+    for (const sc of this.scopes.values()) this.o.clock.clearTimeout(sc.timer);
+  }
+
+  private validity(sc: ScopeRt): number {
+    return Math.min(validityOf(sc.slots.map((s) => s.deadline), this.quorum), this.o.regionalDeadline());
+  }
+
+  private mine(v: ScopeView | null, term: number, states: string[]): boolean {
+    return (
+      v !== null && v.state !== "vacant" && v.state !== "unknown" && states.includes(v.state) && v.token === term &&
+      v.record.node === this.o.node && v.record.region === this.o.region && (v.record.stores ?? this.o.stores.length) === this.o.stores.length
+    );
+  }
+
+  /** A grant of our term (a straggler the authority caught up) or our own unrecalled record of it. */
+  private retakeable(v: ScopeView | null, term: number): boolean {
+    if (this.mine(v, term, ["granted"])) return true;
+    return this.mine(v, term, ["held"]) && !recordOf(v)!.recall;
+  }
+
+  /** The decision procedure of one scope. */
+  private step(sc: ScopeRt): void {
+    if (this.ac.signal.aborted) return;
+    const now = this.o.clock.now();
+    const q = this.quorum;
+    if (sc.role === "held" && now >= this.validity(sc)) this.end(sc, "lapsed");
+    if (sc.role === "idle" && !this.stopping) {
+      // Our own confirms of a term we no longer hold (a reply lost): give them back.
+      for (const s of sc.slots) {
+        const t = scopeTermOf(s.sv);
+        if (!s.busy && t > 0 && t <= sc.tried && this.mine(s.sv, t, ["held"])) this.write(sc, s, "release");
+      }
+      const counts = new Map<number, number>();
+      for (const s of sc.slots) {
+        const t = scopeTermOf(s.sv);
+        if (t > sc.tried && this.mine(s.sv, t, ["granted"])) counts.set(t, (counts.get(t) ?? 0) + 1);
+      }
+      const grants = [...counts].filter(([, n]) => n >= q).map(([t]) => t);
+      if (grants.length && this.o.regionalDeadline() > now) {
+        sc.term = Math.max(...grants);
+        sc.tried = sc.term;
+        this.o.tried?.set(sc.scope, sc.term);
+        sc.role = "confirming";
+        for (const s of sc.slots) s.bid = this.mine(s.sv, sc.term, ["granted"]) ? "pending" : null;
+      }
+    }
+    if (sc.role === "confirming") {
+      for (const s of sc.slots) {
+        if (s.bid !== "pending" || s.busy) continue;
+        if (this.mine(s.sv, sc.term, ["granted"])) this.write(sc, s, "confirm");
+        else s.bid = "lost";
+      }
+      if (sc.slots.every((s) => s.bid !== "pending")) this.finishBid(sc, now);
+    }
+    if (sc.role === "releasing") {
+      for (const s of sc.slots) if (!s.busy && (s.heldRev !== null || this.mine(s.sv, sc.term, ["held"]))) this.write(sc, s, "release");
+      if (sc.slots.every((s) => !s.busy && s.heldRev === null)) sc.role = "idle";
+    }
+    for (const s of sc.slots) {
+      if (s.busy || sc.role === "confirming" || sc.role === "releasing") continue;
+      if (sc.role === "held" && s.heldRev !== null && !s.suspect) {
+        if (now >= s.nextRenew) this.write(sc, s, "renew");
+      } else if (sc.role === "held" && !s.suspect && this.retakeable(s.sv, sc.term)) {
+        // A straggler the authority caught up, or our own write whose reply was lost.
+        this.write(sc, s, "take");
+      } else if (now >= s.nextRead || s.suspect) this.read(sc, s);
+    }
+    for (const w of this.waiters.splice(0)) w();
+    this.schedule(sc, now);
+  }
+
+  private schedule(sc: ScopeRt, now: number): void {
+    if (this.ac.signal.aborted) return;
+    let at = sc.role === "held" ? this.validity(sc) : Number.POSITIVE_INFINITY;
+    // Bids and releases move on their replies; reads and renewals on time.
+    if (sc.role === "idle" || sc.role === "held") {
+      for (const s of sc.slots) if (!s.busy) at = Math.min(at, sc.role === "held" && s.heldRev !== null && !s.suspect ? s.nextRenew : s.nextRead);
+    }
+    this.o.clock.clearTimeout(sc.timer);
+    sc.timer = Number.isFinite(at) ? this.o.clock.setTimeout(() => this.step(sc), Math.max(0, at - now)) : null;
+  }
+
+  private finishBid(sc: ScopeRt, now: number): void {
+    for (const s of sc.slots) s.bid = null;
+    if (this.validity(sc) > now && !this.stopping) {
+      sc.role = "held";
+      sc.ctl = new AbortController();
+      sc.lastValidity = this.validity(sc);
+      sc.reason = sc.slots.find((s) => s.rec)?.rec?.reason ?? "initial";
+      this.o.log.info({ scope: sc.scope, token: sc.term }, "scope lease held");
+      this.o.emit({ type: "scope-held", scope: sc.scope, token: sc.term, validUntil: sc.lastValidity });
+      this.o.publish?.({ v: 1, kind: "held", cluster: this.o.cluster, scope: sc.scope, region: this.o.region, node: this.o.node, token: sc.term, reason: sc.reason, at: Date.now() });
+      return;
+    }
+    // A minority, or confirmed too late: never act on it; give the confirms
+    // back so the authority can grant again at once instead of after a lease.
+    sc.role = "releasing";
+  }
+
+  /** Stops acting now: signal first, then listeners; the releases follow. */
+  private end(sc: ScopeRt, reason: ScopeEndReason): void {
+    if (sc.role !== "held") return;
+    sc.ctl?.abort(new Error(`scope ${sc.scope}: ${reason}`));
+    sc.ctl = null;
+    sc.role = "releasing";
+    this.o.log.info({ scope: sc.scope, token: sc.term, reason }, "scope lease ended");
+    this.o.emit({ type: "scope-ended", scope: sc.scope, token: sc.term, reason });
+    if (reason === "lapsed") this.o.publish?.({ v: 1, kind: "lapsed", cluster: this.o.cluster, scope: sc.scope, region: this.o.region, node: this.o.node, token: sc.term, at: Date.now() });
+  }
+
+  private read(sc: ScopeRt, s: LSlot): void {
+    s.busy = true;
+    const d = deadlineSignal(this.ac.signal, this.o.timing.attemptMs, this.o.clock);
+    s.store.get(scopeKey(sc.scope), { signal: d.signal }).then(
+      (entry) => this.done(sc, s, d.clear, () => this.onRead(sc, s, entry)),
+      () => this.done(sc, s, d.clear, () => this.onFail(s)),
+    );
+  }
+
+  private onRead(sc: ScopeRt, s: LSlot, entry: StoreEntry | null): void {
+    const now = this.o.clock.now();
+    noteRead(s, entry, now);
+    s.nextRead = now + this.o.timing.renewMs;
+    s.suspect = false;
+    const v = s.sv!;
+    if (sc.role !== "held") return;
+    if (this.mine(v, sc.term, ["held"]) && recordOf(v)!.recall) {
+      // The authority wants it back: stop acting, then release (over the recall's revision).
+      s.heldRev = v.revision;
+      s.rec = recordOf(v);
+      this.end(sc, "recalled");
+      return;
+    }
+    if (s.heldRev === null || v.revision === s.heldRev) return;
+    // Our own write whose reply we lost (or the store went back to an earlier
+    // one): still ours; the deadline stays that of the last confirmed send.
+    if (this.mine(v, sc.term, ["held"])) {
+      s.heldRev = v.revision;
+      return;
+    }
+    this.lose(sc, s);
+  }
+
+  private onFail(s: LSlot): void {
+    noteFailure(s);
+    s.suspect = false;
+    s.nextRead = this.o.clock.now() + this.o.timing.retryMs * (0.5 + this.o.random());
+  }
+
+  /** Someone else wrote where we held: this store no longer backs us. */
+  private lose(sc: ScopeRt, s: LSlot): void {
+    s.heldRev = null;
+    s.deadline = Number.NEGATIVE_INFINITY;
+    if (sc.role === "held" && this.o.clock.now() >= this.validity(sc)) this.end(sc, "superseded");
+  }
+
+  private write(sc: ScopeRt, s: LSlot, kind: Kind): void {
+    // Renewals and the release of a store we hold build on our own record; the
+    // rest (confirms, re-takes, stale releases) on the record read there.
+    const own = (kind === "renew" || kind === "release") && s.heldRev !== null && s.rec !== null;
+    const seen = s.sv as Extract<ScopeView, { record: ScopeRecord }>;
+    const base = own ? s.rec! : seen.record;
+    const rec: ScopeRecord = { ...base, state: kind === "release" ? "released" : "held", token: own ? s.rec!.token : seen.token, renewedAt: Date.now() };
+    if (kind !== "renew") Object.assign(rec, { leaseMs: this.o.timing.leaseMs, renewMs: this.o.timing.renewMs, stores: this.o.stores.length });
+    if (kind === "release") delete rec.recall;
+    const expected = s.heldRev !== null && (kind === "renew" || kind === "release") ? s.heldRev : s.sv!.revision;
+    const now = this.o.clock.now();
+    const ms = kind === "renew" ? attemptTimeoutMs(this.o.timing, this.validity(sc) - now) : this.o.timing.attemptMs;
+    s.busy = true;
+    const d = deadlineSignal(this.ac.signal, ms, this.o.clock);
+    s.store.update(scopeKey(sc.scope), encodeScope(rec), expected, { signal: d.signal }).then(
+      (rev) => this.done(sc, s, d.clear, () => this.onWritten(sc, s, kind, rec, rev, now)),
+      (err) => this.done(sc, s, d.clear, () => this.onWriteFailed(sc, s, kind, err)),
+    );
+  }
+
+  private onWritten(sc: ScopeRt, s: LSlot, kind: Kind, rec: ScopeRecord, rev: number, sendAt: number): void {
+    const now = this.o.clock.now();
+    setView(s, scopeViewOf({ key: scopeKey(sc.scope), revision: rev, operation: "put", value: encodeScope(rec) }));
+    s.observedSince = now;
+    s.rec = rec;
+    if (kind === "release") {
+      s.heldRev = null;
+      s.deadline = Number.NEGATIVE_INFINITY;
+      if (sc.term === rec.token) this.o.publish?.({ v: 1, kind: "released", cluster: this.o.cluster, scope: sc.scope, region: this.o.region, node: this.o.node, token: rec.token, at: Date.now() });
+      return;
+    }
+    s.heldRev = rev;
+    s.deadline = this.rules.storeDeadline(sendAt, now, this.o.timing);
+    s.nextRenew = sendAt + this.o.timing.renewMs * (1 - 0.1 * this.o.random());
+    if (kind === "confirm") s.bid = "won";
+    if (sc.role !== "held") return;
+    const v = this.validity(sc);
+    if (v > sc.lastValidity) {
+      sc.lastValidity = v;
+      this.o.emit({ type: "scope-renewed", scope: sc.scope, token: sc.term, validUntil: v });
+    }
+  }
+
+  private onWriteFailed(sc: ScopeRt, s: LSlot, kind: Kind, err: unknown): void {
+    if (kind === "confirm") s.bid = "lost";
+    if (kind === "release") {
+      // Best effort: a release that did not land leaves a record the authority takes after a lease.
+      s.heldRev = null;
+      s.deadline = Number.NEGATIVE_INFINITY;
+    }
+    if (isConflict(err)) {
+      // A real answer: someone wrote. Read before deciding (a recall, a lost reply of ours, or a successor).
+      s.suspect = s.heldRev !== null;
+      setView(s, null);
+      s.nextRead = this.o.clock.now();
+      return;
+    }
+    // Outcome unknown: a renewal keeps the deadline of its last confirmed send.
+    if (kind === "renew") s.nextRenew = this.o.clock.now() + Math.max(1, Math.min(this.o.timing.retryMs * (0.5 + this.o.random()), (this.validity(sc) - this.o.clock.now()) / 4));
+    this.onFail(s);
+  }
+
+  private done(sc: ScopeRt, s: LSlot, clear: () => void, fn: () => void): void {
+    clear();
+    s.busy = false;
+    if (this.ac.signal.aborted) return;
+    fn();
+    this.step(sc);
+  }
+
+  /** One watch per store over every scope key: an entry is only a hint to read. */
+  private watch(i: number): void {
+    const store = this.o.stores[i]!;
+    const signal = this.ac.signal;
+    void (async () => {
+      while (!signal.aborted) {
+        try {
+          for await (const e of store.watch(SCOPE_FILTER, { signal })) {
+            const sc = this.scopes.get(scopeOfKey(e.key));
+            const s = sc?.slots[i];
+            if (sc && s && e.revision !== s.sv?.revision && !s.busy) {
+              s.nextRead = this.o.clock.now();
+              this.step(sc);
+            }
+          }
+        } catch {
+          /* reads go on; watch again below */
+        }
+        if (!signal.aborted) await new Promise((r) => this.o.clock.setTimeout(() => r(undefined), this.o.timing.retryMs * 4));
+      }
+    })();
+  }
+}
+
+function scopeTermOf(v: ScopeView | null): number {
+  return v && v.state !== "vacant" && v.state !== "unknown" ? v.token : 0;
+}

@@ -1,0 +1,162 @@
+/**
+ * Scope leases over a quorum of independent stores (docs/quorum.md, "Scope
+ * leases over a quorum"), on xstate's SimulatedClock: one node per region,
+ * each region with its own regional store and its own quorum store; the
+ * global lease a QuorumElection over the quorum stores; the quorum authority
+ * on its holder, a quorum lessee on every regional leader.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { SimulatedClock } from "xstate";
+import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
+import { scopeKey, scopeViewOf } from "../../src/scopes/record.js";
+import { QuorumScopeNode, type QNodeEvent } from "../../src/sim/quorum-scope-node.js";
+import { FaultyStore } from "../harness/faulty-store.js";
+import { flush, prng } from "../election/sim.js";
+
+const NAMES = ["eu", "us", "ap"];
+const REGIONS = NAMES.map((n, i) => ({ name: n, failover: [...NAMES.slice(i + 1), ...NAMES.slice(0, i)], leaseMs: 2000 }));
+
+class QWorld {
+  readonly clock = new SimulatedClock();
+  readonly random = prng(11);
+  readonly rStores = new Map(NAMES.map((n) => [n, new MemoryLeaseStore(n)]));
+  readonly qStores = NAMES.map((n) => new MemoryLeaseStore(`q-${n}`));
+  readonly nodes: { id: string; region: string; node: QuorumScopeNode; links: FaultyStore[]; events: (QNodeEvent & { t: number })[] }[] = [];
+
+  constructor() {
+    this.clock.set(1000);
+  }
+
+  add(region: string, id: string) {
+    const links: FaultyStore[] = [];
+    const link = (s: MemoryLeaseStore) => {
+      const f = new FaultyStore(s);
+      links.push(f);
+      return f;
+    };
+    const own = link(this.rStores.get(region)!);
+    const others = new Map(NAMES.map((n) => [n, n === region ? own : link(this.rStores.get(n)!)]));
+    const c = this.clock;
+    const node = new QuorumScopeNode({
+      id, region, regions: REGIONS, regionalStore: own, quorumStores: this.qStores.map(link), regionStore: async (r) => others.get(r)!,
+      clock: { now: () => c.now(), setTimeout: (fn, ms) => c.setTimeout(fn, ms), clearTimeout: (t) => c.clearTimeout(t as never) },
+      random: this.random, wallNow: () => c.now(), leases: { region: 2000, global: 3000, scope: 3000 }, maxDrift: 0.01, failbackAfterMs: 4000,
+    });
+    const n = { id, region, node, links, events: [] as (QNodeEvent & { t: number })[] };
+    node.on((e) => n.events.push({ ...e, t: c.now() }));
+    this.nodes.push(n);
+    return n;
+  }
+
+  holder(scope: string) {
+    return this.nodes.find((n) => n.node.scopeHeld(scope));
+  }
+
+  /** Advances until `pred`, checking after every step that no scope has two holders. */
+  async until(pred: () => boolean, maxMs: number, what: string, step = 5): Promise<number> {
+    const start = this.clock.now();
+    await flush();
+    while (!pred()) {
+      if (this.clock.now() - start > maxMs) throw new Error(`${what}: not within ${maxMs} ms`);
+      this.clock.increment(step);
+      await flush();
+      for (const s of NAMES) expect(this.nodes.filter((n) => n.node.scopeHeld(s)).length, `scope ${s} holders`).toBeLessThanOrEqual(1);
+    }
+    return this.clock.now() - start;
+  }
+
+  advance(ms: number) {
+    return this.until(() => false, ms, "advance").catch(() => undefined);
+  }
+
+  ends(from: number) {
+    return this.nodes.flatMap((n) => n.events.filter((e) => e.t >= from && (e.type === "scope-ended" || e.type === "deposed")).map((e) => `${n.id} ${JSON.stringify(e)}`));
+  }
+
+  allHome() {
+    return NAMES.every((s) => this.holder(s)?.region === s);
+  }
+}
+
+let w: QWorld;
+afterEach(async () => {
+  for (const n of w?.nodes ?? []) for (const l of n.links) l.setDown(true);
+  await w?.advance(100);
+});
+
+describe("scope leases over a quorum of region stores", () => {
+  it("grants and confirms on a majority with one quorum store dead, and keeps every scope without a lapse", async () => {
+    w = new QWorld();
+    w.qStores[2]!.setAvailable(false);
+    for (const r of NAMES) w.add(r, `${r}-1`);
+    await w.until(() => w.allHome(), 20_000, "every scope held at home");
+    for (const s of NAMES) {
+      const views = w.qStores.slice(0, 2).map((q) => scopeViewOf(q.peek(scopeKey(s))));
+      for (const v of views) expect(v.state === "held" && v.record.node === `${s}-1` && v.record.stores === 3).toBe(true);
+    }
+    const t0 = w.clock.now();
+    await w.advance(15_000);
+    expect(w.ends(t0)).toEqual([]);
+  });
+
+  it("a quorum store dying costs no holder anything; when it returns it is caught up", async () => {
+    w = new QWorld();
+    for (const r of NAMES) w.add(r, `${r}-1`);
+    await w.until(() => w.allHome(), 20_000, "every scope held at home");
+    // The authority catches the third store up (a full lease after it first read it): then every holder has all three.
+    const onAll = () => NAMES.every((s) => w.qStores.every((q) => { const v = scopeViewOf(q.peek(scopeKey(s))); return v.state === "held" && v.record.node === `${s}-1`; }));
+    await w.until(onAll, 10_000, "every scope held on every store");
+    const tokens = NAMES.map((s) => w.holder(s)!.events.filter((e) => e.type === "scope-held").at(-1));
+    const t0 = w.clock.now();
+    w.qStores[0]!.setAvailable(false);
+    await w.advance(12_000);
+    w.qStores[0]!.setAvailable(true);
+    await w.advance(8_000);
+    expect(w.ends(t0)).toEqual([]);
+    expect(NAMES.map((s) => w.holder(s)!.events.filter((e) => e.type === "scope-held").at(-1))).toEqual(tokens);
+    // Back on the returned store too: the holder renews every store again.
+    for (const s of NAMES) {
+      const v = scopeViewOf(w.qStores[0]!.peek(scopeKey(s)));
+      expect(v.state === "held" && v.record.node === `${s}-1`, `${s} on q-eu`).toBe(true);
+    }
+  });
+
+  it("fails a lost region's scope over within L_global + L_scope + 1 s, and leaves the other scopes alone", async () => {
+    w = new QWorld();
+    for (const r of NAMES) w.add(r, `${r}-1`);
+    await w.until(() => w.allHome(), 20_000, "every scope held at home");
+    await w.advance(2000);
+    // Lose the region of the global leader: the worst case (a new authority first).
+    const g = w.nodes.find((n) => n.node.globalRole() !== null)!;
+    const lost = g.region;
+    const t0 = w.clock.now();
+    for (const l of g.links) l.setDown(true);
+    w.qStores[NAMES.indexOf(lost)]!.setAvailable(false);
+    const took = await w.until(() => !!w.holder(lost) && w.holder(lost)!.region !== lost, 3000 + 3000 + 1000, `scope ${lost} held elsewhere`);
+    expect(w.holder(lost)!.region).toBe(REGIONS.find((r) => r.name === lost)!.failover[0]);
+    expect(took).toBeLessThanOrEqual(7000);
+    expect(w.ends(t0).filter((e) => !e.startsWith(g.id))).toEqual([]);
+  });
+
+  it("a manual move hands over in milliseconds, pinned, with a larger token", async () => {
+    w = new QWorld();
+    for (const r of NAMES) w.add(r, `${r}-1`);
+    await w.until(() => w.allHome(), 20_000, "every scope held at home");
+    await w.advance(2000);
+    const g = w.nodes.find((n) => n.node.globalRole() !== null)!;
+    const before = w.holder("eu")!.events.filter((e) => e.type === "scope-held").at(-1) as { token: number };
+    let done: { region: string; token: number } | undefined;
+    void g.node.authority!.move("eu", "us", "manual").then((r) => (done = r));
+    await w.until(() => done !== undefined, 5000, "move done", 1);
+    const ended = w.nodes.find((n) => n.id === "eu-1")!.events.find((e) => e.type === "scope-ended")!;
+    const held = w.nodes.find((n) => n.id === "us-1")!.events.find((e) => e.type === "scope-held" && e.scope === "eu")! as { t: number; token: number };
+    expect(held.t - ended.t).toBeLessThan(100);
+    expect(held.token).toBeGreaterThan(before.token);
+    expect(done!.region).toBe("us");
+    const v = scopeViewOf(w.qStores[1]!.peek(scopeKey("eu")));
+    expect(v.state === "held" && v.record.pinned).toBe("manual");
+    // Pinned: no failback although home is healthy.
+    await w.advance(10_000);
+    expect(w.holder("eu")!.region).toBe("us");
+  });
+});
