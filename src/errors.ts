@@ -124,10 +124,10 @@ export class TokenFloorError extends RegentError {
   readonly bucket: string;
   readonly floor: number;
   readonly lastRevision: number;
-  constructor(bucket: string, floor: number, lastRevision: number) {
+  constructor(bucket: string, floor: number, lastRevision: number, why = "written to") {
     super(
       ErrorCode.TokenFloor,
-      `bucket ${bucket} was recreated and written to below the token floor ${floor} (its last revision is ${lastRevision}): ` +
+      `bucket ${bucket} was recreated below the token floor ${floor} (its last revision is ${lastRevision}) and ${why}: ` +
         `fencing tokens would go backwards; delete the bucket again so that a store that knows the floor recreates it`,
     );
     this.bucket = bucket;

@@ -182,6 +182,7 @@ export function serveNode(nc: NatsConnection, node: RegentNode, d: StateSource, 
     moveSub = sub;
     void (async () => {
       for await (const m of sub) {
+        if (!isRequest(m, "move", log)) continue;
         let reply: MoveReply;
         let scope = "";
         try {
@@ -214,6 +215,7 @@ export function serveNode(nc: NatsConnection, node: RegentNode, d: StateSource, 
       resignSubs.set(subject, sub);
       void (async () => {
         for await (const m of sub) {
+          if (!isRequest(m, `${e.tier} resign`, log)) continue;
           // A resign request is empty (docs/wire.md); anything else was not
           // sent by regent and must not change leadership.
           if (m.data.length > 0) {
@@ -236,6 +238,20 @@ export function serveNode(nc: NatsConnection, node: RegentNode, d: StateSource, 
     moveSub?.unsubscribe();
     resignSubs.clear();
   };
+}
+
+/**
+ * A request always carries a reply subject; a message without one was not
+ * sent by `regent resign`/`failover`/`failback`. In particular a stream's
+ * `republish` delivers stored messages with no reply subject and bypasses
+ * publish permissions: a node identity that creates a missing stream with
+ * a republish onto a request subject (docs/security.md) must not resign a
+ * leader or move a scope that way.
+ */
+function isRequest(m: Msg, what: string, log: Logger): boolean {
+  if (m.reply) return true;
+  log.warn({ subject: m.subject, bytes: m.data.length, republished: m.headers?.get("Nats-Stream") || undefined }, `${what} message without a reply subject ignored (not a request)`);
+  return false;
 }
 
 /** Replies if the request asked for a reply; a dropped connection is not the handler's failure. */

@@ -17,6 +17,7 @@
  */
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { ConfigError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { decodeEvent, encodeEvent, type LeaderEvent, type ScopeEvent } from "../wire/events.js";
 import { subjects } from "../wire/subjects.js";
@@ -30,17 +31,34 @@ import { GLOBAL_CLUSTER } from "./deployment.js";
  */
 export const eventsStreamName = (cluster: string) => `regent-log-${cluster}`;
 
-/** Creates the events stream when missing (idempotent). */
+/**
+ * Creates the events stream when missing (idempotent). An existing stream
+ * is checked first: anyone allowed to create it while it was missing (every
+ * node identity, docs/security.md) chose its config, and a `republish`
+ * onto another subject would carry their permitted appends onto subjects
+ * they may not publish (a resign request), `sources`/`mirror` would fill it
+ * from elsewhere. Such a stream is refused with a {@link ConfigError}, so no
+ * node publishes into it until an operator deletes it.
+ */
 export async function ensureEventsStream(nc: NatsConnection, cluster: string, replicas: number, opts: { placement?: boolean; timeoutMs?: number } = {}): Promise<void> {
   const jsm = await jetstreamManager(nc, { timeout: opts.timeoutMs ?? 5_000 });
   const name = eventsStreamName(cluster);
   const s = subjects(cluster);
   const wanted = { subjects: [s.capture.all], republish: { src: s.capture.all, dest: s.all } };
+  let existing;
   try {
-    await jsm.streams.info(name);
-    return;
+    existing = await jsm.streams.info(name);
   } catch {
     /* missing: create below */
+  }
+  if (existing) {
+    const c = existing.config;
+    const rp = c.republish;
+    if (rp && (rp.src !== wanted.republish.src || rp.dest !== wanted.republish.dest || rp.headers_only)) {
+      throw new ConfigError("events stream", `${name} republishes ${rp.src} → ${rp.dest}, not regent's ${wanted.republish.src} → ${wanted.republish.dest}; delete it (operator) so that a node recreates it`);
+    }
+    if (c.mirror || (c.sources?.length ?? 0) > 0) throw new ConfigError("events stream", `${name} is fed from other streams (mirror or sources); delete it (operator) so that a node recreates it`);
+    return;
   }
   try {
     await jsm.streams.add({

@@ -28,7 +28,7 @@
  * held by an unknown holder (a full lease of waiting before a takeover).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, StorageType, type JetStreamManager, type Placement } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, StorageType, type JetStreamManager, type Placement, type StreamConfig } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { AbortedError, BucketMissingError, ConfigError, RegentError, StoreUnavailableError, throwIfAborted } from "../errors.js";
 import { AckPublisher } from "./ack-publisher.js";
@@ -36,6 +36,7 @@ import { Limiter } from "./limiter.js";
 import { apiCode, guard, isNoResponders, isStreamNotFound, message, STREAM_NOT_FOUND, type ErrContext } from "./nats-call.js";
 import { recoverBucket } from "./bucket-epoch.js";
 import { casWrite, type CasOp } from "./nats-cas.js";
+import { StreamConfigCheck, unsafeBucketConfig } from "./stream-config.js";
 import { FreshFlight } from "../util/fresh-flight.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import { sleep } from "../util/timers.js";
@@ -80,6 +81,8 @@ const limiters = new WeakMap<NatsConnection, Limiter>();
 /** Set once the caller of a store call has its answer; see `call`. */
 interface GaveUp {
   cancelled: boolean;
+  /** Monotonic ms before the call's first request: what it saw, it saw after this. */
+  startedAt: number;
 }
 
 const KV_STREAM_PREFIX = "KV_";
@@ -106,7 +109,13 @@ export class NatsLeaseStore implements LeaseStore {
   private seen: number;
   /** The bucket was found missing: the next call recovers it first (single flight). */
   private lost = false;
+  /** Monotonic ms before the latest request that showed the bucket gone (a genesis found later is younger). */
+  private lostSince: number | null = null;
   private recovery: Promise<number> | null = null;
+  /** Set when a recovery erased a record written meanwhile: every call refuses (TOKEN_FLOOR). */
+  private refused: RegentError | null = null;
+  /** Replicas and safety of the stream, re-read (review finding 3; `stream-config.ts`). */
+  private readonly config: StreamConfigCheck;
   /** Open bucket-wide watches: a lost bucket's watch just goes quiet (measured), so end them. */
   private readonly watchesToEnd = new Set<(err: RegentError) => void>();
   /** Latest genesis revision this store has handed out: only a CAS on it can take a never-written key. */
@@ -125,8 +134,8 @@ export class NatsLeaseStore implements LeaseStore {
     private readonly jsm: JetStreamManager,
     bucket: string,
     private readonly timeoutMs: number,
-    /** Replicas of the bucket's stream: only replicated streams need the stream-wide check. */
-    private readonly replicas: number,
+    /** The bucket's stream config as `open` found it: replicated streams need the stream-wide check. */
+    cfg: StreamConfig,
     maxInFlight: number,
     /** Creates the stream with the store's settings; `null` with `create: false`. */
     private readonly createStream: (() => Promise<unknown>) | null,
@@ -139,6 +148,7 @@ export class NatsLeaseStore implements LeaseStore {
     this.limiter = limiter;
     this.publisher = AckPublisher.for(nc, 2 * timeoutMs);
     this.stream = `${KV_STREAM_PREFIX}${bucket}`;
+    this.config = new StreamConfigCheck(bucket, async () => (await this.jsm.streams.info(this.stream)).config, cfg);
   }
 
   /** Creates (or binds to) the bucket and checks it is safe to use: FILE storage, no TTL. */
@@ -172,13 +182,9 @@ export class NatsLeaseStore implements LeaseStore {
     // stream as is, so look at what is really there.
     const status = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => kv.status());
     const cfg = status.streamInfo.config;
-    if ((cfg.max_age ?? 0) > 0) {
-      throw new ConfigError("bucket", `${opts.bucket} has a TTL (max_age ${cfg.max_age} ns); regent refuses TTL buckets`);
-    }
-    if (cfg.storage !== StorageType.File) {
-      throw new ConfigError("bucket", `${opts.bucket} uses ${cfg.storage} storage; revisions must survive restarts, use file storage`);
-    }
-    const store = new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs, cfg.num_replicas ?? 1, maxInFlight, createStream, tokenFloor);
+    const unsafe = unsafeBucketConfig(opts.bucket, cfg);
+    if (unsafe) throw unsafe;
+    const store = new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs, cfg, maxInFlight, createStream, tokenFloor);
     if (status.streamInfo.state.last_seq < tokenFloor) {
       // Below the tokens already issued: this bucket was lost and recreated. Recover it now.
       store.lost = true;
@@ -200,8 +206,10 @@ export class NatsLeaseStore implements LeaseStore {
     return revision;
   }
 
-  private markLost(): void {
+  /** `since`: monotonic ms before the request that showed the bucket gone. */
+  private markLost(since: number): void {
     this.lost = true;
+    this.lostSince = Math.max(this.lostSince ?? since, since);
     for (const end of this.watchesToEnd) end(new BucketMissingError(this.name));
   }
 
@@ -219,11 +227,15 @@ export class NatsLeaseStore implements LeaseStore {
         // each of its requests has the client's timeout.
         live: () => {},
         now: monotonicNowMs,
+        refuse: (err) => (this.refused = err),
       },
       this.seen,
+      this.lostSince,
     )
-      .then((genesis) => {
+      .then(({ genesis, config }) => {
+        this.config.accept(config); // checked by the recovery already: sets the replica count
         this.lost = false;
+        this.lostSince = null;
         this.knownGenesis = Math.max(this.knownGenesis, genesis);
         return this.note(genesis);
       })
@@ -263,10 +275,12 @@ export class NatsLeaseStore implements LeaseStore {
     // conditional write's slow path) stops before its next request, so no
     // write is sent after the caller gave up. A flag, not an AbortController:
     // aborting one builds a DOMException per call.
-    const gaveUp: GaveUp = { cancelled: false };
+    const gaveUp: GaveUp = { cancelled: false, startedAt: 0 };
     const refined = async () => {
       if (!(await this.limiter.acquire(gaveUp))) throw new AbortedError(`${ctx.op} on ${this.name}: gave up waiting for a slot`);
+      gaveUp.startedAt = monotonicNowMs();
       try {
+        if (this.refused) throw this.refused;
         if (this.lost) {
           await this.recover();
           if (gaveUp.cancelled) throw new AbortedError(`${ctx.op} on ${this.name}: caller gave up`);
@@ -274,7 +288,7 @@ export class NatsLeaseStore implements LeaseStore {
         return await fn(gaveUp);
       } catch (err) {
         const mapped = isNoResponders(err) ? await this.refineNoResponders(ctx, err) : err;
-        if (isStreamNotFound(mapped)) this.markLost();
+        if (isStreamNotFound(mapped)) this.markLost(gaveUp.startedAt);
         throw mapped;
       } finally {
         this.limiter.release();
@@ -326,7 +340,7 @@ export class NatsLeaseStore implements LeaseStore {
         live();
         const last = await this.lastSeqReads.run(mark, async () => (await this.jsm.streams.info(this.stream)).state.last_seq);
         if (last >= this.seen) return null;
-        this.markLost();
+        this.markLost(gaveUp.startedAt);
         live();
         await this.recover();
       }
@@ -335,15 +349,29 @@ export class NatsLeaseStore implements LeaseStore {
 
   /** A conditional write (see `nats-cas.ts`), under the call's deadline and signal. */
   private casWrite(op: CasOp, key: string, value: Uint8Array, expected: number, opts?: CallOptions): Promise<number> {
-    return this.call({ op, key, expected }, opts, (gaveUp) =>
-      casWrite(
-        { bucket: this.name, stream: this.stream, kv: this.kv, jsm: this.jsm, publisher: this.publisher, replicas: this.replicas, knownGenesis: this.knownGenesis },
-        { op, key, value, expected },
-        () => {
-          if (gaveUp.cancelled || opts?.signal?.aborted) throw new AbortedError(`${op} on ${this.name}: caller gave up`);
-        },
-      ),
-    );
+    return this.call({ op, key, expected }, opts, async (gaveUp) => {
+      const live = () => {
+        if (gaveUp.cancelled || opts?.signal?.aborted) throw new AbortedError(`${op} on ${this.name}: caller gave up`);
+      };
+      // The replica count decides which check is exact, and it may change
+      // under a running store (an edit, a recreation): see `stream-config.ts`.
+      if (this.config.stale) await this.config.check();
+      live();
+      try {
+        return await casWrite(
+          { bucket: this.name, stream: this.stream, kv: this.kv, jsm: this.jsm, publisher: this.publisher, replicas: this.config.replicas, knownGenesis: this.knownGenesis },
+          { op, key, value, expected },
+          live,
+        );
+      } catch (err) {
+        if (!(err instanceof AbortedError)) {
+          await this.config.check().catch((checkErr: unknown) => {
+            if (checkErr instanceof ConfigError) throw checkErr;
+          });
+        }
+        throw err;
+      }
+    });
   }
 
   async create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {

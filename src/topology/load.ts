@@ -9,6 +9,7 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { ConfigError } from "../errors.js";
 import { resolveTiming } from "../election/timing.js";
+import { BUMP_WINDOW_MS } from "../lease/bucket-epoch.js";
 import {
   GlobalFileSchema,
   RegionFileSchema,
@@ -158,6 +159,9 @@ function region(file: string, spec: RegionFile): RegionSpec {
  */
 function timing(file: string, prefix: string, t: { leaseMs: number; renewMs?: number | undefined; maxDrift?: number | undefined }): TierTiming {
   try {
+    // Every lease of a deployment lives in a NATS bucket, whose recovery after
+    // a loss relies on leases being longer than its purge window (bucket-epoch.ts).
+    if (t.leaseMs <= BUMP_WINDOW_MS) throw new ConfigError(`${prefix}leaseMs`, `must be longer than ${BUMP_WINDOW_MS} ms on a NATS store, got ${t.leaseMs}`);
     const r = resolveTiming({ leaseMs: t.leaseMs, ...(t.renewMs !== undefined ? { renewMs: t.renewMs } : {}), ...(t.maxDrift !== undefined ? { maxDrift: t.maxDrift } : {}) }, prefix);
     return { leaseMs: r.leaseMs, renewMs: r.renewMs };
   } catch (err) {

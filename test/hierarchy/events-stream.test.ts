@@ -9,7 +9,9 @@
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureEventsStream, EventPublisher, readEventsStream } from "../../src/hierarchy/events-stream.js";
+import { ensureEventsStream, eventsStreamName, EventPublisher, readEventsStream } from "../../src/hierarchy/events-stream.js";
+import { ConfigError } from "../../src/errors.js";
+import { subjects } from "../../src/wire/subjects.js";
 import { startNatsServer, waitFor, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
 import type { LeaderEvent } from "../../src/wire/events.js";
 import { PYTHON, startPythonSubscriber } from "../harness/python-subscriber.js";
@@ -67,5 +69,24 @@ describe.skipIf(!PYTHON && !process.env.CI)("events stream", () => {
     const c = (await (await jetstreamManager(nc)).streams.info(`regent-log-${CLUSTER}`)).config;
     expect(c.subjects).toEqual([`regent-log.${CLUSTER}.>`]);
     expect(c.republish).toMatchObject({ src: `regent-log.${CLUSTER}.>`, dest: `regent.${CLUSTER}.>` });
+  });
+});
+
+describe("ensureEventsStream on an existing stream (review finding 4)", () => {
+  it("refuses a stream made by someone else with a foreign republish, sources or a mirror; accepts its own", async () => {
+    const { jetstreamManager } = await import("@nats-io/jetstream");
+    const jsm = await jetstreamManager(nc);
+    const s = subjects("evil");
+    // What a node identity could create while the stream is missing: its allowed appends republished onto the operator-only resign subject.
+    await jsm.streams.add({ name: eventsStreamName("evil"), subjects: [s.capture.all], republish: { src: s.capture.of(s.globalLeader), dest: s.globalResign } });
+    const err = await ensureEventsStream(nc, "evil", 1, { placement: false }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/republish/);
+    await jsm.streams.delete(eventsStreamName("evil"));
+    await jsm.streams.add({ name: eventsStreamName("evil"), subjects: [s.capture.all], sources: [{ name: eventsStreamName(CLUSTER) }] });
+    await expect(ensureEventsStream(nc, "evil", 1, { placement: false })).rejects.toBeInstanceOf(ConfigError);
+    await jsm.streams.delete(eventsStreamName("evil"));
+    await ensureEventsStream(nc, "evil", 1, { placement: false });
+    await ensureEventsStream(nc, "evil", 1, { placement: false }); // its own: accepted
   });
 });

@@ -126,4 +126,29 @@ describe("bus handlers under arbitrary payloads (real nats-server)", () => {
     expect(ok).toMatchObject({ ok: true, region: "us", token: 9 });
     stop();
   });
+
+  it("review finding 4: resign and move messages without a reply subject (plain or republished publishes) are ignored and logged", async () => {
+    const { node, calls, fire } = stubNode();
+    const warnings: unknown[] = [];
+    const log = Object.assign(silentLogger(), { warn: (o: unknown) => warnings.push(o) });
+    const stores = { cluster: "fz", regions: new Map([["eu", new MemoryLeaseStore()]]), global: new MemoryLeaseStore() };
+    const stop = serveNode(nc, node, stateSourceOf(stores), log as never);
+    fire({ type: "elected", tier: "region", token: 3, validUntil: 0 });
+    fire({ type: "elected", tier: "global", token: 5, validUntil: 0 });
+    await nc.flush();
+    const s = subjects("fz");
+    const move = packPlain({ v: 1, kind: "move", scope: "eu", to: "us", reason: "manual" });
+    // What a stream's republish delivers: a well-formed payload, no reply subject.
+    client.publish(s.regionResign("eu"), new Uint8Array());
+    client.publish(s.globalResign, new Uint8Array());
+    client.publish(s.scopeMove, move);
+    // Handlers run in order per subscription: once a real request is answered, the publishes before it were handled.
+    await client.request(s.regionResign("eu"), new Uint8Array(), { timeout: 5_000 });
+    await client.request(s.globalResign, new Uint8Array(), { timeout: 5_000 });
+    await client.request(s.scopeMove, move, { timeout: 5_000 });
+    expect(calls.resign).toEqual(["region", "global"]);
+    expect(calls.move).toEqual([["eu", "us", "manual"]]);
+    expect(warnings).toHaveLength(3);
+    stop();
+  });
 });

@@ -12,6 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BucketMissingError, ConfigError, ConflictError, TokenFloorError } from "../../src/errors.js";
 import { startNatsServer, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
 import { NatsLeaseStore } from "../../src/lease/nats-store.js";
+import { AckPublisher } from "../../src/lease/ack-publisher.js";
+import { recoverBucket } from "../../src/lease/bucket-epoch.js";
+import { monotonicNowMs } from "../../src/observability/oracle.js";
 import { viewOf } from "../../src/lease/record.js";
 import { GENESIS_KEY, type StoreEntry } from "../../src/lease/store.js";
 
@@ -106,19 +109,72 @@ describe("NatsLeaseStore after its bucket is lost", () => {
     expect((await kv.get("someone"))?.revision).toBe(1); // nothing was removed
   });
 
-  it("recoverers with different floors: the one that knew more raises the bucket again while it holds only a genesis record", async () => {
-    await new Kvm(nc).create("epoch5", { history: 1, storage: StorageType.File });
-    const low = await NatsLeaseStore.open(nc, { bucket: "epoch5", tokenFloor: 50 });
-    expect((await low.get("k"))?.revision).toBe(51);
-    const high = await NatsLeaseStore.open(nc, { bucket: "epoch5", tokenFloor: 80 });
+  it("recoverers with different floors, racing after a loss: the one that knew more raises the bucket again while it holds only a fresh genesis record", async () => {
+    const low = await NatsLeaseStore.open(nc, { bucket: "epoch5" });
+    const high = await NatsLeaseStore.open(nc, { bucket: "epoch5" });
+    await low.create("k", enc("0"));
+    let rev = await high.create("j", enc("0"));
+    for (let i = 0; i < 5; i++) rev = await high.update("j", enc(`${i}`), rev); // high has seen more than low
+    await deleteStream("epoch5");
+    await expect(high.get("j")).rejects.toBeInstanceOf(BucketMissingError); // high learns of the loss now
+    await expect(low.get("k")).rejects.toBeInstanceOf(BucketMissingError);
+    const lowGenesis = (await low.get("k"))!.revision; // low recovers first, below what high saw
+    expect(lowGenesis).toBeLessThanOrEqual(rev);
+    // high saw the bucket missing a moment ago, so that genesis is younger than any lease: raising it removes nothing anyone relies on.
     const g = (await high.get("k"))!.revision;
-    expect(g).toBe(81);
+    expect(g).toBeGreaterThan(rev);
     // The lower genesis is gone: a takeover waiting on it fails, and restarts on the new one.
-    await expect(low.update("k", enc("v"), 51)).rejects.toBeInstanceOf(ConflictError);
-    expect((await low.get("k"))?.revision).toBe(81);
-    expect(await low.update("k", enc("v"), 81)).toBe(82);
+    await expect(low.update("k", enc("v"), lowGenesis)).rejects.toBeInstanceOf(ConflictError);
+    expect((await low.get("k"))?.revision).toBe(g);
+    expect(await low.update("k", enc("v"), g)).toBe(g + 1);
     // Now it holds a lease record: a store that knew even more must refuse rather than delete it.
     await expect(NatsLeaseStore.open(nc, { bucket: "epoch5", tokenFloor: 200 })).rejects.toBeInstanceOf(TokenFloorError);
-    expect((await low.get("k"))?.revision).toBe(82);
+    expect((await low.get("k"))?.revision).toBe(g + 1);
+  });
+
+  it("review finding 5: a genesis of unknown age written by a recoverer that knew less is refused, not purged (a takeover may be landing under it)", async () => {
+    await new Kvm(nc).create("epoch6", { history: 1, storage: StorageType.File });
+    const low = await NatsLeaseStore.open(nc, { bucket: "epoch6", tokenFloor: 50 });
+    expect((await low.get("k"))?.revision).toBe(51);
+    // A store restarting later with a higher floor cannot know how long that genesis has been visible:
+    // a follower may have waited a full lease on it and be taking the key right now.
+    const err = await NatsLeaseStore.open(nc, { bucket: "epoch6", tokenFloor: 80 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TokenFloorError);
+    expect((err as Error).message).toMatch(/genesis/);
+    expect(await low.update("k", enc("taken"), 51)).toBe(52); // the genesis was left alone
+  });
+
+  it("review finding 5: a record that lands between the look and the raising purge is reported (TOKEN_FLOOR), not silently erased", async () => {
+    await new Kvm(nc).create("epoch7", { history: 1, storage: StorageType.File, allow_direct: false });
+    const kv = await new Kvm(nc).open("epoch7", { allow_direct: false });
+    const jsm = await jetstreamManager(nc);
+    // Someone's write reaches the server after the recoverer saw the stream empty and before its purge.
+    const racing = new Proxy(jsm.streams, {
+      get: (t, p) =>
+        p === "purge"
+          ? async (...args: Parameters<typeof jsm.streams.purge>) => (await kv.put("k", enc("landed")), t.purge(...args))
+          : (t as unknown as Record<string | symbol, unknown>)[p],
+    });
+    const deps = { bucket: "epoch7", stream: "KV_epoch7", jsm: { ...jsm, streams: racing } as typeof jsm, kv, publisher: AckPublisher.for(nc, 4_000), createStream: null, live: () => {}, now: monotonicNowMs };
+    await expect(recoverBucket(deps, 30)).rejects.toBeInstanceOf(TokenFloorError);
+  });
+
+  it("review finding 4: recovery refuses a bucket recreated with a TTL, memory storage or a republish", async () => {
+    const kvm = new Kvm(nc);
+    for (const [i, opts] of [
+      { ttl: 60_000 },
+      { storage: StorageType.Memory },
+      { republish: { src: ">", dest: "elsewhere.>" } },
+    ].entries()) {
+      const bucket = `epoch-cfg${i}`;
+      const store = await NatsLeaseStore.open(nc, { bucket });
+      await store.create("k", enc("held"));
+      await deleteStream(bucket);
+      await kvm.create(bucket, { history: 1, storage: StorageType.File, ...opts }); // recreated by someone else, before the store looks
+      const err = await store.get("k").catch((e: unknown) => e);
+      expect(err, JSON.stringify(opts)).toBeInstanceOf(ConfigError);
+      await expect(store.get("k"), "it keeps refusing").rejects.toBeInstanceOf(ConfigError);
+      await expect(NatsLeaseStore.open(nc, { bucket }), "so does open").rejects.toBeInstanceOf(ConfigError);
+    }
   });
 });

@@ -6,7 +6,7 @@
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsCluster, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
+import { startNatsCluster, waitFor, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
 import { NatsLeaseStore } from "../../src/lease/nats-store.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { BucketMissingError, ConflictError } from "../../src/errors.js";
@@ -83,5 +83,55 @@ describe("NatsLeaseStore on an R3 bucket", () => {
       expect(round.filter((r) => r.status === "fulfilled")).toHaveLength(1);
       cur = (await lost[0]!.get("k"))!.revision;
     }
+  });
+
+  /** Rounds of every store updating `key` expecting the same revision; returns how many rounds had more than one winner. */
+  async function racedRounds(group: NatsLeaseStore[], key: string, rounds: number): Promise<number> {
+    let multi = 0;
+    for (let i = 0; i < rounds; i++) {
+      const rev = (await group[0]!.get(key))!.revision;
+      const res = await Promise.allSettled(group.map((s, j) => s.update(key, enc(`r${i}.${j}`), rev)));
+      if (res.filter((r) => r.status === "fulfilled").length !== 1) {
+        multi++;
+        console.log(`round ${i}: ${res.map((r) => (r.status === "fulfilled" ? `won ${r.value}` : (r.reason as Error).message)).join("; ")}`);
+      }
+    }
+    return multi;
+  }
+
+  it("review finding 3: an R1 bucket lost and recreated as R3 by another process: the recovered stores switch to the exact check", async () => {
+    const group: NatsLeaseStore[] = [];
+    for (const nc of conns) group.push(await NatsLeaseStore.open(nc, { bucket: "grow", replicas: 1, timeoutMs: 5_000 }));
+    let rev = await group[0]!.create("k", enc("0"));
+    for (let i = 0; i < 5; i++) rev = await group[0]!.update("k", enc(`${i}`), rev);
+    const jsm = await jetstreamManager(conns[1]!);
+    await jsm.streams.delete("KV_grow");
+    // Someone else recreates it, replicated, before any of the stores looks.
+    await (await NatsLeaseStore.open(conns[2]!, { bucket: "grow", replicas: 3, timeoutMs: 5_000 })).get("other");
+    expect((await jsm.streams.info("KV_grow")).config.num_replicas).toBe(3);
+    const held = (await group[0]!.get("k"))!; // recovers: the never-written key is held at the genesis revision
+    expect(held.revision).toBeGreaterThan(rev);
+    await group[0]!.update("k", enc("taken"), held.revision);
+    // With the per-key check R3 gives several winners in most rounds (135 of 150 measured).
+    expect(await racedRounds(group, "k", 30)).toBe(0);
+  });
+
+  it("review finding 3: an operator edits a live R1 bucket to R3: the stores notice and switch to the exact check", async () => {
+    const group: NatsLeaseStore[] = [];
+    for (const nc of conns) group.push(await NatsLeaseStore.open(nc, { bucket: "edit", replicas: 1, timeoutMs: 5_000 }));
+    let rev = await group[0]!.create("k", enc("0"));
+    const jsm = await jetstreamManager(conns[0]!);
+    const info = await jsm.streams.info("KV_edit");
+    await jsm.streams.update("KV_edit", { ...info.config, num_replicas: 3 });
+    // The scale-up moves the stream to a new leader: wait until it answers again.
+    await waitFor(async () => ((await jsm.streams.info("KV_edit")).cluster?.replicas?.filter((r) => r.current).length ?? 0) >= 2 || undefined, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: "the edited stream to have its replicas",
+    });
+    await waitFor(() => group[0]!.get("k", { signal: AbortSignal.timeout(1_000) }).catch(() => undefined), { timeoutMs: 30_000, intervalMs: 100, what: "the edited stream to answer" });
+    // Every store writes (or fails) once, after the edit: no store goes on trusting the R1 it read at open.
+    for (const s of group) rev = await s.update("k", enc("w"), rev).catch(async () => (await s.get("k"))!.revision);
+    expect(await racedRounds(group, "k", 30)).toBe(0);
   });
 });
