@@ -160,10 +160,9 @@ const isConflict = (error: unknown) => (error as { code?: string } | null)?.code
 const takeable = (ctx: ElectionContext, v: LeaseView) =>
   (v.state === "vacant" || (v.state === "released" && v.holder !== ctx.id)) && isFree(ctx, v, ctx.now());
 /**
- * A write of our own: only while one of ours is unconfirmed, with our holder,
- * token, commitment and lease. A forger who copies all of them writes a held
- * record, which restarts every follower's full-lease wait, so taking it for
- * ours is still safe.
+ * May be a write of our own: only while one of ours is unconfirmed, with our
+ * holder, token, commitment and lease. A forger can copy all of them, so it
+ * neither deposes us nor extends our validity (`adopt`).
  */
 const ownWrite = (ctx: ElectionContext, v: LeaseView) =>
   v.state === "held" &&
@@ -179,7 +178,7 @@ const observedOwn = (ctx: ElectionContext, revision: number, token: number) => (
   observedLeaseMs: ctx.timing.leaseMs,
   observedVacant: false,
   observedFree: false,
-  seenTerm: { holder: ctx.id, token, commit: ctx.termCommit },
+  seenTerm: { holder: ctx.id, token, commit: ctx.termCommit, trustedAt: ctx.now() },
 });
 
 
@@ -247,9 +246,9 @@ export const electionMachine = setup({
     foreignChange: ({ context, event }) =>
       event.type === "STORE.CHANGE" && event.entry !== null && event.entry.revision > context.revision && !ownWrite(context, viewOf(event.entry)),
     /**
-     * After a lost renewal CAS: did one of our own earlier writes land? Only a
-     * *newer* revision with our holder and token proves it; the same revision
-     * means nothing of ours landed, and extending validity then would be unsafe.
+     * After a lost renewal CAS: a *newer* revision that may be ours (`ownWrite`).
+     * It proves nothing about when it was written, so it only lets us renew
+     * over it; the same revision means nothing of ours landed.
      */
     stillMine: ({ context, event }) => {
       const v = view(payloadOf(event));
@@ -326,21 +325,14 @@ export const electionMachine = setup({
       ...observedOwn(context, revisionOf(event), context.token),
     })),
     /**
-     * A renewal CAS conflicted but the record is still ours: one of our own
-     * writes with unknown outcome landed. Its send was no earlier than the
-     * earliest unconfirmed send, so validity counts from that.
+     * A renewal CAS conflicted on a newer record that looks like ours. It may be
+     * a write of ours that landed, or a copy (every field is public) written
+     * before our send, which followers started waiting on when they saw it:
+     * note its revision but extend nothing; the CAS over it (`renewing`) does.
      */
-    adopt: assign(({ context, event }) => {
-      const v = view(payloadOf(event));
-      const from = context.unconfirmedSince ?? context.sendAt;
-      return {
-        revision: v.revision,
-        deadline: Math.max(context.deadline, from + context.timing.validForMs),
-        unconfirmedSince: null,
-        failures: 0,
-        ...observedOwn(context, v.revision, context.token),
-      };
-    }),
+    adopt: assign(({ context, event }) => ({ revision: view(payloadOf(event)).revision, failures: 0, ...observedOwn(context, view(payloadOf(event)).revision, context.token) })),
+    /** Our acquiring CAS lost: someone else wrote, and what we read next may be written over it. Trust nothing at once. */
+    lostRace: assign(({ context }) => ({ observedFree: false, observedSince: context.now() })),
     failed: assign(({ context }) => ({ failures: context.failures + 1 })),
     resetFailures: assign({ failures: 0, unconfirmedSince: null }),
     emitElected: emit(({ context }) => ({ type: "elected" as const, token: context.token, validUntil: context.deadline })),
@@ -443,7 +435,7 @@ export const electionMachine = setup({
               { target: "#election.leader", actions: "acquired" },
             ],
             onError: [
-              { guard: "isConflict", target: "reading", actions: "resetFailures" },
+              { guard: "isConflict", target: "reading", actions: ["resetFailures", "lostRace"] },
               { target: "backoff", actions: ["failed", { type: "emitStoreError", params: { op: "acquire" } }] },
             ],
           },
@@ -468,7 +460,7 @@ export const electionMachine = setup({
               { target: "#election.leader", actions: "acquired" },
             ],
             onError: [
-              { guard: "isConflict", target: "reading", actions: "resetFailures" },
+              { guard: "isConflict", target: "reading", actions: ["resetFailures", "lostRace"] },
               { target: "backoff", actions: ["failed", { type: "emitStoreError", params: { op: "takeover" } }] },
             ],
           },
@@ -534,12 +526,8 @@ export const electionMachine = setup({
                 src: "readLease",
                 input: ({ context }) => ({ key: context.key }),
                 onDone: [
-                  {
-                    guard: "stillMine",
-                    target: "#election.leader.valid",
-                    reenter: true,
-                    actions: ["adopt", "emitRenewed"],
-                  },
+                  // Ours or a copy: renew over it at once, validity unchanged until that lands.
+                  { guard: "stillMine", target: "renewing", actions: "adopt" },
                   // Our record, unchanged: the conflict was not about us after all. Retry.
                   { guard: "unchangedMine", target: "backoff" },
                   // Older than what we wrote ourselves: a lagging store. Retry, validity unchanged.

@@ -257,7 +257,8 @@ export class MemoryLeaseStore implements LeaseStore {
     return this.run(opts, () => {
       assertLeaseKey(key);
       const e = this.latest.get(key);
-      if (e) return e.operation === "put" ? copy(e) : null;
+      // A delete marker is returned as such: a deleted key is not a never-written one.
+      if (e) return copy(e);
       // Never written: in a recovered bucket, held at the genesis revision.
       const g = this.genesis();
       return g ? { key, revision: g.revision, operation: "put", value: new Uint8Array(g.value) } : null;

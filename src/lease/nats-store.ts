@@ -323,7 +323,8 @@ export class NatsLeaseStore implements LeaseStore {
         const e = await this.kv.get(key);
         if (e) {
           this.note(e.revision);
-          return e.operation === "PUT" ? toEntry(e) : null;
+          // DEL and PURGE markers too: a deleted key is not a never-written one.
+          return toEntry(e);
         }
         // Never written. In a recreated bucket a holder of the lost bucket may
         // still be valid: the key reads as held by an unknown holder at the

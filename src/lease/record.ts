@@ -55,7 +55,7 @@ export interface LeaseRecord {
    * On a released record: the term's secret. A follower takes a release at
    * once only when `commitOf(reveal)` equals the `commit` it saw on that
    * term's held records: someone who can only read the records cannot forge
-   * a release that is taken early (docs/safety.md, R8).
+   * a release that is taken early (docs/safety.md, R9).
    */
   reveal?: string;
 }

@@ -52,7 +52,11 @@ export interface WatchOptions {
 export interface LeaseStore {
   /** Human-readable name (bucket name) for logs. */
   readonly name: string;
-  /** Latest entry of `key`, or `null` when it never existed or was deleted. */
+  /**
+   * Latest entry of `key`: `null` when it was never written, a delete marker
+   * (`operation: "delete"`, with its revision) when it was deleted or purged.
+   * Followers trust a never-written key at once, never a delete (docs/safety.md, R9).
+   */
   get(key: string, opts?: CallOptions): Promise<StoreEntry | null>;
   /** Writes `key` only if it is absent (never written, deleted or purged). Returns the new revision. */
   create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number>;

@@ -141,8 +141,14 @@ export class ScopeLessee {
       // what it may be. Anything it cannot be ends the term now (issue 14).
       if (t.busy && (mine || recall)) return;
       if (mine) {
-        // One of our own writes whose reply we have not seen (or lost) landed.
-        if (t.unconfirmedSince !== null) this.renewed(t, v.revision, t.unconfirmedSince, v.record);
+        // One of our own writes whose reply we lost landed — or a copy of our
+        // record (every field is public), maybe written before our send and
+        // seen by the authority then. Extend nothing: renew over it at once.
+        if (t.unconfirmedSince !== null) {
+          t.revision = v.revision;
+          this.o.clock.clearTimeout(t.timer);
+          t.timer = this.o.clock.setTimeout(() => void this.renew(t), 0);
+        }
         return;
       }
       if (recall) {
@@ -241,12 +247,14 @@ export class ScopeLessee {
       if (this.terms.get(t.scope) !== t) return;
       if ((err as { code?: string }).code === "CONFLICT") {
         // Someone wrote: find out who (recall, supersession, or our own lost reply).
+        const revision = t.revision;
         try {
           this.onEntry(await this.o.store.get(scopeKey(t.scope), { signal: this.ac.signal }), scopeKey(t.scope));
         } catch {
           /* retried below */
         }
-        if (this.terms.get(t.scope) !== t) return;
+        // Ended, or a newer record that may be ours: its renewal is already scheduled.
+        if (this.terms.get(t.scope) !== t || t.revision !== revision) return;
       }
       const wait = Math.max(1, Math.min(this.o.timing.retryMs, (t.deadline - this.o.clock.now()) / 4));
       t.timer = this.o.clock.setTimeout(() => void this.renew(t), wait);

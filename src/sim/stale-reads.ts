@@ -68,7 +68,7 @@ export class StaleReads {
     if (!current) return undefined;
     const known = this.lagged(store, key, current.revision);
     if (known === undefined || known === null || this.random() >= 0.5) return undefined;
-    return known.operation === "put" ? { ...known, value: new Uint8Array(known.value) } : null;
+    return { ...known, value: new Uint8Array(known.value) };
   }
 
   /** For a conditional write expecting `expected`: refuse it (half of the time) when the lagging leader has not seen it. */

@@ -88,7 +88,7 @@ function mutate(mutation: Mutation): ((m: typeof electionMachine) => typeof elec
           delays: { untilTakeover: ({ context }) => Math.max(0, context.observedSince + context.timing.leaseMs - context.now()) },
         }) as typeof electionMachine;
     case "take-any-release": {
-      // R8 broken: any released record (or delete) is taken at once, attributable or not (the rule before issue 14).
+      // R9 broken: any released record (or delete) is taken at once, attributable or not (the rule before issue 14).
       const anyRelease = (ctx: { id: string }, entry: unknown) => {
         const v = viewOf(entry as StoreEntry | null);
         return v.state === "vacant" || (v.state === "released" && v.holder !== ctx.id);

@@ -110,7 +110,8 @@ describe("election machine (SimulatedClock + memory store)", () => {
     await sim.until(() => a.election.isLeader(), 100);
     const b = sim.add("b");
     const c = sim.add("c");
-    await sim.advance(500);
+    // Followers that did not see the term start trust its release after watching it for a full lease (safety.md, R9).
+    await sim.advance(3_100);
     const tokenA = a.election.leadership()!.token;
     const resigned = a.election.resign();
     const took = await sim.until(() => b.election.isLeader() || c.election.isLeader(), 1_000, 1);
@@ -161,7 +162,7 @@ describe("election machine (SimulatedClock + memory store)", () => {
     const a = sim.add("a");
     await sim.until(() => a.election.isLeader(), 100);
     const b = sim.add("b");
-    await sim.advance(200);
+    await sim.advance(3_100); // a full lease of watching a's term: its release is trusted (safety.md, R9)
     const stopping = a.election.stop();
     await sim.until(() => b.election.isLeader(), 50, 1);
     await stopping;

@@ -3,7 +3,7 @@
  * store). The holder watches its key and stops at once on any change it did
  * not write; a follower takes a release at once only when it can attribute
  * it (the term secret), and waits out a forged release or delete for a full
- * lease. docs/safety.md, R8.
+ * lease. docs/safety.md, R9.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { commitOf, encodeRecord, viewOf, type LeaseRecord } from "../../src/lease/record.js";
@@ -23,13 +23,16 @@ async function current(): Promise<LeaseRecord & { revision: number; tokenOf: num
   return { ...v.record, revision: e.revision, tokenOf: v.token };
 }
 
-/** A holder `a` and a follower `b` that has watched a's term for a while. */
+/**
+ * A holder `a` and a follower `b` that has watched a's term for a full lease,
+ * so it trusts a's commitment (b did not see the term start: R9).
+ */
 async function twoCandidates(seed: number): Promise<{ a: SimParticipant; b: SimParticipant; token: number }> {
   sim = new Sim(seed);
   const a = sim.add("a");
   await sim.until(() => a.election.isLeader(), 100);
   const b = sim.add("b");
-  await sim.advance(1_500);
+  await sim.advance(3_100);
   return { a, b, token: a.election.leadership()!.token };
 }
 

@@ -1,6 +1,6 @@
 /**
  * Issue 14: no leadership change from a malformed record beyond what
- * docs/safety.md (R8) states. A holder fed arbitrary store entries through
+ * docs/safety.md (R9) states. A holder fed arbitrary store entries through
  * its watch — garbage bytes, near-valid records, copies of its own record,
  * deletes, at revisions older than, equal to or newer than its own —
  * (1) never has its validity extended by them, (2) is never deposed by an

@@ -17,6 +17,8 @@ export class FaultyStore implements LeaseStore {
   private cuts = new Set<AbortController>();
   private hangs: ((op: string, key: string) => boolean)[] = [];
   private lostReplies: ((op: string, key: string) => boolean)[] = [];
+  private watchDrops: ((e: StoreEntry) => boolean)[] = [];
+  private befores: { pred: (op: string, key: string) => boolean; fn: () => unknown }[] = [];
   /** Count of calls made through this view, by operation. */
   readonly calls: Record<string, number> = {};
 
@@ -41,6 +43,22 @@ export class FaultyStore implements LeaseStore {
   /** The next call for which `pred` holds is carried out, but its reply is lost: it rejects only when its signal aborts. */
   loseReplyNext(pred: (op: string, key: string) => boolean): void {
     this.lostReplies.push(pred);
+  }
+
+  /** The next watch entry for which `pred` holds is not delivered (a watch is a hint and may miss updates). */
+  dropWatchNext(pred: (e: StoreEntry) => boolean): void {
+    this.watchDrops.push(pred);
+  }
+
+  /** Before the next call for which `pred` holds reaches the store, `fn` runs (and is awaited): to order a fault exactly. */
+  beforeNext(pred: (op: string, key: string) => boolean, fn: () => unknown): void {
+    this.befores.push({ pred, fn });
+  }
+
+  /** The planned `beforeNext` hook of this call, if any (consumed). Calls without one take no extra tick. */
+  private before(op: string, key: string): (() => unknown) | undefined {
+    const i = this.befores.findIndex((b) => b.pred(op, key));
+    return i < 0 ? undefined : this.befores.splice(i, 1)[0]!.fn;
   }
 
   /** Runs `call`; if a lost reply was planned for it, the result is dropped and the caller waits for its signal. */
@@ -75,14 +93,20 @@ export class FaultyStore implements LeaseStore {
 
   async get(key: string, opts?: CallOptions): Promise<StoreEntry | null> {
     this.guard("get");
+    const hook = this.before("get", key);
+    if (hook) await hook();
     return this.hung("get", key, opts) ?? this.inner.get(key, opts);
   }
   async create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
     this.guard("create");
+    const hook = this.before("create", key);
+    if (hook) await hook();
     return this.hung("create", key, opts) ?? this.inner.create(key, value, opts);
   }
   async update(key: string, value: Uint8Array, rev: number, opts?: CallOptions): Promise<number> {
     this.guard("update");
+    const hook = this.before("update", key);
+    if (hook) await hook();
     return this.hung("update", key, opts) ?? this.maybeLoseReply("update", key, opts, () => this.inner.update(key, value, rev, opts));
   }
   async delete(key: string, rev: number, opts?: CallOptions): Promise<void> {
@@ -101,6 +125,11 @@ export class FaultyStore implements LeaseStore {
     try {
       for await (const e of this.inner.watch(filter, { signal: both })) {
         if (this.isDown) break;
+        const drop = this.watchDrops.findIndex((p) => p(e));
+        if (drop >= 0) {
+          this.watchDrops.splice(drop, 1);
+          continue;
+        }
         yield e;
       }
       if (cut.signal.aborted && !opts.signal.aborted) throw new StoreUnavailableError(`${this.name}: link down (injected)`);

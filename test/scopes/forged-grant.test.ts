@@ -103,4 +103,39 @@ describe("scope lessee and forged records", () => {
     expect(w.events.find((e) => e.type === "scope-ended")).toMatchObject({ reason: "superseded", token: term.token });
     await w.lessee.stop();
   });
+
+  it("a copy of the lessee's own record, missed by its watch, does not extend its validity after a conflicting renewal", async () => {
+    const w = setUp();
+    const key = scopeKey("eu");
+    await w.store.create(key, encodeScope(grant(0)));
+    await w.advance(100);
+    expect(w.lessee.term("eu")).not.toBeNull();
+    // A follower (the authority) waits a full lease from the last change it saw before a
+    // re-grant: the lessee's validity must never outlast that.
+    let changedAt = w.clock.now();
+    const ac = new AbortController();
+    void (async () => {
+      for await (const _ of w.store.watch(key, { signal: ac.signal })) changedAt = w.clock.now();
+    })();
+    const check = () => {
+      const t = w.lessee.term("eu");
+      if (t) expect(t.validUntil).toBeLessThanOrEqual(changedAt + 3_000);
+    };
+    // Right after a renewal, a forger re-publishes the record as it is; the lessee's watch misses it.
+    const renewals = w.events.length;
+    while (w.events.length === renewals) await w.advance(5);
+    const current = (await w.store.get(key))!;
+    w.link.dropWatchNext((e) => e.revision > current.revision);
+    w.store.forge(key, "put", current.value);
+    await flush();
+    for (let i = 0; i < 600; i++) {
+      await w.advance(5);
+      check();
+    }
+    // It kept its term through the conflict (a renewal over the copy landed).
+    expect(w.lessee.term("eu")).not.toBeNull();
+    expect(w.link.calls.update).toBeGreaterThanOrEqual(3);
+    ac.abort();
+    await w.lessee.stop();
+  });
 });
