@@ -5,7 +5,7 @@
  * shared monotonic clock.
  */
 import { startNatsServer } from "../launcher/nats-launcher.js";
-import { CandidateProcess, waitUntil } from "../launcher/candidates.js";
+import { CandidateProcess, untilTermTrusted, waitUntil } from "../launcher/candidates.js";
 import { onShutdown } from "./common.js";
 
 const say = (s: string) => process.stdout.write(s + "\n");
@@ -48,6 +48,14 @@ export async function runDemo(opts: { leaseMs: number; candidates: number }): Pr
     const t1 = second.events.findLast((e) => e.type === "elected")!.t - killedAt;
     say(`   failover: ${second.id} elected ${t1.toFixed(0)} ms after the kill (lease ${opts.leaseMs} ms), token ${second.token}`);
 
+    const others0 = rest.filter((c) => c !== second);
+    if (others0.length) {
+      // The survivors raced for the takeover; the loser saw the new term only
+      // mid-way, and trusts its release after watching it for a full lease
+      // (a forged release would otherwise be taken at once: docs/safety.md R9).
+      say(`   (waiting until a follower has watched ${second.id}'s term for a full lease, so it trusts the release)`);
+      await untilTermTrusted(others0, second, opts.leaseMs);
+    }
     say(`\n2) hand-over: ${second.id} resigns; a watching candidate takes the released lease`);
     const from = second.events.length;
     second.send("resign");

@@ -239,3 +239,21 @@ export function waitUntil(cands: RegentProcess[], pred: () => boolean, timeoutMs
     check();
   });
 }
+
+/**
+ * Resolves once some follower in `followers` has watched `leader`'s current
+ * term for a full lease (plus `slackMs`), on the shared monotonic clock.
+ * A follower that first saw a term mid-way (it joined late, or lost the race
+ * into it) trusts that term's release only after watching it for a full
+ * lease (docs/safety.md, R9): before that, a resign is waited out instead of
+ * taken in milliseconds. The wait is the protocol's, anchored on the
+ * follower's own `leader-changed` event.
+ */
+export async function untilTermTrusted(followers: RegentProcess[], leader: RegentProcess, leaseMs: number, slackMs = 200): Promise<void> {
+  const token = leader.token;
+  const seenAt = (c: RegentProcess) => c.events.find((e) => e.type === "leader-changed" && e.leader === leader.id && e.token === token)?.t;
+  await waitUntil(followers, () => followers.some((c) => seenAt(c) !== undefined), 10_000, `a follower sees ${leader.id}'s term`);
+  const earliest = Math.min(...followers.map(seenAt).filter((t): t is number => t !== undefined));
+  const wait = earliest + leaseMs + slackMs - monotonicNowMs();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+}

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
-import { CandidateProcess, waitUntil } from "../../src/launcher/candidates.js";
+import { CandidateProcess, untilTermTrusted, waitUntil } from "../../src/launcher/candidates.js";
 import { checkIntervals, readIntervals } from "../../src/observability/oracle.js";
 import { checkActs } from "./acts.js";
 
@@ -88,6 +88,9 @@ describe("single nats-server, three candidate processes", () => {
     spawnCandidate("d");
     await waitUntil(cands, () => leaders().length === 1, 15_000, "one leader before resign");
     const leader = leaders()[0]!;
+    // A follower trusts a release at once only for a term it has watched from
+    // its start or for a full lease (R9); the others here joined or lost a race.
+    await untilTermTrusted(cands.filter((c) => c !== leader && c.running), leader, LEASE);
     const from = leader.events.length;
     leader.send("resign");
     const dep = await leader.waitForEvent((e) => e.type === "deposed", { from });
