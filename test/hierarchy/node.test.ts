@@ -105,6 +105,11 @@ describe("two-tier hierarchy (SimulatedClock, memory stores)", () => {
     await world.until(() => !!world.regionalLeader("eu") && !!world.regionalLeader("us") && !!world.globalLeader(), 10_000);
     const g = world.globalLeader()!;
     const gRole = g.node.global();
+    // The other region's leader lost the race into this global term: it trusts
+    // the term's release at once only after watching it for a full global
+    // lease (docs/safety.md, R9).
+    const termSeen = world.clock.now();
+    await world.until(() => world.clock.now() - termSeen > 3_100, 5_000);
     // Partition the global leader from its own region's store only.
     g.regionalLink.setDown(true);
     await world.until(() => !g.node.regional().held, 5_000, 1);
