@@ -156,6 +156,11 @@ class Pool {
           }
         : (c: RegentProcess) => c.events.findLast((e) => ["ready", "watching", "elected", "deposed", "error"].includes(e.type))?.type === "watching";
     if (!this.live.every((c) => c === l || ready(c))) return undefined;
+    // A regent follower takes a release in milliseconds once it trusts the
+    // term: it saw it start, or has watched it for a full lease (docs/safety.md,
+    // R9). Followers that lost the race into it only trust it after the lease,
+    // so measure handovers of terms some follower trusts, as in steady state.
+    if (this.system === "regent" && !this.live.some((c) => c !== l && watchedFor(c, l, token) >= this.leaseMs + 100)) return undefined;
     const term = l.events.slice(l.events.findLastIndex((e) => e.type === "elected"));
     return term.filter((e) => e.type === "renewed" && e.token === token).length >= renewals ? l : undefined;
   }
@@ -301,4 +306,10 @@ export async function runCompareBench(opts: CompareOptions = {}): Promise<Compar
     await nats?.stop();
     await etcd?.stop();
   }
+}
+
+/** How long `c` has watched `leader`'s term `token` (since its first `leader-changed` naming it), on the shared monotonic clock. */
+function watchedFor(c: RegentProcess, leader: RegentProcess, token: number | undefined): number {
+  const seen = c.events.find((e) => e.type === "leader-changed" && e.leader === leader.id && e.token === token);
+  return seen ? monotonicNowMs() - seen.t : -1;
 }

@@ -179,6 +179,11 @@ class Pool {
       return v?.leader === l.id && v.token === token;
     };
     if (!this.live.every((c) => c === l || sees(c))) return undefined;
+    // A follower takes a release in milliseconds once it trusts the term: it
+    // saw it start, or has watched it for a full lease (docs/safety.md, R9).
+    // Followers that lost the race into it trust it only after the lease, so
+    // measure handovers of terms some follower trusts, as in steady state.
+    if (!this.live.some((c) => c !== l && watchedFor(c, l, token) >= this.leaseMs + 100)) return undefined;
     const term = l.events.slice(l.events.findLastIndex((e) => e.type === "elected"));
     return term.filter((e) => e.type === "renewed" && e.token === token).length >= renewals ? l : undefined;
   }
@@ -399,3 +404,9 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+
+/** How long `c` has watched `leader`'s term `token` (since its first `leader-changed` naming it), on the shared monotonic clock. */
+function watchedFor(c: CandidateProcess, leader: CandidateProcess, token: number | undefined): number {
+  const seen = c.events.find((e) => e.type === "leader-changed" && e.leader === leader.id && e.token === token);
+  return seen ? monotonicNowMs() - seen.t : -1;
+}
