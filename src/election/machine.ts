@@ -279,11 +279,16 @@ export const electionMachine = setup({
       const v = view(payloadOf(event));
       if (v.revision !== context.observedRevision) {
         const j = judge(context, v, context.now());
+        // A state that names no lease (a recreated bucket's genesis
+        // placeholder, a vacancy not proven free) may follow a holder whose
+        // term is not provably over: keep waiting at least that holder's lease.
+        const namesNoLease = v.state === "vacant" || (v.state === "unknown" && v.leaseMs === undefined);
+        const wait = leaseToWait(v, context.timing.leaseMs);
         enqueue.assign({
           observedRevision: v.revision,
           observedSince: context.now(),
           observedVacant: v.state === "vacant",
-          observedLeaseMs: leaseToWait(v, context.timing.leaseMs),
+          observedLeaseMs: namesNoLease && !j.free ? Math.max(wait, context.observedLeaseMs) : wait,
           observedFree: j.free,
           seenTerm: j.seenTerm,
         });

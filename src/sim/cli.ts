@@ -50,7 +50,7 @@ async function runRange(from: number, count: number, mutation: Mutation): Promis
     s.seeds++;
     s.events += r.events;
     if (r.ok) s.recovery.push(r.recoveredAfterMs);
-    else s.failed.push({ ...r, trace: r.trace.slice(-80) });
+    else s.failed.push({ ...r, trace: r.trace.slice(-Number(process.env.REGENT_SIM_TRACE_LINES ?? 80)) });
   }
   return s;
 }

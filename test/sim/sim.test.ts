@@ -50,6 +50,17 @@ describe("deterministic simulation", () => {
     expect((await runSeed(10, { forgeries: false, mutation: "take-any-release" })).violations).toEqual([]);
   }, 120_000);
 
+  it("a lost bucket under mixed lease lengths: the successor keeps waiting the old holder's lease (seeds 399, 439, 2042)", async () => {
+    // Each seed loses a region's bucket while its holder runs a 4 s lease and
+    // a follower a 1 s one; the genesis placeholder names no lease. Waiting
+    // only the follower's own lease overlapped the holder by 0.2–149 ms.
+    for (const seed of [399, 439, 2042]) {
+      const r = await runSeed(seed);
+      expect(r.trace.some((l) => l.includes("bucket LOST")), `seed ${seed} loses a bucket`).toBe(true);
+      expect(r.violations, `seed ${seed}: npm run sim -- --seeds 1 --from ${seed} --trace`).toEqual([]);
+    }
+  }, 120_000);
+
   // Each mutation breaks one safety rule; the oracle must notice within a few hundred seeds.
   for (const mutation of MUTATIONS) {
     it(`catches the mutation "${mutation}"`, async () => {
