@@ -196,7 +196,8 @@ export class QuorumElection {
       for (const s of this.slots) if (!s.busy && this.isStaleBidOfMine(s.view)) this.write(s, "release");
       const next = this.nextTerm();
       const takeable = this.slots.filter((s) => this.takeableAt(s, next, true) <= now).length;
-      if (now >= this.backoffUntil && takeable >= q) this.startBid(now);
+      // A forged term near 2^53 leaves no exact term above it: no bid (a denial of service, docs/quorum.md).
+      if (now >= this.backoffUntil && takeable >= q && Number.isSafeInteger(next)) this.startBid(now);
     }
     if (this.role === "bidding") {
       for (const s of this.slots) {

@@ -204,6 +204,36 @@ describe("quorum election: forged records", () => {
     }
   });
 
+  it("a renewal whose reply comes after a forged write over it does not count that store", async () => {
+    sim = new QuorumSim(3, 15);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 5_000);
+    // a's next renewal on store 0 lands, then a forger writes over it, then
+    // (once the watch has shown that) the reply comes back.
+    const link = a.links[0]!;
+    const update = link.update.bind(link);
+    let gate: (() => void) | null = null;
+    link.update = async (...args) => {
+      link.update = update;
+      const rev = await update(...args);
+      const v = viewOf(sim.stores[0]!.peek(KEY));
+      if (v.state !== "held") throw new Error(v.state);
+      sim.stores[0]!.forge(KEY, "put", encodeRecord({ ...v.record, commit: undefined, released: true, reveal: "0".repeat(32) }));
+      await new Promise<void>((r) => (gate = r));
+      return rev;
+    };
+    await sim.until(() => gate !== null, 2_000, 1);
+    await sim.advance(5);
+    gate!();
+    await sim.advance(5);
+    expect(a.election.isLeader()).toBe(true); // stores 1 and 2 still back it
+    // Store 0 must not count again: one more forged write, on store 1, leaves a single store.
+    const forgedAt = sim.now();
+    sim.stores[1]!.forge(KEY, "delete");
+    await sim.until(() => !a.election.isLeader(), 5_000, 1);
+    expect(sim.now() - forgedAt).toBeLessThan(20);
+  });
+
   it("a copy of the holder's own record never extends its validity", async () => {
     sim = new QuorumSim(3, 13);
     const a = sim.add("a");
