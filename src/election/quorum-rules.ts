@@ -4,7 +4,8 @@
  * does I/O and bookkeeping around them; the simulation's mutation tests
  * replace one rule at a time (`QuorumRules`) to check that the oracle notices.
  */
-import type { LeaseView } from "../lease/record.js";
+import { leaseToWait, type LeaseView } from "../lease/record.js";
+import { judge, type SeenTerm } from "./attribution.js";
 import type { Timing } from "./timing.js";
 
 /** What a participant knows of one store. Times are its own monotonic ms. */
@@ -24,6 +25,15 @@ export interface Slot {
   heldRev: number | null;
   /** Our validity bound from this store: send time of that write + validFor (−∞ when none). */
   deadline: number;
+  /**
+   * `view` may be taken at once as far as its writer goes (attribution.ts,
+   * safety.md R9): a release revealing the secret committed by a term this
+   * participant trusts on this store, or our own release. Anything else on
+   * the store is waited out for a full lease, whoever wrote it.
+   */
+  free: boolean;
+  /** The held term watched on this store, with its commitment and since when it is trusted. */
+  seenTerm: SeenTerm | null;
 }
 
 /** The rules, each replaceable by a simulation mutation. */
@@ -80,10 +90,12 @@ export const safeRules: QuorumRules = {
       return slot.observedSince;
     }
     const wait = waitFor(v, timing);
-    // Released by someone else: at once, once the store has been watched a
-    // full lease without a failure (a restart may have brought back an old release).
-    if (v.state === "released" && v.holder !== self) return slot.settledSince + wait;
-    // Held, vacant, undecodable or our own release: the same revision for a full lease.
+    // Released by someone else, and attributed to a term we trust here: at
+    // once, once the store has been watched a full lease without a failure
+    // (a restart may have brought back an old release).
+    if (v.state === "released" && v.holder !== self && slot.free) return slot.settledSince + wait;
+    // Held, vacant, undecodable, our own release or a release we cannot
+    // attribute (forged, or of a term we do not trust): the same revision for a full lease.
     return slot.observedSince + wait;
   },
 
@@ -93,3 +105,23 @@ export const safeRules: QuorumRules = {
 
   nextTerm: (views, highestSeen) => 1 + Math.max(highestSeen, ...views.map(termOf)),
 };
+
+/**
+ * What `slot` learns from reading `v` there, a revision it had not seen
+ * (attribution.ts judges it against what the slot saw before; after a
+ * failure, a lost race or a store going back, `view` is null: nothing seen).
+ */
+export function attribute(slot: Slot, v: LeaseView, now: number, timing: Timing): { free: boolean; seenTerm: SeenTerm | null } {
+  const prev = slot.view;
+  return judge(
+    {
+      observedRevision: prev ? prev.revision : -1,
+      observedSince: slot.observedSince,
+      observedLeaseMs: prev ? leaseToWait(prev, timing.leaseMs) : timing.leaseMs,
+      observedFree: prev !== null && slot.free,
+      seenTerm: prev ? slot.seenTerm : null,
+    },
+    v,
+    now,
+  );
+}

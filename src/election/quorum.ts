@@ -16,14 +16,15 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ConfigError, StoppedError, AbortedError } from "../errors.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
-import { encodeRecord, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
+import { commitOf, encodeRecord, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import { subscribeStalls } from "../observability/stall-shared.js";
 import { listen } from "../util/listen.js";
-import { realClock, sleep, type TimerClock } from "../util/timers.js";
+import { realClock, type TimerClock } from "../util/timers.js";
 import type { ElectionEvent, Leadership } from "./election.js";
 import { safeRules, termOf, validityOf, type QuorumRules, type Slot } from "./quorum-rules.js";
+import { foreignChange, forgetSlot, majorityTerms, newSlotRt, observeRead, watchSlot, type SlotRt } from "./quorum-slot.js";
 import { resolveTiming, validateId, validateKey, type Timing, type TimingOptions } from "./timing.js";
 
 /** Options of {@link startQuorumElection}. */
@@ -42,14 +43,6 @@ export interface QuorumElectionOptions extends TimingOptions {
 
 type Role = "following" | "bidding" | "leader" | "releasing" | "stopped";
 type WriteKind = "bid" | "take" | "renew" | "release";
-interface SlotRt extends Slot {
-  store: LeaseStore;
-  busy: boolean;
-  nextRead: number;
-  nextRenew: number;
-  bid: "pending" | "won" | "lost" | null;
-}
-
 const isConflict = (e: unknown) => (e as { code?: string } | null)?.code === "CONFLICT";
 
 /** A candidacy on a quorum of stores. Create with {@link startQuorumElection}. */
@@ -84,6 +77,10 @@ export class QuorumElection {
   private stalls = { count: 0, maxMs: 0 };
   private unsubscribeStalls: () => void = () => {};
   private stopWaiters: (() => void)[] = [];
+  /** The term's secret, revealed only in its releases, and its commitment, on its held records (safety.md R9). */
+  private termSecret = "";
+  private termCommit = "";
+  private readonly newSecret: () => string;
 
   constructor(opts: QuorumElectionOptions) {
     if (!opts || typeof opts !== "object") throw new TypeError("startQuorumElection: options object required");
@@ -99,12 +96,11 @@ export class QuorumElection {
     this.clock = sim?.clock ?? realClock;
     this.rules = { ...safeRules, ...sim?.rules };
     this.meta = opts.meta;
+    let n = 0;
+    this.newSecret = sim ? () => `sim-${this.id}-${++n}` : () => randomBytes(16).toString("hex");
     this.quorum = this.rules.quorumSize(opts.stores.length);
     const t0 = this.now();
-    this.slots = opts.stores.map((store) => ({
-      store, view: null, observedSince: t0, settledSince: null, heldRev: null, deadline: Number.NEGATIVE_INFINITY,
-      busy: false, nextRead: t0, nextRenew: t0, bid: null,
-    }));
+    this.slots = opts.stores.map((store) => newSlotRt(store, t0));
     const threshold = opts.stallThresholdMs ?? 200;
     if (!sim && threshold > 0) this.unsubscribeStalls = subscribeStalls(threshold, (s) => this.onStall(s.durationMs));
     this.slots.forEach((s) => this.watch(s));
@@ -200,7 +196,8 @@ export class QuorumElection {
       for (const s of this.slots) if (!s.busy && this.isStaleBidOfMine(s.view)) this.write(s, "release");
       const next = this.nextTerm();
       const takeable = this.slots.filter((s) => this.takeableAt(s, next, true) <= now).length;
-      if (now >= this.backoffUntil && takeable >= q) this.startBid(now);
+      // A forged term near 2^53 leaves no exact term above it: no bid (a denial of service, docs/quorum.md).
+      if (now >= this.backoffUntil && takeable >= q && Number.isSafeInteger(next)) this.startBid(now);
     }
     if (this.role === "bidding") {
       for (const s of this.slots) {
@@ -262,6 +259,8 @@ export class QuorumElection {
     this.highestSeen = Math.max(this.highestSeen, this.term);
     this.role = "bidding";
     this.acquiredAtWall = this.wallNow();
+    this.termSecret = this.newSecret();
+    this.termCommit = commitOf(this.termSecret);
     for (const s of this.slots) s.bid = this.takeableAt(s, this.term, true) <= now ? "pending" : null;
   }
 
@@ -299,6 +298,9 @@ export class QuorumElection {
       v: 1, holder: this.id, token: this.term, leaseMs: this.timing.leaseMs, renewMs: this.timing.renewMs,
       acquiredAt: this.acquiredAtWall, renewedAt: this.wallNow(), released,
     };
+    // Held records commit to the term's secret; only a release reveals it.
+    if (released) r.reveal = this.termSecret;
+    else r.commit = this.termCommit;
     if (this.meta) r.meta = this.meta;
     return r;
   }
@@ -323,14 +325,9 @@ export class QuorumElection {
   private onRead(s: SlotRt, entry: StoreEntry | null): void {
     const now = this.now();
     const v = viewOf(entry);
-    if (s.settledSince === null) s.settledSince = now;
-    else if (s.view && v.revision < s.view.revision) {
-      // The store went back (a restart lost its newest writes): as if recreated.
-      this.log.warn({ store: s.store.name, from: s.view.revision, to: v.revision }, "store revision went back");
-      s.settledSince = now;
-    }
-    if (!s.view || v.revision !== s.view.revision) s.observedSince = now;
-    s.view = v;
+    // A store that went back (a restart lost its newest writes) is treated as recreated.
+    const from = observeRead(s, v, now, this.timing);
+    if (from !== null) this.log.warn({ store: s.store.name, from, to: v.revision }, "store revision went back");
     s.nextRead = now + this.timing.renewMs;
     this.highestSeen = Math.max(this.highestSeen, termOf(v));
     if (s.heldRev !== null && v.revision !== s.heldRev) this.lose(s);
@@ -343,7 +340,7 @@ export class QuorumElection {
 
   private onFail(s: SlotRt, err: unknown, op: string): void {
     // Anything may have happened, a restart included: trust nothing learnt before.
-    s.view = null;
+    forgetSlot(s);
     s.settledSince = null;
     s.nextRead = this.now() + this.jitter();
     this.emit({ type: "error", op: `${op}:${s.store.name}`, error: err });
@@ -361,6 +358,7 @@ export class QuorumElection {
     const expected = kind === "renew" || (kind === "release" && s.heldRev !== null) ? s.heldRev! : (s.view?.revision ?? 0);
     const create = expected === 0 || (kind !== "renew" && s.heldRev === null && s.view?.state === "vacant");
     s.busy = true;
+    s.changedTo = 0;
     const sendAt = this.now();
     const call = create ? s.store.create(this.key, value, { signal: this.ac.signal }) : s.store.update(this.key, value, expected, { signal: this.ac.signal });
     call.then(
@@ -371,8 +369,20 @@ export class QuorumElection {
 
   private onWritten(s: SlotRt, kind: WriteKind, rev: number, sendAt: number): void {
     const now = this.now();
+    if (s.changedTo > rev) {
+      // The watch showed a later revision that was not this write: someone
+      // else wrote over it before we heard back. It backs nothing.
+      if (kind === "bid") s.bid = "lost";
+      forgetSlot(s);
+      s.nextRead = now;
+      this.lose(s);
+      return;
+    }
     s.view = viewOf({ key: this.key, revision: rev, operation: "put", value: encodeRecord(this.record(kind === "release")) });
     s.observedSince = now;
+    // Our own release ends our term: what is written over it needs no wait on our account.
+    s.free = kind === "release";
+    s.seenTerm = kind === "release" ? null : { holder: this.id, token: this.term, commit: this.termCommit, trustedAt: now };
     if (kind === "release") {
       s.heldRev = null;
       s.deadline = Number.NEGATIVE_INFINITY;
@@ -393,8 +403,9 @@ export class QuorumElection {
   private onWriteFailed(s: SlotRt, kind: WriteKind, err: unknown): void {
     if (kind === "bid") s.bid = "lost";
     if (isConflict(err)) {
-      // A real answer: the store is fine, our view of it is stale.
-      s.view = null;
+      // A real answer: the store is fine, our view of it is stale, and
+      // someone else wrote there: trust nothing we read next at once (a lost race).
+      forgetSlot(s);
       s.nextRead = this.now();
       if (kind === "release") s.heldRev = null;
       else this.lose(s);
@@ -422,40 +433,27 @@ export class QuorumElection {
     return Math.max(1, Math.round(this.timing.retryMs * exp * (0.5 + this.random())));
   }
 
-  /** Keeps a watch per store; an entry is only a hint to read (reads are what the rules use). */
+  /**
+   * Keeps a watch per store. An entry is a hint to read (reads are what the
+   * rules use), except a change on a store we hold that we did not write:
+   * that store stops backing us at once (docs/quorum.md, "Forged records").
+   */
   private watch(s: SlotRt): void {
-    const signal = this.ac.signal;
-    void (async () => {
-      while (!signal.aborted) {
-        try {
-          for await (const e of s.store.watch(this.key, { signal })) {
-            if (e.revision !== s.view?.revision && !s.busy) {
-              s.nextRead = this.now();
-              this.step();
-            }
-          }
-        } catch (err) {
-          if (!signal.aborted && this.role !== "stopped") {
-            this.onFail(s, err, "watch");
-            this.step();
-          }
-        }
-        if (!signal.aborted) await sleep(this.timing.retryMs * 4, signal, this.clock);
-      }
-    })();
+    const own = () => ({ id: this.id, term: this.term, commit: this.termCommit, leaseMs: this.timing.leaseMs });
+    watchSlot(s, this.key, this.ac.signal, this.clock, this.timing.retryMs * 4, (e) => {
+      if (foreignChange(s, e, own())) this.lose(s);
+      else if (e.revision === s.view?.revision || s.busy) return;
+      else s.nextRead = this.now();
+      this.step();
+    }, (err) => {
+      if (this.role === "stopped") return;
+      this.onFail(s, err, "watch");
+      this.step();
+    });
   }
 
   private announceMajority(): void {
-    const counts = new Map<string, number>();
-    for (const s of this.slots) {
-      const v = s.view;
-      if (v?.state === "held") counts.set(`${v.token}\u0000${v.holder}`, (counts.get(`${v.token}\u0000${v.holder}`) ?? 0) + 1);
-    }
-    for (const [k, n] of counts) {
-      if (n < this.quorum) continue;
-      const [token, holder] = k.split("\u0000") as [string, string];
-      this.announce(holder, Number(token));
-    }
+    for (const t of majorityTerms(this.slots.map((s) => s.view), this.quorum)) this.announce(t.holder, t.token);
   }
 
   private announce(leader: string, token: number): void {

@@ -59,7 +59,9 @@ export interface ScopeSlot extends Slot {
 }
 
 export function newSlot(store: LeaseStore, now: number): ScopeSlot {
-  return { store, sv: null, view: null, observedSince: now, settledSince: null, heldRev: null, deadline: Number.NEGATIVE_INFINITY, busy: false, nextRead: now };
+  // `free: true`: scope records carry no term secret yet, so a scope release
+  // is taken as before, at once on a settled store (docs/quorum.md, "Forged records").
+  return { store, sv: null, view: null, observedSince: now, settledSince: null, heldRev: null, deadline: Number.NEGATIVE_INFINITY, free: true, seenTerm: null, busy: false, nextRead: now };
 }
 
 /**

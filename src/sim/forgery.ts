@@ -19,8 +19,14 @@ const FORGER = "forger";
 /** The forger's own term secret: its release of its own term verifies against its commitment. */
 const FORGER_SECRET = "forger-secret";
 
-/** Forges one record on `key` of `store`, chosen by `random`; returns a description for the trace, or null. */
-export function forgeOnce(store: MemoryLeaseStore, key: string, random: () => number): string | null {
+/**
+ * Forges one record on `key` of `store`, chosen by `random`; returns a
+ * description for the trace, or null. `keepTerm`: never lower the record's
+ * term (token) — no delete, a forged term above the record's — for the
+ * quorum simulation, when a lower term on the store would take the highest
+ * term won off too many stores (docs/quorum.md, Q4).
+ */
+export function forgeOnce(store: MemoryLeaseStore, key: string, random: () => number, opts: { keepTerm?: boolean } = {}): string | null {
   const v = viewOf(store.peek(key));
   if (v.state !== "held" && v.state !== "released") return null;
   const base = { ...v.record, commit: undefined, reveal: undefined };
@@ -31,7 +37,7 @@ export function forgeOnce(store: MemoryLeaseStore, key: string, random: () => nu
     return `forged release of ${FORGER}'s forged term on ${store.name}/${key} (${reveal === FORGER_SECRET ? "right" : "wrong"} secret)`;
   }
   const pick = random();
-  if (v.state === "held" && pick < 0.15) {
+  if (v.state === "held" && pick < 0.15 && !opts.keepTerm) {
     store.forge(key, "delete");
     return `forged delete of ${v.holder}#${v.token} on ${store.name}/${key}`;
   }
@@ -43,6 +49,7 @@ export function forgeOnce(store: MemoryLeaseStore, key: string, random: () => nu
     store.forge(key, "put", encodeRecord({ ...base, token: v.token, released: true, reveal: hex() }));
     return `forged release of ${v.holder}#${v.token} on ${store.name}/${key}`;
   }
-  store.forge(key, "put", encodeRecord({ ...base, holder: FORGER, token: FORGED_TOKEN, released: false, commit: commitOf(FORGER_SECRET) }));
-  return `forged held record (${FORGER}, token 2^50) on ${store.name}/${key}`;
+  const token = opts.keepTerm ? Math.max(FORGED_TOKEN, v.token + 1) : FORGED_TOKEN;
+  store.forge(key, "put", encodeRecord({ ...base, holder: FORGER, token, released: false, commit: commitOf(FORGER_SECRET) }));
+  return `forged held record (${FORGER}, token ${token === FORGED_TOKEN ? "2^50" : token}) on ${store.name}/${key}`;
 }

@@ -4,7 +4,8 @@
  * newest writes (sometimes everything: a recreated bucket); processes with
  * mixed timing configs on drifting, pausable clocks that crash and restart;
  * links between one process and one store that break or slow down; failed
- * operations and lost replies. Every term goes through the split-brain
+ * operations and lost replies; on about half the seeds, forged records on
+ * one store or a majority (forgery.ts). Every term goes through the split-brain
  * oracle; afterwards a leader must appear within a bound, and the time from
  * losing a leader to the next one is measured (contention and liveness).
  */
@@ -13,14 +14,15 @@ import { startQuorumElection, type QuorumElection } from "../election/quorum.js"
 import { MemoryLeaseStore } from "../lease/memory-store.js";
 import { viewOf } from "../lease/record.js";
 import { checkIntervals, type LeadershipInterval } from "../observability/oracle.js";
+import { forgeOnce } from "./forgery.js";
 import { ProcessClock } from "./process-clock.js";
 import { prng, type SeedResult } from "./run-seed.js";
 import { SimScheduler } from "./scheduler.js";
 import { SimLink, type SimNetwork } from "./sim-link.js";
 
 /** Quorum rules a mutation test breaks on purpose. */
-export type QuorumMutation = "none" | "minority-quorum" | "vacant-at-once" | "validity-from-reply" | "term-without-majority";
-export const QUORUM_MUTATIONS: QuorumMutation[] = ["minority-quorum", "vacant-at-once", "validity-from-reply", "term-without-majority"];
+export type QuorumMutation = "none" | "minority-quorum" | "vacant-at-once" | "validity-from-reply" | "term-without-majority" | "take-any-release";
+export const QUORUM_MUTATIONS: QuorumMutation[] = ["minority-quorum", "vacant-at-once", "validity-from-reply", "term-without-majority", "take-any-release"];
 
 function rulesFor(m: QuorumMutation): Partial<QuorumRules> | undefined {
   switch (m) {
@@ -33,6 +35,9 @@ function rulesFor(m: QuorumMutation): Partial<QuorumRules> | undefined {
     case "term-without-majority":
       // The term from the first store that answered, and no per-store check.
       return { nextTerm: (views) => 1 + termOf(views.find((v) => v !== null) ?? null), termAllows: () => true };
+    case "take-any-release":
+      // The rule before attribution: any release by someone else is taken at once on a settled store.
+      return { takeableAt: (s, ...rest) => safeRules.takeableAt({ ...s, free: true }, ...rest) };
     default:
       return undefined;
   }
@@ -44,6 +49,8 @@ export interface QuorumSeedOptions {
   procs?: number;
   faultMs?: number;
   livenessMs?: number;
+  /** Forged records during the fault phase (forgery.ts). Default: drawn per seed, on for about half of them. */
+  forgeries?: boolean;
 }
 
 export interface QuorumSeedResult extends SeedResult {
@@ -217,6 +224,35 @@ export async function runQuorumSeed(seed: number, opts: QuorumSeedOptions = {}):
     }
     lastFaultEnd = Math.max(lastFaultEnd, until);
     t += 300 + random() * 2500;
+  }
+
+  // Forgeries from their own stream, so a seed's other faults stay the same.
+  const forgeRandom = prng(seed ^ 0x51f0a7e3);
+  if (opts.forgeries ?? forgeRandom() < 0.5) {
+    for (let n = 1 + Math.floor(forgeRandom() * 4); n > 0; n--) {
+      const at = 4000 + forgeRandom() * (faultMs - 3000);
+      // One store, or a majority: the same forgery on each (one draw replayed per store).
+      const many = forgeRandom() < 0.6 ? Math.floor(nStores / 2) + 1 : 1;
+      const targets = [...stores].sort(() => forgeRandom() - 0.5).slice(0, many);
+      const drawSeed = Math.floor(forgeRandom() * 2 ** 32);
+      // Often a second forgery shortly after: the forger's own term, then its release.
+      const again = forgeRandom() < 0.5 ? 50 + forgeRandom() * 1500 : -1;
+      const forge = () => {
+        // A forgery that lowers a store's term (a delete, a lower forged term) is,
+        // like a lossy restart, planned only while the highest term won stays
+        // on N − q + 1 other stores (Q4).
+        const keep = stores.filter((s) => !targets.includes(s) && termOf(viewOf(s.peek("q.leader"))) >= maxWon).length;
+        const keepTerm = keep < nStores - Math.floor(nStores / 2);
+        for (const store of targets) {
+          const what = forgeOnce(store, "q.leader", prng(drawSeed), { keepTerm });
+          if (what) log(what);
+        }
+        kick();
+      };
+      later(at, forge);
+      if (again >= 0) later(at + again, forge);
+      lastFaultEnd = Math.max(lastFaultEnd, at + Math.max(0, again));
+    }
   }
 
   await sched.runUntil(lastFaultEnd + 1);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { viewOf } from "../../src/lease/record.js";
+import { commitOf, encodeRecord, viewOf } from "../../src/lease/record.js";
 import { QuorumSim } from "./quorum-sim.js";
 
 // lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
@@ -109,5 +109,154 @@ describe("quorum election (SimulatedClock + 3 memory stores)", () => {
     for (const l of a.links) l.setDown(true);
     await sim.until(() => b.election.isLeader(), 30_000, 10);
     expect(sim.now()).toBeGreaterThan(lastValid);
+  });
+});
+
+/**
+ * Forged records (docs/quorum.md, "Forged records"; the single-store rule is
+ * R9 of safety.md). A forger with write rights on the stores writes records
+ * no regent process writes, without any CAS.
+ */
+describe("quorum election: forged records", () => {
+  const KEY = "test.leader";
+  const heldOn = async (i: number) => {
+    const v = viewOf(await sim.stores[i]!.get(KEY));
+    if (v.state !== "held") throw new Error(`store ${i}: ${v.state}`);
+    return v;
+  };
+  /** Runs until `pred`, failing at once if a and b are ever leaders at the same moment. */
+  const noOverlapUntil = async (a: { election: { isLeader(): boolean } }, b: { election: { isLeader(): boolean } }, pred: () => boolean, maxMs: number) => {
+    let overlapAt: number | null = null;
+    await sim.until(() => {
+      if (overlapAt === null && a.election.isLeader() && b.election.isLeader()) overlapAt = sim.now();
+      return overlapAt !== null || pred();
+    }, maxMs, 5);
+    expect(overlapAt, "both leaders at once").toBeNull();
+  };
+
+  it("a forged release on a majority (holder cut off from it) is waited out for a full lease, not taken at once", async () => {
+    sim = new QuorumSim(3, 11);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 5_000);
+    const b = sim.add("b");
+    await sim.advance(4_000); // b trusts a's term on every store
+    // a cannot see the forgery (cut from stores 0 and 1) and keeps its validity until its deadline.
+    a.links[0]!.setDown(true);
+    a.links[1]!.setDown(true);
+    const aValid = a.election.leadership()!.validUntil;
+    const forgedAt = sim.now();
+    for (const i of [0, 1]) {
+      const v = await heldOn(i);
+      sim.stores[i]!.forge(KEY, "put", encodeRecord({ ...v.record, commit: undefined, released: true, reveal: "0".repeat(32) }));
+    }
+    await noOverlapUntil(a, b, () => b.election.isLeader(), 10_000);
+    expect(sim.now()).toBeGreaterThan(aValid);
+    // Waited a full lease from the forgery, not taken at once.
+    expect(sim.now() - forgedAt).toBeGreaterThanOrEqual(3000);
+  });
+
+  it("a forged delete, then a forged term and its release with the right secret, is waited out", async () => {
+    sim = new QuorumSim(3, 12);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 5_000);
+    const b = sim.add("b");
+    await sim.advance(4_000);
+    a.links[0]!.setDown(true);
+    a.links[1]!.setDown(true);
+    const aValid = a.election.leadership()!.validUntil;
+    const term = a.election.leadership()!.token;
+    const forgedAt = sim.now();
+    for (const i of [0, 1]) {
+      const v = await heldOn(i);
+      sim.stores[i]!.forge(KEY, "delete");
+      await sim.advance(5);
+      const forged = { ...v.record, holder: "forger", token: term + 1, commit: commitOf("forger-secret"), reveal: undefined };
+      sim.stores[i]!.forge(KEY, "put", encodeRecord({ ...forged, released: false }));
+      await sim.advance(5);
+      sim.stores[i]!.forge(KEY, "put", encodeRecord({ ...forged, commit: undefined, released: true, reveal: "forger-secret" }));
+    }
+    await noOverlapUntil(a, b, () => b.election.isLeader(), 10_000);
+    expect(sim.now()).toBeGreaterThan(aValid);
+    expect(sim.now() - forgedAt).toBeGreaterThanOrEqual(3000);
+  });
+
+  it("a holder stops at once on a delete on a majority of its stores, even with its renewals there in flight", async () => {
+    sim = new QuorumSim(3, 14);
+    const b = sim.add("b");
+    await sim.until(() => b.election.isLeader(), 5_000);
+    // The holder's side: b holds every store, its renewals on stores 0
+    // and 1 in flight (held back before they reach the store); a delete
+    // there stops it at once, before any renewal answers.
+    await sim.until(() => sim.stores.every((s) => viewOf(s.peek(KEY)).state === "held"), 5_000);
+    const gates: (() => void)[] = [];
+    for (const i of [0, 1]) b.links[i]!.beforeNext((op) => op === "update", () => new Promise<void>((r) => gates.push(r)));
+    await sim.until(() => gates.length === 2, 2_000, 1);
+    expect(b.election.isLeader()).toBe(true);
+    const deleteAt = sim.now();
+    try {
+      sim.stores[0]!.forge(KEY, "delete");
+      sim.stores[1]!.forge(KEY, "delete");
+      await sim.until(() => !b.election.isLeader(), 5_000, 1);
+      expect(sim.now() - deleteAt).toBeLessThan(20);
+      expect(b.events.find((e) => e.type === "deposed")).toMatchObject({ reason: "superseded" });
+    } finally {
+      for (const g of gates) g();
+    }
+  });
+
+  it("a renewal whose reply comes after a forged write over it does not count that store", async () => {
+    sim = new QuorumSim(3, 15);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 5_000);
+    // a's next renewal on store 0 lands, then a forger writes over it, then
+    // (once the watch has shown that) the reply comes back.
+    const link = a.links[0]!;
+    const update = link.update.bind(link);
+    let gate: (() => void) | null = null;
+    link.update = async (...args) => {
+      link.update = update;
+      const rev = await update(...args);
+      const v = viewOf(sim.stores[0]!.peek(KEY));
+      if (v.state !== "held") throw new Error(v.state);
+      sim.stores[0]!.forge(KEY, "put", encodeRecord({ ...v.record, commit: undefined, released: true, reveal: "0".repeat(32) }));
+      await new Promise<void>((r) => (gate = r));
+      return rev;
+    };
+    await sim.until(() => gate !== null, 2_000, 1);
+    await sim.advance(5);
+    gate!();
+    await sim.advance(5);
+    expect(a.election.isLeader()).toBe(true); // stores 1 and 2 still back it
+    // Store 0 must not count again: one more forged write, on store 1, leaves a single store.
+    const forgedAt = sim.now();
+    sim.stores[1]!.forge(KEY, "delete");
+    await sim.until(() => !a.election.isLeader(), 5_000, 1);
+    expect(sim.now() - forgedAt).toBeLessThan(20);
+  });
+
+  it("a copy of the holder's own record never extends its validity", async () => {
+    sim = new QuorumSim(3, 13);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 5_000);
+    const b = sim.add("b");
+    await sim.advance(4_000);
+    // A forger publishes a verbatim copy of a's record on stores 0 and 1
+    // that a's watch misses. a's next renewal there conflicts, and a is cut
+    // from both stores right then: the copy is all it could have counted.
+    const copiedAt = sim.now();
+    for (const i of [0, 1]) {
+      a.links[i]!.dropWatchNext(() => true);
+      sim.stores[i]!.forge(KEY, "put", sim.stores[i]!.peek(KEY)!.value);
+      a.links[i]!.beforeNext((op) => op === "update", () => a.links[i]!.setDown(true));
+    }
+    const validBefore = a.election.leadership()!.validUntil;
+    let extended = false;
+    a.election.on((e) => {
+      if (e.type === "renewed" && e.validUntil > validBefore) extended = true;
+    });
+    await noOverlapUntil(a, b, () => b.election.isLeader(), 15_000);
+    expect(extended).toBe(false);
+    expect(a.election.isLeader()).toBe(false);
+    expect(sim.now() - copiedAt).toBeGreaterThanOrEqual(3000);
   });
 });

@@ -12,9 +12,9 @@ import { runScopeQuorumSeed, type ScopeQuorumMutation } from "../../src/sim/quor
 setMaxListeners(0);
 
 const NAMED: Partial<Record<Exclude<ScopeQuorumMutation, "none">, number>> = {
-  "lessee-minority": 1, // a lessee counts a minority of stores as held
+  "lessee-minority": 6, // a lessee counts a minority of stores as held
   "regrant-after-minority": 5, // the authority re-grants once a minority is takeable, onto every store
-  "scope-term-from-one-store": 2, // the grant's term from one store, no per-store term check
+  "scope-term-from-one-store": 3, // the grant's term from one store, no per-store term check
 };
 
 describe("scope leases over a quorum: simulation", () => {

@@ -1,8 +1,8 @@
 /**
  * The quorum lease's simulation (src/sim/quorum-run.ts): N independent stores
  * with their own outages, lost replies, cut links and restarts that lose the
- * newest writes. A clean sample, determinism, and the four mutations of
- * issue 11, each caught at a named seed (searched onward from it, so a
+ * newest writes, forged records. A clean sample, determinism, and the
+ * mutations of issue 11 (and of forged records), each caught at a named seed (searched onward from it, so a
  * harmless change to the schedule does not break the test).
  */
 import { setMaxListeners } from "node:events";
@@ -13,9 +13,10 @@ setMaxListeners(0);
 
 const NAMED: Record<Exclude<QuorumMutation, "none">, number> = {
   "minority-quorum": 1, // count a minority as a quorum
-  "vacant-at-once": 639, // take a vacant (recreated) store without a full-lease wait
+  "vacant-at-once": 925, // take a vacant (recreated) store without a full-lease wait
   "validity-from-reply": 3, // validity from the latest reply instead of the send
   "term-without-majority": 1, // term from one store, not above every term on a majority
+  "take-any-release": 49, // take a release nobody can attribute (forged) at once
 };
 
 describe("quorum lease simulation", () => {
