@@ -93,6 +93,8 @@ export interface EpochDeps {
 export interface Recovered {
   genesis: number;
   config: StreamConfig;
+  /** The stream's creation time and state when last looked at. */
+  stream: { created: string; state: { last_seq: number } };
 }
 
 /**
@@ -131,7 +133,7 @@ export async function recoverBucket(d: EpochDeps, floor: number, clearSince: num
     d.live();
     const g = await d.kv.get(GENESIS_KEY);
     const genesis = g && g.operation === "PUT" ? g.revision : 0;
-    if (genesis > floor) return { genesis, config: info.config };
+    if (genesis > floor) return { genesis, config: info.config, stream: info };
     let genesisSubjectSeq = g ? g.revision : 0;
     if (last < floor) {
       // Raise the sequence only on a stream that holds nothing, or nothing
@@ -167,7 +169,7 @@ export async function recoverBucket(d: EpochDeps, floor: number, clearSince: num
     try {
       d.live();
       const rev = await d.publisher.publish(genesisSubject, encodeGenesis(floor, Date.now()), h);
-      if (rev > floor) return { genesis: rev, config: info.config };
+      if (rev > floor) return { genesis: rev, config: info.config, stream: { created: info.created, state: { last_seq: rev } } };
     } catch (err) {
       // Another recoverer wrote first (look again), or the R3 resync after a purge (retry).
       if (!isWrongSequence(err) && !/does not match store/i.test(message(err))) throw err;

@@ -26,9 +26,13 @@
  * bucket (`bucket-epoch.ts`): recreated, its sequence raised above that
  * floor, and a genesis record written, under which never-written keys read as
  * held by an unknown holder (a full lease of waiting before a takeover).
+ *
+ * A single-replica bucket that may have lost acknowledged writes (a lossy
+ * restart, a recreation by someone else) fails the calls in flight and the
+ * first call on each key after it (`restart-guard.ts`; docs/quorum.md, Q3).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, StorageType, type JetStreamManager, type Placement, type StreamConfig } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, StorageType, type JetStreamManager, type Placement, type StreamConfig, type StreamInfo } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { AbortedError, BucketMissingError, ConfigError, RegentError, StoreUnavailableError, throwIfAborted } from "../errors.js";
 import { AckPublisher } from "./ack-publisher.js";
@@ -36,6 +40,7 @@ import { Limiter } from "./limiter.js";
 import { apiCode, guard, isNoResponders, isStreamNotFound, message, STREAM_NOT_FOUND, type ErrContext } from "./nats-call.js";
 import { recoverBucket } from "./bucket-epoch.js";
 import { casWrite, type CasOp } from "./nats-cas.js";
+import { RestartGuard } from "./restart-guard.js";
 import { StreamConfigCheck, unsafeBucketConfig } from "./stream-config.js";
 import { FreshFlight } from "../util/fresh-flight.js";
 import { monotonicNowMs } from "../observability/oracle.js";
@@ -127,6 +132,8 @@ export class NatsLeaseStore implements LeaseStore {
    */
   private readonly genesisReads = new FreshFlight<KvEntry | null>();
   private readonly lastSeqReads = new FreshFlight<number>();
+  /** Q3 on single-replica buckets (`restart-guard.ts`). */
+  private readonly restarts: RestartGuard;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -135,7 +142,7 @@ export class NatsLeaseStore implements LeaseStore {
     bucket: string,
     private readonly timeoutMs: number,
     /** The bucket's stream config as `open` found it: replicated streams need the stream-wide check. */
-    cfg: StreamConfig,
+    info: StreamInfo,
     maxInFlight: number,
     /** Creates the stream with the store's settings; `null` with `create: false`. */
     private readonly createStream: (() => Promise<unknown>) | null,
@@ -148,7 +155,19 @@ export class NatsLeaseStore implements LeaseStore {
     this.limiter = limiter;
     this.publisher = AckPublisher.for(nc, 2 * timeoutMs);
     this.stream = `${KV_STREAM_PREFIX}${bucket}`;
-    this.config = new StreamConfigCheck(bucket, async () => (await this.jsm.streams.info(this.stream)).config, cfg);
+    this.restarts = new RestartGuard(bucket, () => nc.info?.server_id, info, (err) => {
+      for (const end of this.watchesToEnd) end(err);
+    });
+    // The config re-read before R1 writes doubles as the Q3 check: no extra request.
+    this.config = new StreamConfigCheck(
+      bucket,
+      async () => {
+        const fresh = await this.jsm.streams.info(this.stream);
+        this.restarts.observe(fresh);
+        return fresh.config;
+      },
+      info.config,
+    );
   }
 
   /** Creates (or binds to) the bucket and checks it is safe to use: FILE storage, no TTL. */
@@ -184,7 +203,7 @@ export class NatsLeaseStore implements LeaseStore {
     const cfg = status.streamInfo.config;
     const unsafe = unsafeBucketConfig(opts.bucket, cfg);
     if (unsafe) throw unsafe;
-    const store = new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs, cfg, maxInFlight, createStream, tokenFloor);
+    const store = new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs, status.streamInfo, maxInFlight, createStream, tokenFloor);
     if (status.streamInfo.state.last_seq < tokenFloor) {
       // Below the tokens already issued: this bucket was lost and recreated. Recover it now.
       store.lost = true;
@@ -203,6 +222,7 @@ export class NatsLeaseStore implements LeaseStore {
 
   private note(revision: number): number {
     if (revision > this.seen) this.seen = revision;
+    this.restarts.note(revision);
     return revision;
   }
 
@@ -232,7 +252,8 @@ export class NatsLeaseStore implements LeaseStore {
       this.seen,
       this.lostSince,
     )
-      .then(({ genesis, config }) => {
+      .then(({ genesis, config, stream }) => {
+        this.restarts.adopt(stream); // recreated by us (or found so): not a loss to report again
         this.config.accept(config); // checked by the recovery already: sets the replica count
         this.lost = false;
         this.lostSince = null;
@@ -269,7 +290,7 @@ export class NatsLeaseStore implements LeaseStore {
   }
 
   /** Runs one client call under the store's deadline and the caller's signal, with errors mapped. */
-  private call<T>(ctx: ErrContext, opts: CallOptions | undefined, fn: (gaveUp: GaveUp) => Promise<T>, onLate?: (v: T) => void): Promise<T> {
+  private call<T>(ctx: ErrContext, opts: CallOptions | undefined, fn: (gaveUp: GaveUp, q3: () => void) => Promise<T>, onLate?: (v: T) => void): Promise<T> {
     // Set when the caller has its answer (result, deadline or abort): a call
     // still queued for a slot then never starts, and a multi-step call (the
     // conditional write's slow path) stops before its next request, so no
@@ -285,7 +306,23 @@ export class NatsLeaseStore implements LeaseStore {
           await this.recover();
           if (gaveUp.cancelled) throw new AbortedError(`${ctx.op} on ${this.name}: caller gave up`);
         }
-        return await fn(gaveUp);
+        // Q3 (R1 only: a replicated stream keeps acknowledged writes across a server's restart).
+        const key = ctx.key ?? `(${ctx.op})`;
+        const guarded = this.config.replicas <= 1;
+        const epoch = guarded ? this.restarts.enter(ctx.op, key) : 0;
+        const q3 = () => {
+          if (guarded) this.restarts.check(ctx.op, key, epoch);
+        };
+        let result: T;
+        try {
+          result = await fn(gaveUp, q3);
+        } catch (err) {
+          // An answer from across a detection (a conflict against a reused revision, say) is no answer.
+          if (!(err instanceof AbortedError)) q3();
+          throw err;
+        }
+        q3();
+        return result;
       } catch (err) {
         const mapped = isNoResponders(err) ? await this.refineNoResponders(ctx, err) : err;
         if (isStreamNotFound(mapped)) this.markLost(gaveUp.startedAt);
@@ -350,14 +387,17 @@ export class NatsLeaseStore implements LeaseStore {
 
   /** A conditional write (see `nats-cas.ts`), under the call's deadline and signal. */
   private casWrite(op: CasOp, key: string, value: Uint8Array, expected: number, opts?: CallOptions): Promise<number> {
-    return this.call({ op, key, expected }, opts, async (gaveUp) => {
+    return this.call({ op, key, expected }, opts, async (gaveUp, q3) => {
       const live = () => {
         if (gaveUp.cancelled || opts?.signal?.aborted) throw new AbortedError(`${op} on ${this.name}: caller gave up`);
       };
       // The replica count decides which check is exact, and it may change
       // under a running store (an edit, a recreation): see `stream-config.ts`.
+      // On R1 the same read shows a lost write or a new server (Q3): then the
+      // write is never sent.
       if (this.config.stale) await this.config.check();
       live();
+      q3();
       try {
         return await casWrite(
           { bucket: this.name, stream: this.stream, kv: this.kv, jsm: this.jsm, publisher: this.publisher, replicas: this.config.replicas, knownGenesis: this.knownGenesis },

@@ -115,6 +115,8 @@ describe("NatsLeaseStore across server failures (own server)", () => {
     await expect.poll(() => store.get("b").then((e) => e?.revision, () => "down"), { timeout: 15_000, interval: 100 }).toBe(r4);
     const r5 = await store.update("b", enc("y"), r4);
     expect(r5).toBe(r4 + 1);
+    // R1 across a server restart: the first call on each key fails (docs/quorum.md, Q3), then it answers.
+    await expect(store.get("a")).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(await store.get("a")).toMatchObject({ operation: "delete", revision: r2 + 1 }); // the marker survived the restart
     expect(await store.create("a", enc("again"))).toBe(r5 + 1);
     expect(c.isClosed()).toBe(false);
