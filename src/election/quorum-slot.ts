@@ -2,11 +2,13 @@
  * Per-store bookkeeping of `quorum.ts` that needs no access to the election:
  * the slot record, what a read teaches it (settling, attribution), the
  * holder's check of watch entries (docs/quorum.md, "Forged records"), the
- * watch loop, and which term a majority of stores shows.
+ * watch loop, store calls with a deadline, and which term a majority of
+ * stores shows.
  */
+import { StoreUnavailableError } from "../errors.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { viewOf, type LeaseView } from "../lease/record.js";
-import { sleep, type TimerClock } from "../util/timers.js";
+import { deadlineSignal, sleep, type TimerClock } from "../util/timers.js";
 import { attribute, type Slot } from "./quorum-rules.js";
 import type { Timing } from "./timing.js";
 
@@ -105,4 +107,22 @@ export function majorityTerms(views: (LeaseView | null)[], q: number): { holder:
     counts.set(k, c);
   }
   return [...counts.values()].filter((c) => c.n >= q);
+}
+
+/**
+ * One store call that also gives up `ms` after now on `clock` (the election's,
+ * so simulations stay deterministic): a call that never answers must not keep
+ * its store busy for good, nor keep `stop()` waiting. The timeout becomes a
+ * StoreUnavailableError: a write's outcome is unknown, as with a lost reply.
+ */
+export async function callWithDeadline<T>(signal: AbortSignal, ms: number, clock: TimerClock, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const d = deadlineSignal(signal, ms, clock);
+  try {
+    return await fn(d.signal);
+  } catch (err) {
+    if (d.expired() && !signal.aborted) throw new StoreUnavailableError(`store call abandoned after ${Math.round(ms)} ms`, { cause: err });
+    throw err;
+  } finally {
+    d.clear();
+  }
 }

@@ -24,8 +24,8 @@ import { listen } from "../util/listen.js";
 import { realClock, type TimerClock } from "../util/timers.js";
 import type { ElectionEvent, Leadership } from "./election.js";
 import { safeRules, termOf, validityOf, type QuorumRules, type Slot } from "./quorum-rules.js";
-import { foreignChange, forgetSlot, majorityTerms, newSlotRt, observeRead, watchSlot, type SlotRt } from "./quorum-slot.js";
-import { resolveTiming, validateId, validateKey, type Timing, type TimingOptions } from "./timing.js";
+import { callWithDeadline, foreignChange, forgetSlot, majorityTerms, newSlotRt, observeRead, watchSlot, type SlotRt } from "./quorum-slot.js";
+import { attemptTimeoutMs, resolveTiming, validateId, validateKey, type Timing, type TimingOptions } from "./timing.js";
 
 /** Options of {@link startQuorumElection}. */
 export interface QuorumElectionOptions extends TimingOptions {
@@ -316,7 +316,7 @@ export class QuorumElection {
 
   private read(s: SlotRt): void {
     s.busy = true;
-    s.store.get(this.key, { signal: this.ac.signal }).then(
+    callWithDeadline(this.ac.signal, this.timing.attemptMs, this.clock, (signal) => s.store.get(this.key, { signal })).then(
       (entry) => this.done(s, () => this.onRead(s, entry)),
       (err) => this.done(s, () => this.onFail(s, err, "get")),
     );
@@ -360,8 +360,11 @@ export class QuorumElection {
     s.busy = true;
     s.changedTo = 0;
     const sendAt = this.now();
-    const call = create ? s.store.create(this.key, value, { signal: this.ac.signal }) : s.store.update(this.key, value, expected, { signal: this.ac.signal });
-    call.then(
+    // A renewal leaves room for a retry before this store's deadline (once past it, nothing to hurry for).
+    const left = s.deadline - sendAt;
+    const ms = kind === "renew" && left > 0 ? attemptTimeoutMs(this.timing, left) : this.timing.attemptMs;
+    const call = (signal: AbortSignal) => (create ? s.store.create(this.key, value, { signal }) : s.store.update(this.key, value, expected, { signal }));
+    callWithDeadline(this.ac.signal, ms, this.clock, call).then(
       (rev) => this.done(s, () => this.onWritten(s, kind, rev, sendAt)),
       (err) => this.done(s, () => this.onWriteFailed(s, kind, err)),
     );

@@ -4,7 +4,8 @@
  * newest writes (sometimes everything: a recreated bucket); processes with
  * mixed timing configs on drifting, pausable clocks that crash and restart;
  * links between one process and one store that break or slow down; failed
- * operations and lost replies; on about half the seeds, forged records on
+ * operations, lost replies and replies that never come (only the caller's
+ * deadline ends those); on about half the seeds, forged records on
  * one store or a majority (forgery.ts). Every term goes through the split-brain
  * oracle; afterwards a leader must appear within a bound, and the time from
  * losing a leader to the next one is measured (contention and liveness).
@@ -81,7 +82,7 @@ export async function runQuorumSeed(seed: number, opts: QuorumSeedOptions = {}):
   };
   const net: SimNetwork = {
     sched, random, storesDown: new Set(), partitioned: new Set(), slow: new Set(), isolated: new Set(), globalCut: new Set(),
-    failRate: 0.01, lostReplyRate: 0.02, watchDropRate: 0.05, timeoutMs: 2000, watchers: new Set(),
+    failRate: 0.01, lostReplyRate: 0.02, hangRate: 0.005, watchDropRate: 0.05, timeoutMs: 2000, watchers: new Set(),
   };
   const kick = () => [...net.watchers].forEach((k) => k());
   const stores = Array.from({ length: nStores }, (_, i) => new MemoryLeaseStore(`s${i}`));
@@ -258,6 +259,7 @@ export async function runQuorumSeed(seed: number, opts: QuorumSeedOptions = {}):
   await sched.runUntil(lastFaultEnd + 1);
   net.failRate = 0;
   net.lostReplyRate = 0;
+  net.hangRate = 0;
   log("faults over");
   let recoveredAfterMs = -1;
   const quietStart = sched.now();

@@ -6,7 +6,7 @@
  * does not know), failures, outages of the store (a stream-leader election),
  * partitions of the process's region, and watches that drop events.
  */
-import { ConflictError, StoreUnavailableError, throwIfAborted } from "../errors.js";
+import { AbortedError, ConflictError, StoreUnavailableError, throwIfAborted } from "../errors.js";
 import type { MemoryLeaseStore } from "../lease/memory-store.js";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../lease/store.js";
 import type { ProcessClock } from "./process-clock.js";
@@ -30,6 +30,8 @@ export interface SimNetwork {
   /** Probability that an operation fails outright, and that a reply is lost after the write applied. */
   failRate: number;
   lostReplyRate: number;
+  /** Probability that a reply never comes: the caller's own deadline (its signal) is all that ends the call (absent: none). */
+  hangRate?: number;
   /** Probability that a watch event is dropped. */
   watchDropRate: number;
   /** Request timeout of the client (a lost reply or an outage costs this long). */
@@ -92,6 +94,7 @@ export class SimLink implements LeaseStore {
         throw new StoreUnavailableError(`${this.name}: unavailable (simulated)`);
       }
       const result = await apply(); // may throw ConflictError: a real answer
+      if (this.net.hangRate && this.net.random() < this.net.hangRate) await hangUntilAborted(opts?.signal);
       await this.wait(this.latency());
       if (!this.reachable() || this.net.random() < this.net.lostReplyRate) {
         await this.wait(this.net.timeoutMs);
@@ -183,4 +186,14 @@ export class SimLink implements LeaseStore {
       await pump;
     }
   }
+}
+
+/** Never settles unless `signal` aborts; then rejects with AbortedError (a reply that never comes). */
+function hangUntilAborted(signal: AbortSignal | undefined): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    if (!signal) return;
+    const onAbort = () => reject(new AbortedError("aborted", { cause: signal.reason }));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
 }

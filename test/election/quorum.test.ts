@@ -260,3 +260,73 @@ describe("quorum election: forged records", () => {
     expect(sim.now() - copiedAt).toBeGreaterThanOrEqual(3000);
   });
 });
+
+/**
+ * Store calls that never answer (a lost request or ack, a region whose
+ * servers are gone): every call has a deadline (`attemptMs`; a renewal's
+ * shortened by `attemptTimeoutMs` near that store's deadline), after which a
+ * write's outcome is unknown and a read has failed.
+ */
+describe("quorum election: store calls that never answer", () => {
+  // lease 3000, renew 1000, retry 250, validFor 2910 → attemptMs 705.
+  const ATTEMPT_MS = 705;
+  /** Ends a candidacy whose stop() hung (the unfixed code), so the test fails instead of hanging. */
+  const forceStop = async (p: { election: { stop(o: { signal: AbortSignal }): Promise<void> } }) => {
+    await p.election.stop({ signal: AbortSignal.abort() }).catch(() => undefined);
+  };
+
+  it("a renewal that hangs forever on one store: the holder keeps the lease on the others and retries it after the deadline", async () => {
+    sim = new QuorumSim(3, 21);
+    const a = sim.add("a");
+    try {
+      await sim.until(() => a.election.isLeader(), 5_000);
+      const link = a.links[0]!;
+      const revBefore = sim.stores[0]!.peek("test.leader")!.revision;
+      const sent = link.calls.update ?? 0;
+      const reads = link.calls.get ?? 0;
+      link.hangNext((op) => op === "update");
+      await sim.until(() => (link.calls.update ?? 0) > sent, 2_000, 1);
+      const hungAt = sim.now();
+      // The retry comes after the attempt's deadline, and soon after it (a backoff of at most 1.5 × retryMs).
+      const waited = await sim.until(() => (link.calls.update ?? 0) > sent + 1 || (link.calls.get ?? 0) > reads, 3_000, 1);
+      expect(waited).toBeGreaterThanOrEqual(ATTEMPT_MS - 1);
+      expect(waited).toBeLessThanOrEqual(ATTEMPT_MS + 400);
+      expect(a.events.some((e) => e.type === "error" && e.t >= hungAt)).toBe(true);
+      // The store comes back into the holder's hands; the lease was never lost.
+      await sim.until(() => {
+        const v = viewOf(sim.stores[0]!.peek("test.leader"));
+        return v.state === "held" && v.holder === "a" && v.revision > revBefore;
+      }, 5_000);
+      await sim.advance(5_000);
+      expect(a.election.isLeader()).toBe(true);
+      expect(a.events.filter((e) => e.type === "deposed")).toHaveLength(0);
+    } finally {
+      await forceStop(a);
+    }
+  });
+
+  it("stop() completes while a store call hangs", async () => {
+    sim = new QuorumSim(3, 22);
+    const a = sim.add("a");
+    const link = a.links[0]!;
+    try {
+      await sim.until(() => a.election.isLeader(), 5_000);
+      const before = (link.calls.update ?? 0) + (link.calls.get ?? 0) + (link.calls.create ?? 0);
+      link.hanging = true;
+      await sim.until(() => (link.calls.update ?? 0) + (link.calls.get ?? 0) + (link.calls.create ?? 0) > before, 3_000, 1);
+      let done = false;
+      void a.election.stop().then(() => (done = true));
+      const took = await sim.until(() => done, 10_000, 1);
+      // A hung call, then a hung release, each given up after its attempt.
+      expect(took).toBeLessThanOrEqual(2 * ATTEMPT_MS + 50);
+      expect(a.election.state()).toBe("stopped");
+      for (const i of [1, 2]) {
+        const v = viewOf(sim.stores[i]!.peek("test.leader"));
+        expect(v.state === "released" && v.holder === "a").toBe(true);
+      }
+    } finally {
+      link.hanging = false;
+      await forceStop(a);
+    }
+  });
+});
