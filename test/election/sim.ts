@@ -21,36 +21,22 @@ export interface SimParticipant {
   events: (ElectionEvent & { t: number })[];
 }
 
-export class Sim {
+/**
+ * Simulated time for the harnesses: a SimulatedClock that starts at 1 s (so
+ * "0" never looks like a time), a seeded PRNG, and stepping helpers that
+ * flush pending promises between steps.
+ */
+export class SimTime {
   readonly clock = new SimulatedClock();
-  readonly store = new MemoryLeaseStore("sim");
-  readonly participants: SimParticipant[] = [];
-  private readonly random: () => number;
+  protected readonly random: () => number;
 
   constructor(seed = 1) {
     this.random = prng(seed);
-    // SimulatedClock starts at 0; start later so "0" never looks like a time.
     this.clock.set(1_000);
   }
 
   now(): number {
     return this.clock.now();
-  }
-
-  add(id: string, opts: Partial<ElectionOptions> = {}): SimParticipant {
-    const link = new FaultyStore(this.store);
-    const election = startElection({
-      key: "test.leader",
-      leaseMs: 3000,
-      ...opts,
-      id,
-      store: link,
-      simulation: { now: () => this.clock.now(), clock: this.clock, random: this.random, wallNow: () => this.clock.now() },
-    });
-    const p: SimParticipant = { id, election, link, events: [] };
-    election.on((e) => p.events.push({ ...e, t: this.clock.now() }));
-    this.participants.push(p);
-    return p;
   }
 
   /** Advances simulated time in small steps, flushing promises between them. */
@@ -72,6 +58,27 @@ export class Sim {
       await flush();
     }
     return this.now() - start;
+  }
+}
+
+export class Sim extends SimTime {
+  readonly store = new MemoryLeaseStore("sim");
+  readonly participants: SimParticipant[] = [];
+
+  add(id: string, opts: Partial<ElectionOptions> = {}): SimParticipant {
+    const link = new FaultyStore(this.store);
+    const election = startElection({
+      key: "test.leader",
+      leaseMs: 3000,
+      ...opts,
+      id,
+      store: link,
+      simulation: { now: () => this.clock.now(), clock: this.clock, random: this.random, wallNow: () => this.clock.now() },
+    });
+    const p: SimParticipant = { id, election, link, events: [] };
+    election.on((e) => p.events.push({ ...e, t: this.clock.now() }));
+    this.participants.push(p);
+    return p;
   }
 
   leaders(): SimParticipant[] {
