@@ -283,7 +283,12 @@ export const electionMachine = setup({
         // placeholder, a vacancy not proven free) may follow a holder whose
         // term is not provably over: keep waiting at least that holder's lease.
         const namesNoLease = v.state === "vacant" || (v.state === "unknown" && v.leaseMs === undefined);
-        const wait = leaseToWait(v, context.timing.leaseMs);
+        // Our own release (resign, lapse, stop) is waited out a lease longer:
+        // a follower that does not trust the released term yet (R9) also
+        // waits a full lease, and the one that gave the lease up must not win
+        // it back by seeing its release a moment earlier. Only longer: safe.
+        const ownRelease = v.state === "released" && v.holder === context.id;
+        const wait = leaseToWait(v, context.timing.leaseMs) + (ownRelease ? context.timing.leaseMs : 0);
         enqueue.assign({
           observedRevision: v.revision,
           observedSince: context.now(),

@@ -232,7 +232,12 @@ export class QuorumElection {
 
   private takeableAt(s: Slot, term: number, bidding: boolean): number {
     if (!this.rules.termAllows(termOf(s.view), term, bidding)) return Number.POSITIVE_INFINITY;
-    return this.rules.takeableAt(s, this.id, term, bidding, this.timing) ?? Number.POSITIVE_INFINITY;
+    const at = this.rules.takeableAt(s, this.id, term, bidding, this.timing) ?? Number.POSITIVE_INFINITY;
+    // Our own release a lease later still: a follower that does not trust the
+    // released term yet (R9) waits a full lease too, and the participant that
+    // gave the lease up must not win it back by having seen its release first.
+    const v = s.view;
+    return v?.state === "released" && v.holder === this.id ? at + this.timing.leaseMs : at;
   }
 
   /** One timer at the earliest moment the decision could change. */

@@ -13,6 +13,16 @@ export const GLOBAL_CLUSTER = "global";
 export const GLOBAL_BUCKET = "regent-global";
 /** Bucket of `region`'s lease. */
 export const regionBucket = (region: string) => `regent-region-${region}`;
+/**
+ * `region`'s store of the global and scope quorum leases (docs/quorum.md):
+ * one single-replica bucket per region, in that region's own cluster, pinned
+ * to its first server. Holds `global.leader` and the `scope.<scope>` records.
+ */
+export const quorumBucket = (region: string) => `regent-quorum-${region}`;
+/** Server tag that pins a single-replica bucket to one server (`placement.tags`). */
+export const serverTag = (server: string) => `srv:${server}`;
+/** Name of a region's `n`-th server (n from 1), as the launcher and compose name them. */
+export const serverName = (region: string, n: number) => `${region}-${n}`;
 
 /** What is needed to open a deployment's stores. */
 export interface DeploymentLayout {

@@ -30,6 +30,8 @@ import { GLOBAL_CLUSTER } from "./deployment.js";
  * one can be deleted once no node of the old version runs.
  */
 export const eventsStreamName = (cluster: string) => `regent-log-${cluster}`;
+/** `region`'s own events stream, in its own cluster (issue 11): a region that is down takes only its own events with it. */
+export const regionEventsStreamName = (cluster: string, region: string) => `regent-log-${cluster}-${region}`;
 
 /**
  * Creates the events stream when missing (idempotent). An existing stream

@@ -45,6 +45,8 @@ export function subjects(cluster: string) {
      */
     capture: {
       all: `regent-log.${cluster}.>`,
+      /** What `region`'s nodes append to: its own events stream captures only this (issue 11). */
+      region: (region: string) => `regent-log.${cluster}.${subjectToken("region", region)}.>`,
       /** The capture subject of a live event subject under `root`. */
       of: (live: string) => {
         if (!live.startsWith(`${root}.`)) throw new ConfigError("subject", `not under ${root}: ${live}`);

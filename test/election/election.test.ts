@@ -126,6 +126,21 @@ describe("election machine (SimulatedClock + memory store)", () => {
     expect(sim.leaders().map((p) => p.id)).toEqual([successor.id]);
   });
 
+  it("a resign that no follower trusts yet is not won back by the resigner when it sees its release first", async () => {
+    sim = new Sim(11);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 100);
+    const b = sim.add("b");
+    // b joined mid-term, so it trusts this term's release only after a full
+    // lease (R9); and its watch misses the release, so the resigner observes
+    // its own release first. Both then wait out a lease on the same revision.
+    await sim.advance(500);
+    b.link.dropWatchNext((e) => viewOf(e).state === "released");
+    await a.election.resign();
+    await sim.until(() => sim.leaders().length > 0, 15_000, 1);
+    expect(sim.leaders().map((p) => p.id)).toEqual(["b"]);
+  });
+
   it("tokens strictly increase across many hand-overs and never two leaders at once", async () => {
     sim = new Sim(8);
     const ps = ["a", "b", "c"].map((id) => sim.add(id));

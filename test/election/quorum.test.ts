@@ -65,6 +65,21 @@ describe("quorum election (SimulatedClock + 3 memory stores)", () => {
     expect(a.election.isLeader()).toBe(false);
   });
 
+  it("a resign that no follower trusts yet is not won back by the resigner when it sees its releases first", async () => {
+    sim = new QuorumSim(3, 14);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 5_000);
+    const b = sim.add("b");
+    // b joined mid-term: it trusts the term's releases only after a full lease
+    // (R9), and its watches miss them, so the resigner sees them first.
+    await sim.advance(500);
+    for (const l of b.links) l.dropWatchNext((e) => viewOf(e).state === "released");
+    await a.election.resign();
+    await sim.until(() => a.election.isLeader() || b.election.isLeader(), 15_000, 1);
+    expect(b.election.isLeader()).toBe(true);
+    expect(a.election.isLeader()).toBe(false);
+  });
+
   it("a crashed holder is replaced only after a full lease of silence on a majority", async () => {
     sim = new QuorumSim(3, 5);
     const a = sim.add("a");

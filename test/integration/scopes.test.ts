@@ -59,7 +59,12 @@ describe("region-scoped leases on real processes", () => {
     const old = holder(region)!;
     const oldToken = tokenOf(old, region);
     await nc.request(subjects(dep.topology.cluster).regionResign(region), new Uint8Array(), { timeout: 5_000 });
-    await waitUntil(dep.nodes, () => !!holder(region) && holder(region) !== old, 15_000, "scope follows the regional leader");
+    await waitUntil(dep.nodes, () => !!holder(region) && holder(region) !== old, 15_000, "scope follows the regional leader").catch((err) => {
+      for (const n of dep.nodes) console.log(`events of ${n.id}:`, JSON.stringify(n.events.slice(-12)));
+      const g = dep.globalLeader();
+      console.log("global leader stderr:", (g?.stderr ?? "").split("\n").slice(-30).join("\n"));
+      throw err;
+    });
     const now = holder(region)!;
     expect(dep.regionOf(now)).toBe(region);
     expect(tokenOf(now, region)).toBeGreaterThan(oldToken);
