@@ -47,11 +47,7 @@ describe("scope liveness (SimulatedClock, memory stores)", () => {
     for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`);
     await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 20_000, "every scope held at home");
     // Keep the authority out of eu and ap: make a us node global leader.
-    while (w.globalLeader()!.node.region !== "us") {
-      const g = w.globalLeader()!;
-      await g.node.resign("global");
-      await w.until(() => !!w.globalLeader() && w.globalLeader() !== g, 10_000, "new global leader");
-    }
+    await w.moveGlobalTo("us");
     w.partition("eu", true);
     await w.until(() => w.holderOf("eu")?.node.region === "us", 20_000, "eu fails over to us");
     w.partition("eu", false);
@@ -69,11 +65,7 @@ describe("scope liveness (SimulatedClock, memory stores)", () => {
     w = new World(3, 1000);
     for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`);
     await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 20_000, "every scope held at home");
-    while (w.globalLeader()!.node.region !== "ap") {
-      const g = w.globalLeader()!;
-      await g.node.resign("global");
-      await w.until(() => !!w.globalLeader() && w.globalLeader() !== g, 10_000, "new global leader");
-    }
+    await w.moveGlobalTo("ap");
     w.partition("eu", true);
     await w.until(() => w.holderOf("eu")?.node.region === "us", 20_000, "eu fails over to us");
     w.partition("eu", false);

@@ -7,7 +7,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { ScopeAuthority } from "../../src/scopes/authority.js";
 import { REGIONS, World } from "./world.js";
-import { viewOf } from "../../src/lease/record.js";
 
 let w: World;
 afterEach(async () => w && (await w.stopAll()));
@@ -39,19 +38,8 @@ describe("mixed scope lease lengths (SimulatedClock, memory stores)", () => {
     await w.until(() => ["us", "ap"].every((r) => w.holderOf(r)?.node.region === r), 20_000, "us and ap scopes held");
     for (const i of [1, 2]) w.add("eu", `eu-${i}`, { scopeLeaseMs: 3000 });
     await w.until(() => w.holderOf("eu")?.node.region === "eu", 20_000, "eu scope held");
-    // Move the authority to eu: resign the global role until an eu node has it.
-    // Candidates that do not trust the resigned term wait a lease from when
-    // they saw the release, and the first to see it wins: the other regions'
-    // watches miss the release, so eu sees it first (else the race goes by
-    // node order, and eu, added last, never wins it).
-    while (w.globalLeader()?.node.region !== "eu") {
-      const g = w.globalLeader();
-      if (g) {
-        for (const n of w.nodes) if (n.node.region !== "eu" && n !== g) n.globalLink.dropWatchNext((e) => e.key === "global.leader" && viewOf(e).state === "released");
-        await g.node.resign("global");
-      }
-      await w.advance(200);
-    }
+    // Move the authority to eu.
+    await w.moveGlobalTo("eu");
     const scope = ["us", "ap"].find((r) => w.holderOf(r))!;
     const lessee = w.holderOf(scope)!;
     lessee.globalLink.setDown(true);

@@ -6,6 +6,7 @@
 import { expect } from "vitest";
 import { SimulatedClock } from "xstate";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
+import { viewOf } from "../../src/lease/record.js";
 import type { LeaseStore } from "../../src/lease/store.js";
 import { startNode, type NodeRoleEvent, type RegentNode } from "../../src/hierarchy/node.js";
 import type { ScopeEvent } from "../../src/wire/events.js";
@@ -108,6 +109,26 @@ export class World {
   }
   globalLeader(): WorldNode | undefined {
     return this.nodes.find((n) => n.node.global().held);
+  }
+
+  /**
+   * Resigns the global role until a node of `region` holds it. Candidates
+   * that do not trust the resigned term wait a lease from when they saw the
+   * release and the first to see it wins; the other regions' watches miss
+   * the release, so `region` sees it first (otherwise the race goes by node
+   * order, the same every round, and a region added last may never win).
+   */
+  async moveGlobalTo(region: string): Promise<void> {
+    while (this.globalLeader()?.node.region !== region) {
+      const g = this.globalLeader();
+      if (g) {
+        for (const n of this.nodes) {
+          if (n.node.region !== region && n !== g) n.globalLink.dropWatchNext((e) => e.key === "global.leader" && viewOf(e).state === "released");
+        }
+        await g.node.resign("global");
+      }
+      await this.until(() => !!this.globalLeader() && this.globalLeader() !== g, 20_000, "new global leader");
+    }
   }
 
   /** Invariants after every step. */
