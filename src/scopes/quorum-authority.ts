@@ -34,7 +34,10 @@ import { isConflict, newSlot, noteFailure, noteRead, recordOf, scopeRules, scope
 
 export interface QuorumAuthorityOptions {
   stores: LeaseStore[];
-  regionStore: (region: string) => Promise<LeaseStore>;
+  /** A region's regional lease store, or its stores when it elects on a quorum (see RegionWatch). */
+  regionStore: (region: string) => Promise<LeaseStore | LeaseStore[]>;
+  /** How many stores each region elects on (default 1). */
+  storesPerRegion?: (region: string) => number;
   regionalKey: string;
   regions: ScopeRegion[];
   timing: Timing;
@@ -81,7 +84,15 @@ export class QuorumScopeAuthority {
   constructor(private readonly o: QuorumAuthorityOptions) {
     this.rules = scopeRules(o.rules);
     this.quorum = this.rules.quorumSize(o.stores.length);
-    this.regions = new RegionWatch({ regions: o.regions, regionStore: o.regionStore, regionalKey: o.regionalKey, timing: o.timing, failbackAfterMs: o.failbackAfterMs, clock: o.clock });
+    this.regions = new RegionWatch({
+      regions: o.regions,
+      regionStore: o.regionStore,
+      regionalKey: o.regionalKey,
+      timing: o.timing,
+      failbackAfterMs: o.failbackAfterMs,
+      clock: o.clock,
+      ...(o.storesPerRegion ? { storesPerRegion: o.storesPerRegion } : {}),
+    });
     this.self = `${o.node}~${randomBytes(2).toString("hex")}`;
   }
 

@@ -27,17 +27,27 @@ interface RegionState {
 
 export interface RegionWatchOptions {
   regions: ScopeRegion[];
-  regionStore: (region: string) => Promise<LeaseStore>;
+  /**
+   * A region's regional lease store, or its stores when the region elects on
+   * a quorum of them (full mode: one R1 bucket per server, docs/quorum.md).
+   * Each store is polled on its own; the region is live while any of them
+   * shows its leader renewing, so one dead server does not make it look down.
+   */
+  regionStore: (region: string) => Promise<LeaseStore | LeaseStore[]>;
   regionalKey: string;
   /** Scope timing: the poll period is a third of its renew interval. */
   timing: Timing;
   failbackAfterMs: number;
   clock: ScopeClock;
+  /** How many stores each region has (default 1); a region's quorum stores are polled one loop each. */
+  storesPerRegion?: (region: string) => number;
 }
 
 export class RegionWatch implements PlacementView {
-  private readonly st = new Map<string, RegionState>();
-  private readonly timers = new Map<string, unknown>();
+  /** Per region, one state per store it elects on. */
+  private readonly st = new Map<string, RegionState[]>();
+  private readonly lastLive = new Map<string, number>();
+  private readonly timers = new Set<unknown>();
   private readonly ac = new AbortController();
   private startedAt = 0;
 
@@ -47,14 +57,17 @@ export class RegionWatch implements PlacementView {
     const now = this.o.clock.now();
     this.startedAt = now;
     for (const r of this.o.regions) {
-      this.st.set(r.name, { revision: -1, since: now, leader: null, changed: false, liveSince: null, renewMs: r.leaseMs / 3, leaseMs: 0, lastLiveAt: Number.NEGATIVE_INFINITY });
-      void this.poll(r);
+      const n = Math.max(1, this.o.storesPerRegion?.(r.name) ?? 1);
+      const states = Array.from({ length: n }, (): RegionState => ({ revision: -1, since: now, leader: null, changed: false, liveSince: null, renewMs: r.leaseMs / 3, leaseMs: 0, lastLiveAt: Number.NEGATIVE_INFINITY }));
+      this.st.set(r.name, states);
+      this.lastLive.set(r.name, Number.NEGATIVE_INFINITY);
+      states.forEach((st, i) => void this.poll(r, st, i));
     }
   }
 
   stop(): void {
     this.ac.abort();
-    for (const t of this.timers.values()) this.o.clock.clearTimeout(t);
+    for (const t of this.timers) this.o.clock.clearTimeout(t);
   }
 
   roundMs(): number {
@@ -62,42 +75,52 @@ export class RegionWatch implements PlacementView {
   }
 
   live(region: string): boolean {
-    const r = this.st.get(region);
-    const spec = this.spec(region);
-    return !!r && !!spec && r.leader !== null && r.changed && this.o.clock.now() - r.since < Math.max(spec.leaseMs, r.leaseMs);
+    return (this.st.get(region) ?? []).some((st) => this.liveOn(region, st));
   }
 
   leader(region: string): string | null {
-    return this.st.get(region)?.leader ?? null;
+    const sts = this.st.get(region) ?? [];
+    // The leader a live store shows, the most recently changed first.
+    const live = sts.filter((st) => this.liveOn(region, st)).sort((a, b) => b.since - a.since);
+    return (live[0] ?? sts.find((st) => st.leader !== null))?.leader ?? null;
   }
 
   healthyFor(region: string): number {
     this.health(region);
-    const s = this.st.get(region)?.liveSince;
-    return s === null || s === undefined ? -1 : this.o.clock.now() - s;
+    const now = this.o.clock.now();
+    const streaks = (this.st.get(region) ?? []).map((st) => (st.liveSince === null ? -1 : now - st.liveSince));
+    return streaks.length ? Math.max(...streaks) : -1;
   }
 
   presumedDown(region: string): boolean {
-    const st = this.st.get(region);
+    const sts = this.st.get(region);
     const spec = this.spec(region);
-    if (!st || !spec) return true;
-    if (this.live(region)) st.lastLiveAt = this.o.clock.now();
-    return this.o.clock.now() - Math.max(st.lastLiveAt, this.startedAt) >= Math.max(spec.leaseMs, st.leaseMs);
+    if (!sts || !spec) return true;
+    const now = this.o.clock.now();
+    if (this.live(region)) this.lastLive.set(region, now);
+    const lease = Math.max(spec.leaseMs, ...sts.map((st) => st.leaseMs));
+    return now - Math.max(this.lastLive.get(region) ?? Number.NEGATIVE_INFINITY, this.startedAt) >= lease;
   }
 
   failbackAfterMs(): number {
     return this.o.failbackAfterMs;
   }
 
+  private liveOn(region: string, st: RegionState): boolean {
+    const spec = this.spec(region);
+    return !!spec && st.leader !== null && st.changed && this.o.clock.now() - st.since < Math.max(spec.leaseMs, st.leaseMs);
+  }
+
   private spec(region: string): ScopeRegion | undefined {
     return this.o.regions.find((x) => x.name === region);
   }
 
-  private async poll(spec: ScopeRegion): Promise<void> {
-    const st = this.st.get(spec.name)!;
+  private async poll(spec: ScopeRegion, st: RegionState, index: number): Promise<void> {
     while (!this.ac.signal.aborted) {
       try {
-        const store = await this.o.regionStore(spec.name);
+        const stores = await this.o.regionStore(spec.name);
+        const store = Array.isArray(stores) ? stores[index] : index === 0 ? stores : undefined;
+        if (!store) throw new RangeError(`region ${spec.name} has no store ${index}`);
         const d = deadlineSignal(this.ac.signal, this.o.timing.attemptMs, this.o.clock);
         const entry = await store.get(this.o.regionalKey, { signal: d.signal }).finally(() => d.clear());
         const v = viewOf(entry);
@@ -119,16 +142,23 @@ export class RegionWatch implements PlacementView {
         /* unreachable: its age grows until it is no longer live */
       }
       this.health(spec.name);
-      await new Promise((r) => this.timers.set(spec.name, this.o.clock.setTimeout(() => r(undefined), this.roundMs())));
+      await new Promise((r) => {
+        const t = this.o.clock.setTimeout(() => {
+          this.timers.delete(t);
+          r(undefined);
+        }, this.roundMs());
+        this.timers.add(t);
+      });
     }
   }
 
   private health(region: string): void {
-    const st = this.st.get(region)!;
     const now = this.o.clock.now();
-    if (this.live(region)) st.lastLiveAt = now;
-    if (!this.live(region) || now - st.since > this.gapLimit(st)) st.liveSince = null;
-    else if (st.liveSince === null) st.liveSince = now;
+    if (this.live(region)) this.lastLive.set(region, now);
+    for (const st of this.st.get(region) ?? []) {
+      if (!this.liveOn(region, st) || now - st.since > this.gapLimit(st)) st.liveSince = null;
+      else if (st.liveSince === null) st.liveSince = now;
+    }
   }
 
   private gapLimit(st: RegionState): number {

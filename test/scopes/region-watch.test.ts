@@ -1,0 +1,117 @@
+/**
+ * The quorum authority's view of a region that elects on a quorum of stores
+ * (full mode: one R1 bucket per server). One of its stores going dark must
+ * not make the region look down: its scope would fail over while its leader,
+ * still holding a majority, is healthy.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SimulatedClock } from "xstate";
+import { startQuorumElection, type QuorumElection } from "../../src/election/quorum.js";
+import { resolveTiming } from "../../src/election/timing.js";
+import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
+import { RegionWatch } from "../../src/scopes/region-watch.js";
+import { FaultyStore } from "../harness/faulty-store.js";
+import { flush, prng } from "../election/sim.js";
+
+let clock = new SimulatedClock();
+const scopeClock = { now: () => clock.now(), setTimeout: (fn: () => void, ms: number) => clock.setTimeout(fn, ms), clearTimeout: (t: unknown) => clock.clearTimeout(t as never) };
+let stop: (() => Promise<void>) | null = null;
+beforeEach(() => {
+  clock = new SimulatedClock();
+  clock.set(1000);
+});
+afterEach(async () => {
+  await stop?.();
+  stop = null;
+});
+
+async function advance(ms: number): Promise<void> {
+  for (let t = 0; t < ms; t += 10) {
+    clock.increment(10);
+    await flush();
+  }
+}
+
+describe("RegionWatch over a region's quorum of stores", () => {
+  it("a region whose leader holds a majority stays live when one of its stores goes dark", async () => {
+    const stores = [0, 1, 2].map((i) => new MemoryLeaseStore(`eu-${i + 1}`));
+    const links = stores.map((s) => new FaultyStore(s));
+    const random = prng(5);
+    const election: QuorumElection = startQuorumElection({
+      stores: stores.map((s) => new FaultyStore(s)),
+      key: "leader",
+      id: "eu-a",
+      leaseMs: 2000,
+      simulation: { now: () => clock.now(), clock: scopeClock, random, wallNow: () => clock.now() },
+    });
+    // The authority's watch, through its own links to the region's three stores.
+    const watch = new RegionWatch({
+      regions: [{ name: "eu", failover: [], leaseMs: 2000 }],
+      regionStore: async () => links,
+      storesPerRegion: () => 3,
+      regionalKey: "leader",
+      timing: resolveTiming({ leaseMs: 3000 }),
+      failbackAfterMs: 4000,
+      clock: scopeClock,
+    });
+    stop = async () => {
+      watch.stop();
+      const s = election.stop();
+      await advance(200);
+      await s;
+    };
+    watch.start();
+    await advance(6_000);
+    expect(election.isLeader()).toBe(true);
+    expect(watch.live("eu")).toBe(true);
+    expect(watch.leader("eu")).toBe("eu-a");
+    // The server of the first store dies, for the authority (its polls fail) and for the leader.
+    links[0]!.setDown(true);
+    let notLive = 0;
+    for (let t = 0; t < 8_000; t += 10) {
+      clock.increment(10);
+      await flush();
+      if (!watch.live("eu") || watch.presumedDown("eu")) notLive++;
+    }
+    expect(election.isLeader()).toBe(true);
+    expect(notLive).toBe(0);
+    expect(watch.healthyFor("eu")).toBeGreaterThan(4000);
+  });
+
+  it("a region whose every store goes dark is presumed down after its lease", async () => {
+    const store = new MemoryLeaseStore("us");
+    const link = new FaultyStore(store);
+    const election = startQuorumElection({
+      stores: [new FaultyStore(store)],
+      key: "leader",
+      id: "us-a",
+      leaseMs: 2000,
+      simulation: { now: () => clock.now(), clock: scopeClock, random: prng(6), wallNow: () => clock.now() },
+    });
+    const watch = new RegionWatch({
+      regions: [{ name: "us", failover: [], leaseMs: 2000 }],
+      regionStore: async () => link,
+      regionalKey: "leader",
+      timing: resolveTiming({ leaseMs: 3000 }),
+      failbackAfterMs: 4000,
+      clock: scopeClock,
+    });
+    stop = async () => {
+      watch.stop();
+      const s = election.stop();
+      await advance(200);
+      await s;
+    };
+    watch.start();
+    await advance(6_000);
+    expect(watch.live("us")).toBe(true);
+    link.setDown(true);
+    const downAt = clock.now();
+    while (!watch.presumedDown("us")) {
+      clock.increment(10);
+      await flush();
+      expect(clock.now() - downAt).toBeLessThan(5_000);
+    }
+    expect(watch.live("us")).toBe(false);
+  });
+});
