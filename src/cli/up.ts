@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { makeTempRoot } from "../launcher/nats-launcher.js";
 import { liveTempDirs } from "../launcher/ports.js";
 import { ensureSecrets, type Secrets } from "../launcher/secrets.js";
-import { startSupercluster, type Supercluster } from "../launcher/supercluster.js";
+import { startSupercluster, superclusterPlan, type Supercluster } from "../launcher/supercluster.js";
 import { identitiesOf } from "../topology/access.js";
 import type { NatsAuth } from "../util/nats-auth.js";
 import { RegentProcess, waitUntil } from "../launcher/candidates.js";
@@ -46,7 +46,7 @@ const say = (s: string) => process.stdout.write(s + "\n");
 export async function runUp(opts: UpOptions): Promise<void> {
   const topo = loadTopology(opts.regions);
   const t0 = monotonicNowMs();
-  const total = topo.regions.reduce((n, r) => n + (opts.mode === "full" ? r.servers : 1), 0) + topo.regions.length;
+  const total = superclusterPlan(topo, opts.mode).reduce((n, c) => n + c.servers.length, 0);
   say(`regent up: deployment "${topo.cluster}", ${topo.regions.length} regions, ${opts.mode} mode (${total} nats-servers)`);
   let sc: Supercluster | undefined;
   const nodes: RegentProcess[] = [];
