@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { makeTempRoot } from "../launcher/nats-launcher.js";
 import { liveTempDirs } from "../launcher/ports.js";
 import { ensureSecrets, type Secrets } from "../launcher/secrets.js";
-import { startSupercluster, type Supercluster } from "../launcher/supercluster.js";
+import { startSupercluster, superclusterPlan, type Supercluster } from "../launcher/supercluster.js";
 import { identitiesOf } from "../topology/access.js";
 import type { NatsAuth } from "../util/nats-auth.js";
 import { RegentProcess, waitUntil } from "../launcher/candidates.js";
@@ -46,7 +46,7 @@ const say = (s: string) => process.stdout.write(s + "\n");
 export async function runUp(opts: UpOptions): Promise<void> {
   const topo = loadTopology(opts.regions);
   const t0 = monotonicNowMs();
-  const total = topo.regions.reduce((n, r) => n + (opts.mode === "full" ? r.servers : 1), 0) + topo.regions.length;
+  const total = superclusterPlan(topo, opts.mode).reduce((n, c) => n + c.servers.length, 0);
   say(`regent up: deployment "${topo.cluster}", ${topo.regions.length} regions, ${opts.mode} mode (${total} nats-servers)`);
   let sc: Supercluster | undefined;
   const nodes: RegentProcess[] = [];
@@ -93,14 +93,12 @@ export async function runUp(opts: UpOptions): Promise<void> {
       }
     }
     if (opts.dashboard !== false && !opts.once) {
-      // Its own connection to every *region* server, so it follows whichever
-      // region survives. Not the `global` cluster's servers: no node connects
-      // there, so a state request from one crosses a gateway to a single
-      // other cluster, and a paused region's cluster keeps looking alive to
-      // the gateway for minutes (every request timed out during a pause).
-      // On a region server the local nodes answer.
+      // Its own connection to every server of every region, so it follows
+      // whichever region survives: on a region server the local nodes answer
+      // a state request, which otherwise crosses a gateway, and a paused
+      // region's cluster keeps looking alive to the gateway for minutes.
       // The operator identity: its buttons resign leaders and move scopes.
-      const dnc = await connectDashboard(topo.regions.flatMap((r) => sc!.allUrls(r.name)), as("operator"));
+      const dnc = await connectDashboard(sc.urls, as("operator"));
       const feed = new DashboardFeed(dnc, { cluster: topo.cluster });
       await feed.start();
       const controls = new LocalExercise(sc, nodes, specs, (_req, r) => {
@@ -121,10 +119,8 @@ export async function runUp(opts: UpOptions): Promise<void> {
     say(`all leaders elected ${((monotonicNowMs() - t0) / 1000).toFixed(1)} s after start (global: ${globalLeader()!.id})`);
 
     // Every region's servers: whichever region is lost, the table keeps
-    // refreshing through the others. Not the `global` cluster's (see the
-    // dashboard's connection above: a paused region stalls requests there).
-    // The table needs only what an observer may do.
-    const clientUrls = topo.regions.flatMap((r) => sc!.allUrls(r.name));
+    // refreshing through the others. The table needs only what an observer may do.
+    const clientUrls = sc.urls;
     const nc = await connectNats(clientUrls, "regent-up", { auth: as("observer") });
     // Scopes are granted by the global leader once it has seen every region renew.
     for (let i = 0; i < 120; i++) {

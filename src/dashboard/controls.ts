@@ -1,7 +1,7 @@
 /**
  * Exercise controls of the local demo (`regent up`): kill, pause, resume and
- * restart a whole region (its node processes and its nats-servers, the
- * region's own cluster and its `global-<region>` server) or one node process,
+ * restart a whole region (its node processes and its own cluster's
+ * nats-servers; nothing is stretched across regions) or one node process,
  * so a person can rehearse a region failover without writing scripts. The
  * dashboard's buttons and `regent region …` / `regent node …` from another
  * terminal call these through the dashboard server's control API.
@@ -97,7 +97,7 @@ export class LocalExercise implements ExerciseControls {
   private servers(region: string) {
     const r = this.sc.regions[region];
     if (!r) throw new ConfigError("region", `unknown region "${region}" (known: ${Object.keys(this.sc.regions).join(", ")})`);
-    return [...r.servers, ...this.sc.global.servers.filter((m) => m.region === region)];
+    return [...r.servers];
   }
 
   private regionNodes(region: string): NodeSpec[] {

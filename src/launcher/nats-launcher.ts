@@ -129,6 +129,8 @@ export class Member implements NatsServerMember {
     gateway?: GatewaySpec,
     /** TLS and accounts (topology/access.ts); without it the server is open, as tests want. */
     access?: ServerAccessConf,
+    /** JetStream `server_tags`, which stream placement can require (`placement.tags`). */
+    serverTags?: readonly string[],
   ) {
     this.configFile = join(dir, `${name}.conf`);
     const q = JSON.stringify; // nats conf accepts JSON-quoted strings
@@ -138,6 +140,7 @@ export class Member implements NatsServerMember {
       `http: ${q(`${LOOPBACK}:${monitorPort}`)}`,
     ];
     if (jetstream) lines.push(`jetstream { store_dir: ${q(storeDir)} }`);
+    if (serverTags?.length) lines.push(`server_tags: [${serverTags.map((t) => q(t)).join(", ")}]`);
     if (access) lines.push(...access.top);
     const inner = (extra: string[] | undefined) => (extra?.length ? `, ${extra.map((l) => l.trim()).join(", ")}` : "");
     if (cluster && clusterPort !== undefined) {

@@ -1,10 +1,12 @@
 /**
  * Starts a local NATS supercluster from a {@link Topology}: one JetStream
- * cluster per region (named after the region) plus a stretched `global`
- * cluster with one server per region, all joined by gateways. Region-scoped
- * buckets are placed in their region's cluster; the global bucket is placed
- * in `global`, which keeps quorum when any one region is lost (with three
- * regions or more).
+ * cluster per region, named after the region, all joined by gateways, and
+ * nothing stretched across regions (issue 11, docs/quorum.md). Each region's
+ * lease bucket is placed in its region's cluster, and so is its quorum
+ * bucket (single-replica, pinned to `<region>-1` by the server tag
+ * `srv:<region>-1`): the global and scope leases are quorum leases over every
+ * region's quorum bucket, so losing a region stalls nothing that lives
+ * elsewhere.
  *
  * Start-up is two-phase like the single-cluster launcher: every port is
  * picked first, because each config lists every route of its cluster and
@@ -15,16 +17,28 @@
  * nats-server 2.9.10 behaviour this relies on (measured here):
  * - JetStream has ONE meta group spanning every server of the supercluster,
  *   so "ready" means all servers name the same meta leader and the group
- *   counts all of them. Losing a region must leave a meta majority (stream
- *   creation needs it; reads and writes of existing streams do not): true
- *   for three or more equal regions in both modes, not for two.
+ *   counts all of them. Stream and bucket *creation* needs a meta majority;
+ *   reads and writes of existing streams do not. With three or more regions
+ *   of equal size, losing any one region leaves a meta majority (light: 2 of
+ *   3 servers, full with 3 servers each: 6 of 9); with two regions it does
+ *   not, and a region loss also leaves no majority of quorum buckets
+ *   (docs/quorum.md: no witness region is built).
  * - A one-server cluster in a supercluster needs a route (to itself) or
  *   JetStream refuses to start; see `Member` in nats-launcher.ts.
+ * - `placement: { cluster, tags }` with a server's `srv:` tag puts a
+ *   single-replica stream on that very server (test/launcher/supercluster.test.ts),
+ *   but only once the meta leader has that server's tags, which come with
+ *   the server's periodic stats, not with its route or gateway: see
+ *   {@link placementReady}.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { natsAuthOptions } from "../util/nats-auth.js";
 import { AbortedError, throwIfAborted } from "../errors.js";
-import { GLOBAL_CLUSTER, type Topology } from "../topology/schema.js";
+import type { Topology } from "../topology/schema.js";
+import { serverName, serverTag } from "../hierarchy/deployment.js";
 import {
   Deployment,
   Member,
@@ -40,16 +54,6 @@ import {
 import { findNatsServer, freePorts, getJson } from "./ports.js";
 import type { Secrets } from "./secrets.js";
 import { serverAccessConf, type ServerAccessConf } from "../topology/access.js";
-
-export { GLOBAL_CLUSTER } from "../topology/schema.js";
-
-/** KV bucket of the global lease (placed in the `global` cluster). */
-export const GLOBAL_BUCKET = "regent-global";
-
-/** KV bucket of `region`'s lease, placed in that region's cluster: `regent-region-<region>`. */
-export function regionBucketName(region: string): string {
-  return `regent-region-${region}`;
-}
 
 /** `light`: one server per region cluster (fast, for demos and tests); `full`: each region's `servers` from its file. */
 export type SuperclusterMode = "light" | "full";
@@ -73,10 +77,12 @@ export interface StartSuperclusterOptions {
 
 /** A server of the supercluster. */
 export interface SuperclusterMember extends NatsServerMember {
-  /** NATS cluster: a region name, or `global`. */
+  /** NATS cluster: its region's name. */
   readonly cluster: string;
-  /** Region the server belongs to; `global-<region>` servers belong to `<region>` and die with it in {@link Supercluster.killRegion}. */
+  /** Region the server belongs to (the same as {@link cluster}). */
   readonly region: string;
+  /** JetStream server tags (`server_tags`): `srv:<name>` and `region:<region>`. */
+  readonly tags: readonly string[];
   readonly gatewayPort: number;
 }
 
@@ -88,21 +94,21 @@ export interface ClusterMembers {
   readonly servers: readonly SuperclusterMember[];
 }
 
-/** A running supercluster. Servers are named `<region>-<n>` (n from 1) and `global-<region>`. */
+/** A running supercluster. Servers are named `serverName(region, n)` = `<region>-<n>` (n from 1). */
 export interface Supercluster {
   readonly topology: Topology;
   readonly mode: SuperclusterMode;
   /** Region name → its own cluster. */
   readonly regions: Readonly<Record<string, ClusterMembers>>;
-  /** The stretched `global` cluster, one server per region. */
-  readonly global: ClusterMembers;
+  /** Client URLs of every server of every region, for clients that may connect anywhere (operators, observers, tests). */
+  readonly urls: string[];
   /** Every server as one launcher handle, for `streamLeader` / `waitForStreamLeader` and the like. */
   readonly all: NatsServerHandle;
   /** Client URLs of the region's own cluster: a region's clients connect there, and reach other clusters through gateways. */
   allUrls(region: string): string[];
   /** SIGTERM every server (SIGKILL after a grace period) and remove temporary directories. Idempotent. */
   stop(): Promise<void>;
-  /** SIGKILL every server of the region's cluster and the region's `global-<region>` server; resolves once they are gone. */
+  /** SIGKILL every server of the region's own cluster (nothing else); resolves once they are gone. */
   killRegion(region: string): Promise<void>;
   /** Starts the region's servers again (same ports and stores) and waits until they are healthy and their gateways are up. */
   restartRegion(region: string, opts?: { timeoutMs?: number }): Promise<void>;
@@ -117,16 +123,23 @@ export interface PlannedServer {
   name: string;
   cluster: string;
   region: string;
+  /**
+   * JetStream `server_tags`: `serverTag(name)` pins a region's quorum bucket
+   * to its first server (hierarchy/deployment.ts); `region:<region>` is for
+   * operators placing their own streams.
+   */
+  tags: string[];
 }
 
-/** The clusters and servers {@link startSupercluster} would start, in start order (regions by name, then `global`). */
+/** The clusters and servers {@link startSupercluster} would start, in start order (regions by name). One cluster per region, nothing else. */
 export function superclusterPlan(topology: Topology, mode: SuperclusterMode): { cluster: string; servers: PlannedServer[] }[] {
-  const regions = topology.regions.map((r) => ({
+  return topology.regions.map((r) => ({
     cluster: r.name,
-    servers: Array.from({ length: mode === "light" ? 1 : r.servers }, (_, i) => ({ name: `${r.name}-${i + 1}`, cluster: r.name, region: r.name })),
+    servers: Array.from({ length: mode === "light" ? 1 : r.servers }, (_, i) => {
+      const name = serverName(r.name, i + 1);
+      return { name, cluster: r.name, region: r.name, tags: [serverTag(name), `region:${r.name}`] };
+    }),
   }));
-  const global = { cluster: GLOBAL_CLUSTER, servers: topology.regions.map((r) => ({ name: `global-${r.name}`, cluster: GLOBAL_CLUSTER, region: r.name })) };
-  return [...regions, global];
 }
 
 class ScMember extends Member implements SuperclusterMember {
@@ -135,13 +148,15 @@ class ScMember extends Member implements SuperclusterMember {
     args: { bin: string; dir: string; logDir: string; ports: [number, number, number, number]; routePorts: number[]; gateway: GatewaySpec; access: ServerAccessConf | undefined },
   ) {
     const [client, route, gw, monitor] = args.ports;
-    super(plan.name, args.bin, args.dir, join(args.dir, "jetstream"), join(args.logDir, `${plan.name}.log`), client, monitor, route, true, { name: plan.cluster, routePorts: args.routePorts }, { ...args.gateway, port: gw }, args.access);
+    super(plan.name, args.bin, args.dir, join(args.dir, "jetstream"), join(args.logDir, `${plan.name}.log`), client, monitor, route, true, { name: plan.cluster, routePorts: args.routePorts }, { ...args.gateway, port: gw }, args.access, plan.tags);
     this.cluster = plan.cluster;
     this.region = plan.region;
+    this.tags = plan.tags;
     this.gatewayPort = gw;
   }
   readonly cluster: string;
   readonly region: string;
+  readonly tags: readonly string[];
   readonly gatewayPort: number;
 }
 
@@ -173,7 +188,7 @@ function runningClusters(members: ScMember[]): Set<string> {
 /**
  * The whole supercluster is ready: every server ready, all naming the same
  * meta leader, and the meta group counting every server. The last check
- * matters: the `global` cluster's three routed servers can elect a meta
+ * matters: a region's three routed servers (full mode) can elect a meta
  * leader among themselves before any gateway is up.
  */
 async function allReady(members: ScMember[]): Promise<boolean> {
@@ -188,9 +203,49 @@ async function allReady(members: ScMember[]): Promise<boolean> {
   return views.every((l) => l !== undefined && l === views[0]);
 }
 
+/**
+ * Placement by server tag works for every server. The meta leader learns a
+ * server's tags from that server's periodic stats messages, so for up to
+ * about a second after {@link allReady} holds, a bucket pinned to a fresh
+ * server's tag is refused with "no suitable peers for placement" ("peer
+ * offline" or "miscellaneous issue"; 2.9.10, light mode: 4 start-ups of 10,
+ * for about 0.7 s; a node creating its quorum bucket then would fail).
+ * Servers restarted later are not probed: the meta leader may then call
+ * them offline for as long, and a bucket created on them must be retried. Nothing but the meta leader can answer, so each
+ * server is asked by creating, then deleting, a small memory stream pinned
+ * to it. `done` keeps the servers already confirmed across polls.
+ */
+async function placementReady(nc: NatsConnection, members: ScMember[], done: Set<string>): Promise<boolean> {
+  const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+  for (const m of members) {
+    if (done.has(m.name)) continue;
+    const name = `regent-launcher-probe-${m.name}`;
+    try {
+      await jsm.streams.add({ name, subjects: [`regent-launcher-probe.${m.name}`], storage: StorageType.Memory, num_replicas: 1, placement: { cluster: m.cluster, tags: [serverTag(m.name)] } });
+    } catch {
+      return false; // not yet known to the meta leader: poll again
+    }
+    await jsm.streams.delete(name);
+    done.add(m.name);
+  }
+  return true;
+}
+
+/** Waits for {@link placementReady}, through a client of its own (the operator identity on a secured supercluster). */
+async function waitPlacementReady(members: ScMember[], secrets: Secrets | undefined, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+  const auth = secrets ? natsAuthOptions({ nkey: secrets.seedFile("operator"), tlsCa: secrets.client.ca }) : {};
+  const nc = await connect({ ...auth, servers: members.map((m) => m.url), name: "regent-launcher", timeout: 5_000 });
+  const done = new Set<string>();
+  try {
+    await waitReady(members, () => placementReady(nc, members, done).catch(() => false), timeoutMs, "placement by server tag on every server", signal);
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
+}
+
 class SuperclusterImpl implements Supercluster {
   readonly regions: Readonly<Record<string, ClusterMembers>>;
-  readonly global: ClusterMembers;
+  readonly urls: string[];
   private stopped = false;
   constructor(
     readonly topology: Topology,
@@ -203,7 +258,7 @@ class SuperclusterImpl implements Supercluster {
       return { name: cluster, urls: servers.map((m) => m.url), servers };
     };
     this.regions = Object.fromEntries(topology.regions.map((r) => [r.name, view(r.name)]));
-    this.global = view(GLOBAL_CLUSTER);
+    this.urls = members.map((m) => m.url);
   }
 
   get all(): NatsServerHandle {
@@ -312,7 +367,9 @@ export async function startSupercluster(topology: Topology, opts: StartSuperclus
     try {
       // Phase 2: start everyone, then wait for one meta group over all of them.
       for (const m of members) m.spawn();
+      const readyBy = performance.now() + (opts.readyTimeoutMs ?? 60_000);
       await waitReady(members, () => allReady(members), opts.readyTimeoutMs ?? 60_000, "the supercluster to form", opts.signal);
+      await waitPlacementReady(members, sec, Math.max(1_000, readyBy - performance.now()), opts.signal);
       return new SuperclusterImpl(topology, opts.mode, members, deployment);
     } catch (err) {
       await deployment.stop();

@@ -16,8 +16,8 @@
  * "Permissions Violation" in any server log): see docs/security.md.
  */
 import { GLOBAL_KEY, REGIONAL_KEY } from "../hierarchy/node.js";
-import { GLOBAL_BUCKET, regionBucket } from "../hierarchy/deployment.js";
-import { eventsStreamName } from "../hierarchy/events-stream.js";
+import { quorumBucket, regionBucket } from "../hierarchy/deployment.js";
+import { regionEventsStreamName } from "../hierarchy/events-stream.js";
 import { SCOPE_FILTER } from "../scopes/record.js";
 import { subjects } from "../wire/subjects.js";
 import { ConfigError } from "../errors.js";
@@ -58,16 +58,25 @@ export function identitiesOf(topology: Topology): Identity[] {
   ];
 }
 
-/** The streams of a deployment: what nodes write, what they may create, what anyone may read. */
+/**
+ * The streams of a deployment (issue 11): each region's lease bucket, each
+ * region's quorum bucket (global and scope leases) and each region's events
+ * stream. What nodes write, what they may create, what anyone may read.
+ */
 export function bucketsOf(topology: Topology) {
   const kvStream = (bucket: string) => `KV_${bucket}`;
+  const regions = topology.regions.map((r) => r.name);
   return {
     regionBucket: (region: string) => regionBucket(region),
-    global: GLOBAL_BUCKET,
-    /** Every lease stream: each region's bucket and the global bucket. */
-    leaseStreams: [...topology.regions.map((r) => kvStream(regionBucket(r.name))), kvStream(GLOBAL_BUCKET)],
+    quorumBucket: (region: string) => quorumBucket(region),
+    /** Every lease stream: each region's bucket and each region's quorum bucket. */
+    leaseStreams: regions.flatMap((r) => [kvStream(regionBucket(r)), kvStream(quorumBucket(r))]),
     kvStream,
-    events: eventsStreamName(topology.cluster),
+    /** `region`'s own events stream. */
+    events: (region: string) => regionEventsStreamName(topology.cluster, region),
+    /** Every region's events stream. */
+    eventStreams: regions.map((r) => regionEventsStreamName(topology.cluster, r)),
+    regions,
   };
 }
 
@@ -97,7 +106,7 @@ function readApi(stream: string): string[] {
 export function permissionsOf(topology: Topology, id: Identity): Permissions {
   const s = subjects(topology.cluster);
   const b = bucketsOf(topology);
-  const everyStream = [...b.leaseStreams, b.events];
+  const everyStream = [...b.leaseStreams, ...b.eventStreams];
   // Request subjects only the operator may publish (docs/security.md).
   const requests = [s.globalResign, `${s.root}.region.*.resign`, s.scopeMove];
   if (id.role === "operator") return { publish: { allow: [">"] }, subscribe: { allow: [">"] } };
@@ -111,26 +120,32 @@ export function permissionsOf(topology: Topology, id: Identity): Permissions {
   }
   const region = id.region;
   if (!region) throw new ConfigError("identity", `node identity ${id.name} has no region`);
-  const own = b.kvStream(b.regionBucket(region));
-  const global = b.kvStream(b.global);
+  // Where a live event subject is appended in `region`'s own capture subtree:
+  // its events stream republishes `regent-log.<c>.<region>.X` onto `regent.<c>.X`.
+  const captured = (live: string) => `${s.capture.region(region).slice(0, -1)}${live.slice(s.root.length + 1)}`;
   return {
     publish: {
       allow: [
-        // Lease writes: its own region's key, the global key and the scope keys (a
-        // regional leader may be global leader, which grants scopes, and holds one).
+        // Lease writes: its own region's key, and on every region's quorum
+        // bucket the global key and the scope keys (a regional leader stands
+        // for global leader, which grants scopes, and holds one): a quorum
+        // lease writes each of its stores.
         `$KV.${b.regionBucket(region)}.${REGIONAL_KEY}`,
-        `$KV.${b.global}.${GLOBAL_KEY}`,
-        `$KV.${b.global}.${SCOPE_FILTER}`,
+        ...b.regions.flatMap((r) => [`$KV.${b.quorumBucket(r)}.${GLOBAL_KEY}`, `$KV.${b.quorumBucket(r)}.${SCOPE_FILTER}`]),
         // Leader and scope events of its own region, and of the roles a regional
-        // leader can have, appended on the capture subtree: only the events
-        // stream republishes them onto the live subjects (docs/wire.md).
-        s.capture.of(s.regionLeader(region)),
-        s.capture.of(s.globalLeader),
-        s.capture.of(`${s.root}.scope.*`),
+        // leader can have, appended in its own region's capture subtree only
+        // (`subjects().capture.region`), and there only these three: the
+        // stream republishes whatever it stores with its own authority, so
+        // the whole subtree would let a node put events on another region's
+        // subjects (docs/wire.md, docs/security.md).
+        captured(s.regionLeader(region)),
+        captured(s.globalLeader),
+        captured(`${s.root}.scope.*`),
         "$JS.API.INFO",
         // Creating an existing stream with its own config is a no-op; any
-        // other config is refused, so this cannot edit one.
-        ...[own, global, b.events].map((x) => `$JS.API.STREAM.CREATE.${x}`),
+        // other config is refused, so this cannot edit one. Only its own
+        // region's streams: another region's are that region's to create.
+        ...[b.kvStream(b.regionBucket(region)), b.kvStream(b.quorumBucket(region)), b.events(region)].map((x) => `$JS.API.STREAM.CREATE.${x}`),
         ...everyStream.flatMap(readApi),
       ],
       deny: requests,

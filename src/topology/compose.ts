@@ -1,9 +1,10 @@
 /**
  * The docker-compose demo, derived from a {@link Topology} so that regions/
  * stays the single source of truth: one `nats` service per server of the
- * supercluster (same plan and names as the local launcher, see
- * `superclusterPlan`), each with its own generated config file, plus one
- * `node` service per candidate. `regent compose` writes both;
+ * supercluster (same plan, names and server tags as the local launcher, see
+ * `superclusterPlan`: one cluster per region, nothing stretched across
+ * regions), each with its own generated config file, plus one `node`
+ * service per candidate, connected to its own region's servers. `regent compose` writes both;
  * `test/topology/compose.test.ts` fails when the committed files drift from
  * regions/.
  *
@@ -24,7 +25,7 @@
 import { Document, isScalar, visit } from "yaml";
 import { superclusterPlan, type SuperclusterMode } from "../launcher/supercluster.js";
 import { nkeyVariable, serverAccessConf } from "./access.js";
-import { GLOBAL_CLUSTER, type Topology } from "./schema.js";
+import type { Topology } from "./schema.js";
 
 /** Fixed in-network ports of every server. */
 export const COMPOSE_PORTS = { client: 4222, route: 6222, gateway: 7222, monitor: 8222, metrics: 9464, prometheus: 9090, grafana: 3000 } as const;
@@ -84,7 +85,7 @@ const generatedBy = (mode: SuperclusterMode) =>
 
 /**
  * One nats-server config per server of the supercluster, keyed by server name
- * (`<region>-<n>`, `global-<region>`); each goes to `<configDir>/<name>.conf`.
+ * (`<region>-<n>`); each goes to `<configDir>/<name>.conf`.
  */
 export function natsConfigsFromTopology(topology: Topology, mode: SuperclusterMode): Record<string, string> {
   const plan = superclusterPlan(topology, mode);
@@ -109,8 +110,10 @@ export function natsConfigsFromTopology(topology: Topology, mode: SuperclusterMo
       const routes = peers.map((p) => `    ${q(`nats-route://${p.name}:${COMPOSE_PORTS.route}`)}`);
       out[s.name] = [
         ...generatedBy(mode).split("\n").map((l) => `# ${l}`),
-        `# Server ${s.name} of cluster ${c.cluster}${c.cluster === GLOBAL_CLUSTER ? ` (global tier, region ${s.region})` : ""}.`,
+        `# Server ${s.name} of region ${s.region}'s cluster ${c.cluster}.`,
         `server_name: ${q(s.name)}`,
+        // `srv:<name>` pins the region's quorum bucket to its first server (hierarchy/deployment.ts).
+        `server_tags: [${s.tags.map((t) => q(t)).join(", ")}]`,
         `listen: ${q(`0.0.0.0:${COMPOSE_PORTS.client}`)}`,
         `http: ${q(`0.0.0.0:${COMPOSE_PORTS.monitor}`)}`,
         // nats-server puts its files in <store_dir>/jetstream itself.
@@ -144,7 +147,8 @@ export function composeFromTopology(topology: Topology, opts: ComposeOptions): s
   const configDir = trimSlashes(opts.configDir ?? DEFAULT_CONFIG_DIR);
   const regionsDir = trimSlashes(opts.regionsDir ?? "regions");
   const plan = superclusterPlan(topology, opts.mode);
-  const first = topology.regions[0]?.name;
+  // The first region's first server: any server reaches every bucket and stream through the gateways.
+  const published = plan[0]?.servers[0]?.name;
   const services: Record<string, unknown> = {};
   const volumes: Record<string, unknown> = {};
   for (const s of plan.flatMap((c) => c.servers)) {
@@ -158,7 +162,7 @@ export function composeFromTopology(topology: Topology, opts: ComposeOptions): s
       volumes: [`./${configDir}/${s.name}.conf:${CONF_IN_CONTAINER}:ro`, `./${SECRETS_DIR}/nats:${CONF_DIR_IN_CONTAINER}/${SERVER_SECRETS}:ro`, `${volume}:${DATA_DIR}`],
       // Only one client port reaches the host, on loopback only: `regent status` / `watch`
       // talk to any server, the rest of the mesh stays inside the network.
-      ...(s.cluster === GLOBAL_CLUSTER && s.region === first ? { ports: [`127.0.0.1:${COMPOSE_PORTS.client}:${COMPOSE_PORTS.client}`] } : {}),
+      ...(s.name === published ? { ports: [`127.0.0.1:${COMPOSE_PORTS.client}:${COMPOSE_PORTS.client}`] } : {}),
       // The monitoring port's /healthz: the server runs and its JetStream is current (busybox wget is in the alpine image).
       healthcheck: wgetCheck(`http://127.0.0.1:${COMPOSE_PORTS.monitor}/healthz`, "10s"),
     };

@@ -22,7 +22,7 @@ import {
   type Topology,
 } from "./schema.js";
 
-export { GLOBAL_CLUSTER, TopologyError, type RegionSpec, type TierTiming, type Topology } from "./schema.js";
+export { TopologyError, type RegionSpec, type TierTiming, type Topology } from "./schema.js";
 
 /** Basename of the file holding deployment-wide settings. */
 export const GLOBAL_FILE = "global.json";
@@ -93,8 +93,8 @@ export function topologyFromObject(files: Record<string, unknown>, where = "regi
     byName.set(spec.name, file);
   }
   if (regionFiles.length < 2) {
-    // A single region has nowhere to fail over to, and the global cluster
-    // (one server per region) could not survive losing it.
+    // A single region has nowhere to fail over to, and the quorum leases (one
+    // store per region, docs/quorum.md) could not survive losing it.
     const found = regionFiles.map((r) => basename(r.file)).join(", ") || "none";
     throw new TopologyError(where, "(regions)", `at least 2 region files are required, found ${regionFiles.length} (${found})`);
   }

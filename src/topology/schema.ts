@@ -14,9 +14,6 @@ import { ConfigError } from "../errors.js";
 /** A NATS subject token: regent puts cluster and region names into subjects, bucket names and server names. */
 export const NAME_RE = /^[A-Za-z0-9_-]+$/;
 
-/** Name of the NATS cluster that hosts the global tier; no region may take it. */
-export const GLOBAL_CLUSTER = "global";
-
 const name = (what: string) =>
   z
     .string({ error: `${what} must be a string` })
@@ -46,8 +43,14 @@ export type GlobalFile = z.infer<typeof GlobalFileSchema>;
 
 /** `<region>.json`: one region, its NATS cluster size, its candidates and where its work fails over to. */
 export const RegionFileSchema = z.strictObject({
-  name: name("region name").refine((n) => n !== GLOBAL_CLUSTER, {
-    error: `"${GLOBAL_CLUSTER}" is reserved for the global NATS cluster`,
+  // No NATS cluster is called `global` any more (issue 11: every cluster is a
+  // region's own), and subjects, buckets and streams give a region's name a
+  // token of its own. `global` stays refused for other reasons: `global.json`
+  // is the deployment-wide file (so loadTopology never sees such a region,
+  // but topologyFromObject could), and the dashboard and `regent status`
+  // key the global lease by that word next to region names.
+  name: name("region name").refine((n) => n !== "global", {
+    error: `"global" is reserved (global.json is the deployment's file; the global lease goes by that name)`,
   }),
   // 1 or 3: a JetStream cluster of 2 loses quorum with either server, so it is never what anyone wants.
   servers: z.literal([1, 3], { error: "servers must be 1 or 3" }),

@@ -18,15 +18,36 @@ describe("permissions derived from the topology", () => {
     expect(ids.map((i) => i.name)).toEqual([...topology.regions.map((r) => `node-${r.name}`), "operator", "observer"]);
   });
 
-  it("a node writes its own region's lease key and the global and scope keys, never another region's", () => {
+  it("a node writes its own region's lease key and, on every region's quorum bucket, the global and scope keys; never another region's lease key", () => {
+    const quorumKeys = topology.regions.flatMap((q) => [`$KV.regent-quorum-${q.name}.global.leader`, `$KV.regent-quorum-${q.name}.scope.*`]);
     for (const r of topology.regions) {
       const a = allow(byName(`node-${r.name}`));
       const kv = a.filter((x) => x.startsWith("$KV."));
-      expect(kv).toEqual([`$KV.regent-region-${r.name}.leader`, "$KV.regent-global.global.leader", "$KV.regent-global.scope.*"]);
-      // Events only on the capture subtree (the stream republishes them live), and only its own region's.
-      expect(a.filter((x) => x.includes(".region.") && x.startsWith("regent"))).toEqual([`regent-log.demo.region.${r.name}.leader`]);
+      expect(kv).toEqual([`$KV.regent-region-${r.name}.leader`, ...quorumKeys]);
+      expect(a.some((x) => x.includes("regent-global"))).toBe(false);
+    }
+  });
+
+  it("a node appends events only in its own region's capture subtree, only its own region's leader, global and scope events", () => {
+    for (const r of topology.regions) {
+      const a = allow(byName(`node-${r.name}`));
+      // Its events stream republishes regent-log.demo.<r>.X onto regent.demo.X.
+      expect(a.filter((x) => x.startsWith("regent-log."))).toEqual([`regent-log.demo.${r.name}.region.${r.name}.leader`, `regent-log.demo.${r.name}.global.leader`, `regent-log.demo.${r.name}.scope.*`]);
       expect(a.filter((x) => x.startsWith("regent.demo."))).toEqual([]);
     }
+  });
+
+  it("a node creates only its own region's buckets and events stream, and reads every region's", () => {
+    for (const r of topology.regions) {
+      const a = allow(byName(`node-${r.name}`));
+      expect(a.filter((x) => x.includes("STREAM.CREATE"))).toEqual([`$JS.API.STREAM.CREATE.KV_regent-region-${r.name}`, `$JS.API.STREAM.CREATE.KV_regent-quorum-${r.name}`, `$JS.API.STREAM.CREATE.regent-log-demo-${r.name}`]);
+      for (const q of topology.regions) {
+        for (const stream of [`KV_regent-region-${q.name}`, `KV_regent-quorum-${q.name}`, `regent-log-demo-${q.name}`]) expect(a).toContain(`$JS.API.STREAM.INFO.${stream}`);
+      }
+    }
+    // Observers read every region's events stream (and create nothing, below).
+    const o = allow(byName("observer"));
+    for (const q of topology.regions) expect(o).toContain(`$JS.API.CONSUMER.CREATE.regent-log-demo-${q.name}.>`);
   });
 
   it("only the operator may publish resign and move requests, delete, purge or update streams, or publish into inboxes", () => {

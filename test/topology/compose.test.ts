@@ -87,8 +87,8 @@ describe("what is generated", () => {
   const yml = composeFromTopology(topology, { mode: "light" });
   const confs = natsConfigsFromTopology(topology, "light");
 
-  it("one nats service per server and one node service per candidate; only global-<first region>, Prometheus and Grafana reach the host", () => {
-    const servers = [...topology.regions.map((r) => `${r.name}-1`), ...topology.regions.map((r) => `global-${r.name}`)];
+  it("one nats service per server and one node service per candidate; only <first region>-1, Prometheus and Grafana reach the host", () => {
+    const servers = topology.regions.map((r) => `${r.name}-1`);
     expect(Object.keys(confs)).toEqual(servers);
     for (const s of servers) {
       expect(yml).toContain(`\n  ${s}:\n    image: "${COMPOSE_IMAGES.nats}"\n    hostname: "${s}"\n`);
@@ -107,25 +107,24 @@ describe("what is generated", () => {
     expect(yml.match(/healthcheck:\n {6}test: \["CMD", "wget", "-q", "-O", "\/dev\/null", "http:\/\/127\.0\.0\.1:8222\/healthz"\]/g)).toHaveLength(servers.length);
     // Published ports are all on loopback: one NATS client port, Prometheus and Grafana.
     expect(yml.match(/ports: .*/g)).toEqual([`ports: ["127.0.0.1:4222:4222"]`, `ports: ["127.0.0.1:9090:9090"]`, `ports: ["127.0.0.1:3000:3000"]`]);
-    expect(yml).toContain(`\n  global-${topology.regions[0]!.name}:\n`);
+    const first = `${topology.regions[0]!.name}-1`;
+    expect(yml).toContain(`\n  ${first}:\n`);
     // On loopback only: the demo's client port is not offered to the network.
-    expect(yml.split(`\n  global-${topology.regions[0]!.name}:\n`)[1]!.split("\n  global-")[0]).toContain(`ports: ["127.0.0.1:4222:4222"]`);
+    expect(yml.split(`\n  ${first}:\n`)[1]!.split(`\n  ${topology.regions[1]!.name}-1:\n`)[0]).toContain(`ports: ["127.0.0.1:4222:4222"]`);
+    expect(yml).not.toMatch(/global-/);
   });
 
-  it("every config routes within its cluster (a one-server cluster to itself) and gateways to every cluster", () => {
-    const clusters = [...topology.regions.map((r) => r.name), "global"];
+  it("every config routes within its region's cluster (a one-server cluster to itself), carries its server tags, and gateways to every region; no global cluster", () => {
+    const clusters = topology.regions.map((r) => r.name);
     for (const [server, text] of Object.entries(confs)) {
-      const cluster = server.startsWith("global-") ? "global" : server.replace(/-\d+$/, "");
+      const cluster = server.replace(/-\d+$/, "");
       expect(text).toContain(`server_name: "${server}"`);
+      expect(text).toContain(`server_tags: ["srv:${server}", "region:${cluster}"]`);
       expect(text).toMatch(new RegExp(`cluster \\{\\n  name: "${cluster}"`));
-      if (cluster === "global") {
-        const others = topology.regions.map((r) => `global-${r.name}`).filter((s) => s !== server);
-        for (const o of others) expect(text).toContain(`"nats-route://${o}:6222"`);
-        expect(text).not.toContain(`"nats-route://${server}:6222"`);
-      } else {
-        expect(text).toContain(`"nats-route://${server}:6222"`); // the nats-server 2.9 quirk
-      }
+      expect(text).toContain(`"nats-route://${server}:6222"`); // the nats-server 2.9 quirk
       for (const c of clusters) expect(text).toContain(`{ name: "${c}", urls: [`);
+      expect(text.match(/\{ name: "[^"]+", urls: \[/g)).toHaveLength(clusters.length);
+      expect(text).not.toMatch(/global-|name: "global"/);
     }
   });
 
@@ -153,11 +152,12 @@ describe("what is generated", () => {
 
   it("full mode uses each region's server count", () => {
     const full = natsConfigsFromTopology(topology, "full");
-    expect(Object.keys(full)).toHaveLength(topology.regions.reduce((n, r) => n + r.servers, 0) + topology.regions.length);
+    expect(Object.keys(full)).toHaveLength(topology.regions.reduce((n, r) => n + r.servers, 0));
     const eu2 = full["eu-west-2"]!;
     expect(eu2).toContain(`"nats-route://eu-west-1:6222"`);
     expect(eu2).toContain(`"nats-route://eu-west-3:6222"`);
     expect(eu2).not.toContain(`"nats-route://eu-west-2:6222"`);
+    expect(eu2).toContain(`server_tags: ["srv:eu-west-2", "region:eu-west"]`);
     expect(composeFromTopology(topology, { mode: "full" })).toContain(`"nats://eu-west-1:4222,nats://eu-west-2:4222,nats://eu-west-3:4222"`);
   });
 
@@ -186,7 +186,7 @@ describe("regent compose", () => {
     const dir = tempProject();
     const w = await regent(["compose", "--mode", "full"], dir);
     expect(w.code, w.stderr).toBe(0);
-    expect(readdirSync(join(dir, "deploy", "nats"))).toHaveLength(12);
+    expect(readdirSync(join(dir, "deploy", "nats"))).toHaveLength(9);
     expect(readFileSync(join(dir, "deploy", "prometheus", "prometheus.yml"), "utf8")).toBe(prometheusConfigFromTopology(topology, "full"));
     // Secrets: made once, seeds private, kept on the next run (running containers keep their keys).
     const clients = join(dir, "deploy", "secrets", "clients");
@@ -204,7 +204,7 @@ describe("regent compose", () => {
 
     // Switching to light removes the configs of servers that no longer exist.
     expect((await regent(["compose"], dir)).code).toBe(0);
-    expect(readdirSync(join(dir, "deploy", "nats"))).toHaveLength(6);
+    expect(readdirSync(join(dir, "deploy", "nats"))).toHaveLength(3);
     expect(readFileSync(join(clients, "node-eu-west.nk"), "utf8")).toBe(seed);
     expect(readFileSync(join(dir, "deploy", "secrets", "nats", "server.pem"), "utf8")).toBe(cert);
     expect((await regent(["compose", "--check"], dir)).code).toBe(0);

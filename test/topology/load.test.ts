@@ -131,6 +131,15 @@ describe("loadTopology: every error names the file and the field", () => {
     expect(topologyError(() => loadTopology(dir)).message).toBe(`${dir}: (regions): at least 2 region files are required, found 1 (eu-west.json)`);
   });
 
+  it("a region named global (only reachable through topologyFromObject): reserved, though no NATS cluster bears the name any more", () => {
+    const e = topologyError(() =>
+      topologyFromObject({ "a/global.json": shipped("global.json"), "a/us-east.json": shipped("us-east.json"), "b/global.json": { ...eu(), name: "global", failover: [] } }),
+    );
+    expect(e.file).toBe("b/global.json");
+    expect(e.path).toBe("name");
+    expect(e.message).toMatch(/"global" is reserved \(global\.json is the deployment's file/);
+  });
+
   it("duplicate region names across files (only reachable through topologyFromObject)", () => {
     const e = topologyError(() =>
       topologyFromObject({ "a/global.json": shipped("global.json"), "a/us-east.json": shipped("us-east.json"), "b/us-east.json": shipped("us-east.json") }),
