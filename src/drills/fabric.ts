@@ -11,7 +11,7 @@ import type { Topology } from "../topology/load.js";
 /** One NATS server of the fabric. */
 export interface FabricServer {
   readonly name: string;
-  /** Region it dies with (`global-<r>` belongs to `<r>`). */
+  /** Region it belongs to. */
   readonly region: string;
   readonly cluster: string;
   readonly running: boolean;
@@ -22,12 +22,12 @@ export interface Fabric {
   readonly kind: "loopback" | "netns";
   /** Client URLs a region's nodes connect to. */
   urls(region: string): string[];
-  /** Client URLs of the global cluster (the drill's own connection for the demo store). */
-  globalUrls(): string[];
+  /** Client URLs of every server, any region (operator requests such as a scope move). */
+  anyUrls(): string[];
   servers(): FabricServer[];
   /** Sends a signal to one server; terminating signals resolve once it exited. */
   signal(server: string, sig: NodeJS.Signals): Promise<void>;
-  /** SIGKILL the region's servers (its cluster and its global server). */
+  /** SIGKILL the region's servers. */
   killRegion(region: string): Promise<void>;
   /** Name of the server leading `stream`, if any. */
   streamLeader(stream: string): Promise<string | undefined>;
@@ -39,7 +39,7 @@ export interface Fabric {
   stop(): Promise<void>;
 }
 
-/** The loopback supercluster (light mode: one server per region plus `global-<region>`). */
+/** The loopback supercluster (light mode: one server per region). */
 export class LoopbackFabric implements Fabric {
   readonly kind = "loopback" as const;
   private constructor(private readonly sc: Supercluster) {}
@@ -51,11 +51,11 @@ export class LoopbackFabric implements Fabric {
   urls(region: string): string[] {
     return this.sc.allUrls(region);
   }
-  globalUrls(): string[] {
-    return this.sc.global.urls;
+  anyUrls(): string[] {
+    return this.sc.urls;
   }
   servers(): FabricServer[] {
-    return [...Object.values(this.sc.regions).flatMap((c) => c.servers), ...this.sc.global.servers];
+    return Object.values(this.sc.regions).flatMap((c) => c.servers);
   }
   signal(server: string, sig: NodeJS.Signals): Promise<void> {
     return this.sc.kill(server, sig);

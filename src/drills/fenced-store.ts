@@ -1,6 +1,8 @@
 /**
  * The drill's fenced resource: a demo "control plane" store, the KV bucket
- * `regent-demo-writes` in the global cluster, that accepts a write for a
+ * `regent-demo-writes` on a nats-server of its own outside the supercluster
+ * (a real control plane's resource is not part of its coordinator, and a
+ * drill that kills a region must not kill the resource), that accepts a write for a
  * scope only if its fencing token is ≥ the highest token it has accepted for
  * that scope. The check lives on the store side: each scope's key holds the
  * highest accepted token, and a write is a compare-and-set on that key's
@@ -29,8 +31,8 @@ export type WriteOutcome = "accepted" | "stale" | "unavailable";
 export class FencedKv {
   private constructor(private readonly kv: NatsLeaseStore) {}
 
-  static async open(nc: NatsConnection, replicas: number): Promise<FencedKv> {
-    const kv = await NatsLeaseStore.open(nc, { bucket: DEMO_BUCKET, replicas, placement: { cluster: "global" }, timeoutMs: 1_500, signal: AbortSignal.timeout(30_000) });
+  static async open(nc: NatsConnection): Promise<FencedKv> {
+    const kv = await NatsLeaseStore.open(nc, { bucket: DEMO_BUCKET, timeoutMs: 1_500, signal: AbortSignal.timeout(30_000) });
     return new FencedKv(kv);
   }
 

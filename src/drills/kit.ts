@@ -55,7 +55,7 @@ export function pickRegion(ctx: DrillContext, preferGlobal = false): string {
   return dep.regionNames().find((r) => r !== g) ?? dep.regionNames()[0]!;
 }
 
-/** The NATS servers of a region's own cluster (not its `global-<r>` member). */
+/** The NATS servers of a region's own cluster. */
 export function regionServers(ctx: DrillContext, region: string): string[] {
   return ctx.dep.fabric
     .servers()

@@ -5,8 +5,8 @@
  *   regent-drill-<pid>-c      "core": a bridge with 10.213.0.1/24; the drill
  *                             itself runs here (re-executed with `ip netns exec`)
  *   regent-drill-<pid>-r<i>   one per region: a veth to the core bridge with
- *                             10.213.0.<10+i>; the region's servers (`<r>-1`
- *                             and `global-<r>`) and its nodes run here
+ *                             10.213.0.<10+i>; the region's server (`<r>-1`)
+ *                             and its nodes run here
  *
  * The 10.213.0.0/24 addresses exist only inside these namespaces, which have
  * no route anywhere else. Cutting a region = taking its veth's core end down.
@@ -19,14 +19,14 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Deployment, Member, healthy, makeTempRoot, waitReady } from "../launcher/nats-launcher.js";
 import { findNatsServer, getJson, pidAlive } from "../launcher/ports.js";
-import { GLOBAL_CLUSTER } from "../topology/schema.js";
+import { serverTag } from "../hierarchy/deployment.js";
 import type { Topology } from "../topology/load.js";
 import type { Fabric, FabricServer } from "./fabric.js";
 
 const NS_PREFIX = "regent-drill-";
 const SUBNET = "10.213.0";
-/** Ports inside each namespace: [client, route, gateway, monitor] of `<r>-1` and of `global-<r>`. */
-const PORTS = { region: [4222, 6222, 7222, 8222], global: [4223, 6223, 7223, 8223] } as const;
+/** Ports inside each namespace: [client, route, gateway, monitor] of `<r>-1`. */
+const PORTS = { region: [4222, 6222, 7222, 8222] } as const;
 
 /** What the parent set up and the inner (re-executed) drill uses. Passed in REGENT_DRILL_NETNS. */
 export interface NetnsPlan {
@@ -141,6 +141,8 @@ class NsMember extends Member implements FabricServer {
       `listen: ${q(`${host}:${client}`)}`,
       `http: ${q(`${host}:${monitor}`)}`,
       `jetstream { store_dir: ${q(this.storeDir)} }`,
+      // Pins the region's quorum bucket to this server (docs/topology.md).
+      `server_tags: [${q(serverTag(name))}, ${q(`region:${region}`)}]`,
       `cluster { name: ${q(cluster)}, listen: ${q(`${host}:${route}`)}, routes: [${routes.map((u) => q(u)).join(", ")}] }`,
       `gateway { name: ${q(cluster)}, listen: ${q(`${host}:${gw}`)}, gateways: [${gateways.map((g) => `{ name: ${q(g.name)}, urls: [${g.urls.map((u) => q(u)).join(", ")}] }`).join(", ")}] }`,
     ];
@@ -194,10 +196,7 @@ export class NetnsFabric implements Fabric {
     const root = makeTempRoot("netns");
     const regions = topology.regions.map((r) => r.name);
     const at = (r: string) => plan.regions[r]!;
-    const gateways = [
-      ...regions.map((r) => ({ name: r, urls: [`nats://${at(r).ip}:${PORTS.region[2]}`] })),
-      { name: GLOBAL_CLUSTER, urls: regions.map((r) => `nats://${at(r).ip}:${PORTS.global[2]}`) },
-    ];
+    const gateways = regions.map((r) => ({ name: r, urls: [`nats://${at(r).ip}:${PORTS.region[2]}`] }));
     const members: NsMember[] = [];
     for (const r of regions) {
       const wrapper = join(root, `ns-${r}.sh`);
@@ -210,7 +209,6 @@ export class NetnsFabric implements Fabric {
       };
       // A one-server cluster in a supercluster needs a route (to itself), see nats-launcher.ts.
       mk(`${r}-1`, r, PORTS.region, [`nats-route://${at(r).ip}:${PORTS.region[1]}`]);
-      mk(`global-${r}`, GLOBAL_CLUSTER, PORTS.global, regions.map((x) => `nats-route://${at(x).ip}:${PORTS.global[1]}`));
     }
     const deployment = new Deployment(members, "netns-supercluster", [root]);
     try {
@@ -241,8 +239,8 @@ export class NetnsFabric implements Fabric {
   urls(region: string): string[] {
     return this.members.filter((m) => m.cluster === region).map((m) => m.url);
   }
-  globalUrls(): string[] {
-    return this.members.filter((m) => m.cluster === GLOBAL_CLUSTER).map((m) => m.url);
+  anyUrls(): string[] {
+    return this.members.map((m) => m.url);
   }
   servers(): FabricServer[] {
     return this.members;

@@ -18,6 +18,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "../cli/common.js";
 import { selfCommand } from "../cli/self.js";
 import { findNatsServer } from "../launcher/ports.js";
+import { startNatsServer, type NatsServerHandle } from "../launcher/nats-launcher.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import { loadTopology } from "../topology/load.js";
 import { judge } from "./analysis.js";
@@ -98,12 +99,14 @@ export async function runDrill(scenario: Scenario, opts: DrillOptions): Promise<
   let dep: DrillDeployment | undefined;
   let nc: NatsConnection | undefined;
   let writer: DemoWriter | undefined;
+  let resource: NatsServerHandle | undefined;
   let stopped = false;
   const stopAll = async () => {
     if (stopped) return;
     stopped = true;
     await writer?.stop().catch(() => undefined);
     await nc?.close().catch(() => undefined);
+    await resource?.stop().catch(() => undefined);
     if (dep) await dep.stop().catch(() => undefined);
     else await fabric?.stop().catch(() => undefined);
   };
@@ -120,8 +123,10 @@ export async function runDrill(scenario: Scenario, opts: DrillOptions): Promise<
     fabric = def.fabric === "netns" ? await NetnsFabric.start(topology, JSON.parse(process.env[NETNS_ENV]!) as NetnsPlan, natsPing(opts)) : await LoopbackFabric.start(topology);
     dep = new DrillDeployment(topology, resolve(opts.regions), work, fabric);
     ctx.dep = dep;
-    nc = await connectNats(fabric.globalUrls(), "regent-drill-writer");
-    const store = await FencedKv.open(nc, Math.min(3, topology.regions.length));
+    // The fenced resource lives on a server of its own: no region's loss takes it down.
+    resource = await startNatsServer({ signal: ac.signal });
+    nc = await connectNats([resource.url], "regent-drill-writer");
+    const store = await FencedKv.open(nc);
     writer = new DemoWriter(store, () => dep!.nodes);
     writer.start();
     log("starting nodes");

@@ -52,7 +52,7 @@ const skewOut = (ctx: DrillContext) => ctx.opts.skewOut ?? "x0.4";
  */
 async function bringHome(ctx: DrillContext, scopes: string[]): Promise<void> {
   const { dep } = ctx;
-  const nc = await connectNats(dep.fabric.globalUrls(), "regent-drill-mover");
+  const nc = await connectNats(dep.fabric.anyUrls(), "regent-drill-mover");
   try {
     for (const scope of scopes) {
       for (let i = 0; i < 10 && dep.scopeHolder(scope)?.region !== scope; i++) {

@@ -2,11 +2,9 @@
  * Process and server faults: kill-leader, pause-leader, kill-region,
  * nats-server-loss.
  */
-import { waitFor } from "../launcher/ports.js";
-import { GLOBAL_BUCKET } from "../launcher/supercluster.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import { firstEvent } from "./analysis.js";
-import { attempt, failoverTarget, lastEvent, mark, outcome, pickRegion, round, scopeMoved, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
+import { attempt, failoverTarget, lastEvent, mark, outcome, pickRegion, regionServers, round, scopeMoved, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
 import type { ScenarioOutcome } from "./types.js";
 
 /** SIGKILL the regional leader of a region (or, with --global, the global leader); recovery = a new leader of that tier. */
@@ -105,56 +103,55 @@ async function killRegion(ctx: DrillContext): Promise<ScenarioOutcome> {
   return outcome({
     recoveryMs: held ? held.t - at : null,
     recoveryWhat: `region lost → its scope held in a failover region (first choice ${to})`,
-    // global failover (lease + up to 8 s of stream-leader election) + a full scope lease + grant/confirm
-    boundMs: (hadGlobal ? dep.topology.global.leaseMs + 8_000 : 0) + s.leaseMs + 10_000,
+    // global failover (a global lease) + the region presumed down (a regional lease) + a full scope lease + grant/confirm
+    boundMs: (hadGlobal ? dep.topology.global.leaseMs : 0) + dep.topology.regions.find((r) => r.name === region)!.leaseMs + s.leaseMs + 10_000,
     metrics: { region, failoverTo: held?.node.region ?? null, firstChoice: to, hadGlobalLeader: hadGlobal, globalRecoveryMs: round(g ? g.t - at : null), scopeLeaseMs: s.leaseMs },
     failures,
   });
 }
 
-/** SIGKILL the server leading the global bucket's stream; recovery = the global lease written again. */
+/**
+ * SIGKILL the nats-server of a region that does not hold the global lease
+ * (light mode: its only server; its node processes keep running, cut off).
+ * The region's quorum store and its regional bucket go with it. Recovery =
+ * its scope held in a failover region. Region isolation (issue 11): the
+ * global leader does not change, and no other region's regional lease or
+ * scope lapses; before the quorum leases, the loss of one server of the
+ * stretched global cluster stalled every region's scope for the 4–9 s of a
+ * JetStream stream-leader election.
+ */
 async function natsServerLoss(ctx: DrillContext): Promise<ScenarioOutcome> {
   const { dep } = ctx;
-  const stream = `KV_${GLOBAL_BUCKET}`;
+  const region = pickRegion(ctx);
   const failures: string[] = [];
-  const victim = await waitFor(() => dep.fabric.streamLeader(stream), { timeoutMs: 20_000, what: `a leader of ${stream}` });
-  const at = mark(ctx, `SIGKILL nats-server ${victim} (leader of ${stream})`, "fault");
+  const g = dep.globalLeader();
+  if (g?.region === region) failures.push(`region ${region} holds the global lease; this drill loses a server of another region (omit --region)`);
+  const victim = regionServers(ctx, region)[0]!;
+  const survivors = dep.running().filter((n) => n.region !== region);
+  const marks = new Map(survivors.map((n) => [n, n.events.length] as const));
+  const at = mark(ctx, `SIGKILL nats-server ${victim} (region ${region}: its regional bucket and its quorum store)`, "fault");
   await dep.fabric.signal(victim, "SIGKILL");
-  let newLeaderAt: number | null = null;
-  const newLeader = await waitFor(
-    async () => {
-      const l = await dep.fabric.streamLeader(stream);
-      return l && l !== victim ? l : undefined;
-    },
-    { timeoutMs: 30_000, intervalMs: 100, what: `a new leader of ${stream}` },
-  ).catch((err: Error) => {
-    failures.push(err.message);
-    return null;
-  });
-  if (newLeader) newLeaderAt = mark(ctx, `${newLeader} leads ${stream}`, "note");
-  // Writable again: the first global renewal or election after the new stream leader appeared (250 ms slack for polling).
-  const wrote = () => (newLeaderAt === null ? undefined : firstEvent(dep, newLeaderAt - 250, (e) => (e.type === "renewed" || e.type === "elected") && e.tier === "global"));
-  await attempt(failures, dep.until(() => !!wrote(), 30_000, "a global lease write after the stream-leader change"));
-  const w = wrote();
-  if (w) mark(ctx, `global lease ${w.e.type} by ${w.node.id}`, "recovered", w.t);
-  const steadyAgain = await attempt(failures, dep.steady(undefined, 60_000));
-  const steadyAt = monotonicNowMs();
+  const held = await scopeMoved(ctx, region, at, 60_000, failures);
+  // Two scope leases more: a lapse elsewhere that the loss caused shows by then.
+  await sleep(2 * dep.topology.scopes.leaseMs, ctx.signal);
+  const lapses = [...marks].flatMap(([n, from]) =>
+    n.events
+      .slice(from)
+      .filter((e) => e.type === "deposed" || e.type === "scope-ended")
+      .map((e) => `${n.id}:${e.type === "deposed" ? e.tier : `scope/${e.scope}`}:${e.reason}`),
+  );
+  if (lapses.length) failures.push(`roles of other regions ended after the loss of ${victim}: ${lapses.join(", ")}`);
   const globalChanged = !!firstEvent(dep, at, (e) => e.type === "elected" && e.tier === "global");
-  const scopeTerms = dep.nodes.flatMap((n) => n.events.filter((e) => e.type === "scope-held" && n.at(e) >= at)).length;
+  if (globalChanged) failures.push(`the global leader changed after the loss of ${victim}, a server of a region without the global lease`);
+  const s = dep.topology.scopes;
   return outcome({
-    recoveryMs: w ? w.t - at : null,
-    recoveryWhat: `loss of the ${stream} stream leader → the global lease written again`,
-    boundMs: 20_000,
-    metrics: {
-      killed: victim,
-      newStreamLeader: newLeader,
-      streamLeaderElectionMs: round(newLeaderAt !== null ? newLeaderAt - at : null),
-      globalLeaderChanged: globalChanged,
-      scopeTermsStarted: scopeTerms,
-      steadyAgainMs: steadyAgain ? round(steadyAt - at) : null,
-    },
+    recoveryMs: held ? held.t - at : null,
+    recoveryWhat: `loss of ${region}'s nats-server → its scope held in a failover region`,
+    // The authority presumes the region down after a regional lease, then waits out the scope lease.
+    boundMs: dep.topology.regions.find((r) => r.name === region)!.leaseMs + s.leaseMs + 10_000,
+    metrics: { killed: victim, region, failoverTo: held?.node.region ?? null, globalLeaderChanged: globalChanged, lapsesElsewhere: lapses.length },
     failures,
-    notes: ["nats-server 2.9 stops writes to a replicated stream for a few seconds while it elects a new stream leader; leases ride this out or lapse safely."],
+    notes: ["The region's nodes keep running without NATS: they lose their regional lease and scope, and nothing else moves."],
   });
 }
 

@@ -24,7 +24,7 @@ beforeAll(async () => {
   // Subscribe before any node exists, so the bus log is complete.
   await dep
     .start(async () => {
-      nc = await connectNats(dep.sc.global.urls, "test-bus");
+      nc = await connectNats(dep.sc.urls, "test-bus");
       const sub = nc.subscribe(subjects(dep.topology.cluster).all);
       void (async () => {
         for await (const m of sub) {

@@ -25,7 +25,7 @@ beforeAll(async () => {
     await dep.stop();
     throw err;
   });
-  nc = await connectNats(dep.sc.global.urls, "test-scopes");
+  nc = await connectNats(dep.sc.urls, "test-scopes");
 }, 120_000);
 
 afterAll(async () => {
