@@ -196,7 +196,7 @@ export class RegentNode {
           };
         }),
         regionalElector: fromCallback<NodeEvent, { tier: string }>(({ sendBack }) => {
-          const e = this.elect("region", startElection(this.electionOptions("region", opts.regionalStore, REGIONAL_KEY, opts.regionalTiming)), sendBack);
+          const e = this.elect("region", this.startRegional(), sendBack);
           this.regionalElection = e;
           return () => {
             this.regionalElection = null;
@@ -310,27 +310,34 @@ export class RegentNode {
     return typeof q === "function" ? q() : q;
   }
 
-  private electionOptions(tier: "region" | "global", store: LeaseStore, key: string, timing: TimingOptions | undefined) {
-    return {
-      ...timing,
-      store,
-      key,
+  private startRegional(): Election {
+    return startElection({
+      ...this.opts.regionalTiming,
+      store: this.opts.regionalStore,
+      key: REGIONAL_KEY,
       id: this.id,
-      logger: this.log.child({ tier }),
-      meta: { region: this.region, node: this.id, ...this.opts.meta },
+      logger: this.log.child({ tier: "region" }),
+      meta: this.meta(),
       ...(this.opts.simulation ? { simulation: this.opts.simulation } : {}),
-    };
+    });
   }
 
   private startGlobal(): QuorumElection {
     const sim = this.opts.simulation;
-    const { store: _store, simulation: _sim, ...common } = this.electionOptions("global", null as never, GLOBAL_KEY, this.opts.globalTiming);
     return startQuorumElection({
-      ...common,
+      ...this.opts.globalTiming,
       stores: this.quorumStores(),
+      key: GLOBAL_KEY,
+      id: this.id,
+      logger: this.log.child({ tier: "global" }),
+      meta: this.meta(),
       // `mutate` replaces parts of the single-store machine: it has no meaning here.
       ...(sim ? { simulation: { now: sim.now, clock: sim.clock, random: sim.random, ...(sim.wallNow ? { wallNow: sim.wallNow } : {}) } } : {}),
     });
+  }
+
+  private meta(): Record<string, string> {
+    return { region: this.region, node: this.id, ...this.opts.meta };
   }
 
   private elect<E extends Election | QuorumElection>(tier: "region" | "global", e: E, sendBack: (e: NodeEvent) => void): E {
