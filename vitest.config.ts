@@ -12,6 +12,7 @@ const serial = [
   "test/bench/**/*.test.ts",
   "test/lease/nats-store*.test.ts",
   "test/hierarchy/events-stream.test.ts",
+  "test/hierarchy/deployment-nats.test.ts",
   "test/observability/health-nats.test.ts",
   "test/dashboard/browser.test.ts",
   "test/package/**/*.test.ts",

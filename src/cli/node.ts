@@ -1,8 +1,9 @@
 /**
  * `regent node`: one participant of a multi-region deployment described by
  * regions/. Connects to its own region's NATS servers, stands in its region's
- * election and, while regional leader, in the global one; publishes leader
- * events and answers state and resign requests. A NATS outage is ridden out,
+ * election and, while regional leader, in the global one (a quorum lease over
+ * every region's quorum bucket, docs/quorum.md); publishes leader events to
+ * its region's events stream and answers state and resign requests. A NATS outage is ridden out,
  * from the first connection on: the node keeps retrying and never exits on
  * its own.
  */
@@ -10,11 +11,9 @@ import { hostname } from "node:os";
 import { startNode, type NodeRoleEvent } from "../hierarchy/node.js";
 import { serveNode } from "../hierarchy/bus.js";
 import { ensureEventsStream, EventPublisher } from "../hierarchy/events-stream.js";
-import { openDeployment, regionBucket } from "../hierarchy/deployment.js";
-import { NatsLeaseStore } from "../lease/nats-store.js";
+import { openDeployment } from "../hierarchy/deployment.js";
 import { createLogger } from "../observability/logger.js";
 import { RegentMetrics, serveMetrics } from "../observability/metrics.js";
-import { sharedOpener } from "../util/timers.js";
 import { NodeHealth } from "../observability/health.js";
 import { IntervalRecorder, monotonicNowMs } from "../observability/oracle.js";
 import { findRegion, loadTopology } from "../topology/load.js";
@@ -85,12 +84,12 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
         nc,
         {
           cluster: topo.cluster,
-          regions: [{ name: region.name, replicas: opts.mode === "full" ? region.servers : 1 }],
-          globalReplicas: Math.min(3, topo.regions.length),
+          region: region.name,
+          regions: topo.regions.map((r) => ({ name: r.name, replicas: opts.mode === "full" ? r.servers : 1 })),
         },
         { signal: ac.signal },
       );
-      await ensureEventsStream(nc, topo.cluster, Math.min(3, topo.regions.length));
+      await ensureEventsStream(nc, topo.cluster, region.name, opts.mode === "full" ? region.servers : 1);
     } catch (err) {
       if (stopping) return;
       log.warn({ err: (err as Error).message, attempt }, "opening buckets failed; retrying");
@@ -98,19 +97,22 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     }
   }
 
-  const events = new EventPublisher(nc, topo.cluster, log);
-  // Other regions' buckets are bound lazily: a region that is down must not stop this node.
+  const events = new EventPublisher(nc, topo.cluster, region.name, log);
+  // Other regions' buckets are bound lazily (openDeployment): a region that is down must not stop this node.
   const own = stores;
-  // Other regions' buckets, opened lazily once each (shared; see sharedOpener).
-  const openOther = sharedOpener((name) => NatsLeaseStore.open(nc, { bucket: regionBucket(name), create: false, signal: AbortSignal.timeout(10_000) }));
-  const regionStore = async (name: string, signal?: AbortSignal) => own.regions.get(name) ?? openOther(name, signal);
+  const regionStore = async (name: string) => {
+    const s = own.regions.get(name);
+    if (!s) throw new Error(`unknown region ${name}`);
+    return s;
+  };
 
   const node = startNode({
     cluster: topo.cluster,
     region: region.name,
     id,
     regionalStore: metrics.instrumentStore(stores.regions.get(region.name)!),
-    globalStore: metrics.instrumentStore(stores.global),
+    // Each quorum participant gets store objects of its own (docs/quorum.md, Q3), in topology order.
+    quorumStores: () => own.quorumStores().map((s) => metrics.instrumentStore(s)),
     regionalTiming: { leaseMs: region.leaseMs, renewMs: region.renewMs },
     globalTiming: topo.global,
     logger: log,
@@ -119,7 +121,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
       timing: { leaseMs: topo.scopes.leaseMs, renewMs: topo.scopes.renewMs },
       failbackAfterMs: topo.scopes.failbackAfterMs,
       regions: topo.regions.map((r) => ({ name: r.name, failover: r.failover, leaseMs: r.leaseMs })),
-      regionStore: (name) => regionStore(name, AbortSignal.timeout(3_000)),
+      regionStore,
       publish: (e) => events.publish(e),
     },
   });
@@ -128,7 +130,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
   const unserve = serveNode(
     nc,
     node,
-    { cluster: topo.cluster, regionNames: topo.regions.map((r) => r.name), global: stores.global, regionStore },
+    { cluster: topo.cluster, regionNames: topo.regions.map((r) => r.name), quorum: stores.quorum, regionStore },
     log,
   );
 

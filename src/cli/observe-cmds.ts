@@ -42,8 +42,12 @@ export async function requestState(nc: NatsConnection, cluster: string, timeoutM
   return e;
 }
 
+/** `, 2/3 stores` when a quorum row's stores do not all agree (a store down, or behind). */
+const agreement = (r: LeaseRow) => (r.quorum && r.quorum.agree < r.quorum.stores ? `, ${r.quorum.agree}/${r.quorum.stores} stores` : "");
 const cell = (r: LeaseRow) =>
-  r.state === "held" ? `${r.node ?? "?"} (token ${r.token}${r.ageMs !== null ? `, ${r.ageMs} ms ago` : ""})` : r.state;
+  r.state === "held"
+    ? `${r.node ?? "?"} (token ${r.token}${r.ageMs !== null ? `, ${r.ageMs} ms ago` : ""}${agreement(r)})`
+    : `${r.state}${r.state === "unreachable" && r.quorum ? ` (${r.quorum.answered}/${r.quorum.stores} stores answered)` : agreement(r) ? ` (${agreement(r).slice(2)})` : ""}`;
 
 /** Renders a snapshot as readable tables (columns as wide as their longest cell). */
 export function renderState(s: StateSnapshot): string {
@@ -93,7 +97,7 @@ export async function runWatch(opts: BusOptions & { signal?: AbortSignal; replay
   const nc = await connectNats(serverList(opts.servers), "regent-watch", { auth: authOf(opts) });
   const sub = nc.subscribe(subjects(opts.cluster).all);
   if (opts.replay) {
-    // History first (from the events stream), then live; live events already replayed are skipped by the reader.
+    // History first (every region's events stream that answers), then live; live events already replayed are skipped by the reader.
     const { readEventsStream } = await import("../hierarchy/events-stream.js");
     for (const { subject, event } of await readEventsStream(nc, opts.cluster)) {
       process.stdout.write(opts.json ? jsonLine({ subject, ...event }) : renderEvent(subject, event) + "\n");

@@ -1,9 +1,10 @@
 /**
  * What the dashboard shows, gathered in the CLI process from NATS:
  * - live events from `regent.<cluster>.>` (each stored event is republished
- *   once by the events stream; its `Nats-Sequence` identifies it), with the
- *   recent history read from the events stream at start and any gap left by
- *   a reconnect filled from the stream;
+ *   once by its region's events stream; `Nats-Stream` and `Nats-Sequence`
+ *   identify it), with the recent history read from every region's stream
+ *   that answers at start and any gap left by a reconnect filled from them
+ *   (a dead region's stream is skipped, not waited for);
  * - the `state` snapshot, asked on a timer and right after each event. The
  *   request goes to any live node (queue group) and each row has its own
  *   deadline there, so a dead region is never polled directly: its rows just
@@ -11,16 +12,17 @@
  * Actions (resign, failover, failback) send the same requests as the CLI.
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { eventsStreamName, readEventsStream } from "../hierarchy/events-stream.js";
+import { readEventsStreams, regionOfEventsStream } from "../hierarchy/events-stream.js";
 import { decodeEvent, type LeaderEvent, type ScopeEvent, type StateSnapshot } from "../wire/events.js";
 import { subjects } from "../wire/subjects.js";
 import { requestMove, requestResign, requestState } from "../cli/observe-cmds.js";
 
 /** One timeline entry. */
 export interface TimelineEntry {
-  /** Events-stream sequence (identity of a stored event); null for an event without one. */
+  /** Sequence in its region's events stream (with `region`, the identity of a stored event); null for an event without one. */
   seq: number | null;
+  /** Region whose events stream stored it; null when unknown. */
+  region?: string | null;
   subject: string;
   event: LeaderEvent | ScopeEvent;
   /** Wall-clock ms when the dashboard received it. */
@@ -67,8 +69,10 @@ export class DashboardFeed {
   latest: StateUpdate = { state: null, latencyMs: null, error: null, answeredAt: null };
   connected = true;
   readonly stats: FeedStats = { deliveries: 0, duplicates: 0, gapFilled: 0 };
-  private readonly seen = new Set<number>();
-  private maxSeq = 0;
+  /** Stored events seen, as `<region>#<seq>`. */
+  private readonly seen = new Set<string>();
+  /** Highest sequence seen per region's stream. */
+  private readonly maxSeq = new Map<string, number>();
   private readonly listeners = new Set<(u: FeedUpdate) => void>();
   private readonly ac = new AbortController();
   private sub: Subscription | null = null;
@@ -132,16 +136,18 @@ export class DashboardFeed {
   }
 
   private add(entry: TimelineEntry): void {
-    if (entry.seq !== null) {
-      if (this.seen.has(entry.seq)) {
+    if (entry.seq !== null && entry.region) {
+      const id = `${entry.region}#${entry.seq}`;
+      if (this.seen.has(id)) {
         if (entry.via === "live") this.stats.duplicates++;
         return;
       }
-      this.seen.add(entry.seq);
-      this.maxSeq = Math.max(this.maxSeq, entry.seq);
+      this.seen.add(id);
+      this.maxSeq.set(entry.region, Math.max(this.maxSeq.get(entry.region) ?? 0, entry.seq));
     }
     this.timeline.push(entry);
-    if (entry.via !== "history") this.timeline.sort((a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity) || a.receivedAt - b.receivedAt);
+    // Each region's stream numbers its own events: order by the publisher's wall time (display order).
+    if (entry.via !== "history") this.timeline.sort((a, b) => a.event.at - b.event.at || a.receivedAt - b.receivedAt);
     const keep = this.opts.keep ?? 300;
     if (this.timeline.length > keep) this.timeline.splice(0, this.timeline.length - keep);
     this.emit({ type: "event", entry });
@@ -160,23 +166,23 @@ export class DashboardFeed {
       }
       if (event.kind === "state") continue;
       const seq = Number(m.headers?.get("Nats-Sequence")) || null;
+      const region = regionOfEventsStream(this.opts.cluster, m.headers?.get("Nats-Stream") ?? "");
       this.stats.deliveries++;
-      this.add({ seq, subject: m.subject, event, receivedAt: Date.now(), via: "live" });
+      this.add({ seq, region, subject: m.subject, event, receivedAt: Date.now(), via: "live" });
     }
   }
 
   /** Recent history at start; after a reconnect, whatever was stored while we were away. */
   private async readHistory(via: "history" | "gap"): Promise<void> {
-    let fromSeq = this.maxSeq + 1;
-    if (via === "history") {
-      const jsm = await jetstreamManager(this.nc, { timeout: 2_000 });
-      const last = (await jsm.streams.info(eventsStreamName(this.opts.cluster))).state.last_seq;
-      fromSeq = Math.max(1, last - (this.opts.keep ?? 300) + 1);
-    }
-    for (const r of await readEventsStream(this.nc, this.opts.cluster, { fromSeq, timeoutMs: 2_000 })) {
-      if (this.seen.has(r.seq)) continue;
+    const fromSeq = Object.fromEntries([...this.maxSeq].map(([region, seq]) => [region, seq + 1]));
+    const read = await readEventsStreams(this.nc, this.opts.cluster, {
+      timeoutMs: 2_000,
+      ...(via === "history" ? { tail: this.opts.keep ?? 300 } : { fromSeq }),
+    });
+    for (const r of read.events) {
+      if (this.seen.has(`${r.region}#${r.seq}`)) continue;
       if (via === "gap") this.stats.gapFilled++;
-      this.add({ seq: r.seq, subject: r.subject, event: r.event, receivedAt: Date.now(), via });
+      this.add({ seq: r.seq, region: r.region, subject: r.subject, event: r.event, receivedAt: Date.now(), via });
     }
   }
 

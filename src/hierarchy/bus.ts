@@ -14,11 +14,17 @@ import { packPlain, unpackPlain } from "../wire/msgpack.js";
 import { scopeKey, scopeViewOf } from "../scopes/record.js";
 import { GLOBAL_KEY, REGIONAL_KEY, type RegentNode } from "./node.js";
 
-/** The stores of a whole deployment, as seen from one connection. */
+/** The stores of a whole deployment, as seen from one connection (`openDeployment`). */
 export interface DeploymentStores {
   cluster: string;
+  /** Every region's regional store (the node's own open, others bound lazily). */
   regions: Map<string, LeaseStore>;
-  global: LeaseStore;
+  /** Region of each quorum slot, in topology order (sorted by name). */
+  quorumRegions: string[];
+  /** Every region's quorum store, in that order (own open, others lazy): for reads such as `readState`. */
+  quorum: LeaseStore[];
+  /** Fresh quorum store objects, one set per quorum participant (`NodeOptions.quorumStores`, docs/quorum.md Q3). */
+  quorumStores: () => LeaseStore[];
 }
 
 function row(info: LeaderInfo, wallAgeMs: number | null): LeaseRow {
@@ -41,11 +47,12 @@ export interface StateSource {
   cluster: string;
   regionNames: string[];
   regionStore(name: string, signal?: AbortSignal): Promise<LeaseStore>;
-  global: LeaseStore;
+  /** The quorum of the global lease and the scope leases, in topology order. */
+  quorum: LeaseStore[];
 }
 
 /** A {@link StateSource} over already-open stores. */
-export function stateSourceOf(d: DeploymentStores): StateSource {
+export function stateSourceOf(d: Pick<DeploymentStores, "cluster" | "regions" | "quorum">): StateSource {
   return {
     cluster: d.cluster,
     regionNames: [...d.regions.keys()],
@@ -54,7 +61,7 @@ export function stateSourceOf(d: DeploymentStores): StateSource {
       if (!s) throw new Error(`no store for region ${name}`);
       return s;
     },
-    global: d.global,
+    quorum: d.quorum,
   };
 }
 
@@ -67,17 +74,17 @@ const UNREACHABLE: LeaseRow = { state: "unreachable", node: null, region: null, 
  * Reads the current state of every lease of a deployment (authoritative:
  * straight from the KV). Every row is read at the same time with its own
  * deadline (`partTimeoutMs`), so a region that is down makes only its own
- * rows `unreachable` and the answer comes within that deadline whatever is
+ * rows `unreachable` (or, for quorum rows, only lowers their count of
+ * answering stores) and the answer comes within that deadline whatever is
  * down.
  */
 export async function readState(d: StateSource, answeredBy: string, opts: { signal?: AbortSignal; partTimeoutMs?: number } = {}): Promise<StateSnapshot> {
   const partMs = opts.partTimeoutMs ?? STATE_PART_TIMEOUT_MS;
   const deadline = () => (opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(partMs)]) : AbortSignal.timeout(partMs));
-  const read = async (store: LeaseStore | ((signal: AbortSignal) => Promise<LeaseStore>), key: string): Promise<LeaseRow> => {
+  const read = async (store: (signal: AbortSignal) => Promise<LeaseStore>, key: string): Promise<LeaseRow> => {
     const signal = deadline();
     try {
-      const s = typeof store === "function" ? await store(signal) : store;
-      const info = await currentLeader(s, key, { signal });
+      const info = await currentLeader(await store(signal), key, { signal });
       return row(info, info.renewedAt !== undefined ? Math.max(0, Date.now() - info.renewedAt) : null);
     } catch {
       return UNREACHABLE;
@@ -86,39 +93,60 @@ export async function readState(d: StateSource, answeredBy: string, opts: { sign
   const regions: Record<string, LeaseRow> = {};
   const [, global, scopes] = await Promise.all([
     Promise.all(d.regionNames.map(async (name) => (regions[name] = await read((signal) => d.regionStore(name, signal), REGIONAL_KEY)))),
-    read(d.global, GLOBAL_KEY),
-    readScopes(d.global, d.regionNames, deadline),
+    readQuorumRow(d.quorum, deadline, async (s, signal) => {
+      const info = await currentLeader(s, GLOBAL_KEY, { signal });
+      return { term: info.token ?? 0, at: info.renewedAt ?? 0, row: row(info, info.renewedAt !== undefined ? Math.max(0, Date.now() - info.renewedAt) : null) };
+    }),
+    readScopes(d.quorum, d.regionNames, deadline),
   ]);
   return {
     v: 1,
     kind: "state",
     cluster: d.cluster,
     regions,
-    global,
+    global: global ?? { ...UNREACHABLE, state: "vacant" },
     scopes,
     answeredBy,
     at: Date.now(),
   };
 }
 
-/** The scope lease table, straight from the global bucket: one read per scope, each with its own deadline. */
-async function readScopes(store: LeaseStore, names: string[], deadline: () => AbortSignal): Promise<StateSnapshot["scopes"]> {
+/** One store's answer for a quorum row: the term its record carries (0 for vacant or undecodable), its writer's wall time, the row. */
+interface QuorumRead {
+  term: number;
+  at: number;
+  row: LeaseRow | null;
+}
+
+/**
+ * A quorum lease's row: every store read at once, each with its own deadline.
+ * Shows the record of the highest term found on the answering stores (its
+ * latest write when several carry that term) with how many stores answered
+ * and agree; `unreachable` only when fewer than a majority answered, since
+ * then nothing read says who holds it. `null` when the answering stores show
+ * no record (a row for a vacant lease).
+ */
+async function readQuorumRow(stores: LeaseStore[], deadline: () => AbortSignal, readOne: (s: LeaseStore, signal: AbortSignal) => Promise<QuorumRead>): Promise<LeaseRow | null> {
+  const answers = (await Promise.all(stores.map((s) => readOne(s, deadline()).catch(() => null)))).filter((a): a is QuorumRead => a !== null);
+  const quorum = { stores: stores.length, answered: answers.length, agree: 0 };
+  if (answers.length < Math.floor(stores.length / 2) + 1) return { ...UNREACHABLE, quorum };
+  let best: QuorumRead | null = null;
+  for (const a of answers) if (!best || a.term > best.term || (a.term === best.term && a.at > best.at)) best = a;
+  quorum.agree = answers.filter((a) => a.term === best!.term).length;
+  return best?.row ? { ...best.row, quorum } : null;
+}
+
+/** The scope lease table, straight from the quorum stores: one read per scope and store, each with its own deadline. */
+async function readScopes(stores: LeaseStore[], names: string[], deadline: () => AbortSignal): Promise<StateSnapshot["scopes"]> {
   const out: StateSnapshot["scopes"] = {};
   // One scope per region, read by name: listing keys through a gateway costs a second.
   await Promise.all(
     names.map(async (name) => {
-      let v;
-      try {
-        v = scopeViewOf(await store.get(scopeKey(name), { signal: deadline() }));
-      } catch {
-        out[name] = { ...UNREACHABLE, home: name };
-        return;
-      }
-      if (v.state === "vacant") return;
-      if (v.state === "unknown") {
-        out[name] = { state: v.state, node: null, region: null, token: null, revision: v.revision, ageMs: null, home: name, pinned: null };
-      } else {
-        out[name] = {
+      const r = await readQuorumRow(stores, deadline, async (s, signal) => {
+        const v = scopeViewOf(await s.get(scopeKey(name), { signal }));
+        if (v.state === "vacant") return { term: 0, at: 0, row: null };
+        if (v.state === "unknown") return { term: 0, at: 0, row: { state: v.state, node: null, region: null, token: null, revision: v.revision, ageMs: null } };
+        const row: LeaseRow & { pinned: string | null; home: string } = {
           state: v.state,
           node: v.record.node,
           region: v.record.region,
@@ -128,7 +156,10 @@ async function readScopes(store: LeaseStore, names: string[], deadline: () => Ab
           home: v.record.home,
           pinned: v.record.pinned ?? null,
         };
-      }
+        return { term: v.token, at: v.record.renewedAt, row };
+      });
+      if (!r) return;
+      out[name] = { home: name, pinned: null, ...r };
     }),
   );
   return out;

@@ -1,15 +1,25 @@
 /**
- * Bucket layout of a deployment. Each region's lease lives in its own bucket,
- * placed in that region's JetStream cluster; the global lease and the scope
- * leases live in one bucket placed in the stretched `global` cluster.
+ * Bucket layout of a deployment (issue 11, docs/topology.md). Each region
+ * has, in its own JetStream cluster: its regional lease bucket, and one
+ * single-replica quorum bucket pinned to its first server. The global lease
+ * and the scope leases are quorum leases over every region's quorum bucket
+ * (docs/quorum.md): no bucket spans regions, so a lost region stalls no
+ * other region's Raft.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
+import { LazyLeaseStore } from "../lease/lazy-store.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
+import type { LeaseStore } from "../lease/store.js";
 import type { DeploymentStores } from "./bus.js";
 
-/** Name of the JetStream cluster holding the global bucket. */
+/**
+ * The stretched cluster and bucket of regent before issue 11. Nothing in the
+ * library uses them any more; kept only until the launcher, topology and
+ * drills drop them (migration).
+ * @deprecated
+ */
 export const GLOBAL_CLUSTER = "global";
-/** Bucket of the global lease and the scope leases. */
+/** @deprecated see {@link GLOBAL_CLUSTER} */
 export const GLOBAL_BUCKET = "regent-global";
 /** Bucket of `region`'s lease. */
 export const regionBucket = (region: string) => `regent-region-${region}`;
@@ -27,34 +37,72 @@ export const serverName = (region: string, n: number) => `${region}-${n}`;
 /** What is needed to open a deployment's stores. */
 export interface DeploymentLayout {
   cluster: string;
+  /** The region of the node: its buckets are opened, and created when missing. */
+  region: string;
+  /** Every region of the deployment, with the replicas of its regional bucket (1 in light mode, its `servers` in full mode). */
   regions: { name: string; replicas: number }[];
-  globalReplicas: number;
   /** Set false to place nothing (single-cluster setups, tests). Default true. */
   placement?: boolean;
+  /** Per-call timeout of the stores, and of each lazy open (ms, default 2000). */
+  timeoutMs?: number;
 }
 
-/** Opens (creating when missing) every bucket of the deployment through one connection. */
+/** The regions of a quorum in topology order (sorted by name): the same slots for every participant. */
+export function quorumOrder(regions: readonly string[]): string[] {
+  return [...regions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Where `region`'s quorum bucket lives: its own cluster, its first server (the contract of issue 11). */
+export function quorumPlacement(region: string): { cluster: string; tags: string[] } {
+  return { cluster: region, tags: [serverTag(serverName(region, 1))] };
+}
+
+/**
+ * Opens (creating when missing) the node's own region's regional and quorum
+ * buckets, and binds every other region's buckets lazily (`LazyLeaseStore`):
+ * a region that is down, or whose buckets do not exist yet, fails only the
+ * calls on its own stores. `opts.signal` aborts the creation.
+ */
 export async function openDeployment(nc: NatsConnection, layout: DeploymentLayout, opts: { signal?: AbortSignal; create?: boolean } = {}): Promise<DeploymentStores> {
   const place = layout.placement !== false;
-  const regions = new Map<string, NatsLeaseStore>();
-  for (const r of layout.regions) {
-    regions.set(
-      r.name,
-      await NatsLeaseStore.open(nc, {
-        bucket: regionBucket(r.name),
-        replicas: r.replicas,
-        ...(place ? { placement: { cluster: r.name } } : {}),
-        ...(opts.create === false ? { create: false } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      }),
-    );
-  }
-  const global = await NatsLeaseStore.open(nc, {
-    bucket: GLOBAL_BUCKET,
-    replicas: layout.globalReplicas,
-    ...(place ? { placement: { cluster: GLOBAL_CLUSTER } } : {}),
-    ...(opts.create === false ? { create: false } : {}),
+  const timeoutMs = layout.timeoutMs ?? 2_000;
+  const own = layout.regions.find((r) => r.name === layout.region);
+  if (!own) throw new Error(`region ${layout.region} is not in the layout`);
+  const create = opts.create !== false;
+  const ownRegional = await NatsLeaseStore.open(nc, {
+    bucket: regionBucket(own.name),
+    replicas: own.replicas,
+    timeoutMs,
+    ...(place ? { placement: { cluster: own.name } } : {}),
+    ...(create ? {} : { create: false }),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  return { cluster: layout.cluster, regions, global };
+  // Own quorum bucket: created now, so the first participant finds it.
+  const ownQuorum = await NatsLeaseStore.open(nc, {
+    bucket: quorumBucket(own.name),
+    replicas: 1,
+    timeoutMs,
+    ...(place ? { placement: quorumPlacement(own.name) } : {}),
+    ...(create ? {} : { create: false }),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  // A lazy open has its own deadline: no caller's signal may cancel an open a later caller can use.
+  const lazy = (bucket: string, extra: { replicas?: number; placement?: { cluster?: string; tags?: string[] }; create?: boolean }): LeaseStore =>
+    new LazyLeaseStore(bucket, () => NatsLeaseStore.open(nc, { bucket, timeoutMs, signal: AbortSignal.timeout(Math.max(5_000, 3 * timeoutMs)), ...extra }));
+  // Own region's quorum bucket is created (and recovered when lost, with its placement) by its own participants' stores;
+  // other regions' are only bound: each region creates its own, in its own cluster.
+  const quorumStoreOf = (name: string): LeaseStore =>
+    name === own.name
+      ? lazy(quorumBucket(name), { replicas: 1, ...(place ? { placement: quorumPlacement(name) } : {}), ...(create ? {} : { create: false }) })
+      : lazy(quorumBucket(name), { create: false });
+  const names = quorumOrder(layout.regions.map((r) => r.name));
+  const regions = new Map<string, LeaseStore>();
+  for (const name of names) regions.set(name, name === own.name ? ownRegional : lazy(regionBucket(name), { create: false }));
+  return {
+    cluster: layout.cluster,
+    regions,
+    quorumRegions: names,
+    quorum: names.map((name) => (name === own.name ? ownQuorum : quorumStoreOf(name))),
+    quorumStores: () => names.map(quorumStoreOf),
+  };
 }

@@ -1,6 +1,8 @@
 /**
  * Leader and scope events are plain NATS messages on documented subjects,
- * backed by a small JetStream stream placed in the global cluster.
+ * backed by one small JetStream stream per region, placed in that region's
+ * own cluster (issue 11): a node appends only to its own region's stream, so
+ * a region that is down takes only its own events with it.
  *
  * Publishers append to the stream on a *capture* subject (outside the live
  * subtree) with an ack, retrying until acked, de-duplicated by message id;
@@ -17,36 +19,48 @@
  */
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ConfigError } from "../errors.js";
+import { ConfigError, StoreUnavailableError } from "../errors.js";
+import { untilAborted } from "../util/timers.js";
 import type { Logger } from "../observability/logger.js";
 import { decodeEvent, encodeEvent, type LeaderEvent, type ScopeEvent } from "../wire/events.js";
 import { subjects } from "../wire/subjects.js";
-import { GLOBAL_CLUSTER } from "./deployment.js";
 
 /**
- * Stream capturing a deployment's events. Named apart from the
- * `regent-events-<cluster>` stream of regent ≤ 0.1, which captured the live
- * subjects directly (2.9 cannot add `republish` to an existing stream): that
- * one can be deleted once no node of the old version runs.
+ * The single events stream of regent before issue 11 (in the stretched
+ * `global` cluster, capturing `regent-log.<cluster>.>`). Its subjects overlap
+ * every region's capture subtree, so it must be deleted (operator) before
+ * the per-region streams can be created.
+ * @deprecated use {@link regionEventsStreamName}
  */
 export const eventsStreamName = (cluster: string) => `regent-log-${cluster}`;
 /** `region`'s own events stream, in its own cluster (issue 11): a region that is down takes only its own events with it. */
 export const regionEventsStreamName = (cluster: string, region: string) => `regent-log-${cluster}-${region}`;
 
+/** Options of {@link ensureEventsStream}. */
+export interface EventsStreamOptions {
+  /** Set false to place nothing (single-cluster setups, tests). Default true: the region's own cluster. */
+  placement?: boolean;
+  timeoutMs?: number;
+}
+
 /**
- * Creates the events stream when missing (idempotent). An existing stream
- * is checked first: anyone allowed to create it while it was missing (every
- * node identity, docs/security.md) chose its config, and a `republish`
- * onto another subject would carry their permitted appends onto subjects
- * they may not publish (a resign request), `sources`/`mirror` would fill it
- * from elsewhere. Such a stream is refused with a {@link ConfigError}, so no
- * node publishes into it until an operator deletes it.
+ * Creates `region`'s events stream when missing (idempotent): in the
+ * region's own cluster with `replicas` (1 in light mode, the region's
+ * `servers` in full mode), capturing the region's capture subtree and
+ * republishing it onto the live subjects. An existing stream is checked
+ * first: anyone allowed to create it while it was missing (every node
+ * identity, docs/security.md) chose its config, and a `republish` onto
+ * another subject would carry their permitted appends onto subjects they may
+ * not publish (a resign request), `sources`/`mirror` would fill it from
+ * elsewhere. Such a stream is refused with a {@link ConfigError}, so no node
+ * publishes into it until an operator deletes it.
  */
-export async function ensureEventsStream(nc: NatsConnection, cluster: string, replicas: number, opts: { placement?: boolean; timeoutMs?: number } = {}): Promise<void> {
+export async function ensureEventsStream(nc: NatsConnection, cluster: string, region: string, replicas: number, opts: EventsStreamOptions = {}): Promise<void> {
   const jsm = await jetstreamManager(nc, { timeout: opts.timeoutMs ?? 5_000 });
-  const name = eventsStreamName(cluster);
+  const name = regionEventsStreamName(cluster, region);
   const s = subjects(cluster);
-  const wanted = { subjects: [s.capture.all], republish: { src: s.capture.all, dest: s.all } };
+  const capture = s.capture.region(region);
+  const wanted = { subjects: [capture], republish: { src: capture, dest: s.all } };
   let existing;
   try {
     existing = await jsm.streams.info(name);
@@ -74,12 +88,29 @@ export async function ensureEventsStream(nc: NatsConnection, cluster: string, re
       // An audit trail, not lease state: expiring old events is harmless.
       max_age: 7 * 24 * 3600 * 1e9,
       duplicate_window: 120 * 1e9,
-      ...(opts.placement === false ? {} : { placement: { cluster: GLOBAL_CLUSTER, tags: [] } }),
+      ...(opts.placement === false ? {} : { placement: { cluster: region, tags: [] } }),
     });
   } catch (err) {
     // Another node created it first.
     if (!/already in use|exists/i.test((err as Error).message)) throw err;
   }
+}
+
+/**
+ * The capture subject `region`'s nodes append a live event subject to:
+ * `regent.<cluster>.<rest>` → `regent-log.<cluster>.<region>.<rest>`,
+ * which the region's stream republishes back onto the live subject.
+ */
+export function regionCaptureOf(cluster: string, region: string, live: string): string {
+  const s = subjects(cluster);
+  const tail = s.capture.of(live).slice(`regent-log.${cluster}.`.length);
+  return `${s.capture.region(region).slice(0, -1)}${tail}`;
+}
+
+/** The live subject of a message captured in `region`'s subtree. */
+function liveOfRegionCapture(cluster: string, region: string, captured: string): string {
+  const prefix = subjects(cluster).capture.region(region).slice(0, -1);
+  return captured.startsWith(prefix) ? subjects(cluster).capture.live(`regent-log.${cluster}.${captured.slice(prefix.length)}`) : captured;
 }
 
 type Event = LeaderEvent | ScopeEvent;
@@ -111,9 +142,11 @@ export class EventPublisher {
   /** Append attempts, retries included. */
   attempts = 0;
 
+  /** `region`: the publishing node's region; events go to its own region's stream only. */
   constructor(
     private readonly nc: NatsConnection,
     private readonly cluster: string,
+    private readonly region: string,
     private readonly log?: Logger,
     private readonly maxAgeMs = 60_000,
   ) {
@@ -134,7 +167,7 @@ export class EventPublisher {
       const head = this.queue[0]!;
       try {
         this.attempts++;
-        await this.js.publish(subjects(this.cluster).capture.of(subjectOf(this.cluster, head.e)), encodeEvent(head.e), { msgID: msgId(head.e), timeout: 2_000 });
+        await this.js.publish(regionCaptureOf(this.cluster, this.region, subjectOf(this.cluster, head.e)), encodeEvent(head.e), { msgID: msgId(head.e), timeout: 2_000 });
         this.queue.shift();
         this.published++;
         delay = 100;
@@ -161,28 +194,114 @@ export class EventPublisher {
   }
 }
 
+/** One event read back from a region's events stream. */
+export interface StoredEvent {
+  /** The region whose stream stored it. */
+  region: string;
+  /** Sequence in that region's stream. */
+  seq: number;
+  /** The live subject it was republished on. */
+  subject: string;
+  event: LeaderEvent | ScopeEvent;
+}
+
+/** Options of {@link readEventsStreams}. */
+export interface ReadEventsOptions {
+  /** Regions whose streams to read; default: every `regent-log-<cluster>-<region>` stream the server lists. */
+  regions?: readonly string[];
+  /** First sequence to read, per region (default 1). */
+  fromSeq?: Record<string, number>;
+  /** Read only the last `tail` events of each region's stream (a start for a display). */
+  tail?: number;
+  /** Deadline of each region's read, and of the listing (ms, default 5000). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
 /**
- * Reads the events stream from `fromSeq` (default: the start) until it has
- * caught up with the stream's last sequence at call time. For audits, tests
- * and `regent watch --replay`.
+ * Reads every region's events stream that answers, each from its
+ * `fromSeq[region]` until it has caught up with that stream's last sequence
+ * at call time, merged in the order of the events' `at` (wall time of the
+ * publishing node: display order, not causality), then region, then stream
+ * sequence. A region whose stream does not answer within `timeoutMs` is left
+ * out (listed in `unreachable`): a dead region must not block or fail the
+ * read. For audits, tests, the dashboard and `regent watch --replay`.
  */
-export async function readEventsStream(nc: NatsConnection, cluster: string, opts: { fromSeq?: number; timeoutMs?: number } = {}): Promise<{ seq: number; subject: string; event: LeaderEvent | ScopeEvent }[]> {
-  const jsm = await jetstreamManager(nc, { timeout: opts.timeoutMs ?? 5_000 });
-  const name = eventsStreamName(cluster);
-  const last = (await jsm.streams.info(name)).state.last_seq;
-  const out: { seq: number; subject: string; event: LeaderEvent | ScopeEvent }[] = [];
-  if (last < (opts.fromSeq ?? 1)) return out;
-  const js = jetstream(nc, { timeout: opts.timeoutMs ?? 5_000 });
-  const consumer = await js.consumers.get(name, { opt_start_seq: opts.fromSeq ?? 1 });
-  const msgs = await consumer.consume();
-  for await (const m of msgs) {
-    try {
-      out.push({ seq: m.seq, subject: subjects(cluster).capture.live(m.subject), event: decodeEvent(m.data) as LeaderEvent | ScopeEvent });
-    } catch {
-      /* not ours: skip */
+export async function readEventsStreams(nc: NatsConnection, cluster: string, opts: ReadEventsOptions = {}): Promise<{ events: StoredEvent[]; lastSeq: Record<string, number>; unreachable: string[] }> {
+  const timeoutMs = opts.timeoutMs ?? 5_000;
+  const regions = opts.regions ?? (await listRegionStreams(nc, cluster, timeoutMs, opts.signal));
+  const unreachable: string[] = [];
+  const lastSeq: Record<string, number> = {};
+  const perRegion = await Promise.all(
+    regions.map(async (region) => {
+      try {
+        const r = await readRegion(nc, cluster, region, opts.fromSeq?.[region] ?? 1, opts.tail, timeoutMs, opts.signal);
+        lastSeq[region] = r.last;
+        return r.events;
+      } catch {
+        unreachable.push(region);
+        return [];
+      }
+    }),
+  );
+  const events = perRegion.flat().sort((a, b) => a.event.at - b.event.at || (a.region < b.region ? -1 : a.region > b.region ? 1 : a.seq - b.seq));
+  return { events, lastSeq, unreachable: unreachable.sort() };
+}
+
+/** The region a `regent-log-<cluster>-<region>` stream name belongs to (null for another stream). */
+export function regionOfEventsStream(cluster: string, stream: string): string | null {
+  const prefix = `${eventsStreamName(cluster)}-`;
+  return stream.startsWith(prefix) && stream.length > prefix.length ? stream.slice(prefix.length) : null;
+}
+
+/** Regions with an events stream, from the server's stream list (streams capturing the cluster's capture subtree). */
+async function listRegionStreams(nc: NatsConnection, cluster: string, timeoutMs: number, signal?: AbortSignal): Promise<string[]> {
+  const deadline = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])]);
+  const jsm = await untilAborted(jetstreamManager(nc, { timeout: timeoutMs }), deadline);
+  const names = await untilAborted(
+    (async () => {
+      const out: string[] = [];
+      for await (const n of jsm.streams.names(subjects(cluster).capture.all)) out.push(n);
+      return out;
+    })(),
+    deadline,
+  );
+  return names.map((n) => regionOfEventsStream(cluster, n)).filter((r): r is string => r !== null).sort();
+}
+
+/** One region's stream, from `fromSeq` (or its last `tail`) to its last sequence at call time, all within `timeoutMs`. */
+async function readRegion(nc: NatsConnection, cluster: string, region: string, fromSeq: number, tail: number | undefined, timeoutMs: number, signal?: AbortSignal): Promise<{ last: number; events: StoredEvent[] }> {
+  const deadline = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])]);
+  const name = regionEventsStreamName(cluster, region);
+  const within = <T>(p: Promise<T>): Promise<T> => untilAborted(p, deadline);
+  const jsm = await within(jetstreamManager(nc, { timeout: timeoutMs }));
+  const last = (await within(jsm.streams.info(name))).state.last_seq;
+  if (tail !== undefined) fromSeq = Math.max(fromSeq, last - tail + 1, 1);
+  const out: StoredEvent[] = [];
+  if (last < fromSeq) return { last, events: out };
+  const js = jetstream(nc, { timeout: timeoutMs });
+  const consumer = await within(js.consumers.get(name, { opt_start_seq: fromSeq }));
+  const msgs = await within(consumer.consume());
+  const stop = () => void msgs.close();
+  deadline.addEventListener("abort", stop, { once: true });
+  try {
+    for await (const m of msgs) {
+      try {
+        out.push({ region, seq: m.seq, subject: liveOfRegionCapture(cluster, region, m.subject), event: decodeEvent(m.data) as LeaderEvent | ScopeEvent });
+      } catch {
+        /* not ours: skip */
+      }
+      if (m.seq >= last) break;
     }
-    if (m.seq >= last) break;
+  } finally {
+    deadline.removeEventListener("abort", stop);
+    await msgs.close();
   }
-  await msgs.close();
-  return out;
+  if (deadline.aborted) throw new StoreUnavailableError(`events stream ${name} did not answer within ${timeoutMs} ms`);
+  return { last, events: out };
+}
+
+/** Every answering region's events, merged: {@link readEventsStreams} without the bookkeeping. */
+export async function readEventsStream(nc: NatsConnection, cluster: string, opts: ReadEventsOptions = {}): Promise<StoredEvent[]> {
+  return (await readEventsStreams(nc, cluster, opts)).events;
 }

@@ -3,6 +3,11 @@
  * region's election and, while regional leader, in the global election.
  * Wires the actor tree of `node-machine.ts` to real elections and reports
  * roles whose validity is capped by the tier above.
+ *
+ * The regional lease is one CAS register (the region's own bucket); the
+ * global lease and the scope leases are quorum leases over every region's
+ * single-replica quorum bucket (docs/quorum.md), so losing one region leaves
+ * the others' roles alone.
  */
 import { createActor, fromCallback, type Actor } from "xstate";
 import { startElection, type Election, type ElectionOptions } from "../election/election.js";
@@ -14,14 +19,17 @@ import { subjectToken } from "../wire/subjects.js";
 import { nodeMachine, type NodeEvent } from "./node-machine.js";
 import { NotLeaderError } from "../errors.js";
 import { resolveTiming, type Timing, type TimingOptions } from "../election/timing.js";
-import { ScopeAuthority, type MoveResult, type ScopeRegion } from "../scopes/authority.js";
-import { ScopeLessee, type LesseeEvent, type ScopeClock } from "../scopes/lessee.js";
+import type { MoveResult, ScopeRegion } from "../scopes/authority.js";
+import type { LesseeEvent, ScopeClock } from "../scopes/lessee.js";
+import { startQuorumElection, type QuorumElection } from "../election/quorum.js";
+import { QuorumScopeAuthority } from "../scopes/quorum-authority.js";
+import { QuorumScopeLessee } from "../scopes/quorum-lessee.js";
 import type { ScopeEvent } from "../wire/events.js";
 import { listen } from "../util/listen.js";
 
 /** Key of the regional lease inside the region's bucket. */
 export const REGIONAL_KEY = "leader";
-/** Key of the global lease inside the global bucket. */
+/** Key of the global lease inside every quorum bucket. */
 export const GLOBAL_KEY = "global.leader";
 
 /** A role as a service should use it to guard work. */
@@ -68,8 +76,18 @@ export interface NodeOptions {
   id: string;
   /** The region's own lease bucket. */
   regionalStore: LeaseStore;
-  /** The global bucket (global lease and scope leases). */
-  globalStore: LeaseStore;
+  /**
+   * The quorum of the global lease and the scope leases: every region's
+   * quorum bucket, in topology order (regions sorted by name), the same
+   * order for every participant. Either the stores, shared by this node's
+   * quorum participants (memory stores, simulations), or a factory called
+   * once per participant (the global election, each lessee, each authority)
+   * returning store objects of its own: a `NatsLeaseStore`'s restart guard
+   * fails the first call per key for every caller of one object, so
+   * participants sharing one would see each other's failure (docs/quorum.md,
+   * Q3).
+   */
+  quorumStores: LeaseStore[] | (() => LeaseStore[]);
   regionalTiming?: TimingOptions;
   globalTiming?: TimingOptions;
   logger?: Logger;
@@ -97,12 +115,15 @@ export class RegentNode {
   private readonly log: Logger;
   private readonly listeners = new Set<Listener>();
   private regionalElection: Election | null = null;
-  private globalElection: Election | null = null;
+  private globalElection: QuorumElection | null = null;
   private regionLost = false;
   private stopping = false;
   private readonly now: () => number;
-  private lessee: ScopeLessee | null = null;
-  private authority: ScopeAuthority | null = null;
+  private lessee: QuorumScopeLessee | null = null;
+  private authority: QuorumScopeAuthority | null = null;
+  /** Highest scope term each scope was tried at, shared by this node's successive lessees: a term is never confirmed twice (docs/quorum.md). */
+  private readonly triedScopeTerms = new Map<string, number>();
+  private readonly random: () => number;
   /** Moves made by this node's past authority terms, so {@link scopeMoves} never goes down (a Prometheus counter). */
   private pastMoves = 0;
   private readonly scopeTiming: Timing | null;
@@ -116,6 +137,7 @@ export class RegentNode {
     this.log = (opts.logger ?? silentLogger()).child({ region: this.region, node: this.id });
     this.scopeTiming = opts.scopes ? resolveTiming(opts.scopes.timing, "scopes.") : null;
     const sim = opts.simulation;
+    this.random = sim?.random ?? Math.random;
     this.clock = sim
       ? { now: sim.now, setTimeout: (fn, ms) => sim.clock.setTimeout(fn, ms), clearTimeout: (t) => sim.clock.clearTimeout(t) }
       : { now: monotonicNowMs, setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout) };
@@ -124,17 +146,19 @@ export class RegentNode {
         scopeLessee: fromCallback<NodeEvent, { tier: string }>(() => {
           const sc = opts.scopes;
           if (!sc || !this.scopeTiming) return () => {};
-          const l = new ScopeLessee({
-            store: opts.globalStore,
+          const l = new QuorumScopeLessee({
+            stores: this.quorumStores(),
             scopes: sc.regions.map((r) => r.name),
             region: this.region,
             node: this.id,
             cluster: this.cluster,
             timing: this.scopeTiming,
             clock: this.clock,
+            random: this.random,
             regionalDeadline: () => this.regional().validUntil,
             log: this.log.child({ role: "lessee" }),
             emit: (e) => this.emit(e),
+            tried: this.triedScopeTerms,
             ...(sc.publish ? { publish: sc.publish } : {}),
           });
           this.lessee = l;
@@ -148,8 +172,8 @@ export class RegentNode {
         scopeAuthority: fromCallback<NodeEvent, { tier: string }>(() => {
           const sc = opts.scopes;
           if (!sc || !this.scopeTiming) return () => {};
-          const a = new ScopeAuthority({
-            store: opts.globalStore,
+          const a = new QuorumScopeAuthority({
+            stores: this.quorumStores(),
             regionStore: sc.regionStore,
             regionalKey: REGIONAL_KEY,
             regions: sc.regions,
@@ -159,6 +183,7 @@ export class RegentNode {
             node: this.id,
             globalToken: () => this.global().token,
             clock: this.clock,
+            random: this.random,
             log: this.log.child({ role: "authority" }),
             ...(sc.publish ? { publish: sc.publish } : {}),
           });
@@ -171,7 +196,7 @@ export class RegentNode {
           };
         }),
         regionalElector: fromCallback<NodeEvent, { tier: string }>(({ sendBack }) => {
-          const e = this.elect("region", opts.regionalStore, REGIONAL_KEY, opts.regionalTiming, sendBack);
+          const e = this.elect("region", this.startRegional(), sendBack);
           this.regionalElection = e;
           return () => {
             this.regionalElection = null;
@@ -180,7 +205,7 @@ export class RegentNode {
         }),
         globalElector: fromCallback<NodeEvent, { tier: string }>(({ sendBack }) => {
           this.regionLost = false;
-          const e = this.elect("global", opts.globalStore, GLOBAL_KEY, opts.globalTiming, sendBack);
+          const e = this.elect("global", this.startGlobal(), sendBack);
           this.globalElection = e;
           return () => {
             // Runs in the same step as the regional loss: the global term's
@@ -275,26 +300,47 @@ export class RegentNode {
   }
 
   /** The underlying elections (for diagnostics and tests). */
-  elections(): { regional: Election | null; global: Election | null } {
+  elections(): { regional: Election | null; global: QuorumElection | null } {
     return { regional: this.regionalElection, global: this.globalElection };
   }
 
-  private elect(
-    tier: "region" | "global",
-    store: LeaseStore,
-    key: string,
-    timing: TimingOptions | undefined,
-    sendBack: (e: NodeEvent) => void,
-  ): Election {
-    const e = startElection({
-      ...timing,
-      store,
-      key,
+  /** Fresh quorum store objects for one participant (see {@link NodeOptions.quorumStores}). */
+  private quorumStores(): LeaseStore[] {
+    const q = this.opts.quorumStores;
+    return typeof q === "function" ? q() : q;
+  }
+
+  private startRegional(): Election {
+    return startElection({
+      ...this.opts.regionalTiming,
+      store: this.opts.regionalStore,
+      key: REGIONAL_KEY,
       id: this.id,
-      logger: this.log.child({ tier }),
-      meta: { region: this.region, node: this.id, ...this.opts.meta },
+      logger: this.log.child({ tier: "region" }),
+      meta: this.meta(),
       ...(this.opts.simulation ? { simulation: this.opts.simulation } : {}),
     });
+  }
+
+  private startGlobal(): QuorumElection {
+    const sim = this.opts.simulation;
+    return startQuorumElection({
+      ...this.opts.globalTiming,
+      stores: this.quorumStores(),
+      key: GLOBAL_KEY,
+      id: this.id,
+      logger: this.log.child({ tier: "global" }),
+      meta: this.meta(),
+      // `mutate` replaces parts of the single-store machine: it has no meaning here.
+      ...(sim ? { simulation: { now: sim.now, clock: sim.clock, random: sim.random, ...(sim.wallNow ? { wallNow: sim.wallNow } : {}) } } : {}),
+    });
+  }
+
+  private meta(): Record<string, string> {
+    return { region: this.region, node: this.id, ...this.opts.meta };
+  }
+
+  private elect<E extends Election | QuorumElection>(tier: "region" | "global", e: E, sendBack: (e: NodeEvent) => void): E {
     const leaseMs = e.timing.leaseMs;
     let previous: { node: string; token: number } | null = null;
     e.on((ev) => {

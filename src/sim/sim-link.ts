@@ -25,7 +25,7 @@ export interface SimNetwork {
   slow: Set<string>;
   /** Processes cut off from every store (a stuck connection, a NIC failure). */
   isolated: Set<string>;
-  /** Processes cut off from the global store only (their link to the global cluster). */
+  /** Processes cut off from the global stores only (every store named `global…`: the global and scope leases' quorum). */
   globalCut: Set<string>;
   /** Probability that an operation fails outright, and that a reply is lost after the write applied. */
   failRate: number;
@@ -68,7 +68,7 @@ export class SimLink implements LeaseStore {
 
   private reachable(): boolean {
     return !this.net.storesDown.has(this.inner.name) && !this.net.partitioned.has(this.region) && !this.net.isolated.has(this.procId) &&
-      !(this.inner.name === "global" && this.net.globalCut.has(this.procId));
+      !(this.inner.name.startsWith("global") && this.net.globalCut.has(this.procId));
   }
 
   /** Simulated one-way latency: mostly sub-millisecond, sometimes slow. */

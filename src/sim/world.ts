@@ -21,6 +21,16 @@ import { StaleReads } from "./stale-reads.js";
 export type Mutation = "none" | "no-drift-margin" | "deadline-from-reply" | "no-full-lease-wait" | "ignore-record-lease" | "no-genesis-wait" | "take-any-release";
 export const MUTATIONS: Mutation[] = ["no-drift-margin", "deadline-from-reply", "no-full-lease-wait", "ignore-record-lease", "no-genesis-wait", "take-any-release"];
 
+/**
+ * The quorum of the global and scope leases (docs/quorum.md). The fault menu
+ * acts on the first ("global": outages, lost buckets, forgeries, within Q4)
+ * and cuts a process from all of them at once (`globalCut`). Three stores,
+ * not one: a single store's lost bucket would lose every term (Q4), and
+ * tokens would repeat. The region-placed quorum is simulated by
+ * `npm run sim -- --quorum-scopes`.
+ */
+export const GLOBAL_STORES = ["global", "global-2", "global-3"];
+
 export interface WorldConfig {
   regions: { name: string; failover: string[] }[];
   nodesPerRegion: number;
@@ -142,7 +152,7 @@ export class SimWorld {
       stale: new StaleReads(() => sched.now(), random),
     };
     for (const r of cfg.regions) this.stores.set(r.name, new MemoryLeaseStore(r.name));
-    this.stores.set("global", new MemoryLeaseStore("global"));
+    for (const name of GLOBAL_STORES) this.stores.set(name, new MemoryLeaseStore(name));
   }
 
   log(line: string): void {
@@ -164,14 +174,13 @@ export class SimWorld {
     const link = (store: string) => new SimLink(this.stores.get(store)!, this.net, clock, region, id);
     const timing = this.timingFor(rho);
     const regional = link(region);
-    const global = link("global");
     const others = new Map(this.cfg.regions.map((r) => [r.name, r.name === region ? regional : link(r.name)]));
     const node = startNode({
       cluster: "sim",
       region,
       id,
       regionalStore: regional,
-      globalStore: global,
+      quorumStores: GLOBAL_STORES.map(link),
       regionalTiming: timing(this.cfg.regionLeaseMs, "r"),
       globalTiming: timing(this.cfg.globalLeaseMs, "g"),
       simulation: {

@@ -65,6 +65,12 @@ export interface LeaseRow {
   revision: number;
   /** Age of the last write by its holder, ms, on the answering node's reading of wall clocks: display only. */
   ageMs: number | null;
+  /**
+   * Quorum leases (global, scopes): of the quorum's `stores`, how many
+   * `answered` the read and how many of those `agree` with the row (carry
+   * its term). Absent on regional rows and in replies of older nodes.
+   */
+  quorum?: { stores: number; answered: number; agree: number };
 }
 
 /** Current state for late joiners: reply to `regent.<cluster>.state`. */
@@ -193,5 +199,9 @@ function row(x: unknown, where: string): LeaseRow {
     token: orNull(r, "token", int, p),
     revision: int(r, "revision", p),
     ageMs: orNull(r, "ageMs", (rr, f) => num(rr, f), p),
+    ...(r.quorum != null ? { quorum: quorumOf(map(r.quorum, `state.${p}quorum`), `${p}quorum.`) } : {}),
   };
+}
+function quorumOf(q: Record<string, unknown>, p: string): NonNullable<LeaseRow["quorum"]> {
+  return { stores: int(q, "stores", p), answered: int(q, "answered", p), agree: int(q, "agree", p) };
 }

@@ -53,3 +53,16 @@ describe("renderState", () => {
     for (const line of out) expect(line).toBe(line.trimEnd());
   });
 });
+
+describe("renderState of quorum rows", () => {
+  it("shows how many quorum stores agree when not all do, and how many answered when too few did", () => {
+    const s = snapshot(["a", "b", "c"]);
+    s.global = { ...s.global, quorum: { stores: 3, answered: 2, agree: 2 } };
+    s.scopes.a = { ...s.scopes.a!, state: "unreachable", node: null, region: null, token: null, ageMs: null, quorum: { stores: 3, answered: 1, agree: 0 } };
+    s.scopes.b = { ...s.scopes.b!, quorum: { stores: 3, answered: 3, agree: 3 } };
+    const out = renderState(s);
+    expect(out).toMatch(/^global +a-1 \(token 3, 120 ms ago, 2\/3 stores\)$/m);
+    expect(out).toMatch(/^a +a +- +unreachable \(1\/3 stores answered\)/m);
+    expect(out).toMatch(/^b +b +c +c-1 \(token 11, 120 ms ago\)$/m);
+  });
+});

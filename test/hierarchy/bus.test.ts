@@ -1,7 +1,9 @@
 /**
  * The `state` snapshot degrades per part: a region whose servers are dead
- * (its reads never answer) makes only its own row `unreachable`, and the
- * answer still comes within a second with every other row.
+ * (its reads never answer) makes only its own row `unreachable` and lowers
+ * the count of answering quorum stores, and the answer still comes within a
+ * second with every other row. Quorum rows (global, scopes) show the record
+ * of the highest term found, and are `unreachable` only without a majority.
  */
 import { describe, expect, it } from "vitest";
 import { readState, type StateSource } from "../../src/hierarchy/bus.js";
@@ -12,30 +14,36 @@ import type { LeaseStore } from "../../src/lease/store.js";
 import { encodeScope, scopeKey, type ScopeRecord } from "../../src/scopes/record.js";
 import { FaultyStore } from "../harness/faulty-store.js";
 
-const leader = (holder: string, region: string): LeaseRecord => ({
-  v: 1, holder, token: 0, leaseMs: 2000, renewMs: 600, acquiredAt: Date.now(), renewedAt: Date.now(), released: false, meta: { region, node: holder },
+const leader = (holder: string, region: string, token = 0): LeaseRecord => ({
+  v: 1, holder, token, leaseMs: 2000, renewMs: 600, acquiredAt: Date.now(), renewedAt: Date.now(), released: false, meta: { region, node: holder },
 });
-const scope = (name: string, region: string, node: string): ScopeRecord => ({
-  v: 1, scope: name, home: name, region, node, state: "held", token: 7, leaseMs: 3000, renewMs: 1000, reason: "initial",
-  grantedBy: { node: "a-1", token: 3 }, grantedAt: Date.now(), renewedAt: Date.now(),
+const scope = (name: string, region: string, node: string, token = 7): ScopeRecord => ({
+  v: 1, scope: name, home: name, region, node, state: "held", token, leaseMs: 3000, renewMs: 1000, reason: "initial",
+  grantedBy: { node: "a-1", token: 3 }, grantedAt: Date.now(), renewedAt: Date.now(), stores: 3,
 });
 
-async function deployment(): Promise<{ source: StateSource; regionB: FaultyStore; global: FaultyStore }> {
+/** Regions a, b, c; each has its regional store and its quorum store (links that can hang). */
+async function deployment(): Promise<{ source: StateSource; regionB: FaultyStore; quorum: FaultyStore[]; raw: MemoryLeaseStore[] }> {
   const a = new MemoryLeaseStore("region-a");
   const b = new MemoryLeaseStore("region-b");
-  const g = new MemoryLeaseStore("global");
+  const c = new MemoryLeaseStore("region-c");
   await a.create(REGIONAL_KEY, encodeRecord(leader("a-1", "a")));
   await b.create(REGIONAL_KEY, encodeRecord(leader("b-1", "b")));
-  await g.create(GLOBAL_KEY, encodeRecord(leader("a-1", "a")));
-  await g.create(scopeKey("a"), encodeScope(scope("a", "a", "a-1")));
-  await g.create(scopeKey("b"), encodeScope(scope("b", "b", "b-1")));
+  await c.create(REGIONAL_KEY, encodeRecord(leader("c-1", "c")));
+  const raw = ["a", "b", "c"].map((r) => new MemoryLeaseStore(`quorum-${r}`));
+  for (const q of raw) {
+    await q.create(GLOBAL_KEY, encodeRecord(leader("a-1", "a", 4)));
+    await q.create(scopeKey("a"), encodeScope(scope("a", "a", "a-1")));
+    await q.create(scopeKey("b"), encodeScope(scope("b", "b", "b-1")));
+  }
   const regionB = new FaultyStore(b);
-  const global = new FaultyStore(g);
-  const stores = new Map<string, LeaseStore>([["a", a], ["b", regionB]]);
+  const quorum = raw.map((q) => new FaultyStore(q));
+  const stores = new Map<string, LeaseStore>([["a", a], ["b", regionB], ["c", c]]);
   return {
     regionB,
-    global,
-    source: { cluster: "t", regionNames: ["a", "b"], regionStore: async (n) => stores.get(n)!, global },
+    quorum,
+    raw,
+    source: { cluster: "t", regionNames: ["a", "b", "c"], regionStore: async (n) => stores.get(n)!, quorum },
   };
 }
 
@@ -47,27 +55,42 @@ function answerWithin<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 describe("readState", () => {
-  it("answers within a second with only the dead region unreachable", async () => {
-    const { source, regionB } = await deployment();
+  it("answers within a second with only the dead region unreachable; its quorum store only lowers the count", async () => {
+    const { source, regionB, quorum } = await deployment();
     regionB.hanging = true;
+    quorum[1]!.hanging = true;
     const started = performance.now();
     const s = await answerWithin(readState(source, "me"), 1_500);
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(s.regions.a).toMatchObject({ state: "held", node: "a-1" });
     expect(s.regions.b).toMatchObject({ state: "unreachable" });
-    expect(s.global).toMatchObject({ state: "held", node: "a-1" });
+    expect(s.global).toMatchObject({ state: "held", node: "a-1", token: 4, quorum: { stores: 3, answered: 2, agree: 2 } });
     expect(Object.keys(s.scopes).sort()).toEqual(["a", "b"]);
-    expect(s.scopes.b).toMatchObject({ state: "held", region: "b", node: "b-1", home: "b" });
+    expect(s.scopes.b).toMatchObject({ state: "held", region: "b", node: "b-1", home: "b", token: 7, quorum: { stores: 3, answered: 2, agree: 2 } });
   });
 
-  it("an unreachable global tier leaves the regions and marks the global row and every scope unreachable", async () => {
-    const { source, global } = await deployment();
-    global.hanging = true;
+  it("without a majority of quorum stores, the global row and every scope are unreachable; the regions are read", async () => {
+    const { source, quorum } = await deployment();
+    quorum[0]!.hanging = true;
+    quorum[2]!.hanging = true;
     const s = await answerWithin(readState(source, "me"), 1_500);
     expect(s.regions.a).toMatchObject({ state: "held" });
     expect(s.regions.b).toMatchObject({ state: "held" });
-    expect(s.global).toMatchObject({ state: "unreachable" });
+    expect(s.global).toMatchObject({ state: "unreachable", quorum: { stores: 3, answered: 1 } });
     expect(s.scopes.a).toMatchObject({ state: "unreachable", home: "a" });
     expect(s.scopes.b).toMatchObject({ state: "unreachable", home: "b" });
+  });
+
+  it("shows the record of the highest term found, with how many stores agree", async () => {
+    const { source, raw } = await deployment();
+    // A newer term on one store only (a grant or bid that reached one store so far).
+    const g = (await raw[2]!.get(GLOBAL_KEY))!;
+    await raw[2]!.update(GLOBAL_KEY, encodeRecord(leader("c-1", "c", 5)), g.revision);
+    const sc = (await raw[0]!.get(scopeKey("a")))!;
+    await raw[0]!.update(scopeKey("a"), encodeScope(scope("a", "c", "c-1", 8)), sc.revision);
+    const s = await answerWithin(readState(source, "me"), 1_500);
+    expect(s.global).toMatchObject({ state: "held", node: "c-1", token: 5, quorum: { stores: 3, answered: 3, agree: 1 } });
+    expect(s.scopes.a).toMatchObject({ state: "held", region: "c", token: 8, quorum: { stores: 3, answered: 3, agree: 1 } });
+    expect(s.scopes.b).toMatchObject({ token: 7, quorum: { stores: 3, answered: 3, agree: 3 } });
   });
 });

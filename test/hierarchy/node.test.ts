@@ -32,7 +32,7 @@ class World {
       region,
       id,
       regionalStore: regionalLink,
-      globalStore: globalLink,
+      quorumStores: [globalLink],
       regionalTiming: { leaseMs: 2000 },
       globalTiming: { leaseMs: 3000 },
       publish: (e) => this.published.push(e),

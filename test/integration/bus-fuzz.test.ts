@@ -79,7 +79,7 @@ describe("bus handlers under arbitrary payloads (real nats-server)", () => {
     const { node, calls, fire } = stubNode();
     const warnings: unknown[] = [];
     const log = Object.assign(silentLogger(), { warn: (o: unknown) => warnings.push(o) });
-    const stores = { cluster: "fz", regions: new Map([["eu", new MemoryLeaseStore()]]), global: new MemoryLeaseStore() };
+    const stores = { cluster: "fz", regions: new Map([["eu", new MemoryLeaseStore()]]), quorum: [new MemoryLeaseStore()] };
     const stop = serveNode(nc, node, stateSourceOf(stores), log as never);
     fire({ type: "elected", tier: "region", token: 3, validUntil: 0 });
     fire({ type: "elected", tier: "global", token: 5, validUntil: 0 });
@@ -102,7 +102,7 @@ describe("bus handlers under arbitrary payloads (real nats-server)", () => {
 
   it("move: arbitrary payloads get a move-result with an error; only well-formed requests reach the authority", async () => {
     const { node, calls, fire } = stubNode();
-    const stores = { cluster: "fz", regions: new Map([["eu", new MemoryLeaseStore()]]), global: new MemoryLeaseStore() };
+    const stores = { cluster: "fz", regions: new Map([["eu", new MemoryLeaseStore()]]), quorum: [new MemoryLeaseStore()] };
     const stop = serveNode(nc, node, stateSourceOf(stores), silentLogger());
     fire({ type: "elected", tier: "global", token: 5, validUntil: 0 });
     await nc.flush();
@@ -131,7 +131,7 @@ describe("bus handlers under arbitrary payloads (real nats-server)", () => {
     const { node, calls, fire } = stubNode();
     const warnings: unknown[] = [];
     const log = Object.assign(silentLogger(), { warn: (o: unknown) => warnings.push(o) });
-    const stores = { cluster: "fz", regions: new Map([["eu", new MemoryLeaseStore()]]), global: new MemoryLeaseStore() };
+    const stores = { cluster: "fz", regions: new Map([["eu", new MemoryLeaseStore()]]), quorum: [new MemoryLeaseStore()] };
     const stop = serveNode(nc, node, stateSourceOf(stores), log as never);
     fire({ type: "elected", tier: "region", token: 3, validUntil: 0 });
     fire({ type: "elected", tier: "global", token: 5, validUntil: 0 });

@@ -64,7 +64,7 @@ describe("health endpoints", () => {
     health.setConnected(true);
     expect(await get("/readyz")).toMatchObject({ status: 503, body: { status: "starting", reasons: ["starting: lease buckets not open yet"] } });
 
-    const node = startNode({ cluster: "t", region: "eu", id: "eu-1", regionalStore: new MemoryLeaseStore("eu"), globalStore: new MemoryLeaseStore("g"), regionalTiming: { leaseMs: 600, renewMs: 150 }, globalTiming: { leaseMs: 600, renewMs: 150 } });
+    const node = startNode({ cluster: "t", region: "eu", id: "eu-1", regionalStore: new MemoryLeaseStore("eu"), quorumStores: [new MemoryLeaseStore("g")], regionalTiming: { leaseMs: 600, renewMs: 150 }, globalTiming: { leaseMs: 600, renewMs: 150 } });
     cleanup.push(() => node.state() !== "stopped" && node.stop());
     health.setNode(node);
     await new Promise<void>((r) => node.on((e) => e.type === "elected" && e.tier === "global" && r()));

@@ -24,7 +24,7 @@ function soloNode(m: RegentMetrics): RegentNode {
     region: "eu",
     id: "eu-1",
     regionalStore: regional,
-    globalStore: m.instrumentStore(new MemoryLeaseStore("global")),
+    quorumStores: [m.instrumentStore(new MemoryLeaseStore("global"))],
     regionalTiming: timing,
     globalTiming: timing,
     scopes: { timing, failbackAfterMs: 1_000, regions: [{ name: "eu", failover: [], leaseMs: 600 }], regionStore: async () => regional },

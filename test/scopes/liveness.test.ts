@@ -65,7 +65,14 @@ describe("scope liveness (SimulatedClock, memory stores)", () => {
     w = new World(3, 1000);
     for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`);
     await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 20_000, "every scope held at home");
-    await w.moveGlobalTo("ap");
+    // Make an ap node the global leader: cut the others from the global stores while it changes hands
+    // (resigning in turn can go back and forth between two regions for good: the
+    // resigner's competitor, not a third region, takes its release at once).
+    const others = w.nodes.filter((n) => n.node.region !== "ap");
+    for (const n of others) n.globalLink.setDown(true);
+    await w.until(() => w.globalLeader()?.node.region === "ap", 20_000, "ap global leader");
+    for (const n of others) n.globalLink.setDown(false);
+    await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 20_000, "every scope held at home again");
     w.partition("eu", true);
     await w.until(() => w.holderOf("eu")?.node.region === "us", 20_000, "eu fails over to us");
     w.partition("eu", false);

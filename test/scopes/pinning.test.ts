@@ -38,7 +38,7 @@ async function record(scope: string) {
   return v;
 }
 
-const status = () => readState(stateSourceOf({ cluster: "sim", regions: w.regionStores, global: w.globalStore }), "test");
+const status = () => readState(stateSourceOf({ cluster: "sim", regions: w.regionStores, quorum: [w.globalStore] }), "test");
 
 /** A scope and a target region, neither of them the global leader's region. */
 function pick(): { scope: string; to: string } {

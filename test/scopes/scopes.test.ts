@@ -91,12 +91,15 @@ describe("region-scoped leases (SimulatedClock, memory stores)", () => {
     await world(5);
     const g = w.globalLeader()!;
     const tokens = REGIONS.map((r) => w.holderOf(r.name)!.node.scope(r.name).token);
-    const grants = w.scopeEvents.filter((e) => e.kind === "granted").length;
+    // Distinct grants: a new quorum authority announces the term it finds on a majority
+    // again (the events stream drops the copy by message id), but grants nothing new.
+    const grantsOf = () => new Set(w.scopeEvents.filter((e) => e.kind === "granted").map((e) => `${e.scope}#${e.token}`));
+    const grants = grantsOf();
     await g.node.resign("global");
     await w.until(() => !!w.globalLeader() && w.globalLeader() !== g, 10_000, "new global leader");
     await w.advance(12_000); // several scope leases under the new authority
     expect(REGIONS.map((r) => w.holderOf(r.name)?.node.scope(r.name).token)).toEqual(tokens);
-    expect(w.scopeEvents.filter((e) => e.kind === "granted").length).toBe(grants);
+    expect(grantsOf()).toEqual(grants);
   });
 
   it("a move asked of a brand-new authority waits until it has seen the target region live, then succeeds", async () => {
@@ -120,7 +123,11 @@ describe("region-scoped leases (SimulatedClock, memory stores)", () => {
 
   it("manual move and manual failback: recall, release, grant — zero overlap", async () => {
     await world(9);
+    // A new authority takes a release at once only on stores it has watched for a
+    // scope lease (docs/quorum.md, Q3): let it settle, then time the hand-over.
+    await w.advance(3_000);
     const g = w.globalLeader()!;
+    const from = w.holderOf(REGIONS.map((r) => r.name).find((r) => r !== g.node.region)!)!;
     const scope = REGIONS.map((r) => r.name).find((r) => r !== g.node.region)!;
     const to = REGIONS.map((r) => r.name).find((r) => r !== scope)!;
     const oldToken = w.holderOf(scope)!.node.scope(scope).token!;
@@ -131,7 +138,12 @@ describe("region-scoped leases (SimulatedClock, memory stores)", () => {
     expect(result!.region).toBe(to);
     expect(w.holderOf(scope)!.node.region).toBe(to);
     expect(w.holderOf(scope)!.node.scope(scope).token!).toBeGreaterThan(oldToken);
-    expect(took).toBeLessThan(500); // a hand-over, not a lease expiry
+    // A hand-over, not a lease expiry: the old lessee sees the recall on a read
+    // (within its renewal period), releases, and the new one holds within ms.
+    expect(took).toBeLessThan(3000);
+    const ended = from.events.findLast((e) => e.type === "scope-ended" && e.scope === scope)!;
+    const held = w.holderOf(scope)!.events.findLast((e) => e.type === "scope-held" && e.scope === scope)!;
+    expect(held.t - ended.t).toBeLessThan(500);
     const back = g.node.moveScope(scope, scope, "failback");
     let r2: Awaited<typeof back> | undefined;
     void back.then((r) => (r2 = r));

@@ -61,7 +61,7 @@ export class World {
       region,
       id,
       regionalStore: regionalLink,
-      globalStore: globalLink,
+      quorumStores: [globalLink],
       regionalTiming: { leaseMs: timing.regionalLeaseMs ?? 2000 },
       globalTiming: { leaseMs: timing.globalLeaseMs ?? 3000 },
       simulation: { now: () => this.clock.now(), clock: this.clock, random: this.random, wallNow: () => this.clock.now() },
