@@ -23,7 +23,7 @@ export { FencingGuard } from "./lease/fencing.js";
 export type { FencingGuardOptions } from "./lease/fencing.js";
 export { startNode, RegentNode, REGIONAL_KEY, GLOBAL_KEY } from "./hierarchy/node.js";
 export type { NodeOptions, NodeRoleEvent, Role, ScopeOptions } from "./hierarchy/node.js";
-export { openDeployment, regionBucket, quorumBucket, quorumOrder, quorumPlacement, serverName, serverTag, GLOBAL_BUCKET, GLOBAL_CLUSTER } from "./hierarchy/deployment.js";
+export { openDeployment, regionBucket, quorumBucket, quorumOrder, quorumPlacement, serverName, serverTag } from "./hierarchy/deployment.js";
 export type { DeploymentLayout } from "./hierarchy/deployment.js";
 export { serveNode, readState } from "./hierarchy/bus.js";
 export type { StateSource, MoveRequest, MoveReply, DeploymentStores } from "./hierarchy/bus.js";

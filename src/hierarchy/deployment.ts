@@ -12,15 +12,6 @@ import { NatsLeaseStore } from "../lease/nats-store.js";
 import type { LeaseStore } from "../lease/store.js";
 import type { DeploymentStores } from "./bus.js";
 
-/**
- * The stretched cluster and bucket of regent before issue 11. Nothing in the
- * library uses them any more; kept only until the launcher, topology and
- * drills drop them (migration).
- * @deprecated
- */
-export const GLOBAL_CLUSTER = "global";
-/** @deprecated see {@link GLOBAL_CLUSTER} */
-export const GLOBAL_BUCKET = "regent-global";
 /** Bucket of `region`'s lease. */
 export const regionBucket = (region: string) => `regent-region-${region}`;
 /**

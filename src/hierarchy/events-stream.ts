@@ -92,7 +92,13 @@ export async function ensureEventsStream(nc: NatsConnection, cluster: string, re
     });
   } catch (err) {
     // Another node created it first.
-    if (!/already in use|exists/i.test((err as Error).message)) throw err;
+    if (/already in use|exists/i.test((err as Error).message)) return;
+    // The single events stream of regent before issue 11 captures every
+    // region's subtree: JetStream refuses overlapping subjects. Say what to do.
+    if (/overlap/i.test((err as Error).message)) {
+      throw new ConfigError("events stream", `cannot create ${name}: its subjects overlap another stream's (${(err as Error).message}); if it is ${eventsStreamName(cluster)} of regent before the per-region streams, delete it once no node of that version runs (operator: nats stream rm ${eventsStreamName(cluster)})`);
+    }
+    throw err;
   }
 }
 

@@ -11,7 +11,7 @@
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureEventsStream, EventPublisher, readEventsStream, readEventsStreams, regionEventsStreamName } from "../../src/hierarchy/events-stream.js";
+import { ensureEventsStream, eventsStreamName, EventPublisher, readEventsStream, readEventsStreams, regionEventsStreamName } from "../../src/hierarchy/events-stream.js";
 import { ConfigError } from "../../src/errors.js";
 import { subjects } from "../../src/wire/subjects.js";
 import { startNatsServer, waitFor, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
@@ -120,5 +120,17 @@ describe("ensureEventsStream on an existing stream (review finding 4)", () => {
     await jsm.streams.delete(name);
     await ensureEventsStream(nc, "evil", "eu", 1, { placement: false });
     await ensureEventsStream(nc, "evil", "eu", 1, { placement: false }); // its own: accepted
+  });
+
+  it("names the pre-issue-11 stream to delete when its subjects overlap the region's", async () => {
+    const { jetstreamManager } = await import("@nats-io/jetstream");
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: eventsStreamName("old"), subjects: ["regent-log.old.>"] });
+    const err = await ensureEventsStream(nc, "old", "eu", 1, { placement: false }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/delete it/);
+    expect((err as Error).message).toContain(eventsStreamName("old"));
+    await jsm.streams.delete(eventsStreamName("old"));
+    await ensureEventsStream(nc, "old", "eu", 1, { placement: false });
   });
 });
