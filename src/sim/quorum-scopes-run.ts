@@ -8,7 +8,9 @@
  * 1. Fault phase: quorum-store outages (long), restarts of a quorum store that
  *    lose its newest writes (planned within Q4), regional-store outages,
  *    (process, store) links cut, region partitions, degraded links, pauses,
- *    crashes and restarts, failed calls, lost replies, dropped watch events.
+ *    crashes and restarts, failed calls, lost replies, dropped watch events;
+ *    on about half the seeds, forged scope releases on a majority of quorum
+ *    stores while the lessee is cut off from them (scope-forgery.ts).
  * 2. Quiet phase: every unpartitioned region led, a global leader, every
  *    scope held, within `livenessMs`.
  * 3. Targets (issue 11), once every scope is home: one quorum store down for
