@@ -69,6 +69,15 @@ const COMMIT_RE = /^[0-9a-f]{64}$/;
 /** Longest `reveal` that decodes (regent writes 32 hex characters). */
 export const MAX_REVEAL_LENGTH = 256;
 
+/** A `commit` field that decodes: 64 lower-case hex characters (scope records reuse the rule). */
+export function isCommit(x: unknown): x is string {
+  return typeof x === "string" && COMMIT_RE.test(x);
+}
+/** A `reveal` field that decodes: a non-empty string of at most {@link MAX_REVEAL_LENGTH}. */
+export function isReveal(x: unknown): x is string {
+  return typeof x === "string" && x.length > 0 && x.length <= MAX_REVEAL_LENGTH;
+}
+
 /** The decoded state of a lease key, as the election sees it. */
 export type LeaseView =
   /** Absent, deleted or purged: acquire with `create`. */
@@ -109,8 +118,8 @@ export function decodeRecord(bytes: Uint8Array): LeaseRecord | string {
   if (!Number.isFinite(r.acquiredAt) || !Number.isFinite(r.renewedAt)) return "times invalid";
   if (typeof r.released !== "boolean") return "released flag invalid";
   if (r.meta !== undefined && !isStringMap(r.meta)) return "meta invalid";
-  if (r.commit !== undefined && (typeof r.commit !== "string" || !COMMIT_RE.test(r.commit))) return "commit invalid";
-  if (r.reveal !== undefined && (typeof r.reveal !== "string" || r.reveal.length === 0 || r.reveal.length > MAX_REVEAL_LENGTH)) return "reveal invalid";
+  if (r.commit !== undefined && !isCommit(r.commit)) return "commit invalid";
+  if (r.reveal !== undefined && !isReveal(r.reveal)) return "reveal invalid";
   const rec: LeaseRecord = {
     v: r.v,
     holder: r.holder,

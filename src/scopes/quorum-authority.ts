@@ -17,7 +17,10 @@
  * - **recall** (failback, manual move): on every store showing the held,
  *   unrecalled term; the "unchanged since" of each store is kept;
  * - a new authority starts every store's watch from scratch, so it leaves
- *   held records alone.
+ *   held records alone;
+ * - a release is taken at once only when it reveals the secret committed on
+ *   the held records of the term watched on that store (`judgeScope`,
+ *   docs/quorum.md, "Forged scope records"); any other is waited out.
  */
 import { randomBytes } from "node:crypto";
 import type { Timing } from "../election/timing.js";
@@ -30,7 +33,7 @@ import type { ScopeClock } from "./lessee.js";
 import { chooseTarget, type Target } from "./placement.js";
 import { encodeScope, scopeKey, scopeViewOf, type ScopeRecord } from "./record.js";
 import { RegionWatch } from "./region-watch.js";
-import { isConflict, newSlot, noteFailure, noteRead, recordOf, scopeRules, scopeTerm, setView, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
+import { forget, isConflict, judgeScope, newSlot, noteFailure, noteRead, recordOf, scopeRules, scopeTerm, setView, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
 
 export interface QuorumAuthorityOptions {
   stores: LeaseStore[];
@@ -234,7 +237,10 @@ export class QuorumScopeAuthority {
     for (const s of sc.slots) {
       if (scopeTerm(s.sv) >= cur.term || !this.takeable(s, cur.term, now)) continue;
       const rec: ScopeRecord = { ...cur.rec, state: "granted", token: cur.term, leaseMs: this.o.timing.leaseMs, renewMs: this.o.timing.renewMs, stores: this.o.stores.length, renewedAt: Date.now() };
+      // A grant carries no term secret: the lessee's take there commits to its own.
       delete rec.recall;
+      delete rec.commit;
+      delete rec.reveal;
       this.write(sc, s, rec, false);
     }
   }
@@ -279,7 +285,7 @@ export class QuorumScopeAuthority {
 
   private onRead(sc: ScopeRt, s: ScopeSlot, entry: StoreEntry | null): void {
     const now = this.o.clock.now();
-    noteRead(s, entry, now);
+    noteRead(s, entry, now, this.o.timing);
     s.nextRead = now + this.regions.roundMs();
     sc.highestSeen = Math.max(sc.highestSeen, scopeTerm(s.sv));
     this.announce(sc);
@@ -293,7 +299,11 @@ export class QuorumScopeAuthority {
   /**
    * CAS on the revision read. A recall keeps the store's "unchanged since":
    * the lessee cannot write after it except to release, so its last write
-   * was seen no later than that.
+   * was seen no later than that. Our own write is judged like a read of it:
+   * a grant (over a takeable record) starts a term trusted at once, whose
+   * lessee's confirm sets the commitment; a recall copies the held record,
+   * commitment included, so the release that answers it is attributed and
+   * the move goes on at once.
    */
   private write(sc: ScopeRt, s: ScopeSlot, rec: ScopeRecord, recall: boolean): void {
     if (this.o.globalToken() === null || !s.sv || s.busy) return;
@@ -306,14 +316,21 @@ export class QuorumScopeAuthority {
     call.then(
       (rev) =>
         this.done(sc, s, d.clear, () => {
-          setView(s, scopeViewOf({ key, revision: rev, operation: "put", value }));
+          const sv = scopeViewOf({ key, revision: rev, operation: "put", value });
+          judgeScope(s, sv, this.o.clock.now(), this.o.timing);
+          setView(s, sv);
           s.observedSince = recall ? since : this.o.clock.now();
           this.announce(sc);
         }),
       (err) =>
         this.done(sc, s, d.clear, () => {
           if (isConflict(err)) {
-            setView(s, null);
+            // Someone else wrote. Over a grant: a lost race, nothing read next
+            // is taken at once. Over a recall it is mostly the lessee renewing:
+            // the next read is judged against the held term watched so far
+            // (a revision missed in between, as between any two reads), so
+            // its release stays attributable; read before anything else.
+            if (!recall) forget(s);
             s.nextRead = this.o.clock.now();
           } else this.onFail(s);
         }),

@@ -13,12 +13,17 @@
  *   validity is the q-th largest per-store deadline (send + validFor),
  *   capped by the regional validity; at that deadline it stops acting;
  * - a recall of T on any store ends the term (`recalled`); another writer on
- *   a held store drops that store; the end of a term releases every store.
+ *   a held store drops that store; the end of a term releases every store;
+ * - each bid draws a term secret: its held records carry the commitment, its
+ *   releases the secret, so the authority can tell them from forgeries
+ *   (docs/quorum.md, "Forged scope records").
  *
  * Pure and clock-injected: one reactive `step()` per scope after every reply,
  * watch hint and timer, as in `election/quorum.ts`.
  */
+import { randomBytes } from "node:crypto";
 import { attemptTimeoutMs, type Timing } from "../election/timing.js";
+import { commitOf } from "../lease/record.js";
 import { validityOf } from "../election/quorum-rules.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
@@ -69,6 +74,8 @@ interface ScopeRt {
   term: number;
   /** Highest term bid for: never confirmed again after a lost bid or an ended term. */
   tried: number;
+  /** Term secret of `term`, drawn when its confirm starts (docs/quorum.md, "Forged scope records"). */
+  secret: { term: number; secret: string; commit: string } | null;
   ctl: AbortController | null;
   lastValidity: number;
   reason: ScopeRecord["reason"];
@@ -90,7 +97,7 @@ export class QuorumScopeLessee {
     const now = o.clock.now();
     for (const scope of o.scopes) {
       const slots = o.stores.map((st) => ({ ...newSlot(st, now), nextRenew: now, rec: null, bid: null, suspect: false }));
-      this.scopes.set(scope, { scope, slots, role: "idle", term: 0, tried: o.tried?.get(scope) ?? 0, ctl: null, lastValidity: Number.NEGATIVE_INFINITY, reason: "initial", timer: null });
+      this.scopes.set(scope, { scope, slots, role: "idle", term: 0, tried: o.tried?.get(scope) ?? 0, secret: null, ctl: null, lastValidity: Number.NEGATIVE_INFINITY, reason: "initial", timer: null });
     }
   }
 
@@ -171,6 +178,8 @@ export class QuorumScopeLessee {
         sc.tried = sc.term;
         this.o.tried?.set(sc.scope, sc.term);
         sc.role = "confirming";
+        const secret = randomBytes(16).toString("hex");
+        sc.secret = { term: sc.term, secret, commit: commitOf(secret) };
         for (const s of sc.slots) s.bid = this.mine(s.sv, sc.term, ["granted"]) ? "pending" : null;
       }
     }
@@ -249,7 +258,7 @@ export class QuorumScopeLessee {
 
   private onRead(sc: ScopeRt, s: LSlot, entry: StoreEntry | null): void {
     const now = this.o.clock.now();
-    noteRead(s, entry, now);
+    noteRead(s, entry, now, this.o.timing);
     s.nextRead = now + this.o.timing.renewMs;
     s.suspect = false;
     const v = s.sv!;
@@ -293,6 +302,16 @@ export class QuorumScopeLessee {
     const rec: ScopeRecord = { ...base, state: kind === "release" ? "released" : "held", token: own ? s.rec!.token : seen.token, renewedAt: Date.now() };
     if (kind !== "renew") Object.assign(rec, { leaseMs: this.o.timing.leaseMs, renewMs: this.o.timing.renewMs, stores: this.o.stores.length });
     if (kind === "release") delete rec.recall;
+    // Held records commit to the term's secret; only a release (after the term
+    // ended, or of a bid that never held) reveals it. A stale release of a
+    // term whose secret we no longer have reveals nothing: waited out.
+    delete rec.commit;
+    delete rec.reveal;
+    const secret = sc.secret?.term === rec.token ? sc.secret : null;
+    if (kind === "release") {
+      if (secret) rec.reveal = secret.secret;
+    } else if (secret) rec.commit = secret.commit;
+    else return; // never: every held write is of the term whose confirm drew `secret`
     const expected = s.heldRev !== null && (kind === "renew" || kind === "release") ? s.heldRev : s.sv!.revision;
     const now = this.o.clock.now();
     const ms = kind === "renew" ? attemptTimeoutMs(this.o.timing, this.validity(sc) - now) : this.o.timing.attemptMs;

@@ -7,8 +7,9 @@
  * one "released"), so the take rule, the term rules, the per-store deadline
  * and the q-th-largest validity are literally the same functions.
  */
-import { safeRules, type QuorumRules, type Slot } from "../election/quorum-rules.js";
-import type { LeaseView } from "../lease/record.js";
+import { attribute, safeRules, type QuorumRules, type Slot } from "../election/quorum-rules.js";
+import type { Timing } from "../election/timing.js";
+import type { LeaseRecord, LeaseView } from "../lease/record.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
 
@@ -35,18 +36,17 @@ export function scopeRules(overrides?: Partial<ScopeQuorumRules>): ScopeQuorumRu
  * A scope view as the quorum rules see it: granted and held records are
  * "held" by the record's node (a grant no one confirmed is still somebody's
  * until watched for a lease), released ones "released"; the token is the term.
+ * The term secret goes along as on a lease record: `commit` of a held record
+ * (never of a grant: the lessee draws the secret), `reveal` of a release.
  */
 export function asLeaseView(v: ScopeView): LeaseView {
   if (v.state === "vacant" || v.state === "unknown") return v;
   const r = v.record;
   const released = v.state === "released";
-  return {
-    state: released ? "released" : "held",
-    revision: v.revision,
-    holder: r.node,
-    token: v.token,
-    record: { v: 1, holder: r.node, token: v.token, leaseMs: r.leaseMs, renewMs: r.renewMs, acquiredAt: r.grantedAt, renewedAt: r.renewedAt, released },
-  };
+  const record: LeaseRecord = { v: 1, holder: r.node, token: v.token, leaseMs: r.leaseMs, renewMs: r.renewMs, acquiredAt: r.grantedAt, renewedAt: r.renewedAt, released };
+  if (v.state === "held" && r.commit !== undefined) record.commit = r.commit;
+  if (released && r.reveal !== undefined) record.reveal = r.reveal;
+  return { state: released ? "released" : "held", revision: v.revision, holder: r.node, token: v.token, record };
 }
 
 /** One participant's knowledge of one store for one scope. */
@@ -56,37 +56,76 @@ export interface ScopeSlot extends Slot {
   sv: ScopeView | null;
   busy: boolean;
   nextRead: number;
+  /**
+   * `seenTerm` was first seen as a grant, and no held record of that term
+   * has been seen here since: the first one's `commit` becomes the term's
+   * (the lessee draws the secret only when it confirms).
+   */
+  grantOnly: boolean;
 }
 
 export function newSlot(store: LeaseStore, now: number): ScopeSlot {
-  // `free: true`: scope records carry no term secret yet, so a scope release
-  // is taken as before, at once on a settled store (docs/quorum.md, "Forged records").
-  return { store, sv: null, view: null, observedSince: now, settledSince: null, heldRev: null, deadline: Number.NEGATIVE_INFINITY, free: true, seenTerm: null, busy: false, nextRead: now };
+  return {
+    store, sv: null, view: null, observedSince: now, settledSince: null, heldRev: null, deadline: Number.NEGATIVE_INFINITY,
+    free: false, seenTerm: null, grantOnly: false, busy: false, nextRead: now,
+  };
+}
+
+/**
+ * What `s` learns from `sv`, a revision it had not seen, read or written by
+ * itself (call before `setView`): attribution.ts's rules over the lease view,
+ * plus one step of the scope protocol. A term's first record is the
+ * authority's grant, which carries no commitment; the first held record of
+ * the term seen after it (the lessee's confirm) sets the commitment, trusted
+ * from when the grant was (its `trustedAt`). A commitment that changes after
+ * that is never trusted, as on a lease (a grant copied over a held record
+ * does not reopen it).
+ */
+export function judgeScope(s: ScopeSlot, sv: ScopeView, now: number, timing: Timing): void {
+  const prev = s.view ? s.seenTerm : null;
+  const fromGrant = s.view !== null && s.grantOnly;
+  const j = attribute(s, asLeaseView(sv), now, timing);
+  const same = prev !== null && j.seenTerm !== null && prev.holder === j.seenTerm.holder && prev.token === j.seenTerm.token;
+  if (sv.state === "held" && same && fromGrant) j.seenTerm = { ...prev, commit: sv.record.commit ?? null };
+  s.free = j.free;
+  s.seenTerm = j.seenTerm;
+  s.grantOnly = sv.state === "granted" && (!same || fromGrant);
 }
 
 /**
  * Records a successful read (Slot rules of quorum.ts): the first read after a
  * failure settles the store; a revision going back (a restart that lost
- * writes) is treated like a failure; a new revision restarts the watch.
- * Returns true when the store went back.
+ * writes) is treated like a failure; a new revision restarts the watch and
+ * is judged (`judgeScope`). Returns true when the store went back.
  */
-export function noteRead(s: ScopeSlot, entry: StoreEntry | null, now: number): boolean {
+export function noteRead(s: ScopeSlot, entry: StoreEntry | null, now: number, timing: Timing): boolean {
   const sv = scopeViewOf(entry);
   let wentBack = false;
   if (s.settledSince === null) s.settledSince = now;
   else if (s.sv && sv.revision < s.sv.revision) {
     s.settledSince = now;
     wentBack = true;
+    forget(s);
   }
-  if (!s.sv || sv.revision !== s.sv.revision) s.observedSince = now;
+  if (!s.sv || sv.revision !== s.sv.revision) {
+    judgeScope(s, sv, now, timing);
+    s.observedSince = now;
+  }
   setView(s, sv);
   return wentBack;
 }
 
+/** Our view of the store is stale or untrusted (a lost race, a store going back): nothing read next is taken at once. */
+export function forget(s: ScopeSlot): void {
+  setView(s, null);
+  s.free = false;
+  s.seenTerm = null;
+  s.grantOnly = false;
+}
+
 /** Anything may have happened on a failed call, a restart included: trust nothing learnt before. */
 export function noteFailure(s: ScopeSlot): void {
-  s.sv = null;
-  s.view = null;
+  forget(s);
   s.settledSince = null;
 }
 

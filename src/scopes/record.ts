@@ -9,7 +9,7 @@
  */
 import { packPlain, unpackPlain } from "../wire/msgpack.js";
 import type { StoreEntry } from "../lease/store.js";
-import { isLeaseMs, leaseMsHint } from "../lease/record.js";
+import { isCommit, isLeaseMs, isReveal, leaseMsHint } from "../lease/record.js";
 import type { MoveReason } from "../wire/events.js";
 
 export const SCOPE_RECORD_VERSION = 1;
@@ -61,6 +61,20 @@ export interface ScopeRecord {
    * Absent on single-bucket records.
    */
   stores?: number;
+  /**
+   * Quorum scope leases only, as on a lease record (lease/record.ts): on the
+   * lessee's `held` records (and the authority's recall, which copies them),
+   * SHA-256 (hex) of a secret the lessee drew for this term; the same on
+   * every write of the term. Never on a grant.
+   */
+  commit?: string;
+  /**
+   * Quorum scope leases only: on the lessee's `released` record, the term's
+   * secret. The authority re-grants at once only over a release whose
+   * `commitOf(reveal)` equals the `commit` it watched on that term's held
+   * records there (docs/quorum.md, "Forged records").
+   */
+  reveal?: string;
   /** Previous holder, on a grant that moved the scope. */
   from?: { region: string; node: string; token: number };
   /** Authority that wrote the grant (node id and its global token). */
@@ -105,6 +119,8 @@ export function decodeScope(bytes: Uint8Array): ScopeRecord | string {
   if (typeof r.grantedAt !== "number" || typeof r.renewedAt !== "number" || !Number.isFinite(r.grantedAt) || !Number.isFinite(r.renewedAt)) return "times invalid";
   if (r.recall != null && r.recall !== "failback" && r.recall !== "manual") return "recall invalid";
   if (r.stores !== undefined && (!Number.isSafeInteger(r.stores) || (r.stores as number) < 1)) return "stores invalid";
+  if (r.commit !== undefined && !isCommit(r.commit)) return "commit invalid";
+  if (r.reveal !== undefined && !isReveal(r.reveal)) return "reveal invalid";
   const from = r.from;
   if (from != null && (!isMap(from) || typeof from.region !== "string" || typeof from.node !== "string" || !isToken(from.token))) return "from invalid";
   const rec: ScopeRecord = {
@@ -125,6 +141,8 @@ export function decodeScope(bytes: Uint8Array): ScopeRecord | string {
   if (r.recall != null) rec.recall = r.recall as "failback" | "manual";
   if (isMap(from)) rec.from = { region: from.region as string, node: from.node as string, token: from.token as number };
   if (r.stores !== undefined) rec.stores = r.stores as number;
+  if (r.commit !== undefined) rec.commit = r.commit as string;
+  if (r.reveal !== undefined) rec.reveal = r.reveal as string;
   // A pin is advice about where the scope should stay, never about who may act:
   // an unknown value is read as no pin rather than making the record unknown.
   if (r.pinned === "manual") rec.pinned = "manual";

@@ -8,7 +8,9 @@
  * 1. Fault phase: quorum-store outages (long), restarts of a quorum store that
  *    lose its newest writes (planned within Q4), regional-store outages,
  *    (process, store) links cut, region partitions, degraded links, pauses,
- *    crashes and restarts, failed calls, lost replies, dropped watch events.
+ *    crashes and restarts, failed calls, lost replies, dropped watch events;
+ *    on about half the seeds, forged scope releases on a majority of quorum
+ *    stores while the lessee is cut off from them (scope-forgery.ts).
  * 2. Quiet phase: every unpartitioned region led, a global leader, every
  *    scope held, within `livenessMs`.
  * 3. Targets (issue 11), once every scope is home: one quorum store down for
@@ -19,7 +21,7 @@
  * The oracle checks every lease (regional, global, each scope): no overlap,
  * tokens increasing; global and scope terms inside a regional term of the holder.
  */
-import { termOf } from "../election/quorum-rules.js";
+import { safeRules, termOf } from "../election/quorum-rules.js";
 import { MemoryLeaseStore } from "../lease/memory-store.js";
 import { viewOf } from "../lease/record.js";
 import { checkIntervals, type LeadershipInterval } from "../observability/oracle.js";
@@ -31,9 +33,10 @@ import { prng, type SeedResult } from "./run-seed.js";
 import { SimScheduler } from "./scheduler.js";
 import { SimLink, type SimNetwork } from "./sim-link.js";
 import { nestedIn, scopeFaults } from "./quorum-scopes-faults.js";
+import { scopeForgeries } from "./scope-forgery.js";
 
-export type ScopeQuorumMutation = "none" | "lessee-minority" | "regrant-after-minority" | "scope-validity-from-reply" | "scope-term-from-one-store";
-export const SCOPE_QUORUM_MUTATIONS: ScopeQuorumMutation[] = ["lessee-minority", "regrant-after-minority", "scope-validity-from-reply", "scope-term-from-one-store"];
+export type ScopeQuorumMutation = "none" | "lessee-minority" | "regrant-after-minority" | "scope-validity-from-reply" | "scope-term-from-one-store" | "scope-take-any-release";
+export const SCOPE_QUORUM_MUTATIONS: ScopeQuorumMutation[] = ["lessee-minority", "regrant-after-minority", "scope-validity-from-reply", "scope-term-from-one-store", "scope-take-any-release"];
 
 function rulesFor(m: ScopeQuorumMutation): { lessee?: Partial<ScopeQuorumRules>; authority?: Partial<ScopeQuorumRules> } {
   switch (m) {
@@ -46,6 +49,9 @@ function rulesFor(m: ScopeQuorumMutation): { lessee?: Partial<ScopeQuorumRules>;
       return { lessee: { storeDeadline: (_send, reply, timing) => reply + timing.validForMs } };
     case "scope-term-from-one-store":
       return { authority: { nextTerm: (views) => 1 + termOf(views.find((v) => v !== null) ?? null), termAllows: () => true } };
+    case "scope-take-any-release":
+      // The rule before term secrets: any release by someone else, at once on a settled store.
+      return { authority: { takeableAt: (s, ...rest) => safeRules.takeableAt({ ...s, free: true }, ...rest) } };
     default:
       return {};
   }
@@ -58,6 +64,8 @@ export interface ScopeQuorumSeedOptions {
   livenessMs?: number;
   /** Skip the targets phase (mutation searches). */
   targets?: boolean;
+  /** Forged scope records during the fault phase (scope-forgery.ts). Default: drawn per seed, on for about half of them. */
+  forgeries?: boolean;
 }
 
 export interface ScopeQuorumSeedResult extends SeedResult {
@@ -172,7 +180,11 @@ export async function runScopeQuorumSeed(seed: number, opts: ScopeQuorumSeedOpti
     return true;
   };
   const env = { sched, net, random, names, rStores, qStores, procs, alive, crash, spawn, log, kick, labelOf, mayLose };
-  const lastFaultEnd = scopeFaults(env, opts.faultMs ?? 40_000);
+  const faultMs = opts.faultMs ?? 40_000;
+  let lastFaultEnd = scopeFaults(env, faultMs);
+  // Forgeries from their own stream, so a seed's other faults stay the same.
+  const forgeRandom = prng(seed ^ 0x3c6ef372);
+  if (opts.forgeries ?? forgeRandom() < 0.5) lastFaultEnd = Math.max(lastFaultEnd, scopeForgeries(env, forgeRandom, faultMs));
 
   await sched.runUntil(lastFaultEnd + 1);
   net.failRate = 0;

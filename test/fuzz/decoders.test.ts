@@ -168,6 +168,15 @@ describe("scope records", () => {
       RUNS,
     );
   });
+
+  it("commit and reveal (quorum scope term secrets) decode bounded as on a lease record", () => {
+    const commit = "ab".repeat(32);
+    expect(decodeScope(encodeScope({ ...scope, commit }))).toEqual({ ...scope, commit });
+    expect(decodeScope(encodeScope({ ...scope, state: "released", reveal: "s3cret" }))).toEqual({ ...scope, state: "released", reveal: "s3cret" });
+    for (const bad of [{ commit: "AB".repeat(32) }, { commit: "ab" }, { commit: 7 }, { reveal: "" }, { reveal: "x".repeat(257) }, { reveal: 1 }]) {
+      expect(scopeViewOf(entry(pack({ ...scope, ...bad }), 9)).state, JSON.stringify(bad).slice(0, 40)).toBe("unknown");
+    }
+  });
 });
 
 describe("events", () => {

@@ -8,8 +8,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { SimulatedClock } from "xstate";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
-import { scopeKey, scopeViewOf } from "../../src/scopes/record.js";
+import { encodeScope, scopeKey, scopeViewOf, type ScopeRecord } from "../../src/scopes/record.js";
 import { QuorumScopeNode, type QNodeEvent } from "../../src/sim/quorum-scope-node.js";
+import { commitOf } from "../../src/lease/record.js";
 import { FaultyStore } from "../harness/faulty-store.js";
 import { flush, prng } from "../election/sim.js";
 
@@ -158,5 +159,60 @@ describe("scope leases over a quorum of region stores", () => {
     // Pinned: no failback although home is healthy.
     await w.advance(10_000);
     expect(w.holder("eu")!.region).toBe("us");
+  });
+
+  // Issue 14 on the quorum scopes: a forged `released` record on a majority
+  // of stores, while the lessee is cut off from them (so it cannot see it and
+  // stays valid), must not be taken at once. Before term secrets the authority
+  // re-granted on it in its next round.
+  async function forgedReleaseWorld(forge: (rec: ScopeRecord) => ScopeRecord[]) {
+    w = new QWorld();
+    for (const r of NAMES) w.add(r, `${r}-1`);
+    await w.until(() => w.allHome(), 20_000, "every scope held at home");
+    await w.advance(2000);
+    const g = w.nodes.find((n) => n.node.globalRole() !== null)!;
+    const scope = NAMES.find((s) => s !== g.region)!;
+    const h = w.holder(scope)!;
+    const term = h.node.lessee!.term(scope)!;
+    // Cut the lessee from every quorum store (its links after the three regional ones).
+    for (const l of h.links.slice(NAMES.length)) l.setDown(true);
+    const validUntil = w.clock.now() + 3000; // at most one scope lease past the cut
+    const majority = w.qStores.slice(0, 2);
+    const held = majority.map((q) => scopeViewOf(q.peek(scopeKey(scope))));
+    const steps = held.map((v) => (v.state === "held" ? forge(v.record) : []));
+    // One forged record per store at a time, each left long enough for the authority to read it.
+    for (let i = 0; i < Math.max(...steps.map((x) => x.length)); i++) {
+      if (i > 0) await w.advance(400);
+      majority.forEach((q, k) => steps[k]![i] && q.forge(scopeKey(scope), "put", encodeScope(steps[k]![i]!)));
+    }
+    const maxTerm = () => Math.max(...w.qStores.map((q) => { const v = scopeViewOf(q.peek(scopeKey(scope))); return v.state === "vacant" || v.state === "unknown" ? 0 : v.token; }));
+    return { scope, h, term, validUntil, maxTerm };
+  }
+
+  const hex = (n: number) => n.toString(16).padStart(32, "0");
+
+  it("a forged release on a majority, the lessee cut off from the stores: no grant before the lessee's validity ends", async () => {
+    const { scope, h, term, validUntil, maxTerm } = await forgedReleaseWorld((rec) => [{ ...rec, state: "released", reveal: hex(42) }]);
+    expect(h.node.scopeHeld(scope)).toBe(true);
+    expect(w.qStores.slice(0, 2).map((q) => scopeViewOf(q.peek(scopeKey(scope))).state)).toEqual(["released", "released"]);
+    // Every step until the lessee's own validity ends: no term above its own anywhere.
+    await w.until(() => { expect(maxTerm(), `re-granted at ${w.clock.now()} while ${h.id} valid until ${term.validUntil}`).toBe(term.token); return w.clock.now() >= Math.min(validUntil, term.validUntil + 1); }, 5000, "lessee's validity over");
+    await w.until(() => !h.node.scopeHeld(scope), 3000, "lessee lapsed");
+    // Then the forged release is waited out for a lease and the scope granted again.
+    await w.until(() => maxTerm() > term.token, 10_000, "scope granted again");
+  });
+
+  it("a forged held record with a new commitment, then its release with the matching secret: waited out too", async () => {
+    // The forger knows its own secret: a copy of the grant (as if the term
+    // were new again), a held record of the term with the forger's own
+    // commitment, then its release; the authority reads each of them.
+    const secret = hex(7);
+    const { scope, h, term, validUntil, maxTerm } = await forgedReleaseWorld((rec) => {
+      const base = { ...rec };
+      delete base.commit;
+      return [{ ...base, state: "granted" }, { ...base, state: "held", commit: commitOf(secret) }, { ...base, state: "released", reveal: secret }];
+    });
+    expect(h.node.scopeHeld(scope)).toBe(true);
+    await w.until(() => { expect(maxTerm(), `re-granted at ${w.clock.now()} while ${h.id} valid until ${term.validUntil}`).toBe(term.token); return w.clock.now() >= Math.min(validUntil, term.validUntil + 1); }, 5000, "lessee's validity over");
   });
 });
