@@ -23,6 +23,9 @@
 import { existsSync } from "node:fs";
 import { connectNats } from "../cli/common.js";
 import type { MoveReply } from "../hierarchy/bus.js";
+import { quorumBucket, quorumPlacement } from "../hierarchy/deployment.js";
+import { NatsLeaseStore } from "../lease/nats-store.js";
+import { waitFor } from "../launcher/ports.js";
 import { packPlain, unpackPlain } from "../wire/msgpack.js";
 import { subjects } from "../wire/subjects.js";
 import { LIBFAKETIME, parseSkew } from "./deployment.js";
@@ -72,6 +75,21 @@ async function start(ctx: DrillContext): Promise<void> {
   if (!existsSync(LIBFAKETIME)) throw new Error(`clock-skew needs libfaketime (${LIBFAKETIME}): apt-get install faketime`);
   const { dep } = ctx;
   const r = roles(ctx);
+  // The global lease needs a majority of the regions' quorum buckets, and a
+  // node creates only its own region's: create them all first (as an
+  // operator would), so the home region alone can elect the global leader.
+  const nc = await connectNats(dep.fabric.anyUrls(), "regent-drill-setup");
+  try {
+    for (const region of dep.regionNames()) {
+      // Placement by server tag can be refused for a moment after start-up (docs/topology.md, quirk 7).
+      await waitFor(
+        () => NatsLeaseStore.open(nc, { bucket: quorumBucket(region), placement: quorumPlacement(region), signal: AbortSignal.timeout(5_000) }).then(() => true, () => undefined),
+        { timeoutMs: 30_000, intervalMs: 250, what: `the quorum bucket of ${region}` },
+      );
+    }
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
   await dep.ready(dep.spawnAll([r.home]));
   await dep.until(() => !!dep.globalLeader(), 60_000, `a global leader in ${r.home}`);
   const first = (region: string) => dep.topology.regions.find((x) => x.name === region)!.candidateIds[0]!;

@@ -8,6 +8,9 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RegentProcess, waitUntil } from "../../src/launcher/candidates.js";
+import { waitFor } from "../../src/launcher/ports.js";
+import { connectNats } from "../../src/cli/common.js";
+import { requestState } from "../../src/cli/observe-cmds.js";
 import { startSupercluster, type Supercluster } from "../../src/launcher/supercluster.js";
 import { checkIntervals, readIntervals, type CheckResult, type LeadershipInterval } from "../../src/observability/oracle.js";
 import { loadTopology, type Topology } from "../../src/topology/load.js";
@@ -102,7 +105,37 @@ export class TestDeployment {
     await waitUntil(this.nodes, () => regions.every((r) => this.regionalLeader(r)) && !!this.globalLeader(), timeoutMs, `leaders in ${regions.join(",")} and a global leader`);
   }
 
-  /** SIGKILLs a region's node processes and its NATS servers (its cluster and its global server). */
+  /**
+   * Waits until the global lease and every scope are on every quorum store
+   * (status rows with `agree` = `stores`). "Every scope held at home" comes
+   * first: a store that was not takeable at the grant (a region's bucket
+   * created late, a vacant store waited out for a lease) is caught up a
+   * lease or so later, and until then the holder has a bare majority, so
+   * losing one more store ends its term. Faults that must move nothing else
+   * start from here.
+   */
+  async quorumSettled(timeoutMs = 30_000): Promise<void> {
+    const nc = await connectNats(this.sc.urls, "test-quorum-settled");
+    try {
+      let last = "";
+      await waitFor(
+        async () => {
+          const s = await requestState(nc, this.topology.cluster, 2_000).catch(() => undefined);
+          if (!s) return false;
+          const rows = [["global", s.global], ...Object.entries(s.scopes)] as const;
+          last = rows.map(([name, r]) => `${name} ${r.quorum ? `${r.quorum.agree}/${r.quorum.stores}` : "?"}`).join(", ");
+          return rows.length === 1 + this.topology.regions.length && rows.every(([, r]) => r.state === "held" && !!r.quorum && r.quorum.agree === r.quorum.stores);
+        },
+        { timeoutMs, intervalMs: 200, what: "every quorum store to carry the global lease and every scope" },
+      ).catch((err: Error) => {
+        throw new Error(`${err.message} (last seen: ${last})`);
+      });
+    } finally {
+      await nc.close().catch(() => undefined);
+    }
+  }
+
+  /** SIGKILLs a region's node processes and its NATS servers. */
   async killRegion(region: string): Promise<number> {
     const at = (await Promise.all(this.running(region).map((n) => n.signal("SIGKILL"))))[0] ?? 0;
     await this.sc.killRegion(region);

@@ -50,17 +50,22 @@ while True:
         continue
     key = "%s|%s|%s|%s" % (subj, ev.get("kind"), ev.get("node"), ev.get("token"))
     counts[key] = counts.get(key, 0) + 1
+    stream, seq = "", None
     for h in hdr.split("\r\n"):
         if h.lower().startswith("nats-sequence:"):
-            seqs.append(int(h.split(":", 1)[1]))
+            seq = int(h.split(":", 1)[1])
+        elif h.lower().startswith("nats-stream:"):
+            stream = h.split(":", 1)[1].strip()
+    if seq is not None:
+        seqs.append([stream, seq])
 print(json.dumps({"counts": counts, "seqs": seqs}), flush=True)
 `;
 
 export interface PythonCounts {
   /** Deliveries per `subject|kind|node|token`. */
   counts: Record<string, number>;
-  /** `Nats-Sequence` of each delivery, in arrival order. */
-  seqs: number[];
+  /** `[Nats-Stream, Nats-Sequence]` of each delivery, in arrival order (each region has its own events stream). */
+  seqs: [string, number][];
 }
 
 export interface PythonSubscriber {

@@ -57,7 +57,10 @@ describe.skipIf(!PYTHON && !process.env.CI)("events stream", () => {
       [`regent.${CLUSTER}.region.eu-west.leader|elected|eu-west-1|2`]: 1,
     });
     // Republished messages carry the stream sequence: a subscriber can spot gaps.
-    expect(result.seqs).toEqual([1, 2]);
+    expect(result.seqs).toEqual([
+      [regionEventsStreamName(CLUSTER, "eu-west"), 1],
+      [regionEventsStreamName(CLUSTER, "eu-west"), 2],
+    ]);
 
     // The stream holds each event once, under its live subject.
     const stored = await readEventsStream(nc, CLUSTER, { regions: ["eu-west"] });

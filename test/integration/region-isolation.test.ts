@@ -38,7 +38,11 @@ const holderRegion = (scope: string) => {
   const h = dep.scopeHolder(scope);
   return h ? dep.regionOf(h) : undefined;
 };
-const allHome = () => waitUntil(dep.nodes, () => regions().every((r) => holderRegion(r) === r), 40_000, "every scope held at home");
+/** Every scope held at home, and every lease on every quorum store (steady state: see TestDeployment.quorumSettled). */
+const allHome = async () => {
+  await waitUntil(dep.nodes, () => regions().every((r) => holderRegion(r) === r), 40_000, "every scope held at home");
+  await dep.quorumSettled();
+};
 
 /** Roles that ended on the given nodes after their event marks: `node:tier-or-scope:reason`. */
 function lapses(marks: Map<RegentProcess, number>): string[] {
