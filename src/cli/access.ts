@@ -12,6 +12,8 @@ import { loadTopology } from "../topology/load.js";
 
 export interface AccessCliOptions {
   regions: string;
+  /** The deployment's mode: full mode writes each region's per-server regional buckets (default light). */
+  mode?: "light" | "full";
   secrets?: string;
   hostname?: string[];
 }
@@ -22,9 +24,9 @@ export async function runAccess(opts: AccessCliOptions): Promise<void> {
     tls: { ca: "secrets/ca.pem", cert: "secrets/server.pem", key: "secrets/server-key.pem" },
     nkey: (id) => `$${nkeyVariable(id)}`,
     preamble: ["# Defines one REGENT_NKEY_* variable per identity (public keys only).", `include "secrets/nkeys.conf"`],
-  });
+  }, opts.mode ?? "light");
   const out = [
-    `# regent access for deployment "${topo.cluster}" (${opts.regions}); see docs/security.md.`,
+    `# regent access for deployment "${topo.cluster}" (${opts.regions}, ${opts.mode ?? "light"} mode); see docs/security.md.`,
     "# Top level of every server's config:",
     ...conf.top,
     "# Inside cluster { … } and gateway { … } of every server:",

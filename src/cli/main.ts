@@ -226,6 +226,7 @@ program
   .command("access")
   .description("print the nats-server config (account, nkey users, permissions, TLS) that secures a NATS deployment for regent")
   .addOption(regionsDir())
+  .addOption(mode())
   .option("--secrets <dir>", "also make the CA, server certificate and nkeys there (only what is missing)")
   .option("--hostname <name...>", "with --secrets: DNS names the server certificate must cover (besides localhost, 127.0.0.1)")
   .action(async (o) => (await import("./access.js")).runAccess(o));

@@ -11,7 +11,7 @@ import { hostname } from "node:os";
 import { startNode, type NodeRoleEvent } from "../hierarchy/node.js";
 import { serveNode } from "../hierarchy/bus.js";
 import { ensureEventsStream, EventPublisher } from "../hierarchy/events-stream.js";
-import { openDeployment } from "../hierarchy/deployment.js";
+import { openDeployment, regionalLayout } from "../hierarchy/deployment.js";
 import { createLogger } from "../observability/logger.js";
 import { RegentMetrics, serveMetrics } from "../observability/metrics.js";
 import { NodeHealth } from "../observability/health.js";
@@ -78,6 +78,10 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
   // Buckets may be unreachable at start (region still booting, stream leader
   // election): retry rather than exit.
   let stores: Awaited<ReturnType<typeof openDeployment>> | undefined;
+  // Every node of a deployment runs in the same mode: in full mode a region of
+  // several servers elects on one single-replica bucket per server, so every
+  // node derives the same layout for every region (docs/quorum.md).
+  const layout = topo.regions.map((r) => regionalLayout(r, opts.mode));
   for (let attempt = 1; !stores; attempt++) {
     try {
       stores = await openDeployment(
@@ -85,7 +89,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
         {
           cluster: topo.cluster,
           region: region.name,
-          regions: topo.regions.map((r) => ({ name: r.name, replicas: opts.mode === "full" ? r.servers : 1 })),
+          regions: layout,
         },
         { signal: ac.signal },
       );
@@ -105,12 +109,14 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     if (!s) throw new Error(`unknown region ${name}`);
     return s;
   };
+  const ownQuorum = (own.regions.get(region.name)?.length ?? 1) > 1;
 
   const node = startNode({
     cluster: topo.cluster,
     region: region.name,
     id,
-    regionalStore: metrics.instrumentStore(stores.regions.get(region.name)!),
+    // One store, or (full mode) fresh objects of the region's per-server buckets for the regional election alone (Q3).
+    regionalStore: ownQuorum ? () => own.regionalStores().map((s) => metrics.instrumentStore(s)) : metrics.instrumentStore(own.regionalStores()[0]!),
     // Each quorum participant gets store objects of its own (docs/quorum.md, Q3), in topology order.
     quorumStores: () => own.quorumStores().map((s) => metrics.instrumentStore(s)),
     regionalTiming: { leaseMs: region.leaseMs, renewMs: region.renewMs },
@@ -122,6 +128,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
       failbackAfterMs: topo.scopes.failbackAfterMs,
       regions: topo.regions.map((r) => ({ name: r.name, failover: r.failover, leaseMs: r.leaseMs })),
       regionStore,
+      storesPerRegion: (name) => own.regions.get(name)?.length ?? 1,
       publish: (e) => events.publish(e),
     },
   });

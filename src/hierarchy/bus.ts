@@ -17,14 +17,26 @@ import { GLOBAL_KEY, REGIONAL_KEY, type RegentNode } from "./node.js";
 /** The stores of a whole deployment, as seen from one connection (`openDeployment`). */
 export interface DeploymentStores {
   cluster: string;
-  /** Every region's regional store (the node's own open, others bound lazily). */
-  regions: Map<string, LeaseStore>;
+  /**
+   * Every region's regional stores, for reads (status, the scope authority's
+   * region liveness): one store, or one per server when the region elects on
+   * a quorum of them (full mode). The node's own single store is open, every
+   * other store is bound lazily.
+   */
+  regions: Map<string, LeaseStore[]>;
   /** Region of each quorum slot, in topology order (sorted by name). */
   quorumRegions: string[];
   /** Every region's quorum store, in that order (own open, others lazy): for reads such as `readState`. */
   quorum: LeaseStore[];
   /** Fresh quorum store objects, one set per quorum participant (`NodeOptions.quorumStores`, docs/quorum.md Q3). */
   quorumStores: () => LeaseStore[];
+  /**
+   * The node's own region's regional stores for its regional election: one
+   * store (the open one, the same object every call), or, for a region
+   * electing on a quorum of per-server buckets, fresh store objects per call
+   * (docs/quorum.md Q3), as {@link quorumStores}.
+   */
+  regionalStores: () => LeaseStore[];
 }
 
 function row(info: LeaderInfo, wallAgeMs: number | null): LeaseRow {
@@ -46,13 +58,14 @@ function row(info: LeaderInfo, wallAgeMs: number | null): LeaseRow {
 export interface StateSource {
   cluster: string;
   regionNames: string[];
-  regionStore(name: string, signal?: AbortSignal): Promise<LeaseStore>;
+  /** A region's regional store, or its stores when it elects on a quorum of them (full mode). */
+  regionStore(name: string, signal?: AbortSignal): Promise<LeaseStore | LeaseStore[]>;
   /** The quorum of the global lease and the scope leases, in topology order. */
   quorum: LeaseStore[];
 }
 
-/** A {@link StateSource} over already-open stores. */
-export function stateSourceOf(d: Pick<DeploymentStores, "cluster" | "regions" | "quorum">): StateSource {
+/** A {@link StateSource} over already-open stores (a region's entry: its store, or its quorum's stores). */
+export function stateSourceOf(d: { cluster: string; regions: ReadonlyMap<string, LeaseStore | LeaseStore[]>; quorum: LeaseStore[] }): StateSource {
   return {
     cluster: d.cluster,
     regionNames: [...d.regions.keys()],
@@ -81,22 +94,10 @@ const UNREACHABLE: LeaseRow = { state: "unreachable", node: null, region: null, 
 export async function readState(d: StateSource, answeredBy: string, opts: { signal?: AbortSignal; partTimeoutMs?: number } = {}): Promise<StateSnapshot> {
   const partMs = opts.partTimeoutMs ?? STATE_PART_TIMEOUT_MS;
   const deadline = () => (opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(partMs)]) : AbortSignal.timeout(partMs));
-  const read = async (store: (signal: AbortSignal) => Promise<LeaseStore>, key: string): Promise<LeaseRow> => {
-    const signal = deadline();
-    try {
-      const info = await currentLeader(await store(signal), key, { signal });
-      return row(info, info.renewedAt !== undefined ? Math.max(0, Date.now() - info.renewedAt) : null);
-    } catch {
-      return UNREACHABLE;
-    }
-  };
   const regions: Record<string, LeaseRow> = {};
   const [, global, scopes] = await Promise.all([
-    Promise.all(d.regionNames.map(async (name) => (regions[name] = await read((signal) => d.regionStore(name, signal), REGIONAL_KEY)))),
-    readQuorumRow(d.quorum, deadline, async (s, signal) => {
-      const info = await currentLeader(s, GLOBAL_KEY, { signal });
-      return { term: info.token ?? 0, at: info.renewedAt ?? 0, row: row(info, info.renewedAt !== undefined ? Math.max(0, Date.now() - info.renewedAt) : null) };
-    }),
+    Promise.all(d.regionNames.map(async (name) => (regions[name] = await readRegion(d, name, deadline)))),
+    readQuorumRow(d.quorum, deadline, leaseRead(GLOBAL_KEY)),
     readScopes(d.quorum, d.regionNames, deadline),
   ]);
   return {
@@ -109,6 +110,39 @@ export async function readState(d: StateSource, answeredBy: string, opts: { sign
     answeredBy,
     at: Date.now(),
   };
+}
+
+/** Reads `key` on one store of a quorum lease (token = term) for {@link readQuorumRow}. */
+const leaseRead =
+  (key: string) =>
+  async (s: LeaseStore, signal: AbortSignal): Promise<QuorumRead> => {
+    const info = await currentLeader(s, key, { signal });
+    return { term: info.token ?? 0, at: info.renewedAt ?? 0, row: row(info, info.renewedAt !== undefined ? Math.max(0, Date.now() - info.renewedAt) : null) };
+  };
+
+/**
+ * A region's row: its one regional store, or, for a region electing on a
+ * quorum of per-server stores (full mode), every one of them at once with
+ * its own deadline, shown like the global row (the highest term found, with
+ * `quorum: {stores, answered, agree}`).
+ */
+async function readRegion(d: StateSource, name: string, deadline: () => AbortSignal): Promise<LeaseRow> {
+  let stores: LeaseStore | LeaseStore[];
+  const signal = deadline();
+  try {
+    stores = await d.regionStore(name, signal);
+  } catch {
+    return UNREACHABLE;
+  }
+  if (Array.isArray(stores) && stores.length > 1) return (await readQuorumRow(stores, deadline, leaseRead(REGIONAL_KEY))) ?? { ...UNREACHABLE, state: "vacant" };
+  const store = Array.isArray(stores) ? stores[0] : stores;
+  if (!store) return UNREACHABLE;
+  try {
+    const info = await currentLeader(store, REGIONAL_KEY, { signal });
+    return row(info, info.renewedAt !== undefined ? Math.max(0, Date.now() - info.renewedAt) : null);
+  } catch {
+    return UNREACHABLE;
+  }
 }
 
 /** One store's answer for a quorum row: the term its record carries (0 for vacant or undecodable), its writer's wall time, the row. */

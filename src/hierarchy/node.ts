@@ -4,10 +4,11 @@
  * Wires the actor tree of `node-machine.ts` to real elections and reports
  * roles whose validity is capped by the tier above.
  *
- * The regional lease is one CAS register (the region's own bucket); the
- * global lease and the scope leases are quorum leases over every region's
- * single-replica quorum bucket (docs/quorum.md), so losing one region leaves
- * the others' roles alone.
+ * The regional lease is one CAS register (the region's own bucket), or in
+ * full mode a quorum lease over one single-replica bucket per server of the
+ * region; the global lease and the scope leases are quorum leases over every
+ * region's single-replica quorum bucket (docs/quorum.md), so losing one
+ * region (or, in full mode, one server) leaves the others' roles alone.
  */
 import { createActor, fromCallback, type Actor } from "xstate";
 import { startElection, type Election, type ElectionOptions } from "../election/election.js";
@@ -60,8 +61,15 @@ export interface ScopeOptions {
   failbackAfterMs: number;
   /** Every region: its failover order and regional lease (to judge liveness). */
   regions: ScopeRegion[];
-  /** Any region's lease store (the authority reads every region's lease). */
-  regionStore: (region: string) => Promise<LeaseStore>;
+  /**
+   * Any region's lease store, or its stores when it elects on a quorum of
+   * them (full mode), in the order of its servers: the authority reads every
+   * region's lease; a region is live while any of its stores shows its
+   * leader renewing.
+   */
+  regionStore: (region: string) => Promise<LeaseStore | LeaseStore[]>;
+  /** How many stores each region elects on (default 1); needed for a region electing on a quorum. */
+  storesPerRegion?: (region: string) => number;
   /** Publishes scope events. Must not throw. */
   publish?: (e: ScopeEvent) => void;
 }
@@ -74,8 +82,13 @@ export interface NodeOptions {
   region: string;
   /** Unique node id. */
   id: string;
-  /** The region's own lease bucket. */
-  regionalStore: LeaseStore;
+  /**
+   * The region's own lease: one store (a single CAS register, light mode),
+   * or a quorum of stores, one per server of the region (full mode): as for
+   * {@link quorumStores}, either the stores or a factory of fresh store
+   * objects (the regional election is their only participant).
+   */
+  regionalStore: LeaseStore | LeaseStore[] | (() => LeaseStore[]);
   /**
    * The quorum of the global lease and the scope leases: every region's
    * quorum bucket, in topology order (regions sorted by name), the same
@@ -114,7 +127,7 @@ export class RegentNode {
   private readonly actor: Actor<typeof nodeMachine>;
   private readonly log: Logger;
   private readonly listeners = new Set<Listener>();
-  private regionalElection: Election | null = null;
+  private regionalElection: Election | QuorumElection | null = null;
   private globalElection: QuorumElection | null = null;
   private regionLost = false;
   private stopping = false;
@@ -175,6 +188,7 @@ export class RegentNode {
           const a = new QuorumScopeAuthority({
             stores: this.quorumStores(),
             regionStore: sc.regionStore,
+            ...(sc.storesPerRegion ? { storesPerRegion: sc.storesPerRegion } : {}),
             regionalKey: REGIONAL_KEY,
             regions: sc.regions,
             timing: this.scopeTiming,
@@ -300,7 +314,7 @@ export class RegentNode {
   }
 
   /** The underlying elections (for diagnostics and tests). */
-  elections(): { regional: Election | null; global: QuorumElection | null } {
+  elections(): { regional: Election | QuorumElection | null; global: QuorumElection | null } {
     return { regional: this.regionalElection, global: this.globalElection };
   }
 
@@ -310,26 +324,35 @@ export class RegentNode {
     return typeof q === "function" ? q() : q;
   }
 
-  private startRegional(): Election {
-    return startElection({
-      ...this.opts.regionalTiming,
-      store: this.opts.regionalStore,
-      key: REGIONAL_KEY,
-      id: this.id,
-      logger: this.log.child({ tier: "region" }),
-      meta: this.meta(),
-      ...(this.opts.simulation ? { simulation: this.opts.simulation } : {}),
-    });
+  /** One store: a single-register election; several (full mode): a quorum lease over the region's servers' buckets. */
+  private startRegional(): Election | QuorumElection {
+    const r = this.opts.regionalStore;
+    if (!Array.isArray(r) && typeof r !== "function") {
+      return startElection({
+        ...this.opts.regionalTiming,
+        store: r,
+        key: REGIONAL_KEY,
+        id: this.id,
+        logger: this.log.child({ tier: "region" }),
+        meta: this.meta(),
+        ...(this.opts.simulation ? { simulation: this.opts.simulation } : {}),
+      });
+    }
+    return this.startQuorum("region", REGIONAL_KEY, typeof r === "function" ? r() : r, this.opts.regionalTiming);
   }
 
   private startGlobal(): QuorumElection {
+    return this.startQuorum("global", GLOBAL_KEY, this.quorumStores(), this.opts.globalTiming);
+  }
+
+  private startQuorum(tier: "region" | "global", key: string, stores: LeaseStore[], timing: TimingOptions | undefined): QuorumElection {
     const sim = this.opts.simulation;
     return startQuorumElection({
-      ...this.opts.globalTiming,
-      stores: this.quorumStores(),
-      key: GLOBAL_KEY,
+      ...timing,
+      stores,
+      key,
       id: this.id,
-      logger: this.log.child({ tier: "global" }),
+      logger: this.log.child({ tier }),
       meta: this.meta(),
       // `mutate` replaces parts of the single-store machine: it has no meaning here.
       ...(sim ? { simulation: { now: sim.now, clock: sim.clock, random: sim.random, ...(sim.wallNow ? { wallNow: sim.wallNow } : {}) } } : {}),

@@ -340,7 +340,7 @@ export async function startSupercluster(topology: Topology, opts: StartSuperclus
   const plan = superclusterPlan(topology, opts.mode);
   const servers = plan.flatMap((c) => c.servers);
   const sec = opts.secrets;
-  const access = sec ? serverAccessConf(topology, { tls: sec.server, nkey: (id) => JSON.stringify(sec.publicKey(id.name)) }) : undefined;
+  const access = sec ? serverAccessConf(topology, { tls: sec.server, nkey: (id) => JSON.stringify(sec.publicKey(id.name)) }, opts.mode) : undefined;
   let lastErr: unknown;
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     // Phase 1: every port of every server, all distinct (freePorts holds them

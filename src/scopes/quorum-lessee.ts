@@ -252,7 +252,10 @@ export class QuorumScopeLessee {
     const d = deadlineSignal(this.ac.signal, this.o.timing.attemptMs, this.o.clock);
     s.store.get(scopeKey(sc.scope), { signal: d.signal }).then(
       (entry) => this.done(sc, s, d.clear, () => this.onRead(sc, s, entry)),
-      () => this.done(sc, s, d.clear, () => this.onFail(s)),
+      (err) => this.done(sc, s, d.clear, () => {
+        this.o.log.debug({ scope: sc.scope, store: s.store.name, code: (err as { code?: string } | null)?.code, err: (err as Error)?.message }, "scope read failed");
+        this.onFail(s);
+      }),
     );
   }
 
@@ -347,6 +350,7 @@ export class QuorumScopeLessee {
   }
 
   private onWriteFailed(sc: ScopeRt, s: LSlot, kind: Kind, err: unknown): void {
+    this.o.log.debug({ scope: sc.scope, store: s.store.name, kind, code: (err as { code?: string } | null)?.code, err: (err as Error)?.message }, "scope write failed");
     if (kind === "confirm") s.bid = "lost";
     if (kind === "release") {
       // Best effort: a release that did not land leaves a record the authority takes after a lease.

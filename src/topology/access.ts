@@ -16,7 +16,7 @@
  * "Permissions Violation" in any server log): see docs/security.md.
  */
 import { GLOBAL_KEY, REGIONAL_KEY } from "../hierarchy/node.js";
-import { quorumBucket, regionBucket } from "../hierarchy/deployment.js";
+import { quorumBucket, regionalBuckets, regionalLayout, type DeploymentMode } from "../hierarchy/deployment.js";
 import { regionEventsStreamName } from "../hierarchy/events-stream.js";
 import { SCOPE_FILTER } from "../scopes/record.js";
 import { subjects } from "../wire/subjects.js";
@@ -59,18 +59,21 @@ export function identitiesOf(topology: Topology): Identity[] {
 }
 
 /**
- * The streams of a deployment (issue 11): each region's lease bucket, each
- * region's quorum bucket (global and scope leases) and each region's events
- * stream. What nodes write, what they may create, what anyone may read.
+ * The streams of a deployment (issue 11): each region's lease bucket (in
+ * full mode, one per server of a region with several: `regionalLayout`),
+ * each region's quorum bucket (global and scope leases) and each region's
+ * events stream. What nodes write, what they may create, what anyone may read.
  */
-export function bucketsOf(topology: Topology) {
+export function bucketsOf(topology: Topology, mode: DeploymentMode = "light") {
   const kvStream = (bucket: string) => `KV_${bucket}`;
   const regions = topology.regions.map((r) => r.name);
+  const regional = new Map(topology.regions.map((r) => [r.name, regionalBuckets(r.name, regionalLayout(r, mode).stores)]));
   return {
-    regionBucket: (region: string) => regionBucket(region),
+    /** `region`'s regional lease buckets: its one bucket, or one per server (full mode). */
+    regionalBuckets: (region: string) => regional.get(region) ?? [],
     quorumBucket: (region: string) => quorumBucket(region),
-    /** Every lease stream: each region's bucket and each region's quorum bucket. */
-    leaseStreams: regions.flatMap((r) => [kvStream(regionBucket(r)), kvStream(quorumBucket(r))]),
+    /** Every lease stream: each region's regional bucket(s) and each region's quorum bucket. */
+    leaseStreams: regions.flatMap((r) => [...regional.get(r)!.map(kvStream), kvStream(quorumBucket(r))]),
     kvStream,
     /** `region`'s own events stream. */
     events: (region: string) => regionEventsStreamName(topology.cluster, region),
@@ -103,9 +106,9 @@ function readApi(stream: string): string[] {
  * (which would let a client forge another client's replies, PubAcks
  * included): nodes answer requests through `allow_responses` only.
  */
-export function permissionsOf(topology: Topology, id: Identity): Permissions {
+export function permissionsOf(topology: Topology, id: Identity, mode: DeploymentMode = "light"): Permissions {
   const s = subjects(topology.cluster);
-  const b = bucketsOf(topology);
+  const b = bucketsOf(topology, mode);
   const everyStream = [...b.leaseStreams, ...b.eventStreams];
   // Request subjects only the operator may publish (docs/security.md).
   const requests = [s.globalResign, `${s.root}.region.*.resign`, s.scopeMove];
@@ -126,11 +129,12 @@ export function permissionsOf(topology: Topology, id: Identity): Permissions {
   return {
     publish: {
       allow: [
-        // Lease writes: its own region's key, and on every region's quorum
+        // Lease writes: its own region's key (on each of its regional buckets
+        // in full mode: a quorum lease writes each of its stores), and on every region's quorum
         // bucket the global key and the scope keys (a regional leader stands
         // for global leader, which grants scopes, and holds one): a quorum
         // lease writes each of its stores.
-        `$KV.${b.regionBucket(region)}.${REGIONAL_KEY}`,
+        ...b.regionalBuckets(region).map((x) => `$KV.${x}.${REGIONAL_KEY}`),
         ...b.regions.flatMap((r) => [`$KV.${b.quorumBucket(r)}.${GLOBAL_KEY}`, `$KV.${b.quorumBucket(r)}.${SCOPE_FILTER}`]),
         // Leader and scope events of its own region, and of the roles a regional
         // leader can have, appended in its own region's capture subtree only
@@ -145,7 +149,7 @@ export function permissionsOf(topology: Topology, id: Identity): Permissions {
         // Creating an existing stream with its own config is a no-op; any
         // other config is refused, so this cannot edit one. Only its own
         // region's streams: another region's are that region's to create.
-        ...[b.kvStream(b.regionBucket(region)), b.kvStream(b.quorumBucket(region)), b.events(region)].map((x) => `$JS.API.STREAM.CREATE.${x}`),
+        ...[...b.regionalBuckets(region).map(b.kvStream), b.kvStream(b.quorumBucket(region)), b.events(region)].map((x) => `$JS.API.STREAM.CREATE.${x}`),
         ...everyStream.flatMap(readApi),
       ],
       deny: requests,
@@ -201,12 +205,12 @@ export interface ServerAccessConf {
  * and gateways require the server certificate (`verify_and_map` to
  * {@link SERVER_CERT_SUBJECT}); client connections require TLS.
  */
-export function serverAccessConf(topology: Topology, r: AccessRendering): ServerAccessConf {
+export function serverAccessConf(topology: Topology, r: AccessRendering, mode: DeploymentMode = "light"): ServerAccessConf {
   const q = JSON.stringify; // nats conf accepts JSON
   const ids = identitiesOf(topology);
   checkIdentities(ids);
   const files = `cert_file: ${q(r.tls.cert)}, key_file: ${q(r.tls.key)}, ca_file: ${q(r.tls.ca)}, timeout: 5`;
-  const users = ids.map((id) => `      { nkey: ${r.nkey(id)}, permissions: ${q(permissionsOf(topology, id))} }`);
+  const users = ids.map((id) => `      { nkey: ${r.nkey(id)}, permissions: ${q(permissionsOf(topology, id, mode))} }`);
   const peerTls = [`  tls { ${files}, verify_and_map: true }`, `  authorization { user: ${q(SERVER_CERT_SUBJECT)} }`];
   return {
     top: [

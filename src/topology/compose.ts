@@ -98,7 +98,7 @@ export function natsConfigsFromTopology(topology: Topology, mode: SuperclusterMo
     tls: { ca: `${SERVER_SECRETS}/ca.pem`, cert: `${SERVER_SECRETS}/server.pem`, key: `${SERVER_SECRETS}/server-key.pem` },
     nkey: (id) => `$${nkeyVariable(id)}`,
     preamble: [`# Public nkeys of the identities, made by \`regent compose\` in ${SECRETS_DIR}/nats/ (not committed).`, `include ${q(`${SERVER_SECRETS}/nkeys.conf`)}`],
-  });
+  }, mode);
   const out: Record<string, string> = {};
   for (const c of plan) {
     for (const s of c.servers) {

@@ -66,9 +66,9 @@ export interface LeaseRow {
   /** Age of the last write by its holder, ms, on the answering node's reading of wall clocks: display only. */
   ageMs: number | null;
   /**
-   * Quorum leases (global, scopes): of the quorum's `stores`, how many
+   * Quorum leases (global, scopes, a full-mode region): of the quorum's `stores`, how many
    * `answered` the read and how many of those `agree` with the row (carry
-   * its term). Absent on regional rows and in replies of older nodes.
+   * its term). Absent on rows of a single-store region and in replies of older nodes.
    */
   quorum?: { stores: number; answered: number; agree: number };
 }

@@ -1,6 +1,6 @@
 /**
- * A local multi-region deployment for integration tests: the light-mode
- * supercluster from a (temporary) regions/ directory plus `regent node`
+ * A local multi-region deployment for integration tests: the supercluster
+ * (light mode unless told otherwise) from a (temporary) regions/ directory plus `regent node`
  * processes that record their leadership intervals and guarded work for the
  * split-brain oracle.
  */
@@ -11,7 +11,7 @@ import { RegentProcess, waitUntil } from "../../src/launcher/candidates.js";
 import { waitFor } from "../../src/launcher/ports.js";
 import { connectNats } from "../../src/cli/common.js";
 import { requestState } from "../../src/cli/observe-cmds.js";
-import { startSupercluster, type Supercluster } from "../../src/launcher/supercluster.js";
+import { startSupercluster, type Supercluster, type SuperclusterMode } from "../../src/launcher/supercluster.js";
 import { checkIntervals, readIntervals, type CheckResult, type LeadershipInterval } from "../../src/observability/oracle.js";
 import { loadTopology, type Topology } from "../../src/topology/load.js";
 
@@ -54,20 +54,24 @@ export class TestDeployment {
   readonly work = mkdtempSync(join(tmpdir(), "regent-dep-"));
   sc!: Supercluster;
 
-  constructor(readonly regionsDir: string) {
+  /** `mode`: the supercluster's and every node's (`--mode`); full runs each region's `servers`. */
+  constructor(
+    readonly regionsDir: string,
+    readonly mode: SuperclusterMode = "light",
+  ) {
     this.topology = loadTopology(regionsDir);
   }
 
   /** Starts the supercluster, then (after `beforeNodes`, e.g. subscribing to the bus) the nodes. */
   async start(beforeNodes?: () => Promise<void>): Promise<void> {
-    this.sc = await startSupercluster(this.topology, { mode: "light" });
+    this.sc = await startSupercluster(this.topology, { mode: this.mode });
     await beforeNodes?.();
     for (const r of this.topology.regions) for (const id of r.candidateIds) this.spawn(r.name, id);
     await Promise.all(this.nodes.map((n) => n.waitForEvent((e) => e.type === "ready", { timeoutMs: 60_000 })));
   }
 
   spawn(region: string, id: string): RegentProcess {
-    const args = ["node", "--json", "--log-level", process.env.REGENT_TEST_LOG_LEVEL ?? "warn", "--region", region, "--id", id, "--regions", this.regionsDir, "--mode", "light"];
+    const args = ["node", "--json", "--log-level", process.env.REGENT_TEST_LOG_LEVEL ?? "warn", "--region", region, "--id", id, "--regions", this.regionsDir, "--mode", this.mode];
     args.push("--servers", this.sc.allUrls(region).join(","));
     args.push("--intervals", join(this.work, `${id}.intervals`), "--act-log", join(this.work, `${id}.acts`));
     const n = new RegentProcess(id, args);

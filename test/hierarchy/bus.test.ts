@@ -93,4 +93,26 @@ describe("readState", () => {
     expect(s.scopes.a).toMatchObject({ state: "held", region: "c", token: 8, quorum: { stores: 3, answered: 3, agree: 1 } });
     expect(s.scopes.b).toMatchObject({ token: 7, quorum: { stores: 3, answered: 3, agree: 3 } });
   });
+
+  it("reads a region electing on a quorum of per-server stores (full mode) like the global row: every store, the highest term, with how many agree", async () => {
+    const { source } = await deployment();
+    const servers = [1, 2, 3].map((n) => new FaultyStore(new MemoryLeaseStore(`region-d-${n}`)));
+    for (const s of servers) await s.create(REGIONAL_KEY, encodeRecord(leader("d-1", "d", 6)));
+    // A newer term on one store, and one server dead: its read never answers.
+    const e = (await servers[1]!.get(REGIONAL_KEY))!;
+    await servers[1]!.update(REGIONAL_KEY, encodeRecord(leader("d-2", "d", 7)), e.revision);
+    servers[2]!.hanging = true;
+    const full: StateSource = { ...source, regionNames: [...source.regionNames, "d"], regionStore: async (n) => (n === "d" ? servers : source.regionStore(n)) };
+    const started = performance.now();
+    const s = await answerWithin(readState(full, "me"), 1_500);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(s.regions.d).toMatchObject({ state: "held", node: "d-2", token: 7, quorum: { stores: 3, answered: 2, agree: 1 } });
+    // A single-store region's row carries no quorum.
+    expect(s.regions.a).toMatchObject({ state: "held", node: "a-1" });
+    expect(s.regions.a!.quorum).toBeUndefined();
+    // Without a majority answering, the region row is unreachable.
+    servers[0]!.hanging = true;
+    const t = await answerWithin(readState(full, "me"), 1_500);
+    expect(t.regions.d).toMatchObject({ state: "unreachable", quorum: { stores: 3, answered: 1 } });
+  });
 });

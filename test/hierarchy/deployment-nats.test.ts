@@ -38,7 +38,7 @@ function nodeOf(region: string, stores: DeploymentStores): RegentNode {
     cluster: "dq",
     region,
     id: `${region}-1`,
-    regionalStore: stores.regions.get(region)!,
+    regionalStore: stores.regionalStores()[0]!,
     quorumStores: stores.quorumStores,
     regionalTiming: { leaseMs: 1500, renewMs: 400 },
     globalTiming: { leaseMs: 1500, renewMs: 400 },

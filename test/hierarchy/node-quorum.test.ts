@@ -126,4 +126,51 @@ describe("RegentNode on a quorum of stores", () => {
     for (const set of handedOut) expect(set.reduce((n, s) => n + Object.values(s.calls).reduce((a, b) => a + b, 0), 0)).toBeGreaterThan(0);
     expect(new Set(handedOut.flat()).size).toBe(9);
   });
+
+  it("full mode: the regional lease is a quorum lease over the region's servers' stores; one server's loss ends no role", async () => {
+    clock = new SimulatedClock();
+    clock.set(1000);
+    const servers = [1, 2, 3].map((n) => new MemoryLeaseStore(`region-eu-${n}`));
+    const handedOut: FaultyStore[][] = [];
+    const quorum = [1, 2, 3].map((i) => new MemoryLeaseStore(`quorum-${i}`));
+    const events: NodeRoleEvent[] = [];
+    node = startNode({
+      cluster: "t",
+      region: "eu",
+      id: "eu-1",
+      regionalStore: () => {
+        const set = servers.map((s) => new FaultyStore(s));
+        handedOut.push(set);
+        return set;
+      },
+      quorumStores: quorum,
+      regionalTiming: { leaseMs: 2000 },
+      globalTiming: { leaseMs: 3000 },
+      simulation: { now: () => clock.now(), clock, random: prng(7), wallNow: () => clock.now() },
+      scopes: {
+        timing: { leaseMs: 3000 },
+        failbackAfterMs: 4000,
+        regions: [{ name: "eu", failover: [], leaseMs: 2000 }],
+        regionStore: async () => servers,
+        storesPerRegion: () => 3,
+      },
+    });
+    node.on((e) => events.push(e));
+    await until(() => node!.global().held && node!.scope("eu").held, 20_000, "regional and global leader holding its scope");
+    expect(node.elections().regional?.constructor.name).toBe("QuorumElection");
+    // The regional election's own store objects, one set.
+    expect(handedOut).toHaveLength(1);
+    for (const s of servers) expect((await s.get("leader"))?.value).toBeDefined();
+    // Each server in turn is down for longer than the regional lease: nothing ends, nothing is re-elected.
+    for (const down of handedOut[0]!) {
+      down.setDown(true);
+      const t0 = clock.now();
+      await until(() => clock.now() - t0 > 5_000, 6_000, "a server down for 5 s");
+      down.setDown(false);
+      await until(() => clock.now() - t0 > 8_000, 9_000, "the server back for 3 s");
+      expect(node.regional().held).toBe(true);
+    }
+    expect(events.filter((e) => e.type === "deposed" || e.type === "scope-ended")).toEqual([]);
+    expect(events.filter((e) => e.type === "elected").map((e) => (e as { tier: string }).tier).sort()).toEqual(["global", "region"]);
+  });
 });

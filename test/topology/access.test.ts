@@ -28,6 +28,20 @@ describe("permissions derived from the topology", () => {
     }
   });
 
+  it("full mode: a node of a region of three servers writes and creates its regional key on each of its per-server buckets, and nothing of the single bucket", () => {
+    for (const r of topology.regions) {
+      const a = permissionsOf(topology, byName(`node-${r.name}`), "full").publish.allow;
+      const own = r.servers > 1 ? Array.from({ length: r.servers }, (_, i) => `regent-region-${r.name}-${i + 1}`) : [`regent-region-${r.name}`];
+      expect(a.filter((x) => x.startsWith("$KV.") && !x.includes("regent-quorum-"))).toEqual(own.map((b) => `$KV.${b}.leader`));
+      expect(a.filter((x) => x.includes("STREAM.CREATE") && x.includes("KV_regent-region-"))).toEqual(own.map((b) => `$JS.API.STREAM.CREATE.KV_${b}`));
+      // Every region's regional buckets are readable.
+      for (const q of topology.regions) for (let n = 1; n <= q.servers; n++) expect(a).toContain(`$JS.API.STREAM.INFO.KV_regent-region-${q.name}-${n}`);
+    }
+    // The shipped regions all have three servers: light mode keeps the single bucket.
+    expect(topology.regions.every((r) => r.servers === 3)).toBe(true);
+    expect(permissionsOf(topology, byName("node-eu-west")).publish.allow.some((x) => x.includes("regent-region-eu-west-1"))).toBe(false);
+  });
+
   it("a node appends events only in its own region's capture subtree, only its own region's leader, global and scope events", () => {
     for (const r of topology.regions) {
       const a = allow(byName(`node-${r.name}`));
