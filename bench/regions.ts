@@ -5,10 +5,10 @@
  * multi-region tests (test/harness/deployment.ts, shipped regions/ timings).
  *
  * Odd runs kill the global leader's region, even runs another region in
- * turn, after steady state: a leader in every region, every scope held at home, the global
- * leader renewed twice, then a random pause within one global renew
- * interval. It SIGKILLs the region's nodes and servers and measures from the
- * kill:
+ * turn, after steady state: a leader in every region, every scope held at
+ * home, the global leader renewed twice, every lease on every quorum store,
+ * then a random pause within one global renew interval. It SIGKILLs the
+ * region's nodes and servers and measures from the kill:
  *  - `elected` tier global in another region, when the lost region held the
  *    global lease (otherwise the global leader must simply stay);
  *  - `scope-held` for the lost region's scope in another region;
@@ -82,6 +82,8 @@ export async function runRegionsBench(opts: RegionsOptions = {}): Promise<Region
         return term.filter((e) => e.type === "renewed" && e.tier === "global").length >= 2;
       };
       await waitUntil(dep.nodes, renewedTwice, 60_000, "global leader renewed twice");
+      // Every lease on every quorum store: a region's loss must then move nothing else.
+      await dep.quorumSettled(60_000);
       await sleep(Math.random() * topo.global.renewMs, opts.signal);
       await waitUntil(dep.nodes, () => renewedTwice() && allHome(), 30_000, "steady before the kill");
       const g = dep.globalLeader()!;

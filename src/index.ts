@@ -30,8 +30,8 @@ export type { StateSource, MoveRequest, MoveReply, DeploymentStores } from "./hi
 export { EventPublisher, ensureEventsStream, readEventsStream, readEventsStreams, eventsStreamName, regionEventsStreamName } from "./hierarchy/events-stream.js";
 export type { StoredEvent, ReadEventsOptions } from "./hierarchy/events-stream.js";
 export { startQuorumElection, QuorumElection } from "./election/quorum.js";
-export type { LesseeEvent, ScopeEndReason } from "./scopes/lessee.js";
-export type { MoveResult } from "./scopes/authority.js";
+export type { LesseeEvent, ScopeEndReason } from "./scopes/types.js";
+export type { MoveResult } from "./scopes/types.js";
 export { subjects } from "./wire/subjects.js";
 export { encodeEvent, decodeEvent, WIRE_VERSION } from "./wire/events.js";
 export type { LeaderEvent, ScopeEvent, StateSnapshot, LeaseRow, WireEvent } from "./wire/events.js";

@@ -15,6 +15,8 @@ import { join } from "node:path";
 import { RegentProcess, waitUntil, type CandidateEvent } from "../launcher/candidates.js";
 import { withParentDeathSignal } from "../launcher/ports.js";
 import { monotonicNowMs } from "../observability/oracle.js";
+import { connectNats } from "../cli/common.js";
+import { untilQuorumSettled } from "../cli/observe-cmds.js";
 import type { Topology } from "../topology/load.js";
 import type { Fabric } from "./fabric.js";
 
@@ -195,6 +197,16 @@ export class DrillDeployment {
       timeoutMs,
       `steady state (leaders in ${regions.join(",")}, a global leader, every scope held at home)`,
     );
+  }
+
+  /** Every lease on every quorum store (see `untilQuorumSettled`): faults that must move nothing else start from here. */
+  async quorumSettled(timeoutMs = 30_000, signal?: AbortSignal): Promise<void> {
+    const nc = await connectNats(this.fabric.anyUrls(), "regent-drill-settled");
+    try {
+      await untilQuorumSettled(nc, this.topology.cluster, this.regionNames(), timeoutMs, signal);
+    } finally {
+      await nc.close().catch(() => undefined);
+    }
   }
 
   /** SIGKILLs the region's node processes and servers; returns the time of the first kill. */

@@ -71,6 +71,7 @@ async function defaultStart(ctx: DrillContext): Promise<void> {
   ctx.dep.spawnAll();
   await ctx.dep.ready();
   await ctx.dep.steady(undefined, 90_000);
+  await ctx.dep.quorumSettled(60_000, ctx.signal);
 }
 
 /** nats-server ping_interval for the namespace fabric: `--nats-ping` (default 1s; "default" keeps the server's 2m). */

@@ -5,7 +5,7 @@
  * writing.
  */
 import type { MoveReason } from "../wire/events.js";
-import type { ScopeRegion } from "./authority.js";
+import type { ScopeRegion } from "./types.js";
 
 /** Where a scope goes, why, and whether it is pinned there (a manual move away from home). */
 export interface Target {

@@ -29,7 +29,7 @@ import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
 import type { ScopeEvent } from "../wire/events.js";
 import { deadlineSignal } from "../util/timers.js";
-import type { LesseeEvent, ScopeClock, ScopeEndReason } from "./lessee.js";
+import type { LesseeEvent, ScopeClock, ScopeEndReason } from "./types.js";
 import { SCOPE_FILTER, encodeScope, scopeKey, scopeOfKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
 import { isConflict, recordOf, newSlot, noteFailure, noteRead, scopeRules, setView, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
 

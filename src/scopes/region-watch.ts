@@ -8,8 +8,8 @@
  */
 import { viewOf } from "../lease/record.js";
 import type { Timing } from "../election/timing.js";
-import type { ScopeClock } from "./lessee.js";
-import type { ScopeRegion } from "./authority.js";
+import type { ScopeClock } from "./types.js";
+import type { ScopeRegion } from "./types.js";
 import { authorityRoundMs, type PlacementView } from "./placement.js";
 import type { LeaseStore } from "../lease/store.js";
 import { deadlineSignal } from "../util/timers.js";

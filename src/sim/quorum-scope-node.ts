@@ -13,12 +13,12 @@ import { startQuorumElection, type QuorumElection } from "../election/quorum.js"
 import { resolveTiming } from "../election/timing.js";
 import type { LeaseStore } from "../lease/store.js";
 import { silentLogger } from "../observability/logger.js";
-import type { ScopeRegion } from "../scopes/authority.js";
-import type { LesseeEvent } from "../scopes/lessee.js";
+import type { ScopeRegion } from "../scopes/types.js";
+import type { LesseeEvent } from "../scopes/types.js";
 import { QuorumScopeAuthority } from "../scopes/quorum-authority.js";
 import { QuorumScopeLessee } from "../scopes/quorum-lessee.js";
 import type { ScopeQuorumRules } from "../scopes/quorum-scope.js";
-import type { ScopeClock } from "../scopes/lessee.js";
+import type { ScopeClock } from "../scopes/types.js";
 import type { TimerClock } from "../util/timers.js";
 
 export type QNodeEvent =

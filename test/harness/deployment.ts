@@ -8,9 +8,8 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RegentProcess, waitUntil } from "../../src/launcher/candidates.js";
-import { waitFor } from "../../src/launcher/ports.js";
 import { connectNats } from "../../src/cli/common.js";
-import { requestState } from "../../src/cli/observe-cmds.js";
+import { untilQuorumSettled } from "../../src/cli/observe-cmds.js";
 import { startSupercluster, type Supercluster, type SuperclusterMode } from "../../src/launcher/supercluster.js";
 import { checkIntervals, readIntervals, type CheckResult, type LeadershipInterval } from "../../src/observability/oracle.js";
 import { loadTopology, type Topology } from "../../src/topology/load.js";
@@ -121,19 +120,7 @@ export class TestDeployment {
   async quorumSettled(timeoutMs = 30_000): Promise<void> {
     const nc = await connectNats(this.sc.urls, "test-quorum-settled");
     try {
-      let last = "";
-      await waitFor(
-        async () => {
-          const s = await requestState(nc, this.topology.cluster, 2_000).catch(() => undefined);
-          if (!s) return false;
-          const rows = [["global", s.global], ...Object.entries(s.scopes)] as const;
-          last = rows.map(([name, r]) => `${name} ${r.quorum ? `${r.quorum.agree}/${r.quorum.stores}` : "?"}`).join(", ");
-          return rows.length === 1 + this.topology.regions.length && rows.every(([, r]) => r.state === "held" && !!r.quorum && r.quorum.agree === r.quorum.stores);
-        },
-        { timeoutMs, intervalMs: 200, what: "every quorum store to carry the global lease and every scope" },
-      ).catch((err: Error) => {
-        throw new Error(`${err.message} (last seen: ${last})`);
-      });
+      await untilQuorumSettled(nc, this.topology.cluster, this.topology.regions.map((r) => r.name), timeoutMs);
     } finally {
       await nc.close().catch(() => undefined);
     }

@@ -5,7 +5,7 @@
  * re-grants a scope that stopped renewing.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import type { ScopeAuthority } from "../../src/scopes/authority.js";
+import type { QuorumScopeAuthority } from "../../src/scopes/quorum-authority.js";
 import { REGIONS, World } from "./world.js";
 
 let w: World;
@@ -54,7 +54,7 @@ describe("region liveness under a regional lease longer than the topology's", ()
     w = new World(44);
     for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`, r.name === "us" ? { regionalLeaseMs: 9_000 } : {});
     await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 30_000, "every scope held at home");
-    const authority = (w.globalLeader()!.node as unknown as { authority: ScopeAuthority }).authority;
+    const authority = (w.globalLeader()!.node as unknown as { authority: QuorumScopeAuthority }).authority;
     let samples = 0;
     let notLive = 0;
     await w.until(

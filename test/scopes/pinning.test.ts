@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { readState, stateSourceOf } from "../../src/hierarchy/bus.js";
 import { renderState } from "../../src/cli/observe-cmds.js";
 import { scopeKey, scopeViewOf } from "../../src/scopes/record.js";
-import type { MoveResult } from "../../src/scopes/authority.js";
+import type { MoveResult } from "../../src/scopes/types.js";
 import { REGIONS, World } from "./world.js";
 
 let w: World;
