@@ -231,7 +231,14 @@ export class QuorumElection {
   }
 
   private takeableAt(s: Slot, term: number, bidding: boolean): number {
-    if (!this.rules.termAllows(termOf(s.view), term, bidding)) return Number.POSITIVE_INFINITY;
+    // A holder whose validity has run without a break since its bid may take
+    // back a store showing a *higher* term (by the take rule below): no such
+    // term can have been held yet (its bid read our term on a majority, so it
+    // came after ours, and a holder needs a majority we still back), so it is
+    // no token anyone used. Without this a loser's partial bid pins us to a
+    // bare majority for the rest of the term (docs/quorum.md, "Stragglers").
+    const holding = !bidding && this.role === "leader" && this.validity() > this.now();
+    if (!holding && !this.rules.termAllows(termOf(s.view), term, bidding)) return Number.POSITIVE_INFINITY;
     const at = this.rules.takeableAt(s, this.id, term, bidding, this.timing) ?? Number.POSITIVE_INFINITY;
     // Our own release a lease later still: a follower that does not trust the
     // released term yet (R9) waits a full lease too, and the participant that

@@ -127,6 +127,29 @@ describe("quorum election (SimulatedClock + 3 memory stores)", () => {
   });
 });
 
+describe("quorum election: a straggler store with a higher term", () => {
+  it("a holder takes back a store that shows a higher term nobody holds (a loser's partial bid), so one more store's loss costs it nothing", async () => {
+    sim = new QuorumSim(3, 21);
+    const a = sim.add("a");
+    await sim.until(() => a.election.isLeader(), 5_000);
+    const term = a.election.leadership()!.token;
+    // A competitor's bid for a higher term won store 2 only and was given
+    // back (its release), while a holds stores 0 and 1: a straggler.
+    const v = viewOf(await sim.stores[2]!.get("test.leader"));
+    if (v.state !== "held") throw new Error(v.state);
+    sim.stores[2]!.forge("test.leader", "put", encodeRecord({ ...v.record, holder: "b", token: term + 3, commit: undefined, released: true, reveal: "b".repeat(32) }));
+    // A lease and a bit later, a holds store 2 again, in its own term.
+    await sim.advance(2 * 3000 + 500);
+    const again = viewOf(await sim.stores[2]!.get("test.leader"));
+    expect(again.state === "held" && again.holder === "a" && again.token === term).toBe(true);
+    // Then store 0 dies: stores 1 and 2 still back a.
+    sim.stores[0]!.setAvailable(false);
+    await sim.advance(10_000);
+    expect(a.election.leadership()?.token).toBe(term);
+    expect(a.events.filter((e) => e.type === "deposed")).toHaveLength(0);
+  });
+});
+
 /**
  * Forged records (docs/quorum.md, "Forged records"; the single-store rule is
  * R9 of safety.md). A forger with write rights on the stores writes records
