@@ -162,8 +162,9 @@ export class NatsLeaseStore implements LeaseStore {
     this.config = new StreamConfigCheck(
       bucket,
       async () => {
+        const highAtSend = this.restarts.mark();
         const fresh = await this.jsm.streams.info(this.stream);
-        this.restarts.observe(fresh);
+        this.restarts.observe(fresh, highAtSend);
         return fresh.config;
       },
       info.config,
