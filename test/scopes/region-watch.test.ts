@@ -32,34 +32,39 @@ async function advance(ms: number): Promise<void> {
   }
 }
 
+/** A region electing `a` on `n` stores, and the authority's RegionWatch of it through links of its own. */
+function watchedRegion(region: string, n: number, seed: number) {
+  const stores = Array.from({ length: n }, (_, i) => new MemoryLeaseStore(`${region}-${i + 1}`));
+  const links = stores.map((s) => new FaultyStore(s));
+  const election: QuorumElection = startQuorumElection({
+    stores: stores.map((s) => new FaultyStore(s)),
+    key: "leader",
+    id: `${region}-a`,
+    leaseMs: 2000,
+    simulation: { now: () => clock.now(), clock: scopeClock, random: prng(seed), wallNow: () => clock.now() },
+  });
+  const watch = new RegionWatch({
+    regions: [{ name: region, failover: [], leaseMs: 2000 }],
+    regionStore: async () => (n === 1 ? links[0]! : links),
+    ...(n > 1 ? { storesPerRegion: () => n } : {}),
+    regionalKey: "leader",
+    timing: resolveTiming({ leaseMs: 3000 }),
+    failbackAfterMs: 4000,
+    clock: scopeClock,
+  });
+  stop = async () => {
+    watch.stop();
+    const s = election.stop();
+    await advance(200);
+    await s;
+  };
+  return { election, links, watch };
+}
+
 describe("RegionWatch over a region's quorum of stores", () => {
   it("a region whose leader holds a majority stays live when one of its stores goes dark", async () => {
-    const stores = [0, 1, 2].map((i) => new MemoryLeaseStore(`eu-${i + 1}`));
-    const links = stores.map((s) => new FaultyStore(s));
-    const random = prng(5);
-    const election: QuorumElection = startQuorumElection({
-      stores: stores.map((s) => new FaultyStore(s)),
-      key: "leader",
-      id: "eu-a",
-      leaseMs: 2000,
-      simulation: { now: () => clock.now(), clock: scopeClock, random, wallNow: () => clock.now() },
-    });
     // The authority's watch, through its own links to the region's three stores.
-    const watch = new RegionWatch({
-      regions: [{ name: "eu", failover: [], leaseMs: 2000 }],
-      regionStore: async () => links,
-      storesPerRegion: () => 3,
-      regionalKey: "leader",
-      timing: resolveTiming({ leaseMs: 3000 }),
-      failbackAfterMs: 4000,
-      clock: scopeClock,
-    });
-    stop = async () => {
-      watch.stop();
-      const s = election.stop();
-      await advance(200);
-      await s;
-    };
+    const { election, links, watch } = watchedRegion("eu", 3, 5);
     watch.start();
     await advance(6_000);
     expect(election.isLeader()).toBe(true);
@@ -79,29 +84,8 @@ describe("RegionWatch over a region's quorum of stores", () => {
   });
 
   it("a region whose every store goes dark is presumed down after its lease", async () => {
-    const store = new MemoryLeaseStore("us");
-    const link = new FaultyStore(store);
-    const election = startQuorumElection({
-      stores: [new FaultyStore(store)],
-      key: "leader",
-      id: "us-a",
-      leaseMs: 2000,
-      simulation: { now: () => clock.now(), clock: scopeClock, random: prng(6), wallNow: () => clock.now() },
-    });
-    const watch = new RegionWatch({
-      regions: [{ name: "us", failover: [], leaseMs: 2000 }],
-      regionStore: async () => link,
-      regionalKey: "leader",
-      timing: resolveTiming({ leaseMs: 3000 }),
-      failbackAfterMs: 4000,
-      clock: scopeClock,
-    });
-    stop = async () => {
-      watch.stop();
-      const s = election.stop();
-      await advance(200);
-      await s;
-    };
+    const { links, watch } = watchedRegion("us", 1, 6);
+    const link = links[0]!;
     watch.start();
     await advance(6_000);
     expect(watch.live("us")).toBe(true);
