@@ -37,6 +37,12 @@ export interface QuorumElectionOptions extends TimingOptions {
   meta?: Record<string, string>;
   /** Event-loop stall threshold in ms; 0 disables the monitor. Default 200. */
   stallThresholdMs?: number;
+  /**
+   * False to start as an observer: it reads and watches every store (so its
+   * waits run) but bids only after {@link QuorumElection.setCandidate}(true).
+   * Default true.
+   */
+  candidate?: boolean;
   /** Deterministic simulation, as in `ElectionOptions`; `rules` replaces safety rules (mutation tests only). */
   simulation?: { now: () => number; clock: TimerClock; random: () => number; wallNow?: () => number; rules?: Partial<QuorumRules> };
 }
@@ -63,6 +69,7 @@ export class QuorumElection {
   private readonly listeners = new Set<(e: ElectionEvent) => void>();
   private readonly ac = new AbortController();
   private role: Role = "following";
+  private candidate: boolean;
   private afterRelease: "following" | "stopped" = "following";
   private term = 0;
   private highestSeen = 0;
@@ -71,6 +78,15 @@ export class QuorumElection {
   private termCtl: AbortController | null = null;
   private lastValidity = Number.NEGATIVE_INFINITY;
   private bidFailures = 0;
+  /**
+   * The first store of a bid in store order (the same for every candidate):
+   * written alone, the others only once it is decided. Two rivals meet there
+   * first, so the loser stops before it wins anything elsewhere; bidding on
+   * all stores at once let each win its nearest store and neither a majority.
+   */
+  private bidLead: SlotRt | null = null;
+  /** A rival wrote over a store of this bid: write no further bid stores. */
+  private bidBeaten = false;
   private backoffUntil = Number.NEGATIVE_INFINITY;
   private timer: unknown = null;
   private malformedLogged = false;
@@ -96,6 +112,7 @@ export class QuorumElection {
     this.clock = sim?.clock ?? realClock;
     this.rules = { ...safeRules, ...sim?.rules };
     this.meta = opts.meta;
+    this.candidate = opts.candidate ?? true;
     let n = 0;
     this.newSecret = sim ? () => `sim-${this.id}-${++n}` : () => randomBytes(16).toString("hex");
     this.quorum = this.rules.quorumSize(opts.stores.length);
@@ -166,6 +183,18 @@ export class QuorumElection {
     }
   }
 
+  /**
+   * Starts or ends the candidacy without losing what was watched. Ending it
+   * ends a held term at once (`deposed`, reason `resigned`, before this
+   * returns) and gives up a bid in progress; the stores are still watched.
+   */
+  setCandidate(on: boolean): void {
+    if (this.role === "stopped" || this.candidate === on) return;
+    this.candidate = on;
+    if (!on) this.depose("resigned");
+    this.step();
+  }
+
   /** Re-checks the deadline now (after stalls, and for simulations). */
   tick(): void {
     this.step();
@@ -197,11 +226,16 @@ export class QuorumElection {
       const next = this.nextTerm();
       const takeable = this.slots.filter((s) => this.takeableAt(s, next, true) <= now).length;
       // A forged term near 2^53 leaves no exact term above it: no bid (a denial of service, docs/quorum.md).
-      if (now >= this.backoffUntil && takeable >= q && Number.isSafeInteger(next)) this.startBid(now);
+      if (this.candidate && now >= this.backoffUntil && takeable >= q && Number.isSafeInteger(next)) this.startBid(now);
     }
     if (this.role === "bidding") {
+      // The lead store first, alone: a candidate that loses it to a rival
+      // writes nowhere else (docs/quorum.md, "Contention and liveness").
+      const lead = this.bidLead;
+      const leadOpen = lead !== null && (lead.bid === "pending" || lead.busy);
+      if ((lead !== null && this.bidBeaten) || !this.candidate) for (const s of this.slots) if (s.bid === "pending" && !s.busy) s.bid = "lost";
       for (const s of this.slots) {
-        if (s.bid !== "pending" || s.busy) continue;
+        if (s.bid !== "pending" || s.busy || (leadOpen && s !== lead)) continue;
         if (this.takeableAt(s, this.term, true) <= now) this.write(s, "bid");
         else s.bid = "lost";
       }
@@ -274,11 +308,13 @@ export class QuorumElection {
     this.termSecret = this.newSecret();
     this.termCommit = commitOf(this.termSecret);
     for (const s of this.slots) s.bid = this.takeableAt(s, this.term, true) <= now ? "pending" : null;
+    this.bidLead = this.slots.find((s) => s.bid === "pending") ?? null;
+    this.bidBeaten = false;
   }
 
   private finishBid(now: number): void {
     for (const s of this.slots) s.bid = null;
-    if (this.validity() > now) {
+    if (this.validity() > now && this.candidate) {
       this.role = "leader";
       this.bidFailures = 0;
       this.termCtl = new AbortController();
@@ -387,7 +423,7 @@ export class QuorumElection {
     if (s.changedTo > rev) {
       // The watch showed a later revision that was not this write: someone
       // else wrote over it before we heard back. It backs nothing.
-      if (kind === "bid") s.bid = "lost";
+      if (kind === "bid") [s.bid, this.bidBeaten] = ["lost", true];
       forgetSlot(s);
       s.nextRead = now;
       this.lose(s);
@@ -417,6 +453,7 @@ export class QuorumElection {
 
   private onWriteFailed(s: SlotRt, kind: WriteKind, err: unknown): void {
     if (kind === "bid") s.bid = "lost";
+    if (kind === "bid" && isConflict(err)) this.bidBeaten = true;
     if (isConflict(err)) {
       // A real answer: the store is fine, our view of it is stale, and
       // someone else wrote there: trust nothing we read next at once (a lost race).

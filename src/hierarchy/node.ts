@@ -203,6 +203,8 @@ export class RegentNode {
           });
           this.authority = a;
           a.start();
+          // A node that is global leader already (simulations restart actors) writes at once.
+          if (this.global().held) a.empower();
           return () => {
             this.authority = null;
             this.pastMoves += a.moves;
@@ -218,16 +220,24 @@ export class RegentNode {
           };
         }),
         globalElector: fromCallback<NodeEvent, { tier: string }>(({ sendBack }) => {
-          this.regionLost = false;
           const e = this.elect("global", this.startGlobal(), sendBack);
           this.globalElection = e;
           return () => {
-            // Runs in the same step as the regional loss: the global term's
-            // signal aborts before anything else can happen.
             this.globalElection = null;
             void e.stop().catch((err) => this.log.warn({ err }, "global stop failed"));
           };
         }),
+      },
+      actions: {
+        offerGlobal: () => {
+          this.regionLost = false;
+          this.globalElection?.setCandidate(true);
+        },
+        // Runs in the same step as the regional loss: the global term's
+        // signal aborts before anything else can happen.
+        withdrawGlobal: () => this.globalElection?.setCandidate(false),
+        empowerAuthority: () => this.authority?.empower(),
+        disempowerAuthority: () => this.authority?.disempower(),
       },
     });
     this.actor = createActor(machine, opts.simulation ? { clock: opts.simulation.clock as never } : {});
@@ -342,13 +352,15 @@ export class RegentNode {
   }
 
   private startGlobal(): QuorumElection {
-    return this.startQuorum("global", GLOBAL_KEY, this.quorumStores(), this.opts.globalTiming);
+    // An observer until this node leads its region (node-machine.ts).
+    return this.startQuorum("global", GLOBAL_KEY, this.quorumStores(), this.opts.globalTiming, false);
   }
 
-  private startQuorum(tier: "region" | "global", key: string, stores: LeaseStore[], timing: TimingOptions | undefined): QuorumElection {
+  private startQuorum(tier: "region" | "global", key: string, stores: LeaseStore[], timing: TimingOptions | undefined, candidate = true): QuorumElection {
     const sim = this.opts.simulation;
     return startQuorumElection({
       ...timing,
+      candidate,
       stores,
       key,
       id: this.id,

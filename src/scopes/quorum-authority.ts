@@ -1,7 +1,7 @@
 /**
  * The lease authority of scope leases held on a majority of N independent
- * stores (docs/quorum.md, "Scope leases over a quorum"). Runs on the global
- * leader only, like `authority.ts`, with the same placement rules
+ * stores (docs/quorum.md, "Scope leases over a quorum"). Runs on every node
+ * and writes on the global leader only, with the placement rules
  * (placement.ts: targets, pins, failback hysteresis) and region liveness
  * (region-watch.ts). Per scope and store it keeps what the quorum rules need
  * (quorum-scope.ts) and, after every reply and each round:
@@ -16,8 +16,10 @@
  *   up holding every reachable store (and the term stays on N − q + 1);
  * - **recall** (failback, manual move): on every store showing the held,
  *   unrecalled term; the "unchanged since" of each store is kept;
- * - a new authority starts every store's watch from scratch, so it leaves
- *   held records alone;
+ * - it watches from the node's start, global leader or not, and decides and
+ *   writes only while `globalToken()` is set (node-machine.ts): a node
+ *   that becomes global leader acts on a lease already watched; an
+ *   authority that just started leaves held records alone for a lease;
  * - a release is taken at once only when it reveals the secret committed on
  *   the held records of the term watched on that store (`judgeScope`,
  *   docs/quorum.md, "Forged scope records"); any other is waited out.
@@ -31,7 +33,7 @@ import { deadlineSignal } from "../util/timers.js";
 import type { MoveResult, ScopeRegion } from "./types.js";
 import type { ScopeClock } from "./types.js";
 import { chooseTarget, type Target } from "./placement.js";
-import { encodeScope, scopeKey, scopeViewOf, type ScopeRecord } from "./record.js";
+import { SCOPE_FILTER, encodeScope, scopeKey, scopeOfKey, scopeViewOf, type ScopeRecord } from "./record.js";
 import { RegionWatch } from "./region-watch.js";
 import { forget, isConflict, judgeScope, newSlot, noteFailure, noteRead, recordOf, scopeRules, scopeTerm, setView, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
 
@@ -107,12 +109,27 @@ export class QuorumScopeAuthority {
       this.scopes.set(spec.name, sc);
       this.step(sc);
     }
+    this.o.stores.forEach((_, i) => this.watch(i));
   }
 
   stop(): void {
     this.ac.abort();
     this.regions.stop();
     for (const sc of this.scopes.values()) this.o.clock.clearTimeout(sc.timer);
+    for (const scope of [...this.pending.keys()]) this.abandon(scope, "no longer the lease authority");
+  }
+
+  /**
+   * This node just became global leader: decide now, on what was watched
+   * before (the authority watches from the node's start, so a lost region's
+   * scope may already be takeable; node-machine.ts).
+   */
+  empower(): void {
+    for (const sc of this.scopes.values()) this.step(sc);
+  }
+
+  /** No longer global leader: nothing more is written (`globalToken` is null), and pending moves fail. */
+  disempower(): void {
     for (const scope of [...this.pending.keys()]) this.abandon(scope, "no longer the lease authority");
   }
 
@@ -339,6 +356,8 @@ export class QuorumScopeAuthority {
 
   /** Publishes `granted` once the latest grant shows on a majority, and resolves a finished move. */
   private announce(sc: ScopeRt): void {
+    // Every node watches; only the global leader speaks for the authority.
+    if (this.o.globalToken() === null) return;
     const cur = this.latest(sc);
     if (!cur || cur.term <= sc.announced) return;
     const on = sc.slots.filter((s) => scopeTerm(s.sv) === cur.term).length;
@@ -346,6 +365,32 @@ export class QuorumScopeAuthority {
     sc.announced = cur.term;
     const r = cur.rec;
     this.o.publish?.({ v: 1, kind: "granted", cluster: this.o.cluster, scope: sc.spec.name, region: r.region, node: r.node, token: cur.term, reason: r.reason, from: r.from ?? null, at: Date.now() });
+  }
+
+  /**
+   * A watch per store, as a hint to read at once: a lessee's release after a
+   * recall is then granted on in milliseconds rather than at the next round.
+   * Reads stay what the rules use; a missed or late entry costs one round.
+   */
+  private watch(i: number): void {
+    const store = this.o.stores[i]!;
+    const signal = this.ac.signal;
+    void (async () => {
+      while (!signal.aborted) {
+        try {
+          for await (const e of store.watch(SCOPE_FILTER, { signal })) {
+            const sc = this.scopes.get(scopeOfKey(e.key));
+            const s = sc?.slots[i];
+            if (!sc || !s || e.revision === s.sv?.revision) continue;
+            s.nextRead = this.o.clock.now();
+            if (!s.busy) this.step(sc);
+          }
+        } catch {
+          /* reads go on; watch again below */
+        }
+        if (!signal.aborted) await new Promise((r) => this.o.clock.setTimeout(() => r(undefined), this.o.timing.retryMs * 4));
+      }
+    })();
   }
 
   private done(sc: ScopeRt, s: ScopeSlot, clear: () => void, fn: () => void): void {

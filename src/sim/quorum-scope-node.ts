@@ -1,12 +1,12 @@
 /**
- * One simulated participant of the quorum-scoped deployment (issue 11, step
- * 2): a regional candidate on its region's own store; while regional leader,
- * a candidate of the global `QuorumElection` over every region's R1 store and
- * the quorum lessee of every scope; while also global leader, the quorum
- * authority. The same nesting as the node machine (hierarchy/node-machine.ts):
- * losing the region ends the global and scope roles in the same step, and
- * both are capped by the regional validity. Simulation wiring only; the
- * production wiring into `regent node` is a later step.
+ * One simulated participant of the quorum-scoped deployment (issue 11): the
+ * same composition as `regent node` (hierarchy/node-machine.ts). A regional
+ * candidate on its region's own store; from the start an observer of the
+ * global `QuorumElection` over every region's R1 store, a candidate only
+ * while regional leader; from the start the quorum authority, writing only
+ * while global leader; while regional leader, the quorum lessee of every
+ * scope. Losing the region ends the global and scope roles in the same step,
+ * and both are capped by the regional validity.
  */
 import { startElection, type Election } from "../election/election.js";
 import { startQuorumElection, type QuorumElection } from "../election/quorum.js";
@@ -46,23 +46,43 @@ export interface QNodeOptions {
 
 export class QuorumScopeNode {
   readonly regional: Election;
-  global: QuorumElection | null = null;
+  readonly global: QuorumElection;
+  readonly authority: QuorumScopeAuthority;
   lessee: QuorumScopeLessee | null = null;
-  authority: QuorumScopeAuthority | null = null;
   private readonly listeners = new Set<(e: QNodeEvent) => void>();
   private readonly tried = new Map<string, number>();
+  private readonly scopeTiming;
 
   constructor(private readonly o: QNodeOptions) {
     const sim = { now: () => o.clock.now(), clock: o.clock, random: o.random, wallNow: o.wallNow };
+    this.scopeTiming = resolveTiming({ leaseMs: o.leases.scope, maxDrift: o.maxDrift });
     this.regional = startElection({ store: o.regionalStore, key: "leader", id: o.id, leaseMs: o.leases.region, maxDrift: o.maxDrift, simulation: sim });
+    this.global = startQuorumElection({ stores: o.quorumStores, key: "global.leader", id: o.id, leaseMs: o.leases.global, maxDrift: o.maxDrift, simulation: sim, candidate: false });
+    this.authority = new QuorumScopeAuthority({
+      stores: o.quorumStores, regionStore: o.regionStore, regionalKey: "leader", regions: o.regions, timing: this.scopeTiming,
+      failbackAfterMs: o.failbackAfterMs, cluster: "sim", node: o.id, globalToken: () => this.globalRole()?.token ?? null,
+      clock: o.clock, random: o.random, log: silentLogger(), ...(o.authorityRules ? { rules: o.authorityRules } : {}),
+    });
+    this.authority.start();
     this.regional.on((e) => {
       if (e.type === "elected") {
         this.emit({ type: "elected", tier: "region", token: e.token, validUntil: e.validUntil });
-        this.startUpper();
+        this.startLessee();
+        this.global.setCandidate(true);
       } else if (e.type === "renewed") this.emit({ type: "renewed", tier: "region", token: e.token, validUntil: e.validUntil });
       else if (e.type === "deposed") {
         this.stopUpper();
         this.emit({ type: "deposed", tier: "region", token: e.token, reason: e.reason });
+      }
+    });
+    this.global.on((e) => {
+      if (e.type === "elected") {
+        this.emit({ type: "elected", tier: "global", token: e.token, validUntil: Math.min(e.validUntil, this.regionalDeadline()) });
+        this.authority.empower();
+      } else if (e.type === "renewed") this.emit({ type: "renewed", tier: "global", token: e.token, validUntil: Math.min(e.validUntil, this.regionalDeadline()) });
+      else if (e.type === "deposed") {
+        this.authority.disempower();
+        this.emit({ type: "deposed", tier: "global", token: e.token, reason: e.reason });
       }
     });
   }
@@ -77,7 +97,7 @@ export class QuorumScopeNode {
 
   /** The global role, capped by the regional one (null when not held). */
   globalRole(): { token: number; validUntil: number } | null {
-    const g = this.global?.leadership();
+    const g = this.global.leadership();
     const r = this.regional.leadership();
     return g && r ? { token: g.token, validUntil: Math.min(g.validUntil, r.validUntil) } : null;
   }
@@ -90,32 +110,10 @@ export class QuorumScopeNode {
     for (const l of this.listeners) l(e);
   }
 
-  private startUpper(): void {
+  private startLessee(): void {
     const o = this.o;
-    const sim = { now: () => o.clock.now(), clock: o.clock, random: o.random, wallNow: o.wallNow };
-    const scopeTiming = resolveTiming({ leaseMs: o.leases.scope, maxDrift: o.maxDrift });
-    const g = startQuorumElection({ stores: o.quorumStores, key: "global.leader", id: o.id, leaseMs: o.leases.global, maxDrift: o.maxDrift, simulation: sim });
-    this.global = g;
-    g.on((e) => {
-      if (this.global !== g) return;
-      if (e.type === "elected") {
-        this.emit({ type: "elected", tier: "global", token: e.token, validUntil: Math.min(e.validUntil, this.regionalDeadline()) });
-        const a = new QuorumScopeAuthority({
-          stores: o.quorumStores, regionStore: o.regionStore, regionalKey: "leader", regions: o.regions, timing: scopeTiming,
-          failbackAfterMs: o.failbackAfterMs, cluster: "sim", node: o.id, globalToken: () => this.globalRole()?.token ?? null,
-          clock: o.clock, random: o.random, log: silentLogger(), ...(o.authorityRules ? { rules: o.authorityRules } : {}),
-        });
-        this.authority = a;
-        a.start();
-      } else if (e.type === "renewed") this.emit({ type: "renewed", tier: "global", token: e.token, validUntil: Math.min(e.validUntil, this.regionalDeadline()) });
-      else if (e.type === "deposed") {
-        this.authority?.stop();
-        this.authority = null;
-        this.emit({ type: "deposed", tier: "global", token: e.token, reason: e.reason });
-      }
-    });
     const l = new QuorumScopeLessee({
-      stores: o.quorumStores, scopes: o.regions.map((r) => r.name), region: o.region, node: o.id, cluster: "sim", timing: scopeTiming,
+      stores: o.quorumStores, scopes: o.regions.map((r) => r.name), region: o.region, node: o.id, cluster: "sim", timing: this.scopeTiming,
       clock: o.clock, random: o.random, regionalDeadline: () => this.regionalDeadline(), log: silentLogger(), emit: (e) => this.emit(e), tried: this.tried,
       ...(o.lesseeRules ? { rules: o.lesseeRules } : {}),
     });
@@ -128,10 +126,7 @@ export class QuorumScopeNode {
     const l = this.lessee;
     this.lessee = null;
     void l?.stop("region-lost");
-    this.authority?.stop();
-    this.authority = null;
-    // Its `deposed` goes out synchronously inside stop(), while still current.
-    void this.global?.stop();
-    this.global = null;
+    // Its `deposed` goes out synchronously, which disempowers the authority.
+    this.global.setCandidate(false);
   }
 }
