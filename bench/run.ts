@@ -62,7 +62,8 @@ function gitRevision(): string | null {
   try {
     const opts = { cwd: HERE, encoding: "utf8" as const, timeout: 5_000 };
     const rev = execFileSync("git", ["rev-parse", "--short", "HEAD"], opts).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "bin"], opts).trim() !== "";
+    // Top-level pathspecs: the cwd is bench/, where "src" would name bench/src.
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", ":/src", ":/bin"], opts).trim() !== "";
     return dirty ? `${rev}+dirty` : rev;
   } catch {
     return null;

@@ -15,7 +15,7 @@ const NAMED: Partial<Record<Exclude<ScopeQuorumMutation, "none">, number>> = {
   "lessee-minority": 11, // a lessee counts a minority of stores as held
   "regrant-after-minority": 5, // the authority re-grants once a minority is takeable, onto every store
   "scope-term-from-one-store": 4, // the grant's term from one store, no per-store term check
-  "scope-take-any-release": 413, // any release taken at once (no term secret): a forged release on a majority while the lessee is cut off
+  "scope-take-any-release": 393, // any release taken at once (no term secret): a forged release on a majority while the lessee is cut off
 };
 
 describe("scope leases over a quorum: simulation", () => {
