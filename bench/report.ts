@@ -8,6 +8,7 @@ import type { MachineInfo } from "./election.js";
 import type { IdleResult } from "./idle.js";
 import type { RegionsResult } from "./regions.js";
 import type { ScaleResult } from "./scale.js";
+import type { ServersResult } from "./servers.js";
 import type { Stats } from "./stats.js";
 import type { StreamLeaderResult } from "./stream-leader.js";
 
@@ -28,6 +29,7 @@ export type SuiteMachine = MachineInfo & { etcd: string | null; etcd3Client: str
 export interface SuiteResults {
   compare?: Envelope<CompareResult>;
   regions?: Envelope<RegionsResult>;
+  servers?: Envelope<ServersResult>;
   "stream-leader"?: Envelope<StreamLeaderResult>;
   scale?: Envelope<ScaleResult>;
   idle?: Envelope<IdleResult>;
@@ -162,6 +164,35 @@ function regionsSection(e: Envelope<RegionsResult> | undefined): string[] {
   ];
 }
 
+function serversSection(e: Envelope<ServersResult> | undefined): string[] {
+  if (!e) return ["Not run yet: " + rerun("servers") + "."];
+  const r = e.result;
+  const s = r.settings;
+  const list = (xs: string[]) => (xs.length ? `**${xs.length}**: ${xs.join("; ")}` : "0");
+  const rw = r.rewrittenMs;
+  return [
+    `Full supercluster (${s.regions.join(", ")}: ${s.serversPerRegion} nats-servers each; the regional lease is a quorum lease over one R1 bucket per server of the region, ` +
+      `the global and scope leases one over each region's quorum bucket on \`<region>-1\`), ${s.candidatesPerRegion} \`regent node --mode full\` per region; ` +
+      `region lease ${s.regionLeaseMs} ms, global lease ${s.globalLeaseMs} ms (renew ${s.globalRenewMs} ms), scope lease ${s.scopeLeaseMs} ms. ` +
+      `${s.rounds} round(s), each SIGKILLing every server in turn at a random point of the global renew interval, after steady state (every scope at home, every lease on every quorum store). ` +
+      `A killed server stays down until every role renewed a lease past the deadline its last pre-kill write gave it, and at least ${s.minDownMs} ms; then it is restarted, and the kill ends once every record it hosts is written again. ` +
+      `Changes: every term begun or ended at any tier, every role whose holder or token moved, every re-written record with another holder or token. ` +
+      `Lapses: a role that ended, or renewed only after its validity. Headroom: the least validity a role had left when a renewal of it succeeded. Target (issue 11): 0 changes and 0 lapses.`,
+    "",
+    row(["round", "server", "hosts", "node conns", "down ms", "kill → every role renewed a lease on, ms", "min headroom ms (role)", "restart ms", "restart → re-written ms", "changes", "lapses"]),
+    sep(11),
+    ...r.kills.map((k) =>
+      row([k.round, k.server, k.hosted.join(", "), k.nodeConnections, f0(k.downMs), f0(k.allRenewedMs), `${f0(k.minHeadroomMs)} (${k.minHeadroomRole})`, f0(k.restartMs), f0(k.rewrittenMs), list(k.changes), list(k.lapses)]),
+    ),
+    "",
+    `Summary: **${r.leadershipChanges}** leadership changes and **${r.lapses}** lapses in ${r.kills.length} kills (target 0 and 0); least validity headroom ${f0(r.minHeadroomMs)} ms (without a fault, over 10 s before the first kill: ${f0(r.steadyMinHeadroomMs)} ms, ${r.steadyMinHeadroomRole}${r.steadyChanges.length ? `; **changes or lapses without a fault**: ${r.steadyChanges.join("; ")}` : ""}); ` +
+      `restart → records re-written median ${f0(rw?.median)} ms, max ${f0(rw?.max)} ms; split-brain oracle: ${r.oracleViolations.length ? r.oracleViolations.join("; ") : "clean"}; ` +
+      `guarded acts outside their term: ${r.actsOutsideTerms.length ? r.actsOutsideTerms.join("; ") : "none"}.`,
+    "",
+    `Reproduce: ${rerun("servers")}.`,
+  ];
+}
+
 function streamSection(e: Envelope<StreamLeaderResult> | undefined): string[] {
   if (!e) return ["Not run yet: " + rerun("stream-leader") + "."];
   const first = e.result.configs[0]!.settings;
@@ -265,6 +296,10 @@ export function renderSection(r: SuiteResults): string {
     "### Region loss",
     "",
     ...regionsSection(r.regions),
+    "",
+    "### Single nats-server loss (full mode)",
+    "",
+    ...serversSection(r.servers),
     "",
     "### NATS stream-leader loss",
     "",

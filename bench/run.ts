@@ -8,7 +8,7 @@
  * `--quick` runs each benchmark once at a tiny size and, unless `--out-dir` /
  * `--md` say otherwise, writes nothing.
  *
- *   node --import tsx bench/run.ts [--quick] [--only compare,regions,stream-leader,scale,idle]
+ *   node --import tsx bench/run.ts [--quick] [--only compare,regions,servers,stream-leader,scale,idle]
  *        [--out-dir DIR] [--md FILE | --no-md] [--cpu-prof DIR] [--no-etcd] [--render-only]
  *        [--scale N:perBucket,…]   (scale cases instead of the default ones)
  *
@@ -27,10 +27,11 @@ import { runIdleBench } from "./idle.js";
 import { runRegionsBench } from "./regions.js";
 import { renderSection, spliceSection, type Envelope, type SuiteMachine, type SuiteResults } from "./report.js";
 import { runScaleBench, type ScaleCase } from "./scale.js";
+import { runServersBench } from "./servers.js";
 import { round } from "./stats.js";
 import { runStreamLeaderBench } from "./stream-leader.js";
 
-export const BENCHMARKS = ["compare", "regions", "stream-leader", "scale", "idle"] as const;
+export const BENCHMARKS = ["compare", "regions", "servers", "stream-leader", "scale", "idle"] as const;
 export type BenchName = (typeof BENCHMARKS)[number];
 
 export interface SuiteOptions {
@@ -99,6 +100,7 @@ export async function runSuite(opts: SuiteOptions = {}): Promise<SuiteResults> {
   const runners: Record<BenchName, () => Promise<unknown>> = {
     compare: () => runCompareBench({ ...common, ...(opts.skipEtcd ? { skipEtcd: true } : {}), ...(opts.installEtcd !== undefined ? { installEtcd: opts.installEtcd } : {}) }),
     regions: () => runRegionsBench(common),
+    servers: () => runServersBench(common),
     "stream-leader": () => runStreamLeaderBench(common),
     scale: () => runScaleBench({ ...common, ...(opts.cpuProfDir ? { cpuProfDir: opts.cpuProfDir } : {}), ...(opts.scaleCases ? { cases: opts.scaleCases } : {}) }),
     idle: () => runIdleBench(common),
