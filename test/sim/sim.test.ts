@@ -50,11 +50,13 @@ describe("deterministic simulation", () => {
     expect((await runSeed(9, { forgeries: false, mutation: "take-any-release" })).violations).toEqual([]);
   }, 120_000);
 
-  it("a lost bucket under mixed lease lengths: the successor keeps waiting the old holder's lease (seeds 399, 439, 2042)", async () => {
-    // Each seed loses a region's bucket while its holder runs a 4 s lease and
-    // a follower a 1 s one; the genesis placeholder names no lease. Waiting
-    // only the follower's own lease overlapped the holder by 0.2–149 ms.
-    for (const seed of [399, 439, 2042]) {
+  it("a lost bucket under mixed lease lengths: the successor keeps waiting the old holder's lease (seed 956)", async () => {
+    // The seed loses a region's bucket while its holder runs a longer lease
+    // than a follower; the genesis placeholder names no lease. Waiting only
+    // the follower's own lease overlaps the holder (26 ms on this seed;
+    // seeds 399, 439 and 2042 showed it, by 0.2–149 ms, until the global
+    // candidates watched from the start and changed the schedules).
+    for (const seed of [956]) {
       const r = await runSeed(seed);
       expect(r.trace.some((l) => l.includes("bucket LOST")), `seed ${seed} loses a bucket`).toBe(true);
       expect(r.violations, `seed ${seed}: npm run sim -- --seeds 1 --from ${seed} --trace`).toEqual([]);
