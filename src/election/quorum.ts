@@ -87,6 +87,9 @@ export class QuorumElection {
   private bidLead: SlotRt | null = null;
   /** A rival wrote over a store of this bid: write no further bid stores. */
   private bidBeaten = false;
+  /** Counts candidacies (`setCandidate(true)` calls): a bid finishing in a later one than it began in is given up. */
+  private candidacy = 0;
+  private bidEpoch = 0;
   private backoffUntil = Number.NEGATIVE_INFINITY;
   private timer: unknown = null;
   private malformedLogged = false;
@@ -191,7 +194,8 @@ export class QuorumElection {
   setCandidate(on: boolean): void {
     if (this.role === "stopped" || this.candidate === on) return;
     this.candidate = on;
-    if (!on) this.depose("resigned");
+    if (on) this.candidacy++;
+    else this.depose("resigned");
     this.step();
   }
 
@@ -230,12 +234,20 @@ export class QuorumElection {
     }
     if (this.role === "bidding") {
       // The lead store first, alone: a candidate that loses it to a rival
-      // writes nowhere else (docs/quorum.md, "Contention and liveness").
+      // writes nowhere else (docs/quorum.md, "Contention and liveness"). A
+      // lead no longer takeable when its turn comes (a read or a release was
+      // in flight on it, and showed a change or failed) ends the bid as a
+      // lost race does: it is retried after the backoff, from fresh reads.
       const lead = this.bidLead;
+      if (lead !== null && lead.bid === "pending" && !lead.busy && this.candidate) {
+        if (this.takeableAt(lead, this.term, true) <= now) this.write(lead, "bid");
+        else [lead.bid, this.bidBeaten] = ["lost", true];
+      }
+      if (this.bidBeaten || !this.candidate) for (const s of this.slots) if (s.bid === "pending" && !s.busy) s.bid = "lost";
+      // Computed after the lead's turn above: every pending store is then either written or decided here.
       const leadOpen = lead !== null && (lead.bid === "pending" || lead.busy);
-      if ((lead !== null && this.bidBeaten) || !this.candidate) for (const s of this.slots) if (s.bid === "pending" && !s.busy) s.bid = "lost";
       for (const s of this.slots) {
-        if (s.bid !== "pending" || s.busy || (leadOpen && s !== lead)) continue;
+        if (s.bid !== "pending" || s.busy || leadOpen) continue;
         if (this.takeableAt(s, this.term, true) <= now) this.write(s, "bid");
         else s.bid = "lost";
       }
@@ -310,11 +322,13 @@ export class QuorumElection {
     for (const s of this.slots) s.bid = this.takeableAt(s, this.term, true) <= now ? "pending" : null;
     this.bidLead = this.slots.find((s) => s.bid === "pending") ?? null;
     this.bidBeaten = false;
+    this.bidEpoch = this.candidacy;
   }
 
   private finishBid(now: number): void {
     for (const s of this.slots) s.bid = null;
-    if (this.validity() > now && this.candidate) {
+    const withdrawn = !this.candidate || this.bidEpoch !== this.candidacy;
+    if (this.validity() > now && !withdrawn) {
       this.role = "leader";
       this.bidFailures = 0;
       this.termCtl = new AbortController();
@@ -324,9 +338,10 @@ export class QuorumElection {
       this.announce(this.id, this.term);
       return;
     }
-    // A minority (or a win heard too late): give the partial wins back at
-    // once so a competitor need not wait a lease for them, and back off.
-    this.bidFailures++;
+    // A minority (or a win heard too late, or a candidacy withdrawn meanwhile):
+    // give the partial wins back at once so a competitor need not wait a
+    // lease for them, and back off (longer only after a real loss).
+    if (!withdrawn) this.bidFailures++;
     this.afterRelease = "following";
     this.role = "releasing";
   }

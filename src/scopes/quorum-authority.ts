@@ -125,7 +125,12 @@ export class QuorumScopeAuthority {
    * scope may already be takeable; node-machine.ts).
    */
   empower(): void {
-    for (const sc of this.scopes.values()) this.step(sc);
+    const now = this.o.clock.now();
+    for (const sc of this.scopes.values()) {
+      // Observers read on rounds only (below): read every store now.
+      for (const s of sc.slots) s.nextRead = Math.min(s.nextRead, now);
+      this.step(sc);
+    }
   }
 
   /** No longer global leader: nothing more is written (`globalToken` is null), and pending moves fail. */
@@ -142,10 +147,12 @@ export class QuorumScopeAuthority {
     const sc = this.scopes.get(scope);
     if (!sc) throw new Error(`unknown scope ${scope}`);
     if (!this.o.regions.some((r) => r.name === to)) throw new Error(`unknown region ${to}`);
-    while (!this.live(to) && !this.regions.presumedDown(to) && !this.ac.signal.aborted) {
+    const authority = () => !this.ac.signal.aborted && this.o.globalToken() !== null;
+    while (!this.live(to) && !this.regions.presumedDown(to) && authority()) {
       await new Promise((r) => this.o.clock.setTimeout(() => r(undefined), this.regions.roundMs()));
     }
-    if (this.ac.signal.aborted) throw new Error("no longer the lease authority");
+    // The role may have gone while waiting: a move must not wait for a later term to be carried out.
+    if (!authority()) throw new Error("no longer the lease authority");
     if (!this.live(to)) throw new Error(`region ${to} has no live regional leader`);
     return new Promise((resolve, reject) => {
       const p = this.pending.get(scope);
@@ -368,8 +375,9 @@ export class QuorumScopeAuthority {
   }
 
   /**
-   * A watch per store, as a hint to read at once: a lessee's release after a
-   * recall is then granted on in milliseconds rather than at the next round.
+   * A watch per store, as a hint to read at once (while global leader): a
+   * lessee's release after a recall is then granted on in milliseconds
+   * rather than at the next round.
    * Reads stay what the rules use; a missed or late entry costs one round.
    */
   private watch(i: number): void {
@@ -381,7 +389,9 @@ export class QuorumScopeAuthority {
           for await (const e of store.watch(SCOPE_FILTER, { signal })) {
             const sc = this.scopes.get(scopeOfKey(e.key));
             const s = sc?.slots[i];
-            if (!sc || !s || e.revision === s.sv?.revision) continue;
+            // Hints only while global leader: every node runs an authority, and
+            // a read by each of them after every renewal would cost the stores for nothing.
+            if (!sc || !s || e.revision === s.sv?.revision || this.o.globalToken() === null) continue;
             s.nextRead = this.o.clock.now();
             if (!s.busy) this.step(sc);
           }

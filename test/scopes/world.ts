@@ -150,6 +150,10 @@ export class World {
       }
     }
     expect(this.nodes.filter((n) => n.node.global().held).length).toBeLessThanOrEqual(1);
+    // The rule itself, not only its min(): outside `regionalLeader` the global election leads nothing.
+    for (const n of this.nodes) {
+      if (!n.node.state().split(".").includes("regionalLeader")) expect(n.node.elections().global?.isLeader(), `${n.node.id} global outside regionalLeader`).not.toBe(true);
+    }
   }
 
   async stopAll(): Promise<void> {
