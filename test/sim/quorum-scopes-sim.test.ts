@@ -12,10 +12,10 @@ import { runScopeQuorumSeed, type ScopeQuorumMutation } from "../../src/sim/quor
 setMaxListeners(0);
 
 const NAMED: Partial<Record<Exclude<ScopeQuorumMutation, "none">, number>> = {
-  "lessee-minority": 11, // a lessee counts a minority of stores as held
+  "lessee-minority": 13, // a lessee counts a minority of stores as held
   "regrant-after-minority": 5, // the authority re-grants once a minority is takeable, onto every store
-  "scope-term-from-one-store": 4, // the grant's term from one store, no per-store term check
-  "scope-take-any-release": 393, // any release taken at once (no term secret): a forged release on a majority while the lessee is cut off
+  "scope-term-from-one-store": 5, // the grant's term from one store, no per-store term check
+  "scope-take-any-release": 268, // any release taken at once (no term secret): a forged release on a majority while the lessee is cut off
 };
 
 describe("scope leases over a quorum: simulation", () => {

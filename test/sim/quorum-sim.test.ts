@@ -14,9 +14,9 @@ setMaxListeners(0);
 const NAMED: Record<Exclude<QuorumMutation, "none">, number> = {
   "minority-quorum": 1, // count a minority as a quorum
   "vacant-at-once": 18, // take a vacant (recreated) store without a full-lease wait
-  "validity-from-reply": 3, // validity from the latest reply instead of the send
-  "term-without-majority": 1, // term from one store, not above every term on a majority
-  "take-any-release": 116, // take a release nobody can attribute (forged) at once
+  "validity-from-reply": 7, // validity from the latest reply instead of the send
+  "term-without-majority": 4, // term from one store, not above every term on a majority
+  "take-any-release": 148, // take a release nobody can attribute (forged) at once
 };
 
 describe("quorum lease simulation", () => {
