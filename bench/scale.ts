@@ -2,7 +2,7 @@
  * Scale: N concurrent elections in one process (bench/scale-worker.ts) on a
  * fresh single nats-server per case, R1 buckets, lease 10 s. A case is N and
  * a bucket layout (`perBucket` keys per bucket: N = one shared bucket, 1 = a
- * bucket per election). Optionally runs the worker under `node --cpu-prof`.
+ * bucket per election). Optionally profiles the worker's window (CPU and heap, via the inspector).
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -28,7 +28,7 @@ export interface ScaleOptions {
   /** Give up waiting for every election to lead after this long, and measure anyway. */
   startTimeoutMs?: number;
   quick?: boolean;
-  /** Write a V8 CPU profile of each worker's measurement window into this directory. */
+  /** Write a V8 CPU profile and a sampling heap profile of each worker's measurement window into this directory. */
   cpuProfDir?: string;
   signal?: AbortSignal;
   log?: (line: string) => void;
@@ -69,7 +69,8 @@ async function runCase(c: ScaleCase, o: Required<Pick<ScaleOptions, "leaseMs" | 
     server = await startNatsServer({ jetstream: true, ...(o.signal ? { signal: o.signal } : {}) });
     const m = server.servers[0]!;
     // A V8 CPU profile of the measurement window only (the worker starts and stops the profiler itself).
-    const prof = o.cpuProfDir ? ["--profile-out", join(o.cpuProfDir, `scale-${c.n}-per${c.perBucket}.cpuprofile`)] : [];
+    const base = o.cpuProfDir ? join(o.cpuProfDir, `scale-${c.n}-per${c.perBucket}`) : "";
+    const prof = o.cpuProfDir ? ["--profile-out", `${base}.cpuprofile`, "--heap-profile-out", `${base}.heapprofile`] : [];
     const args = [
       ...["--import", tsxImport(), WORKER],
       ...["--servers", server.url, "--n", String(c.n), "--per-bucket", String(c.perBucket), "--lease-ms", String(o.leaseMs)],
