@@ -16,7 +16,7 @@ import { electionMachine, type DeposedReason, type ElectionEmitted, type Electio
 import { SteadyRenewal } from "./steady.js";
 import { listen } from "../util/listen.js";
 import { deadlineSignal, realClock, sleep, type TimerClock } from "../util/timers.js";
-import { timersOn } from "../util/wheel.js";
+import { clockOf, timersOn } from "../util/wheel.js";
 import { resolveTiming, validateId, validateKey, type Timing, type TimingOptions } from "./timing.js";
 
 export type { TimerClock };
@@ -363,9 +363,12 @@ function machineFor(store: LeaseStore, clock: TimerClock | undefined): typeof el
   return m;
 }
 
+/** Attempt deadlines on Node's timers go on the shared wheel: one per write, nearly all cancelled. */
+const wheelClock = clockOf(timersOn(undefined));
+
 /** `store.create` when `revision` is 0, else `store.update`; within the attempt's timeout. */
 function writeLease(store: LeaseStore, clock: TimerClock | undefined, input: WriteInput, signal: AbortSignal): Promise<number> {
-  return withAttemptTimeout(signal, input.timeoutMs, clock ?? realClock, (s) =>
+  return withAttemptTimeout(signal, input.timeoutMs, clock ?? wheelClock, (s) =>
     input.revision === 0 ? store.create(input.key, input.value, { signal: s }) : store.update(input.key, input.value, input.revision, { signal: s }),
   );
 }
@@ -408,7 +411,10 @@ function watchLoop(store: LeaseStore, input: WatchInput, sendBack: (e: MachineEv
           if (steady.admit(entry)) sendBack({ type: "STORE.CHANGE", entry });
         }
       } catch (error) {
-        if (!ac.signal.aborted) sendBack({ type: "STORE.WATCH_ERROR", error });
+        if (!ac.signal.aborted) {
+          steady.flush();
+          sendBack({ type: "STORE.WATCH_ERROR", error });
+        }
       }
       if (!ac.signal.aborted) await sleep(retryMs, ac.signal, clock);
     }

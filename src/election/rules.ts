@@ -42,6 +42,8 @@ export interface SteadyRunner {
   start(ctx: ElectionContext, send: (e: ElectionEvent) => void): () => void;
   /** A watch change: false when a steady leader would ignore it; otherwise syncs the machine first. */
   admit(entry: StoreEntry | null): boolean;
+  /** Syncs the machine before any other event reaches it (every event re-checks the deadline). */
+  flush(): void;
 }
 
 export interface ElectionContext extends ElectionInput {

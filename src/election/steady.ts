@@ -10,9 +10,12 @@
  *   and invokes `start`; leaving that state (any event that moves the
  *   leader) calls the returned stop, which aborts a write in flight;
  * - every event for the leader is preceded by `RENEW.SYNC` with the holder
- *   fields the renewals moved (`flush`: `election.ts` before its own events,
- *   the watch through `admit`), so the machine's guards see exactly what
- *   they would have seen had each renewal been a transition;
+ *   fields the renewals moved (`flush`: `election.ts` before its own events
+ *   and the watch's errors, the watch's changes through `admit`), so the
+ *   machine's guards see exactly what they would have seen had each renewal
+ *   been a transition. Any event, even one without a transition, re-checks
+ *   `pastDeadline` against the machine's deadline: one reaching it unsynced
+ *   would depose a healthy leader;
  * - a failed renewal comes back as `RENEW.FAILED`; the machine's
  *   `leader.retrying` does the retries, verifying and backoff as before;
  * - at the deadline it syncs and sends `TICK`: the machine's `pastDeadline`

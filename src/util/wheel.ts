@@ -131,6 +131,14 @@ export class TimerWheel implements Timers {
   }
 }
 
+/** `timers` as a {@link TimerClock}, for code written against one (`deadlineSignal`). */
+export function clockOf(timers: Timers): TimerClock {
+  return {
+    setTimeout: (fn, ms) => timers.schedule(ms, fn as () => void),
+    clearTimeout: (cancel) => (cancel as () => void)(),
+  };
+}
+
 let shared: TimerWheel | null = null;
 
 /**
