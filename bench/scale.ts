@@ -52,14 +52,16 @@ export interface ScaleResult {
 const WORKER = fileURLToPath(new URL("./scale-worker.ts", import.meta.url));
 
 /**
- * Every election's key in one bucket (the natural layout) at 1,000, 3,000
- * and 10,000 elections, to show how the cost grows with N, then 1,000 with a
- * bucket per election to compare the layouts at the same N.
+ * Every election's key in one bucket (the natural layout) at 1,000, 3,000,
+ * 10,000 and 30,000 elections, to show how the cost grows with N and where
+ * it stops, then 1,000 with a bucket per election to compare the layouts at
+ * the same N.
  */
 export const DEFAULT_SCALE_CASES: ScaleCase[] = [
   { n: 1000, perBucket: 1000, layout: "one bucket" },
   { n: 3000, perBucket: 3000, layout: "one bucket" },
   { n: 10000, perBucket: 10000, layout: "one bucket" },
+  { n: 30000, perBucket: 30000, layout: "one bucket" },
   { n: 1000, perBucket: 1, layout: "bucket per election" },
 ];
 

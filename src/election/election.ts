@@ -209,6 +209,8 @@ export class Election {
     } finally {
       this.stopped = true;
       this.endTerm();
+      // Stopping the actor runs no exit actions: end the steady renewals here.
+      this.steady.stop();
       this.actor.stop();
       this.unsubscribeStalls();
       for (const l of this.listeners) l({ type: "leader-changed", leader: null, token: null });

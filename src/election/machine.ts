@@ -105,8 +105,6 @@ export const electionMachine = setup({
     writeLease: fromPromise<number, WriteInput>(unprovided("writeLease")),
     /** Watches `key`, sending `STORE.CHANGE` / `STORE.WATCH_ERROR`; re-watches `retryMs` after an error. */
     watchLease: fromCallback<ElectionEvent, WatchInput>(() => () => {}),
-    /** Runs renewals outside the machine while in `leader.steady` (`steady.ts`), sending `RENEW.*`. */
-    steadyRenew: fromCallback<ElectionEvent, ElectionContext>(({ input, sendBack }) => input.steady.start(input, sendBack)),
   },
   delays: {
     /** Time left until our validity deadline. */
@@ -357,7 +355,9 @@ export const electionMachine = setup({
          * delay counts from it as before.
          */
         steady: {
-          invoke: { src: "steadyRenew", input: ({ context }) => context },
+          // Entry and exit actions rather than an invoked actor: no actor per election.
+          entry: ({ context, self }) => context.steady.start(context, (e) => self.send(e)),
+          exit: ({ context }) => context.steady.stop(),
           on: {
             "RENEW.FAILED": [
               { guard: "isConflict", target: "retrying.verifying", actions: "sync" },

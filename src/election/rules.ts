@@ -38,8 +38,10 @@ export interface ElectionInput {
 
 /** The steady renewal path as the machine sees it (`steady.ts`). */
 export interface SteadyRunner {
-  /** On entering `leader.steady`; returns the stop, called on leaving it. */
-  start(ctx: ElectionContext, send: (e: ElectionEvent) => void): () => void;
+  /** On entering `leader.steady`: renew from `ctx`'s last write on, telling the machine through `send`. */
+  start(ctx: ElectionContext, send: (e: ElectionEvent) => void): void;
+  /** On leaving it (and when the election stops): a write in flight is abandoned. */
+  stop(): void;
   /** A watch change: false when a steady leader would ignore it; otherwise syncs the machine first. */
   admit(entry: StoreEntry | null): boolean;
   /** Syncs the machine before any other event reaches it (every event re-checks the deadline). */

@@ -7,8 +7,8 @@
  * of it only when it matters:
  *
  * - the machine enters `leader.steady` after each successful acquire or retry
- *   and invokes `start`; leaving that state (any event that moves the
- *   leader) calls the returned stop, which aborts a write in flight;
+ *   and calls `start`; leaving that state (any event that moves the leader)
+ *   calls `stop`, which abandons a write in flight;
  * - every event for the leader is preceded by `RENEW.SYNC` with the holder
  *   fields the renewals moved (`flush`: `election.ts` before its own events
  *   and the watch's errors, the watch's changes through `admit`), so the
@@ -64,19 +64,16 @@ export class SteadyRenewal {
     return this.ctx ? this.st.deadline : machineDeadline;
   }
 
-  /** Called by the machine's `steadyRenew` actor on entering `leader.steady`; returns the stop. */
-  start(ctx: ElectionContext, send: (e: ElectionEvent) => void): () => void {
+  /** The machine's entry action of `leader.steady`. */
+  start(ctx: ElectionContext, send: (e: ElectionEvent) => void): void {
     this.stop();
-    const gen = ++this.gen;
+    this.gen++;
     this.ctx = ctx;
     this.send = send;
     this.st = { revision: ctx.revision, deadline: ctx.deadline, sendAt: ctx.sendAt, unconfirmedSince: ctx.unconfirmedSince, confirmedAt: null };
     this.dirty = false;
     this.ac = new AbortController();
     this.scheduleRenew();
-    return () => {
-      if (this.gen === gen) this.stop();
-    };
   }
 
   /** Tells the machine what changed, before an event of `election.ts` reaches it. */
@@ -101,7 +98,9 @@ export class SteadyRenewal {
     return true;
   }
 
-  private stop(): void {
+  /** The machine's exit action of `leader.steady`, and the election's stop. Idempotent. */
+  stop(): void {
+    if (!this.ctx) return;
     this.gen++;
     this.cancelTimer?.();
     this.cancelTimer = null;
