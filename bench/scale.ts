@@ -61,6 +61,7 @@ export const DEFAULT_SCALE_CASES: ScaleCase[] = [
   { n: 1000, perBucket: 1000, layout: "one bucket" },
   { n: 3000, perBucket: 3000, layout: "one bucket" },
   { n: 10000, perBucket: 10000, layout: "one bucket" },
+  // Past what one event loop can renew (~0.05 core per 1,000 at 10,000): the first limit.
   { n: 30000, perBucket: 30000, layout: "one bucket" },
   { n: 1000, perBucket: 1, layout: "bucket per election" },
 ];
