@@ -23,11 +23,10 @@
  */
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from "xstate";
 import type { StoreEntry } from "../lease/store.js";
-import { commitOf, encodeRecord, leaseToWait, viewOf } from "../lease/record.js";
-import { judge } from "./attribution.js";
+import { commitOf, encodeRecord, viewOf } from "../lease/record.js";
 import {
-  deadlineAfter, errorOf, foreignChange, isConflict, jitter, observedOwn, ownWrite, payloadOf, record, renewalValue, revisionOf,
-  takeable, view, type ElectionContext, type ElectionEmitted, type ElectionEvent, type ElectionInput, type SteadyRunner, type SteadyState, type WriteInput,
+  deadlineAfter, errorOf, foreignChange, isConflict, jitter, observed, observedOwn, payloadOf, record, renewalValue, renewRetryMs, revisionOf,
+  staleRead, stillMine, takeable, unchangedMine, view, type ElectionContext, type ElectionEmitted, type ElectionEvent, type ElectionInput, type SteadyRunner, type SteadyState, type WriteInput,
 } from "./rules.js";
 import { attemptTimeoutMs } from "./timing.js";
 
@@ -114,17 +113,7 @@ export const electionMachine = setup({
     /** Followers re-read periodically: a watch is a hint and may miss updates. */
     reconcile: ({ context }) => context.timing.renewMs,
     retry: ({ context }) => jitter(context, context.timing.retryMs),
-    /**
-     * A holder retries a failed renewal without exponential backoff, and more
-     * often as the deadline nears: riding out a 4–8 s stream-leader election
-     * depends on the first write after it. Never above retryMs, so that the
-     * attempt deadlines (`attemptTimeoutMs`) leave room for the next attempt.
-     */
-    renewRetry: ({ context }) =>
-      Math.max(
-        1,
-        Math.min(context.timing.retryMs * (0.5 + 0.5 * context.random()), (context.deadline - context.now()) / 4),
-      ),
+    renewRetry: ({ context }) => renewRetryMs(context),
   },
   guards: {
     pastDeadline: ({ context }) => context.now() >= context.deadline,
@@ -137,29 +126,10 @@ export const electionMachine = setup({
       event.type === "STORE.CHANGE" && takeable(context, viewOf(event.entry)),
     /** A leader's watch: a revision newer than ours that we did not write (`rules.ts`). */
     foreignChange: ({ context, event }) => event.type === "STORE.CHANGE" && foreignChange(context, event.entry),
-    /**
-     * After a lost renewal CAS: a *newer* revision that may be ours (`ownWrite`).
-     * It proves nothing about when it was written, so it only lets us renew
-     * over it; the same revision means nothing of ours landed.
-     */
-    stillMine: ({ context, event }) => {
-      const v = view(payloadOf(event));
-      return v.revision > context.revision && ownWrite(context, v);
-    },
-    /**
-     * After a lost renewal CAS: a read *older* than our own last revision is
-     * stale (a new stream leader that has not applied the latest entries yet)
-     * and proves nothing, so it must neither depose nor extend. An absent key
-     * (revision 0: a `get` cannot tell a newer delete from a lag) is not stale.
-     */
-    staleRead: ({ context, event }) => {
-      const v = view(payloadOf(event));
-      return v.revision > 0 && v.revision < context.revision;
-    },
-    unchangedMine: ({ context, event }) => {
-      const v = view(payloadOf(event));
-      return v.state === "held" && v.holder === context.id && v.token === context.token && v.revision === context.revision;
-    },
+    // After a lost renewal CAS (`rules.ts`).
+    stillMine: ({ context, event }) => stillMine(context, view(payloadOf(event))),
+    staleRead: ({ context, event }) => staleRead(context, view(payloadOf(event))),
+    unchangedMine: ({ context, event }) => unchangedMine(context, view(payloadOf(event))),
     stopRequested: ({ context }) => context.stopRequested,
   },
   actions: {
@@ -170,25 +140,7 @@ export const electionMachine = setup({
     observe: enqueueActions(({ context, event, enqueue }) => {
       const v = view(payloadOf(event));
       if (v.revision !== context.observedRevision) {
-        const j = judge(context, v, context.now());
-        // A state that names no lease (a recreated bucket's genesis
-        // placeholder, a vacancy not proven free) may follow a holder whose
-        // term is not provably over: keep waiting at least that holder's lease.
-        const namesNoLease = v.state === "vacant" || (v.state === "unknown" && v.leaseMs === undefined);
-        // Our own release (resign, lapse, stop) is waited out a lease longer:
-        // a follower that does not trust the released term yet (R9) also
-        // waits a full lease, and the one that gave the lease up must not win
-        // it back by seeing its release a moment earlier. Only longer: safe.
-        const ownRelease = v.state === "released" && v.holder === context.id;
-        const wait = leaseToWait(v, context.timing.leaseMs) + (ownRelease ? context.timing.leaseMs : 0);
-        enqueue.assign({
-          observedRevision: v.revision,
-          observedSince: context.now(),
-          observedVacant: v.state === "vacant",
-          observedLeaseMs: namesNoLease && !j.free ? Math.max(wait, context.observedLeaseMs) : wait,
-          observedFree: j.free,
-          seenTerm: j.seenTerm,
-        });
+        enqueue.assign(observed(context, v));
         if (v.state === "unknown") enqueue.emit({ type: "malformed", revision: v.revision, reason: v.reason });
       }
       const leader = v.state === "held" ? v.holder : v.state === "unknown" ? "unknown" : null;

@@ -5,8 +5,8 @@
  * functions, so a renewal is computed the same way on either path.
  */
 import type { StoreEntry } from "../lease/store.js";
-import { encodeRecord, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
-import { isFree, type SeenTerm } from "./attribution.js";
+import { encodeRecord, leaseToWait, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
+import { isFree, judge, type SeenTerm } from "./attribution.js";
 import type { Timing } from "./timing.js";
 
 /** Why a holder stopped being leader. */
@@ -207,3 +207,55 @@ export const observedOwn = (ctx: Pick<ElectionContext, "id" | "termCommit" | "ti
   observedFree: false,
   seenTerm: { holder: ctx.id, token, commit: ctx.termCommit, trustedAt: at },
 });
+
+/**
+ * Follower bookkeeping for a revision not observed before (`observe`):
+ * restart the full-lease wait, with what may be taken at once.
+ */
+export function observed(ctx: ElectionContext, v: LeaseView) {
+  const j = judge(ctx, v, ctx.now());
+  // A state that names no lease (a recreated bucket's genesis
+  // placeholder, a vacancy not proven free) may follow a holder whose
+  // term is not provably over: keep waiting at least that holder's lease.
+  const namesNoLease = v.state === "vacant" || (v.state === "unknown" && v.leaseMs === undefined);
+  // Our own release (resign, lapse, stop) is waited out a lease longer:
+  // a follower that does not trust the released term yet (R9) also
+  // waits a full lease, and the one that gave the lease up must not win
+  // it back by seeing its release a moment earlier. Only longer: safe.
+  const ownRelease = v.state === "released" && v.holder === ctx.id;
+  const wait = leaseToWait(v, ctx.timing.leaseMs) + (ownRelease ? ctx.timing.leaseMs : 0);
+  return {
+    observedRevision: v.revision,
+    observedSince: ctx.now(),
+    observedVacant: v.state === "vacant",
+    observedLeaseMs: namesNoLease && !j.free ? Math.max(wait, ctx.observedLeaseMs) : wait,
+    observedFree: j.free,
+    seenTerm: j.seenTerm,
+  };
+}
+
+/**
+ * A holder retries a failed renewal without exponential backoff, and more
+ * often as the deadline nears: riding out a 4–8 s stream-leader election
+ * depends on the first write after it. Never above retryMs, so that the
+ * attempt deadlines (`attemptTimeoutMs`) leave room for the next attempt.
+ */
+export const renewRetryMs = (ctx: ElectionContext): number =>
+  Math.max(1, Math.min(ctx.timing.retryMs * (0.5 + 0.5 * ctx.random()), (ctx.deadline - ctx.now()) / 4));
+
+/**
+ * After a lost renewal CAS: a *newer* revision that may be ours (`ownWrite`).
+ * It proves nothing about when it was written, so it only lets us renew
+ * over it; the same revision means nothing of ours landed.
+ */
+export const stillMine = (ctx: ElectionContext, v: LeaseView) => v.revision > ctx.revision && ownWrite(ctx, v);
+/**
+ * After a lost renewal CAS: a read *older* than our own last revision is
+ * stale (a new stream leader that has not applied the latest entries yet)
+ * and proves nothing, so it must neither depose nor extend. An absent key
+ * (revision 0: a `get` cannot tell a newer delete from a lag) is not stale.
+ */
+export const staleRead = (ctx: ElectionContext, v: LeaseView) => v.revision > 0 && v.revision < ctx.revision;
+/** After a lost renewal CAS: our record, unchanged. */
+export const unchangedMine = (ctx: ElectionContext, v: LeaseView) =>
+  v.state === "held" && v.holder === ctx.id && v.token === ctx.token && v.revision === ctx.revision;
