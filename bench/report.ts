@@ -259,7 +259,7 @@ function scaleSection(e: Envelope<ScaleResult> | undefined): string[] {
     "",
     "Start-up \"> N\" means not every election led within the start timeout; the window was measured anyway.",
     "",
-    `Reproduce: ${rerun("scale")} (add \`--cpu-prof DIR\` for a V8 profile of each worker's measurement window).`,
+    `Reproduce: ${rerun("scale")} (add \`--cpu-prof DIR\` for a V8 CPU profile and a sampling heap profile of each worker's measurement window).`,
   );
   return out;
 }

@@ -10,7 +10,7 @@
  *
  *   node --import tsx bench/scale-worker.ts --servers URL --n N [--per-bucket K]
  *        [--lease-ms L] [--warmup-ms W] [--window-ms M] [--nats-pid P] [--monitor URL]
- *        [--profile-out FILE.cpuprofile]
+ *        [--profile-out FILE.cpuprofile] [--heap-profile-out FILE.heapprofile]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
@@ -140,6 +140,7 @@ async function main(): Promise<void> {
       "nats-pid": { type: "string" },
       monitor: { type: "string" },
       "profile-out": { type: "string" },
+      "heap-profile-out": { type: "string" },
     },
   });
   const n = Number(v.n ?? 1000);
@@ -193,12 +194,17 @@ async function main(): Promise<void> {
   // ---- the window ----
   // Optional V8 CPU profile of the window only (start-up excluded), via the inspector.
   const profileOut = v["profile-out"];
+  // And a sampling heap profile of the window: everything allocated in it, collected or not (a sample every 32 KB on average).
+  const heapOut = v["heap-profile-out"];
   let session: Session | undefined;
   const post = (method: string, params?: object) =>
     new Promise<unknown>((res, rej) => session!.post(method, params ?? {}, (err, r) => (err ? rej(err) : res(r))));
-  if (profileOut) {
+  if (profileOut || heapOut) {
     session = new Session();
     session.connect();
+  }
+  if (heapOut) await post("HeapProfiler.startSampling", { samplingInterval: 32_768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  if (profileOut) {
     await post("Profiler.enable");
     await post("Profiler.setSamplingInterval", { interval: 1000 });
     await post("Profiler.start");
@@ -221,8 +227,13 @@ async function main(): Promise<void> {
     const { profile } = (await post("Profiler.stop")) as { profile: unknown };
     mkdirSync(dirname(profileOut), { recursive: true });
     writeFileSync(profileOut, JSON.stringify(profile));
-    session.disconnect();
   }
+  if (session && heapOut) {
+    const { profile } = (await post("HeapProfiler.stopSampling")) as { profile: unknown };
+    mkdirSync(dirname(heapOut), { recursive: true });
+    writeFileSync(heapOut, JSON.stringify(profile));
+  }
+  session?.disconnect();
   const mem = process.memoryUsage();
   const leadersAtEnd = elections.filter((e) => e.isLeader()).length;
   const ops = m.ops;

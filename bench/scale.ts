@@ -2,7 +2,7 @@
  * Scale: N concurrent elections in one process (bench/scale-worker.ts) on a
  * fresh single nats-server per case, R1 buckets, lease 10 s. A case is N and
  * a bucket layout (`perBucket` keys per bucket: N = one shared bucket, 1 = a
- * bucket per election). Optionally runs the worker under `node --cpu-prof`.
+ * bucket per election). Optionally profiles the worker's window (CPU and heap, via the inspector).
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -28,7 +28,7 @@ export interface ScaleOptions {
   /** Give up waiting for every election to lead after this long, and measure anyway. */
   startTimeoutMs?: number;
   quick?: boolean;
-  /** Write a V8 CPU profile of each worker's measurement window into this directory. */
+  /** Write a V8 CPU profile and a sampling heap profile of each worker's measurement window into this directory. */
   cpuProfDir?: string;
   signal?: AbortSignal;
   log?: (line: string) => void;
@@ -52,14 +52,17 @@ export interface ScaleResult {
 const WORKER = fileURLToPath(new URL("./scale-worker.ts", import.meta.url));
 
 /**
- * Every election's key in one bucket (the natural layout) at 1,000, 3,000
- * and 10,000 elections, to show how the cost grows with N, then 1,000 with a
- * bucket per election to compare the layouts at the same N.
+ * Every election's key in one bucket (the natural layout) at 1,000, 3,000,
+ * 10,000 and 30,000 elections, to show how the cost grows with N and where
+ * it stops, then 1,000 with a bucket per election to compare the layouts at
+ * the same N.
  */
 export const DEFAULT_SCALE_CASES: ScaleCase[] = [
   { n: 1000, perBucket: 1000, layout: "one bucket" },
   { n: 3000, perBucket: 3000, layout: "one bucket" },
   { n: 10000, perBucket: 10000, layout: "one bucket" },
+  // Past what one event loop can renew (~0.05 core per 1,000 at 10,000): the first limit.
+  { n: 30000, perBucket: 30000, layout: "one bucket" },
   { n: 1000, perBucket: 1, layout: "bucket per election" },
 ];
 
@@ -69,7 +72,8 @@ async function runCase(c: ScaleCase, o: Required<Pick<ScaleOptions, "leaseMs" | 
     server = await startNatsServer({ jetstream: true, ...(o.signal ? { signal: o.signal } : {}) });
     const m = server.servers[0]!;
     // A V8 CPU profile of the measurement window only (the worker starts and stops the profiler itself).
-    const prof = o.cpuProfDir ? ["--profile-out", join(o.cpuProfDir, `scale-${c.n}-per${c.perBucket}.cpuprofile`)] : [];
+    const base = o.cpuProfDir ? join(o.cpuProfDir, `scale-${c.n}-per${c.perBucket}`) : "";
+    const prof = o.cpuProfDir ? ["--profile-out", `${base}.cpuprofile`, "--heap-profile-out", `${base}.heapprofile`] : [];
     const args = [
       ...["--import", tsxImport(), WORKER],
       ...["--servers", server.url, "--n", String(c.n), "--per-bucket", String(c.perBucket), "--lease-ms", String(o.leaseMs)],

@@ -12,9 +12,11 @@ import { silentLogger, type Logger } from "../observability/logger.js";
 import { monotonicNowMs } from "../observability/oracle.js";
 import { subscribeStalls, type StallInfo } from "../observability/stall-shared.js";
 import { processSuspendDetector, type SuspendDetector } from "../observability/suspend.js";
-import { electionMachine, type DeposedReason, type ElectionEmitted, type ElectionEvent as MachineEvent, type WriteInput } from "./machine.js";
+import { electionMachine, type DeposedReason, type ElectionEmitted, type ElectionEvent as MachineEvent, type WatchInput, type WriteInput } from "./machine.js";
+import { SteadyRenewal } from "./steady.js";
 import { listen } from "../util/listen.js";
 import { deadlineSignal, realClock, sleep, type TimerClock } from "../util/timers.js";
+import { clockOf, timersOn } from "../util/wheel.js";
 import { resolveTiming, validateId, validateKey, type Timing, type TimingOptions } from "./timing.js";
 
 export type { TimerClock };
@@ -47,6 +49,8 @@ export interface ElectionOptions extends TimingOptions {
     mutate?: (machine: typeof electionMachine) => typeof electionMachine;
     /** Host-suspend detector (tests inject one whose BOOTTIME jumps); none by default in simulation. */
     suspend?: SuspendDetector;
+    /** Simulation only: replaces the steady renewals' validity rule (the mutation tests' `renewed`). */
+    renewedDeadline?: (sentAt: number, repliedAt: number, timing: Timing) => number;
   };
 }
 
@@ -80,6 +84,8 @@ export class Election {
   /** The validated timing. */
   readonly timing: Timing;
   private readonly actor: Actor<typeof electionMachine>;
+  /** Renewals while they succeed, outside the machine (`steady.ts`). */
+  private readonly steady: SteadyRenewal;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly listeners = new Set<Listener>();
@@ -105,6 +111,12 @@ export class Election {
     const clock = sim?.clock;
     const store = opts.store;
 
+    this.steady = new SteadyRenewal({
+      timers: timersOn(clock),
+      write: (input, signal) => writeLease(store, clock, input, signal),
+      emit: (e) => this.onEmitted(e),
+      ...(sim?.renewedDeadline ? { renewedDeadline: sim.renewedDeadline } : {}),
+    });
     const provided = machineFor(store, clock);
     const machine = sim?.mutate ? sim.mutate(provided) : provided;
     this.actor = createActor(machine, {
@@ -119,6 +131,7 @@ export class Election {
         // from the seeded random stream, so seeds replay as before.
         secret: sim ? simulatedSecrets(this.id) : () => randomBytes(16).toString("hex"),
         ...(opts.meta ? { meta: opts.meta } : {}),
+        steady: this.steady,
       },
       ...(clock ? { clock: clock as never } : {}),
     });
@@ -141,7 +154,7 @@ export class Election {
   leadership(): Leadership | null {
     const snap = this.actor.getSnapshot();
     if (!this.term || !snap.matches("leader")) return null;
-    const validUntil = snap.context.deadline;
+    const validUntil = this.steady.deadline(snap.context.deadline);
     if (this.now() >= validUntil) return null;
     // The monotonic clock stops during a host suspend, so the deadline alone
     // would still look valid right after one; the stall probe may not have
@@ -183,19 +196,21 @@ export class Election {
   async resign(opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.stopped) throw new StoppedError();
     if (!this.actor.getSnapshot().matches("leader")) return;
-    this.actor.send({ type: "RESIGN" });
+    this.send({ type: "RESIGN" });
     await this.waitUntil((s) => !s.matches("resigning") && !s.matches("leader"), opts.signal);
   }
 
   /** Stops the candidacy, resigning first if leader. Idempotent. */
   async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.stopped) return;
-    this.actor.send({ type: "STOP" });
+    this.send({ type: "STOP" });
     try {
       await this.waitUntil((s) => s.status === "done", opts.signal);
     } finally {
       this.stopped = true;
       this.endTerm();
+      // Stopping the actor runs no exit actions: end the steady renewals here.
+      this.steady.stop();
       this.actor.stop();
       this.unsubscribeStalls();
       for (const l of this.listeners) l({ type: "leader-changed", leader: null, token: null });
@@ -207,7 +222,7 @@ export class Election {
   tick(): void {
     if (this.stopped) return;
     this.checkSuspended();
-    this.actor.send({ type: "TICK" });
+    this.send({ type: "TICK" });
   }
 
   /**
@@ -226,7 +241,13 @@ export class Election {
     const token = this.term?.token ?? null;
     this.log.warn({ suspendedMs: Math.round(suspendedMs), leader: token !== null, token }, "host suspend detected");
     this.emit({ type: "stall", durationMs: suspendedMs, token });
-    this.actor.send({ type: "SUSPENDED" });
+    this.send({ type: "SUSPENDED" });
+  }
+
+  /** Every event of ours reaches the machine after what the steady renewals changed. */
+  private send(e: MachineEvent): void {
+    this.steady.flush();
+    this.actor.send(e);
   }
 
   private waitUntil(pred: (s: ReturnType<Election["actor"]["getSnapshot"]>) => boolean, signal?: AbortSignal): Promise<void> {
@@ -315,7 +336,7 @@ export class Election {
     // one transition each, per stall: 10,000 of them in a process with 10,000
     // elections, which is a stall of its own.
     const snap = this.actor.getSnapshot();
-    if (snap.matches("leader") && this.now() >= snap.context.deadline) this.tick();
+    if (snap.matches("leader") && this.now() >= this.steady.deadline(snap.context.deadline)) this.tick();
   }
 }
 
@@ -335,19 +356,23 @@ function machineFor(store: LeaseStore, clock: TimerClock | undefined): typeof el
     m = electionMachine.provide({
       actors: {
         readLease: fromPromise<StoreEntry | null, { key: string }>(({ input, signal }) => store.get(input.key, { signal })),
-        writeLease: fromPromise<number, WriteInput>(({ input, signal }) =>
-          withAttemptTimeout(signal, input.timeoutMs, clock ?? realClock, (s) =>
-            input.revision === 0 ? store.create(input.key, input.value, { signal: s }) : store.update(input.key, input.value, input.revision, { signal: s }),
-          ),
-        ),
-        watchLease: fromCallback<MachineEvent, { key: string; retryMs: number }>(({ input, sendBack }) =>
-          watchLoop(store, input.key, sendBack, clock ?? realClock, input.retryMs),
-        ),
+        writeLease: fromPromise<number, WriteInput>(({ input, signal }) => writeLease(store, clock, input, signal)),
+        watchLease: fromCallback<MachineEvent, WatchInput>(({ input, sendBack }) => watchLoop(store, input, sendBack, clock ?? realClock)),
       },
     });
     byClock.set(clock, m);
   }
   return m;
+}
+
+/** Attempt deadlines on Node's timers go on the shared wheel: one per write, nearly all cancelled. */
+const wheelClock = clockOf(timersOn(undefined));
+
+/** `store.create` when `revision` is 0, else `store.update`; within the attempt's timeout. */
+function writeLease(store: LeaseStore, clock: TimerClock | undefined, input: WriteInput, signal: AbortSignal): Promise<number> {
+  return withAttemptTimeout(signal, input.timeoutMs, clock ?? wheelClock, (s) =>
+    input.revision === 0 ? store.create(input.key, input.value, { signal: s }) : store.update(input.key, input.value, input.revision, { signal: s }),
+  );
 }
 
 /**
@@ -377,20 +402,21 @@ async function withAttemptTimeout<T>(
  * Keeps a watch open on `key`, forwarding changes to the machine and
  * re-subscribing after errors. Returns the cleanup the machine calls on exit.
  */
-function watchLoop(
-  store: LeaseStore,
-  key: string,
-  sendBack: (e: MachineEvent) => void,
-  clock: TimerClock,
-  retryMs: number,
-): () => void {
+function watchLoop(store: LeaseStore, input: WatchInput, sendBack: (e: MachineEvent) => void, clock: TimerClock): () => void {
+  const { key, retryMs, steady } = input;
   const ac = new AbortController();
   void (async () => {
     while (!ac.signal.aborted) {
       try {
-        for await (const entry of store.watch(key, { signal: ac.signal })) sendBack({ type: "STORE.CHANGE", entry });
+        for await (const entry of store.watch(key, { signal: ac.signal })) {
+          // A steady leader's own renewals come back here: the machine would ignore them (`admit`).
+          if (steady.admit(entry)) sendBack({ type: "STORE.CHANGE", entry });
+        }
       } catch (error) {
-        if (!ac.signal.aborted) sendBack({ type: "STORE.WATCH_ERROR", error });
+        if (!ac.signal.aborted) {
+          steady.flush();
+          sendBack({ type: "STORE.WATCH_ERROR", error });
+        }
       }
       if (!ac.signal.aborted) await sleep(retryMs, ac.signal, clock);
     }

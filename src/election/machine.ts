@@ -14,122 +14,28 @@
  * - At the deadline the holder is deposed (reason `lapsed`) whatever the store
  *   is doing; store errors before then are retried, never a step-down.
  * - The token is the revision of the acquiring write; renewals keep it.
+ * - Renewals that succeed run outside the machine (`steady.ts`) while it is
+ *   in `leader.steady`; it hears of them before any other event (RENEW.SYNC)
+ *   and takes over at the first failure (RENEW.FAILED).
  * - A holder keeps watching its key: any newer revision it did not write
  *   deposes it at once (`superseded`). A follower takes a release at once
  *   only when it can attribute it to the term it watched (`attribution.ts`).
  */
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from "xstate";
 import type { StoreEntry } from "../lease/store.js";
-import { commitOf, encodeRecord, leaseToWait, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
-import { isFree, judge, type SeenTerm } from "./attribution.js";
-import { attemptTimeoutMs, type Timing } from "./timing.js";
+import { commitOf, encodeRecord, viewOf } from "../lease/record.js";
+import {
+  deadlineAfter, errorOf, foreignChange, isConflict, jitter, observed, observedOwn, payloadOf, record, renewalValue, renewRetryMs, revisionOf,
+  staleRead, stillMine, takeable, unchangedMine, view, type ElectionContext, type ElectionEmitted, type ElectionEvent, type ElectionInput, type SteadyRunner, type SteadyState, type WriteInput,
+} from "./rules.js";
+import { attemptTimeoutMs } from "./timing.js";
 
-/** Why a holder stopped being leader. */
-export type DeposedReason = "lapsed" | "resigned" | "superseded" | "stopped";
-
-/** Events the machine emits (see `actor.on`). */
-export type ElectionEmitted =
-  | { type: "elected"; token: number; validUntil: number }
-  | { type: "renewed"; token: number; validUntil: number }
-  | { type: "deposed"; token: number; reason: DeposedReason; at: number }
-  | { type: "leader-changed"; leader: string | null; token: number | null }
-  | { type: "malformed"; revision: number; reason: string }
-  | { type: "store-error"; op: string; error: unknown };
-
-/** Input of the machine. `now` is monotonic milliseconds; `wallNow` is display only. */
-export interface ElectionInput {
-  key: string;
-  id: string;
-  timing: Timing;
-  now: () => number;
-  wallNow: () => number;
-  random: () => number;
-  /** A fresh unguessable term secret (`election.ts`: 128 random bits). */
-  secret: () => string;
-  meta?: Record<string, string>;
-}
-
-export interface ElectionContext extends ElectionInput {
-  /** Revision being observed as a follower, and since when (monotonic ms). */
-  observedRevision: number;
-  observedSince: number;
-  /** How long to watch the observed revision before a takeover: max(own lease, the record's). */
-  observedLeaseMs: number;
-  /** The observed revision is a delete marker or absence: acquire with `create`. */
-  observedVacant: boolean;
-  /** The observed state may be taken at once (see `attribution.ts`). */
-  observedFree: boolean;
-  /** The held term being watched, and its commitment if trusted. */
-  seenTerm: SeenTerm | null;
-  /** Our own term's secret (revealed only in our release) and its commitment. */
-  termSecret: string;
-  termCommit: string;
-  /** Last leader announced through `leader-changed`, to emit only changes. */
-  announcedLeader: string | null;
-  announcedToken: number | null;
-  /** Holder state. `revision` is our last known revision of the key. */
-  revision: number;
-  token: number;
-  deadline: number;
-  acquiredAtWall: number;
-  /** Send time of the write in flight, and of the earliest write whose outcome is unknown. */
-  sendAt: number;
-  unconfirmedSince: number | null;
-  /** Consecutive failures, for backoff. */
-  failures: number;
-  stopRequested: boolean;
-}
-
-export type ElectionEvent =
-  | { type: "STORE.CHANGE"; entry: StoreEntry | null }
-  | { type: "STORE.WATCH_ERROR"; error: unknown }
-  | { type: "RESIGN" }
-  | { type: "STOP" }
-  /** Sent after an event-loop stall so the deadline is re-checked at once. */
-  | { type: "TICK" }
-  /**
-   * The host was suspended: the monotonic clock did not count that time, so
-   * a deadline computed on it is no longer an upper bound. Deposes a leader
-   * at once and abandons an acquiring write in flight.
-   */
-  | { type: "SUSPENDED" };
-
-/**
- * A conditional write. `timeoutMs`, when set, bounds this attempt below the
- * store's own timeout: a renewal must not spend the last of the validity
- * waiting on an attempt whose request or ack was lost.
- */
-export type WriteInput = { key: string; value: Uint8Array; revision: number; timeoutMs?: number };
+export type { DeposedReason, ElectionContext, ElectionEmitted, ElectionEvent, ElectionInput, SteadyRunner, SteadyState, WriteInput } from "./rules.js";
 
 /** Placeholder actors: `election.ts` provides the real ones. */
 const unprovided = (name: string) => async (): Promise<never> => {
   throw new Error(`actor ${name} not provided`);
 };
-
-function record(ctx: ElectionContext, token: number, released: boolean): LeaseRecord {
-  const rec: LeaseRecord = {
-    v: 1,
-    holder: ctx.id,
-    token,
-    leaseMs: ctx.timing.leaseMs,
-    renewMs: ctx.timing.renewMs,
-    acquiredAt: ctx.acquiredAtWall,
-    renewedAt: ctx.wallNow(),
-    released,
-  };
-  if (ctx.meta) rec.meta = ctx.meta;
-  // Held records commit to the term secret; only the release reveals it.
-  if (released) rec.reveal = ctx.termSecret;
-  else rec.commit = ctx.termCommit;
-  return rec;
-}
-
-function jitter(ctx: ElectionContext, base: number): number {
-  // Exponential backoff capped at 4× base, with ±50 % jitter so that
-  // candidates that failed together do not retry together.
-  const exp = Math.min(4, 2 ** Math.max(0, ctx.failures - 1));
-  return Math.max(1, Math.round(base * exp * (0.5 + ctx.random())));
-}
 
 /** Input of the CAS that releases our record (resign, lapse, a win heard too late). */
 const releaseInput = ({ context }: { context: ElectionContext }): WriteInput => ({
@@ -149,38 +55,41 @@ const releaseOnce = {
   on: { STOP: { target: "stopped" } },
 } as const;
 
-const view = (payload: unknown): LeaseView => viewOf(payload as StoreEntry | null);
-/** The store entry carried by an actor's done event or by a watch change. */
-const payloadOf = (event: object): unknown =>
-  "output" in event ? event.output : "entry" in event ? event.entry : null;
-const errorOf = (event: object): unknown => ("error" in event ? event.error : undefined);
-const revisionOf = (event: object): number => Number(payloadOf(event));
-const isConflict = (error: unknown) => (error as { code?: string } | null)?.code === "CONFLICT";
-/** Vacant, or released by someone else, and attributable (a verified release, not a forged delete). */
-const takeable = (ctx: ElectionContext, v: LeaseView) =>
-  (v.state === "vacant" || (v.state === "released" && v.holder !== ctx.id)) && isFree(ctx, v, ctx.now());
-/**
- * May be a write of our own: only while one of ours is unconfirmed, with our
- * holder, token, commitment and lease. A forger can copy all of them, so it
- * neither deposes us nor extends our validity (`adopt`).
- */
-const ownWrite = (ctx: ElectionContext, v: LeaseView) =>
-  v.state === "held" &&
-  v.holder === ctx.id &&
-  v.token === ctx.token &&
-  v.record.commit === ctx.termCommit &&
-  v.record.leaseMs === ctx.timing.leaseMs &&
-  ctx.unconfirmedSince !== null;
-/** What a leader notes about its own latest write, so that it judges later changes like a follower that saw it. */
-const observedOwn = (ctx: ElectionContext, revision: number, token: number) => ({
-  observedRevision: revision,
-  observedSince: ctx.now(),
-  observedLeaseMs: ctx.timing.leaseMs,
-  observedVacant: false,
-  observedFree: false,
-  seenTerm: { holder: ctx.id, token, commit: ctx.termCommit, trustedAt: ctx.now() },
+/** The watch's input: `steady` drops what a steady leader would ignore, and syncs before the rest. */
+export type WatchInput = { key: string; retryMs: number; steady: SteadyRunner };
+const watchInput = ({ context }: { context: ElectionContext }): WatchInput => ({ key: context.key, retryMs: context.timing.retryMs * 4, steady: context.steady });
+
+/** Vacant: `create`; released by someone else, or waited out: CAS on the observed revision. */
+const acquireInput = ({ context }: { context: ElectionContext }): WriteInput => ({
+  key: context.key,
+  value: encodeRecord(record({ ...context, acquiredAtWall: context.wallNow() }, 0, false)),
+  // Revision 0 asks for `create` (key absent, deleted, purged, or a vacancy waited out).
+  revision: context.observedVacant ? 0 : context.observedRevision,
+  // A win heard after attemptMs still leaves room for a renewal retry.
+  timeoutMs: context.timing.attemptMs,
 });
 
+/** An acquiring write (`write` or `takeover`); `op` names its store errors. */
+const acquiring = (op: string) =>
+  ({
+    entry: ["newTermSecret", "markSend"],
+    // A suspend while the write is in flight: its validity cannot be known. Re-read.
+    on: { "STORE.CHANGE": {}, SUSPENDED: "reading" },
+    invoke: {
+      src: "writeLease",
+      input: acquireInput,
+      onDone: [
+        // The reply came so late that the term is already over (a pause,
+        // a slow link): never announce it — give the lease back quietly.
+        { guard: "acquiredTooLate", target: "#election.abandoned", actions: "acquired" },
+        { target: "#election.leader", actions: "acquired" },
+      ],
+      onError: [
+        { guard: "isConflict", target: "reading", actions: ["resetFailures", "lostRace"] },
+        { target: "backoff", actions: ["failed", { type: "emitStoreError", params: { op } }] },
+      ],
+    },
+  }) as const;
 
 export const electionMachine = setup({
   types: {
@@ -194,39 +103,17 @@ export const electionMachine = setup({
     /** `store.create` when `revision` is 0, else `store.update(key, value, revision)`. Outputs the new revision. */
     writeLease: fromPromise<number, WriteInput>(unprovided("writeLease")),
     /** Watches `key`, sending `STORE.CHANGE` / `STORE.WATCH_ERROR`; re-watches `retryMs` after an error. */
-    watchLease: fromCallback<ElectionEvent, { key: string; retryMs: number }>(() => () => {}),
+    watchLease: fromCallback<ElectionEvent, WatchInput>(() => () => {}),
   },
   delays: {
     /** Time left until our validity deadline. */
     untilDeadline: ({ context }) => Math.max(0, context.deadline - context.now()),
-    /**
-     * Next renewal: one renew interval after the last send, less up to 10 %
-     * at random; the first renewal of a term anywhere in the second half of
-     * the interval. Without this, elections started together renew together
-     * forever (bursts of N writes per interval: the renew tail at scale).
-     * Only ever earlier, so the two-renewals-per-validity rule still holds.
-     */
-    untilRenew: ({ context }) => {
-      const first = context.revision === context.token;
-      const scale = first ? 0.5 + 0.5 * context.random() : 1 - 0.1 * context.random();
-      return Math.max(0, context.sendAt + context.timing.renewMs * scale - context.now());
-    },
     /** Takeover: a full lease (ours or the holder's, the longer) of watching the same revision, on our own clock. */
     untilTakeover: ({ context }) => Math.max(0, context.observedSince + context.observedLeaseMs - context.now()),
     /** Followers re-read periodically: a watch is a hint and may miss updates. */
     reconcile: ({ context }) => context.timing.renewMs,
     retry: ({ context }) => jitter(context, context.timing.retryMs),
-    /**
-     * A holder retries a failed renewal without exponential backoff, and more
-     * often as the deadline nears: riding out a 4–8 s stream-leader election
-     * depends on the first write after it. Never above retryMs, so that the
-     * attempt deadlines (`attemptTimeoutMs`) leave room for the next attempt.
-     */
-    renewRetry: ({ context }) =>
-      Math.max(
-        1,
-        Math.min(context.timing.retryMs * (0.5 + 0.5 * context.random()), (context.deadline - context.now()) / 4),
-      ),
+    renewRetry: ({ context }) => renewRetryMs(context),
   },
   guards: {
     pastDeadline: ({ context }) => context.now() >= context.deadline,
@@ -237,37 +124,12 @@ export const electionMachine = setup({
       event.type === "STORE.CHANGE" && (event.entry?.revision ?? 0) < context.observedRevision,
     changeTakeable: ({ context, event }) =>
       event.type === "STORE.CHANGE" && takeable(context, viewOf(event.entry)),
-    /**
-     * A leader's watch: a revision newer than our own last write that we did
-     * not write — replaced, released or deleted by anyone else. Our renewal
-     * CAS would fail on it anyway; acting on the watch stops us a renewal
-     * interval earlier.
-     */
-    foreignChange: ({ context, event }) =>
-      event.type === "STORE.CHANGE" && event.entry !== null && event.entry.revision > context.revision && !ownWrite(context, viewOf(event.entry)),
-    /**
-     * After a lost renewal CAS: a *newer* revision that may be ours (`ownWrite`).
-     * It proves nothing about when it was written, so it only lets us renew
-     * over it; the same revision means nothing of ours landed.
-     */
-    stillMine: ({ context, event }) => {
-      const v = view(payloadOf(event));
-      return v.revision > context.revision && ownWrite(context, v);
-    },
-    /**
-     * After a lost renewal CAS: a read *older* than our own last revision is
-     * stale (a new stream leader that has not applied the latest entries yet)
-     * and proves nothing, so it must neither depose nor extend. An absent key
-     * (revision 0: a `get` cannot tell a newer delete from a lag) is not stale.
-     */
-    staleRead: ({ context, event }) => {
-      const v = view(payloadOf(event));
-      return v.revision > 0 && v.revision < context.revision;
-    },
-    unchangedMine: ({ context, event }) => {
-      const v = view(payloadOf(event));
-      return v.state === "held" && v.holder === context.id && v.token === context.token && v.revision === context.revision;
-    },
+    /** A leader's watch: a revision newer than ours that we did not write (`rules.ts`). */
+    foreignChange: ({ context, event }) => event.type === "STORE.CHANGE" && foreignChange(context, event.entry),
+    // After a lost renewal CAS (`rules.ts`).
+    stillMine: ({ context, event }) => stillMine(context, view(payloadOf(event))),
+    staleRead: ({ context, event }) => staleRead(context, view(payloadOf(event))),
+    unchangedMine: ({ context, event }) => unchangedMine(context, view(payloadOf(event))),
     stopRequested: ({ context }) => context.stopRequested,
   },
   actions: {
@@ -278,25 +140,7 @@ export const electionMachine = setup({
     observe: enqueueActions(({ context, event, enqueue }) => {
       const v = view(payloadOf(event));
       if (v.revision !== context.observedRevision) {
-        const j = judge(context, v, context.now());
-        // A state that names no lease (a recreated bucket's genesis
-        // placeholder, a vacancy not proven free) may follow a holder whose
-        // term is not provably over: keep waiting at least that holder's lease.
-        const namesNoLease = v.state === "vacant" || (v.state === "unknown" && v.leaseMs === undefined);
-        // Our own release (resign, lapse, stop) is waited out a lease longer:
-        // a follower that does not trust the released term yet (R9) also
-        // waits a full lease, and the one that gave the lease up must not win
-        // it back by seeing its release a moment earlier. Only longer: safe.
-        const ownRelease = v.state === "released" && v.holder === context.id;
-        const wait = leaseToWait(v, context.timing.leaseMs) + (ownRelease ? context.timing.leaseMs : 0);
-        enqueue.assign({
-          observedRevision: v.revision,
-          observedSince: context.now(),
-          observedVacant: v.state === "vacant",
-          observedLeaseMs: namesNoLease && !j.free ? Math.max(wait, context.observedLeaseMs) : wait,
-          observedFree: j.free,
-          seenTerm: j.seenTerm,
-        });
+        enqueue.assign(observed(context, v));
         if (v.state === "unknown") enqueue.emit({ type: "malformed", revision: v.revision, reason: v.reason });
       }
       const leader = v.state === "held" ? v.holder : v.state === "unknown" ? "unknown" : null;
@@ -320,27 +164,36 @@ export const electionMachine = setup({
       acquiredAtWall: context.wallNow(),
       revision: revisionOf(event),
       token: revisionOf(event),
-      deadline: context.sendAt + context.timing.validForMs,
+      deadline: deadlineAfter(context, context.sendAt),
       unconfirmedSince: null,
       failures: 0,
       announcedLeader: context.id,
       announcedToken: revisionOf(event),
-      ...observedOwn(context, revisionOf(event), revisionOf(event)),
+      ...observedOwn(context, revisionOf(event), revisionOf(event), context.now()),
     })),
     renewed: assign(({ context, event }) => ({
       revision: revisionOf(event),
-      deadline: context.sendAt + context.timing.validForMs,
+      deadline: deadlineAfter(context, context.sendAt),
       unconfirmedSince: null,
       failures: 0,
-      ...observedOwn(context, revisionOf(event), context.token),
+      ...observedOwn(context, revisionOf(event), context.token, context.now()),
     })),
+    /** What the steady renewals changed (`steady.ts`); a confirmed renewal counts as `renewed` did, at its time. */
+    sync: assign(({ context, event }) => {
+      const s = (event as { state: SteadyState }).state;
+      const held = { revision: s.revision, deadline: s.deadline, sendAt: s.sendAt, unconfirmedSince: s.unconfirmedSince };
+      return s.confirmedAt === null ? held : { ...held, failures: 0, ...observedOwn(context, s.revision, context.token, s.confirmedAt) };
+    }),
     /**
      * A renewal CAS conflicted on a newer record that looks like ours. It may be
      * a write of ours that landed, or a copy (every field is public) written
      * before our send, which followers started waiting on when they saw it:
      * note its revision but extend nothing; the CAS over it (`renewing`) does.
      */
-    adopt: assign(({ context, event }) => ({ revision: view(payloadOf(event)).revision, failures: 0, ...observedOwn(context, view(payloadOf(event)).revision, context.token) })),
+    adopt: assign(({ context, event }) => {
+      const revision = view(payloadOf(event)).revision;
+      return { revision, failures: 0, ...observedOwn(context, revision, context.token, context.now()) };
+    }),
     /** Our acquiring CAS lost: someone else wrote, and what we read next may be written over it. Trust nothing at once. */
     lostRace: assign(({ context }) => ({ observedFree: false, observedSince: context.now() })),
     failed: assign(({ context }) => ({ failures: context.failures + 1 })),
@@ -393,7 +246,7 @@ export const electionMachine = setup({
         ],
         "STORE.WATCH_ERROR": { actions: { type: "emitStoreError", params: { op: "watch" } } },
       },
-      invoke: { src: "watchLease", input: ({ context }) => ({ key: context.key, retryMs: context.timing.retryMs * 4 }) },
+      invoke: { src: "watchLease", input: watchInput },
       initial: "reading",
       states: {
         reading: {
@@ -424,57 +277,9 @@ export const electionMachine = setup({
           after: { retry: "reading" },
         },
         /** Vacant: `create`; released by someone else: CAS on the released revision. */
-        write: {
-          entry: ["newTermSecret", "markSend"],
-          // A suspend while the write is in flight: its validity cannot be known. Re-read.
-          on: { "STORE.CHANGE": {}, SUSPENDED: "reading" },
-          invoke: {
-            src: "writeLease",
-            input: ({ context }) => ({
-              key: context.key,
-              value: encodeRecord(record({ ...context, acquiredAtWall: context.wallNow() }, 0, false)),
-              // Revision 0 asks for `create` (key absent, deleted or purged).
-              revision: context.observedVacant ? 0 : context.observedRevision,
-              // A win heard after attemptMs still leaves room for a renewal retry.
-              timeoutMs: context.timing.attemptMs,
-            }),
-            onDone: [
-              // The reply came so late that the term is already over (a pause,
-              // a slow link): never announce it — give the lease back quietly.
-              { guard: "acquiredTooLate", target: "#election.abandoned", actions: "acquired" },
-              { target: "#election.leader", actions: "acquired" },
-            ],
-            onError: [
-              { guard: "isConflict", target: "reading", actions: ["resetFailures", "lostRace"] },
-              { target: "backoff", actions: ["failed", { type: "emitStoreError", params: { op: "acquire" } }] },
-            ],
-          },
-        },
+        write: acquiring("acquire"),
         /** The same revision observed unchanged for a full lease: CAS on it. */
-        takeover: {
-          entry: ["newTermSecret", "markSend"],
-          on: { "STORE.CHANGE": {}, SUSPENDED: "reading" },
-          invoke: {
-            src: "writeLease",
-            input: ({ context }) => ({
-              key: context.key,
-              value: encodeRecord(record({ ...context, acquiredAtWall: context.wallNow() }, 0, false)),
-              // A vacant key waited out (a delete nobody could attribute): `create`.
-              revision: context.observedVacant ? 0 : context.observedRevision,
-              timeoutMs: context.timing.attemptMs,
-            }),
-            onDone: [
-              // The reply came so late that the term is already over (a pause,
-              // a slow link): never announce it — give the lease back quietly.
-              { guard: "acquiredTooLate", target: "#election.abandoned", actions: "acquired" },
-              { target: "#election.leader", actions: "acquired" },
-            ],
-            onError: [
-              { guard: "isConflict", target: "reading", actions: ["resetFailures", "lostRace"] },
-              { target: "backoff", actions: ["failed", { type: "emitStoreError", params: { op: "takeover" } }] },
-            ],
-          },
-        },
+        takeover: acquiring("takeover"),
       },
     },
     leader: {
@@ -490,42 +295,51 @@ export const electionMachine = setup({
         // Replaced, released or deleted by someone else: stop at once, extend nothing.
         "STORE.CHANGE": { guard: "foreignChange", target: "following", actions: "emitSuperseded" },
         "STORE.WATCH_ERROR": { actions: { type: "emitStoreError", params: { op: "watch" } } },
+        "RENEW.SYNC": { actions: "sync" },
       },
       // The holder watches too (one shared watch per store): see `foreignChange`.
-      invoke: { src: "watchLease", input: ({ context }) => ({ key: context.key, retryMs: context.timing.retryMs * 4 }) },
-      initial: "valid",
+      invoke: { src: "watchLease", input: watchInput },
+      initial: "steady",
       states: {
-        /** Re-entered whenever the deadline moves, so the deadline timer restarts. */
-        valid: {
+        /**
+         * Renewals while they succeed: a timer and a CAS each in `steady.ts`,
+         * no transition. Entered after every successful write, so the renew
+         * delay counts from it as before.
+         */
+        steady: {
+          // Entry and exit actions rather than an invoked actor: no actor per election.
+          entry: ({ context, self }) => context.steady.start(context, (e) => self.send(e)),
+          exit: ({ context }) => context.steady.stop(),
+          on: {
+            "RENEW.FAILED": [
+              { guard: "isConflict", target: "retrying.verifying", actions: "sync" },
+              { target: "retrying.backoff", actions: ["sync", "failed", { type: "emitStoreError", params: { op: "renew" } }] },
+            ],
+          },
+        },
+        /** A renewal failed: retry until one lands (back to `steady`), the record is taken, or the deadline. */
+        retrying: {
           after: { untilDeadline: "#election.lapsed" },
-          initial: "idle",
+          initial: "renewing",
           states: {
-            idle: { after: { untilRenew: "renewing" } },
             renewing: {
               entry: "markSend",
               invoke: {
                 src: "writeLease",
                 input: ({ context }) => ({
                   key: context.key,
-                  value: encodeRecord(record(context, context.token, false)),
+                  value: renewalValue(context),
                   revision: context.revision,
-                  // Every attempt, the first included: one lost request or ack
-                  // must not run past the deadline, and when the store comes
-                  // back (a 4–8 s stream-leader election) an attempt lost in
-                  // the outage is abandoned in time for the next one to land.
+                  // Every attempt: one lost request or ack must not run past
+                  // the deadline, and when the store comes back (a 4–8 s
+                  // stream-leader election) an attempt lost in the outage is
+                  // abandoned in time for the next one to land.
                   timeoutMs: attemptTimeoutMs(context.timing, context.deadline - context.now()),
                 }),
-                onDone: {
-                  target: "#election.leader.valid",
-                  reenter: true,
-                  actions: ["renewed", "emitRenewed"],
-                },
+                onDone: { target: "#election.leader.steady", actions: ["renewed", "emitRenewed"] },
                 onError: [
                   { guard: "isConflict", target: "verifying" },
-                  {
-                    target: "backoff",
-                    actions: ["failed", { type: "emitStoreError", params: { op: "renew" } }],
-                  },
+                  { target: "backoff", actions: ["failed", { type: "emitStoreError", params: { op: "renew" } }] },
                 ],
               },
             },

@@ -189,6 +189,8 @@ export class SimWorld {
         random: this.random,
         wallNow: () => this.sched.now(),
         ...(mutate(this.cfg.mutation) ? { mutate: mutate(this.cfg.mutation)! } : {}),
+        // The same broken rule on the steady renewals, which run outside the machine.
+        ...(this.cfg.mutation === "deadline-from-reply" ? { renewedDeadline: (_sent: number, replied: number, t: { validForMs: number }) => replied + t.validForMs } : {}),
       },
       scopes: {
         timing: timing(this.cfg.scopeLeaseMs, "s"),

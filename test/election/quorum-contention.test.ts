@@ -46,7 +46,7 @@ describe("quorum election: contention", () => {
     expect(sim.leaders()).toHaveLength(1);
     // The loser lost the lead store and wrote nowhere else: no record of it anywhere.
     const loser = b.election.isLeader() ? c : b;
-    for (const st of sim.stores.slice(1)) expect(viewOf(await st.get("test.leader")).holder).not.toBe(loser.id);
+    for (const st of sim.stores.slice(1)) expect((viewOf(await st.get("test.leader")) as { holder?: string }).holder).not.toBe(loser.id);
     const wrote = (i: number) => (loser.links[i]!.calls.create ?? 0) + (loser.links[i]!.calls.update ?? 0);
     expect(wrote(1) + wrote(2)).toBe(1);
   });
@@ -104,7 +104,7 @@ describe("quorum election: candidacy", () => {
     a.links[2]!.beforeNext((op) => op === "create", () => held);
     a.election.setCandidate(true);
     await sim.advance(20);
-    expect(viewOf(await sim.stores[0]!.get("test.leader")).holder).toBe("a");
+    expect((viewOf(await sim.stores[0]!.get("test.leader")) as { holder?: string }).holder).toBe("a");
     a.election.setCandidate(false);
     a.election.setCandidate(true);
     release();

@@ -1,0 +1,156 @@
+/**
+ * One shared timer for many elections. Thousands of elections in one process
+ * each renewing every few seconds would otherwise keep thousands of Node
+ * timers (each renewal cancels and re-creates two); here they wait in one
+ * binary heap of due times, behind a single timer for the earliest.
+ *
+ * Simulations keep the clock's own timers (`timersOn`): the simulated clock
+ * orders its timers itself and stays deterministic that way.
+ */
+import { realClock, type TimerClock } from "./timers.js";
+
+/** Schedules `fn` after `delayMs`; returns the cancel function. */
+export interface Timers {
+  schedule(delayMs: number, fn: () => void): () => void;
+}
+
+interface Entry {
+  at: number;
+  seq: number;
+  fn: (() => void) | null;
+}
+
+export class TimerWheel implements Timers {
+  private readonly heap: Entry[] = [];
+  private seq = 0;
+  private dead = 0;
+  private armed: unknown = null;
+  private armedAt = Number.POSITIVE_INFINITY;
+
+  constructor(
+    private readonly clock: TimerClock,
+    private readonly now: () => number,
+  ) {}
+
+  /** Entries waiting, cancelled ones not yet dropped included (tests). */
+  get size(): number {
+    return this.heap.length;
+  }
+
+  schedule(delayMs: number, fn: () => void): () => void {
+    const e: Entry = { at: this.now() + Math.max(0, delayMs), seq: this.seq++, fn };
+    this.push(e);
+    if (e.at < this.armedAt) this.arm();
+    return () => {
+      if (!e.fn) return;
+      e.fn = null;
+      // Cancelled entries stay in the heap until due; drop them all once they outnumber the live ones.
+      if (++this.dead > 1024 && this.dead * 2 > this.heap.length) this.compact();
+    };
+  }
+
+  private fire = (): void => {
+    this.armed = null;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    const t = this.now();
+    // Collect first: a callback that schedules again runs on a later turn, not in this loop.
+    const due: (() => void)[] = [];
+    while (this.heap.length && this.heap[0]!.at <= t) {
+      const e = this.pop();
+      if (e.fn) due.push(e.fn);
+      else this.dead--;
+      e.fn = null;
+    }
+    for (const fn of due) {
+      try {
+        fn();
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+    if (!this.armed) this.arm();
+  };
+
+  private arm(): void {
+    while (this.heap.length && !this.heap[0]!.fn) {
+      this.pop();
+      this.dead--;
+    }
+    const top = this.heap[0];
+    if (this.armed !== null) this.clock.clearTimeout(this.armed);
+    this.armed = null;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    if (!top) return;
+    this.armedAt = top.at;
+    this.armed = this.clock.setTimeout(this.fire, Math.max(0, top.at - this.now()));
+  }
+
+  private compact(): void {
+    const live = this.heap.filter((e) => e.fn);
+    this.heap.length = 0;
+    this.dead = 0;
+    for (const e of live) this.push(e);
+  }
+
+  private less(a: Entry, b: Entry): boolean {
+    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  }
+
+  private push(e: Entry): void {
+    const h = this.heap;
+    let i = h.push(e) - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  private pop(): Entry {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+/** `timers` as a {@link TimerClock}, for code written against one (`deadlineSignal`). */
+export function clockOf(timers: Timers): TimerClock {
+  return {
+    setTimeout: (fn, ms) => timers.schedule(ms, fn as () => void),
+    clearTimeout: (cancel) => (cancel as () => void)(),
+  };
+}
+
+let shared: TimerWheel | null = null;
+
+/**
+ * Timers on `clock`: for Node's own timers (no clock given) the process-wide
+ * wheel; for any other clock (simulations) that clock's timers directly.
+ */
+export function timersOn(clock: TimerClock | undefined): Timers {
+  if (!clock || clock === realClock) return (shared ??= new TimerWheel(realClock, () => performance.now()));
+  return {
+    schedule: (delayMs, fn) => {
+      const t = clock.setTimeout(fn, Math.max(0, delayMs));
+      return () => clock.clearTimeout(t);
+    },
+  };
+}
