@@ -18,7 +18,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { CandidateProcess, RegentProcess } from "../src/launcher/candidates.js";
 import { sleep, startNatsServer, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
-import { monotonicNowMs } from "../src/observability/oracle.js";
+import { monotonicNowMs } from "../src/util/clock.js";
 import { describe, firstElected, until, type FailoverRound, type HandoverRound } from "./election.js";
 import { ensureEtcd, etcdVersion, startEtcd, type EtcdHandle } from "./etcd.js";
 import { round, summarize, type Stats } from "./stats.js";

@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { AbortedError } from "../src/errors.js";
 import { CandidateProcess, type CandidateEvent, type RegentProcess } from "../src/launcher/candidates.js";
 import { findNatsServer, sleep, startNatsServer, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
-import { monotonicNowMs } from "../src/observability/oracle.js";
+import { monotonicNowMs } from "../src/util/clock.js";
 import { formatStatsTable, round, summarize, type Stats, type StatsRow } from "./stats.js";
 
 export interface ElectionBenchOptions {

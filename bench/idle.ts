@@ -12,7 +12,7 @@
 import { execFileSync } from "node:child_process";
 import { CandidateProcess } from "../src/launcher/candidates.js";
 import { sleep, startNatsServer, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
-import { monotonicNowMs } from "../src/observability/oracle.js";
+import { monotonicNowMs } from "../src/util/clock.js";
 import { procCpuMs, procRssMiB } from "./proc.js";
 import { round } from "./stats.js";
 

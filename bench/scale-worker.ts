@@ -18,7 +18,7 @@ import { dirname } from "node:path";
 import { pathToFileURL } from "node:url";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { connectNats } from "../src/cli/common.js";
+import { connectNats } from "../src/util/nats-connect.js";
 import { startElection, type Election } from "../src/election/election.js";
 import { NatsLeaseStore } from "../src/lease/nats-store.js";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../src/lease/store.js";

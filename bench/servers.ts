@@ -26,11 +26,11 @@
  *  - restart → every hosted record written again (polled every 100 ms).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats } from "../src/cli/common.js";
+import { connectNats } from "../src/util/nats-connect.js";
 import { serverName } from "../src/hierarchy/deployment.js";
 import { waitUntil, type RegentProcess } from "../src/launcher/candidates.js";
 import { sleep } from "../src/launcher/nats-launcher.js";
-import { monotonicNowMs } from "../src/observability/oracle.js";
+import { monotonicNowMs } from "../src/util/clock.js";
 import { TestDeployment, testRegions } from "../test/harness/deployment.js";
 import { currentRoles, hostedBy, nodeConnections, RecordReader, roleChanges, until, validity, validityEvent, type Role } from "../test/harness/server-loss.js";
 import { round, summarize, type Stats } from "./stats.js";

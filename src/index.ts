@@ -40,7 +40,7 @@ export type { Identity, Permissions, Role as AccessRole } from "./topology/acces
 export { natsAuthOptions, natsAuthFromEnv, redactUrl, NATS_AUTH_ENV } from "./util/nats-auth.js";
 export type { NatsAuth } from "./util/nats-auth.js";
 export type { Topology, RegionSpec } from "./topology/load.js";
-export { RegentMetrics, serveMetrics } from "./observability/metrics.js";
+export { RegentMetrics, serveMetrics } from "./hierarchy/metrics.js";
 export { NodeHealth } from "./observability/health.js";
 export type { ProbeResult } from "./observability/health.js";
 export { createLogger, silentLogger } from "./observability/logger.js";

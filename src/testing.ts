@@ -10,12 +10,15 @@
  * - topology loader: the `regions/` directory format;
  * - simulation: the seeded fault simulation behind `npm run sim`.
  */
-export { monotonicNowMs, IntervalRecorder, readIntervals, checkIntervals } from "./observability/oracle.js";
+export { IntervalRecorder, readIntervals, checkIntervals } from "./observability/oracle.js";
+export { monotonicNowMs } from "./util/clock.js";
 export type { LeadershipInterval, CheckResult, Violation } from "./observability/oracle.js";
 export { startNatsServer, startNatsCluster, findNatsServer, waitFor, waitForStreamLeader, streamLeader } from "./launcher/nats-launcher.js";
 export type { NatsServerHandle, NatsServerMember, StartNatsServerOptions, StartNatsClusterOptions, WaitForOptions } from "./launcher/nats-launcher.js";
-export { startSupercluster, superclusterPlan } from "./launcher/supercluster.js";
-export type { Supercluster, SuperclusterMode, StartSuperclusterOptions } from "./launcher/supercluster.js";
+export { startSupercluster } from "./launcher/supercluster.js";
+export { superclusterPlan } from "./topology/plan.js";
+export type { Supercluster, StartSuperclusterOptions } from "./launcher/supercluster.js";
+export type { SuperclusterMode } from "./topology/plan.js";
 export { RegentProcess, CandidateProcess, waitUntil } from "./launcher/candidates.js";
 export type { CandidateEvent, CandidateSpec, RegentProcessOptions } from "./launcher/candidates.js";
 export { loadTopology, topologyFromObject, findRegion, TopologyError } from "./topology/load.js";

@@ -12,8 +12,10 @@ import { openSync, writeSync } from "node:fs";
 import { startElection, type ElectionEvent } from "../election/election.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
 import { createLogger } from "../observability/logger.js";
-import { IntervalRecorder, monotonicNowMs } from "../observability/oracle.js";
-import { authOf, connectNats, onShutdown, serverList } from "./common.js";
+import { IntervalRecorder } from "../observability/oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
+import { authOf, onShutdown, serverList } from "./common.js";
+import { connectNats } from "../util/nats-connect.js";
 import type { NatsAuth } from "../util/nats-auth.js";
 
 export interface ElectOptions extends NatsAuth {

@@ -67,7 +67,8 @@ program
   .action(async (o) => {
     // Check timing and key before connecting: without a reachable server the
     // connection error would hide the real mistake.
-    const { resolveTiming, validateKey } = await import("../election/timing.js");
+    const { resolveTiming } = await import("../election/timing.js");
+    const { validateKey } = await import("../lease/keys.js");
     validateKey("--key", o.key);
     resolveTiming({ leaseMs: o.leaseMs, renewMs: o.renewMs, maxDrift: o.maxDrift });
     return (await import("./elect.js")).runElect(o);

@@ -15,7 +15,7 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { readEventsStreams, regionOfEventsStream } from "../hierarchy/events-stream.js";
 import { decodeEvent, type LeaderEvent, type ScopeEvent, type StateSnapshot } from "../wire/events.js";
 import { subjects } from "../wire/subjects.js";
-import { requestMove, requestResign, requestState } from "../cli/observe-cmds.js";
+import { requestMove, requestResign, requestState } from "../wire/requests.js";
 
 /** One timeline entry. */
 export interface TimelineEntry {

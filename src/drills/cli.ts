@@ -3,7 +3,7 @@
  * where its report went), optionally writes the summary table, and exits
  * non-zero when a drill failed (a skipped one does not count).
  */
-import { monotonicNowMs } from "../observability/oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
 import { runDrill } from "./run.js";
 import { summarize, summaryMarkdown, writeSummary } from "./suite.js";
 import { SCENARIOS, isScenario, type DrillOptions, type DrillReport, type Scenario } from "./types.js";

@@ -14,9 +14,9 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { RegentProcess, waitUntil, type CandidateEvent } from "../launcher/candidates.js";
 import { withParentDeathSignal } from "../launcher/ports.js";
-import { monotonicNowMs } from "../observability/oracle.js";
-import { connectNats } from "../cli/common.js";
-import { untilQuorumSettled } from "../cli/observe-cmds.js";
+import { monotonicNowMs } from "../util/clock.js";
+import { connectNats } from "../util/nats-connect.js";
+import { untilQuorumSettled } from "../launcher/settled.js";
 import type { Topology } from "../topology/load.js";
 import type { Fabric } from "./fabric.js";
 

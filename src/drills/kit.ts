@@ -1,7 +1,7 @@
 /**
  * What a scenario gets to work with, and small helpers shared by them.
  */
-import { monotonicNowMs } from "../observability/oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
 import { firstEvent } from "./analysis.js";
 import type { DrillDeployment, DrillNode } from "./deployment.js";
 import type { DrillOptions, ScenarioOutcome, TimelineMark } from "./types.js";

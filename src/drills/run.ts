@@ -15,11 +15,11 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats } from "../cli/common.js";
-import { selfCommand } from "../cli/self.js";
+import { connectNats } from "../util/nats-connect.js";
+import { selfCommand } from "../launcher/self.js";
 import { findNatsServer } from "../launcher/ports.js";
 import { startNatsServer, type NatsServerHandle } from "../launcher/nats-launcher.js";
-import { monotonicNowMs } from "../observability/oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
 import { loadTopology } from "../topology/load.js";
 import { judge } from "./analysis.js";
 import { DrillDeployment, deathSignalPrefix } from "./deployment.js";

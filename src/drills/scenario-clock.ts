@@ -21,7 +21,7 @@
  * back onto the shared clock for the oracle (deployment.ts).
  */
 import { existsSync } from "node:fs";
-import { connectNats } from "../cli/common.js";
+import { connectNats } from "../util/nats-connect.js";
 import type { MoveReply } from "../hierarchy/bus.js";
 import { quorumBucket, quorumPlacement } from "../hierarchy/deployment.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";

@@ -2,7 +2,7 @@
  * Process and server faults: kill-leader, pause-leader, kill-region,
  * nats-server-loss.
  */
-import { monotonicNowMs } from "../observability/oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
 import { firstEvent } from "./analysis.js";
 import { attempt, failoverTarget, lastEvent, mark, outcome, pickRegion, regionServers, round, scopeMoved, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
 import type { ScenarioOutcome } from "./types.js";

@@ -3,7 +3,7 @@
  * leader-hotspot (SIGSTOP/SIGCONT duty cycle on the leader) and churn
  * (flapping a region's NATS server).
  */
-import { monotonicNowMs } from "../observability/oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
 import { firstEvent } from "./analysis.js";
 import type { DrillNode } from "./deployment.js";
 import { attempt, failoverTarget, freezeRegion, mark, outcome, pickRegion, round, scopeMoved, sleep, type DrillContext, type ScenarioDef } from "./kit.js";

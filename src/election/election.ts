@@ -9,7 +9,7 @@ import { createActor, fromCallback, fromPromise, type Actor, type AnyActorRef } 
 import { AbortedError, StoppedError, StoreUnavailableError } from "../errors.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
-import { monotonicNowMs } from "../observability/oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
 import { subscribeStalls, type StallInfo } from "../observability/stall-shared.js";
 import { processSuspendDetector, type SuspendDetector } from "../observability/suspend.js";
 import { electionMachine, type DeposedReason, type ElectionEmitted, type ElectionEvent as MachineEvent, type WatchInput, type WriteInput } from "./machine.js";
@@ -17,7 +17,8 @@ import { SteadyRenewal } from "./steady.js";
 import { listen } from "../util/listen.js";
 import { deadlineSignal, realClock, sleep, type TimerClock } from "../util/timers.js";
 import { clockOf, timersOn } from "../util/wheel.js";
-import { resolveTiming, validateId, validateKey, type Timing, type TimingOptions } from "./timing.js";
+import { resolveTiming, validateId, type Timing, type TimingOptions } from "./timing.js";
+import { validateKey } from "../lease/keys.js";
 
 export type { TimerClock };
 

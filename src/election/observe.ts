@@ -6,7 +6,7 @@
  */
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { viewOf } from "../lease/record.js";
-import { validateKey } from "./timing.js";
+import { validateKey } from "../lease/keys.js";
 
 /** What an observer knows about an election's leader. */
 export interface LeaderInfo {

@@ -18,14 +18,15 @@ import { ConfigError, StoppedError, AbortedError } from "../errors.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { commitOf, encodeRecord, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
-import { monotonicNowMs } from "../observability/oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
 import { subscribeStalls } from "../observability/stall-shared.js";
 import { listen } from "../util/listen.js";
 import { realClock, type TimerClock } from "../util/timers.js";
 import type { ElectionEvent, Leadership } from "./election.js";
 import { safeRules, termOf, validityOf, type QuorumRules, type Slot } from "./quorum-rules.js";
 import { callWithDeadline, foreignChange, forgetSlot, majorityTerms, newSlotRt, observeRead, watchSlot, type SlotRt } from "./quorum-slot.js";
-import { attemptTimeoutMs, resolveTiming, validateId, validateKey, type Timing, type TimingOptions } from "./timing.js";
+import { attemptTimeoutMs, resolveTiming, validateId, type Timing, type TimingOptions } from "./timing.js";
+import { validateKey } from "../lease/keys.js";
 
 /** Options of {@link startQuorumElection}. */
 export interface QuorumElectionOptions extends TimingOptions {

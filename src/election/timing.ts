@@ -98,16 +98,6 @@ export function attemptTimeoutMs(t: Timing, leftMs: number): number {
   return Math.max(1, Math.min(t.attemptMs, Math.max(leftMs / 3, (leftMs - t.retryMs) / 2)));
 }
 
-const KEY_RE = /^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$/;
-
-/** Validates a KV key (NATS KV key rules: tokens of `[-/_=a-zA-Z0-9]` separated by dots). */
-export function validateKey(field: string, key: unknown): string {
-  if (typeof key !== "string" || !KEY_RE.test(key) || key.length > 255) {
-    throw new ConfigError(field, `must be a KV key of [-/_=a-zA-Z0-9] tokens separated by dots, got ${JSON.stringify(key)}`);
-  }
-  return key;
-}
-
 /** Validates a participant id: printable, 1–128 characters. */
 export function validateId(field: string, id: unknown): string {
   if (typeof id !== "string" || id.length === 0 || id.length > 128 || /[\s\x00-\x1f]/.test(id)) {

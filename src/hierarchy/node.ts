@@ -14,7 +14,7 @@ import { createActor, fromCallback, type Actor } from "xstate";
 import { startElection, type Election, type ElectionOptions } from "../election/election.js";
 import type { LeaseStore } from "../lease/store.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
-import { monotonicNowMs } from "../observability/oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
 import type { DeposeReason, LeaderEvent } from "../wire/events.js";
 import { subjectToken } from "../wire/subjects.js";
 import { nodeMachine, type NodeEvent } from "./node-machine.js";

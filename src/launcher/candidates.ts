@@ -6,8 +6,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import { selfCommand } from "../cli/self.js";
-import { monotonicNowMs } from "../observability/oracle.js";
+import { selfCommand } from "./self.js";
+import { monotonicNowMs } from "../util/clock.js";
 
 /** One event line printed by `regent elect --json`. */
 export interface CandidateEvent {

@@ -9,7 +9,7 @@ import { accessSync, constants, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { delimiter, join } from "node:path";
 import { AbortedError } from "../errors.js";
-import type { NatsServerHandle } from "./nats-launcher.js";
+import type { NatsServerHandle } from "./handle.js";
 import { sleep } from "../util/timers.js";
 
 export { sleep };

@@ -38,7 +38,8 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { natsAuthOptions } from "../util/nats-auth.js";
 import { AbortedError, throwIfAborted } from "../errors.js";
 import type { Topology } from "../topology/schema.js";
-import { serverName, serverTag } from "../hierarchy/deployment.js";
+import { serverTag } from "../hierarchy/deployment.js";
+import { superclusterPlan, type PlannedServer, type SuperclusterMode } from "../topology/plan.js";
 import {
   Deployment,
   Member,
@@ -54,9 +55,6 @@ import {
 import { findNatsServer, freePorts, getJson } from "./ports.js";
 import type { Secrets } from "./secrets.js";
 import { serverAccessConf, type ServerAccessConf } from "../topology/access.js";
-
-/** `light`: one server per region cluster (fast, for demos and tests); `full`: each region's `servers` from its file. */
-export type SuperclusterMode = "light" | "full";
 
 /** Options of {@link startSupercluster}. */
 export interface StartSuperclusterOptions {
@@ -116,30 +114,6 @@ export interface Supercluster {
   kill(serverName: string, signal?: NodeJS.Signals): Promise<void>;
   /** Restarts one server (stopping it first if it runs) and waits until it is healthy and its gateways are up. */
   restart(serverName: string, opts?: { timeoutMs?: number }): Promise<void>;
-}
-
-/** One server of the plan, before ports are known. */
-export interface PlannedServer {
-  name: string;
-  cluster: string;
-  region: string;
-  /**
-   * JetStream `server_tags`: `serverTag(name)` pins a region's quorum bucket
-   * to its first server (hierarchy/deployment.ts); `region:<region>` is for
-   * operators placing their own streams.
-   */
-  tags: string[];
-}
-
-/** The clusters and servers {@link startSupercluster} would start, in start order (regions by name). One cluster per region, nothing else. */
-export function superclusterPlan(topology: Topology, mode: SuperclusterMode): { cluster: string; servers: PlannedServer[] }[] {
-  return topology.regions.map((r) => ({
-    cluster: r.name,
-    servers: Array.from({ length: mode === "light" ? 1 : r.servers }, (_, i) => {
-      const name = serverName(r.name, i + 1);
-      return { name, cluster: r.name, region: r.name, tags: [serverTag(name), `region:${r.name}`] };
-    }),
-  }));
 }
 
 class ScMember extends Member implements SuperclusterMember {

@@ -21,43 +21,10 @@
  * Watches are fed through a small async queue, so an event is delivered on a
  * later microtask, never re-entrantly inside the write that caused it.
  */
-import { ConfigError, ConflictError, StoreUnavailableError, throwIfAborted } from "../errors.js";
+import { ConflictError, StoreUnavailableError, throwIfAborted } from "../errors.js";
 import { packPlain } from "../wire/msgpack.js";
+import { assertLeaseKey, assertValidFilter, assertValidKey, assertValidRevision } from "./keys.js";
 import { GENESIS_KEY, isReservedKey, keyMatches, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
-
-// Same rules as the NATS KV client, so a key that works here works on NATS.
-const VALID_KEY = /^[-/=.\w]+$/;
-const VALID_FILTER = /^[-/=.>*\w]+$/;
-
-/** Throws {@link ConfigError} when `key` is not a valid NATS KV key. */
-export function assertValidKey(key: string): void {
-  if (key.startsWith(".") || key.endsWith(".") || key.includes("..") || !VALID_KEY.test(key)) {
-    throw new ConfigError("key", `invalid key ${JSON.stringify(key)}`);
-  }
-}
-
-/** {@link assertValidKey}, and not a reserved key (`_regent.…`): what a lease key may be. */
-export function assertLeaseKey(key: string): void {
-  assertValidKey(key);
-  if (isReservedKey(key)) throw new ConfigError("key", `${JSON.stringify(key)} is reserved`);
-}
-
-/** Throws {@link ConfigError} when `filter` is not a valid key or `*`/`>` pattern. */
-export function assertValidFilter(filter: string): void {
-  const tokens = filter.split(".");
-  const badGt = tokens.some((t, i) => t.includes(">") && (t !== ">" || i !== tokens.length - 1));
-  const badStar = tokens.some((t) => t.includes("*") && t !== "*");
-  if (filter.startsWith(".") || filter.endsWith(".") || filter.includes("..") || !VALID_FILTER.test(filter) || badGt || badStar) {
-    throw new ConfigError("filter", `invalid key filter ${JSON.stringify(filter)}`);
-  }
-}
-
-/** Throws {@link ConfigError} unless `rev` is a positive safe integer (0 never names a write). */
-export function assertValidRevision(rev: number): void {
-  if (!Number.isSafeInteger(rev) || rev < 1) {
-    throw new ConfigError("expectedRevision", `must be a positive integer, got ${rev}`);
-  }
-}
 
 /** The genesis record's bytes (the same map `bucket-epoch.ts` writes; no lease or scope decoder accepts it). */
 function encodeGenesis(): Uint8Array {

@@ -43,11 +43,11 @@ import { casWrite, type CasOp } from "./nats-cas.js";
 import { RestartGuard } from "./restart-guard.js";
 import { StreamConfigCheck, unsafeBucketConfig } from "./stream-config.js";
 import { FreshFlight } from "../util/fresh-flight.js";
-import { monotonicNowMs } from "../observability/oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
 import { sleep } from "../util/timers.js";
 import { WatchHub } from "./watch-hub.js";
 import { kvWatch, toEntry } from "./nats-watch.js";
-import { assertLeaseKey, assertValidFilter, assertValidRevision } from "./memory-store.js";
+import { assertLeaseKey, assertValidFilter, assertValidRevision } from "./keys.js";
 import { GENESIS_KEY, isReservedKey, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
 
 /** Options of {@link NatsLeaseStore.open}. */

@@ -7,7 +7,7 @@
 import type { StreamConfig } from "@nats-io/jetstream";
 import { StorageType } from "@nats-io/jetstream";
 import { ConfigError } from "../errors.js";
-import { monotonicNowMs } from "../observability/oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
 import { FreshFlight } from "../util/fresh-flight.js";
 
 /**

@@ -14,7 +14,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { subscribeStalls, type StallInfo } from "./stall-shared.js";
-import { monotonicNowMs } from "./oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
 
 /** One probe's answer. */
 export interface ProbeResult {

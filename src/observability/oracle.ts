@@ -17,16 +17,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs
 import { dirname } from "node:path";
 
 import { MalformedError } from "../errors.js";
-
-/**
- * Milliseconds (fractional, microsecond resolution) on CLOCK_MONOTONIC, which
- * every process on the machine shares. Not related to wall-clock time.
- */
-export function monotonicNowMs(): number {
-  // Divide in bigint first: the nanosecond count exceeds 2^53, so converting
-  // it to a number directly would lose the low digits.
-  return Number(process.hrtime.bigint() / 1000n) / 1000;
-}
+import { monotonicNowMs } from "../util/clock.js";
 
 /** One uninterrupted period during which `holder` acted as leader of `lease`. */
 export interface LeadershipInterval {

@@ -12,7 +12,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 
 import { ConfigError } from "../errors.js";
-import { monotonicNowMs } from "./oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
 import type { SuspendDetector } from "./suspend.js";
 
 /** One detected stall. */

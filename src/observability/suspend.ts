@@ -16,7 +16,7 @@
  * which a time step would move: there the detector is off.
  */
 import { uptime } from "node:os";
-import { monotonicNowMs } from "./oracle.js";
+import { monotonicNowMs } from "../util/clock.js";
 
 /** Accumulates host suspensions seen so far. */
 export interface SuspendDetector {

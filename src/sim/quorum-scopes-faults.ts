@@ -4,9 +4,19 @@
  */
 import type { MemoryLeaseStore } from "../lease/memory-store.js";
 import type { LeadershipInterval } from "../observability/oracle.js";
-import type { QProc } from "./quorum-scopes-run.js";
+import type { ProcessClock } from "./process-clock.js";
+import type { QuorumScopeNode } from "./quorum-scope-node.js";
 import type { SimScheduler } from "./scheduler.js";
 import type { SimNetwork } from "./sim-link.js";
+
+/** One simulated process: a node on its own clock, restarted as a new incarnation. */
+export interface QProc {
+  id: string;
+  region: string;
+  clock: ProcessClock;
+  node: QuorumScopeNode;
+  incarnation: number;
+}
 
 export interface FaultEnv {
   sched: SimScheduler;

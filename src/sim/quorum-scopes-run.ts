@@ -32,7 +32,7 @@ import { QuorumScopeNode } from "./quorum-scope-node.js";
 import { prng, type SeedResult } from "./run-seed.js";
 import { SimScheduler } from "./scheduler.js";
 import { SimLink, type SimNetwork } from "./sim-link.js";
-import { nestedIn, scopeFaults } from "./quorum-scopes-faults.js";
+import { nestedIn, scopeFaults, type QProc } from "./quorum-scopes-faults.js";
 import { scopeForgeries } from "./scope-forgery.js";
 
 export type ScopeQuorumMutation = "none" | "lessee-minority" | "regrant-after-minority" | "scope-validity-from-reply" | "scope-term-from-one-store" | "scope-take-any-release";
@@ -74,14 +74,6 @@ export interface ScopeQuorumSeedResult extends SeedResult {
   /** Region loss: kill to the lost region's scope held elsewhere (ms), and its bound; -1 when not run. */
   failoverMs: number;
   failoverBoundMs: number;
-}
-
-export interface QProc {
-  id: string;
-  region: string;
-  clock: ProcessClock;
-  node: QuorumScopeNode;
-  incarnation: number;
 }
 
 const NAMES = ["eu", "us", "ap", "sa", "af"];

@@ -23,7 +23,7 @@
  * (`on`, `1e3`) cannot change meaning.
  */
 import { Document, isScalar, visit } from "yaml";
-import { superclusterPlan, type SuperclusterMode } from "../launcher/supercluster.js";
+import { superclusterPlan, type SuperclusterMode } from "./plan.js";
 import { nkeyVariable, serverAccessConf } from "./access.js";
 import type { Topology } from "./schema.js";
 

@@ -12,9 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { selfCommand } from "../../src/cli/self.js";
-import { connectNats } from "../../src/cli/common.js";
-import { requestState } from "../../src/cli/observe-cmds.js";
+import { selfCommand } from "../../src/launcher/self.js";
+import { connectNats } from "../../src/util/nats-connect.js";
+import { requestState } from "../../src/wire/requests.js";
 import { testRegions } from "../harness/deployment.js";
 
 // The functions given to page.waitForFunction run in the browser; this

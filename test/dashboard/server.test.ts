@@ -14,7 +14,7 @@ import { parseControl } from "../../src/dashboard/controls.js";
 import type { FeedUpdate, StateUpdate, TimelineEntry } from "../../src/dashboard/feed.js";
 import { startDashboardServer, type DashboardServer, type DashboardSource } from "../../src/dashboard/server.js";
 import { writeControlFile } from "../../src/cli/exercise.js";
-import { selfCommand } from "../../src/cli/self.js";
+import { selfCommand } from "../../src/launcher/self.js";
 
 class MemorySource implements DashboardSource {
   readonly cluster = "demo";

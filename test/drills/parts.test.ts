@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { DrillNode, parseSkew } from "../../src/drills/deployment.js";
 import { DemoWriter, type FencedKv } from "../../src/drills/fenced-store.js";
 import type { RegentProcess } from "../../src/launcher/candidates.js";
-import { monotonicNowMs } from "../../src/observability/oracle.js";
+import { monotonicNowMs } from "../../src/util/clock.js";
 import { SUMMARY_END, SUMMARY_START, summarize, summaryMarkdown, writeSummary } from "../../src/drills/suite.js";
 import { timelineSvg } from "../../src/drills/svg.js";
 import type { DrillReport } from "../../src/drills/types.js";

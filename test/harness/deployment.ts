@@ -8,9 +8,10 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RegentProcess, waitUntil } from "../../src/launcher/candidates.js";
-import { connectNats } from "../../src/cli/common.js";
-import { untilQuorumSettled } from "../../src/cli/observe-cmds.js";
-import { startSupercluster, type Supercluster, type SuperclusterMode } from "../../src/launcher/supercluster.js";
+import { connectNats } from "../../src/util/nats-connect.js";
+import { untilQuorumSettled } from "../../src/launcher/settled.js";
+import { startSupercluster, type Supercluster } from "../../src/launcher/supercluster.js";
+import { type SuperclusterMode } from "../../src/topology/plan.js";
 import { checkIntervals, readIntervals, type CheckResult, type LeadershipInterval } from "../../src/observability/oracle.js";
 import { loadTopology, type Topology } from "../../src/topology/load.js";
 

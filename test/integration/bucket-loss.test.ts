@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startElection, type Election } from "../../src/election/election.js";
 import { startNatsServer, waitFor, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
 import { NatsLeaseStore } from "../../src/lease/nats-store.js";
-import { checkIntervals, monotonicNowMs, type LeadershipInterval } from "../../src/observability/oracle.js";
+import { checkIntervals, type LeadershipInterval } from "../../src/observability/oracle.js";
+import { monotonicNowMs } from "../../src/util/clock.js";
 
 let server: NatsServerHandle;
 const conns: NatsConnection[] = [];

@@ -13,7 +13,8 @@ import { startElection, type Election, type ElectionEvent } from "../../src/elec
 import { startNatsServer, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
 import { NatsLeaseStore } from "../../src/lease/nats-store.js";
 import { encodeRecord } from "../../src/lease/record.js";
-import { checkIntervals, IntervalRecorder, monotonicNowMs, readIntervals } from "../../src/observability/oracle.js";
+import { checkIntervals, IntervalRecorder, readIntervals } from "../../src/observability/oracle.js";
+import { monotonicNowMs } from "../../src/util/clock.js";
 
 const LEASE_MS = 3_000;
 

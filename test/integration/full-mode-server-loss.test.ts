@@ -18,10 +18,10 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectNats } from "../../src/cli/common.js";
+import { connectNats } from "../../src/util/nats-connect.js";
 import { waitUntil, type RegentProcess } from "../../src/launcher/candidates.js";
 import { serverName } from "../../src/hierarchy/deployment.js";
-import { monotonicNowMs } from "../../src/observability/oracle.js";
+import { monotonicNowMs } from "../../src/util/clock.js";
 import { TestDeployment, testRegions } from "../harness/deployment.js";
 import { currentRoles, hostedBy, nodeConnections, RecordReader, roleChanges, until, validity } from "../harness/server-loss.js";
 

@@ -5,8 +5,8 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectNats } from "../../src/cli/common.js";
-import { requestState } from "../../src/cli/observe-cmds.js";
+import { connectNats } from "../../src/util/nats-connect.js";
+import { requestState } from "../../src/wire/requests.js";
 import { waitUntil } from "../../src/launcher/candidates.js";
 import { decodeEvent, type LeaderEvent } from "../../src/wire/events.js";
 import { subjects } from "../../src/wire/subjects.js";

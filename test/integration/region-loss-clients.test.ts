@@ -10,9 +10,9 @@
 import { spawnSync } from "node:child_process";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectNats } from "../../src/cli/common.js";
-import { requestState } from "../../src/cli/observe-cmds.js";
-import { selfCommand } from "../../src/cli/self.js";
+import { connectNats } from "../../src/util/nats-connect.js";
+import { requestState } from "../../src/wire/requests.js";
+import { selfCommand } from "../../src/launcher/self.js";
 import { waitUntil } from "../../src/launcher/candidates.js";
 import type { StateSnapshot } from "../../src/wire/events.js";
 import { TestDeployment, testRegions } from "../harness/deployment.js";

@@ -5,7 +5,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectNats } from "../../src/cli/common.js";
+import { connectNats } from "../../src/util/nats-connect.js";
 import { waitUntil, type RegentProcess } from "../../src/launcher/candidates.js";
 import type { MoveReply } from "../../src/hierarchy/bus.js";
 import { packPlain, unpackPlain } from "../../src/wire/msgpack.js";

@@ -4,7 +4,8 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { pidAlive, streamLeader, waitFor, waitForStreamLeader } from "../../src/launcher/nats-launcher.js";
-import { startSupercluster, superclusterPlan, type Supercluster } from "../../src/launcher/supercluster.js";
+import { startSupercluster, type Supercluster } from "../../src/launcher/supercluster.js";
+import { superclusterPlan } from "../../src/topology/plan.js";
 import { quorumBucket, regionBucket, serverName, serverTag } from "../../src/hierarchy/deployment.js";
 import { loadTopology } from "../../src/topology/load.js";
 

@@ -14,7 +14,7 @@ import { startNatsServer, type NatsServerHandle } from "../../src/launcher/nats-
 import { NatsLeaseStore } from "../../src/lease/nats-store.js";
 import { AckPublisher } from "../../src/lease/ack-publisher.js";
 import { recoverBucket } from "../../src/lease/bucket-epoch.js";
-import { monotonicNowMs } from "../../src/observability/oracle.js";
+import { monotonicNowMs } from "../../src/util/clock.js";
 import { viewOf } from "../../src/lease/record.js";
 import { GENESIS_KEY, type StoreEntry } from "../../src/lease/store.js";
 

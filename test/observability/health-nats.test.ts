@@ -5,10 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Server } from "node:http";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats } from "../../src/cli/common.js";
+import { connectNats } from "../../src/util/nats-connect.js";
 import { startNatsServer, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
 import { NodeHealth } from "../../src/observability/health.js";
-import { RegentMetrics, serveMetrics } from "../../src/observability/metrics.js";
+import { RegentMetrics, serveMetrics } from "../../src/hierarchy/metrics.js";
 
 let server: NatsServerHandle;
 let nc: NatsConnection;

@@ -8,7 +8,7 @@ import type { Server } from "node:http";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import { startNode } from "../../src/hierarchy/node.js";
 import { NodeHealth } from "../../src/observability/health.js";
-import { RegentMetrics, serveMetrics } from "../../src/observability/metrics.js";
+import { RegentMetrics, serveMetrics } from "../../src/hierarchy/metrics.js";
 import type { StallInfo } from "../../src/observability/stall-shared.js";
 
 const cleanup: (() => unknown)[] = [];

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import { startNode, type NodeRoleEvent, type RegentNode } from "../../src/hierarchy/node.js";
-import { RegentMetrics, serveMetrics } from "../../src/observability/metrics.js";
+import { RegentMetrics, serveMetrics } from "../../src/hierarchy/metrics.js";
 import { subscribeStalls } from "../../src/observability/stall-shared.js";
 import { documentedSeries } from "./metrics-doc.js";
 

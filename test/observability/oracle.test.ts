@@ -5,13 +5,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import { MalformedError } from "../../src/errors.js";
-import {
-  IntervalRecorder,
-  checkIntervals,
-  monotonicNowMs,
-  readIntervals,
-  type LeadershipInterval,
-} from "../../src/observability/oracle.js";
+import { IntervalRecorder, checkIntervals, readIntervals, type LeadershipInterval } from "../../src/observability/oracle.js";
+import { monotonicNowMs } from "../../src/util/clock.js";
 
 function iv(lease: string, holder: string, token: number, start: number, end: number): LeadershipInterval {
   return { lease, holder, token, start, end };

@@ -15,9 +15,9 @@
 import { createServer, type Server } from "node:http";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../lease/store.js";
-import type { NodeRoleEvent, RegentNode, Role } from "../hierarchy/node.js";
-import type { NodeHealth } from "./health.js";
-import { subscribeStalls, type StallInfo } from "./stall-shared.js";
+import type { NodeRoleEvent, RegentNode, Role } from "./node.js";
+import type { NodeHealth } from "../observability/health.js";
+import { subscribeStalls, type StallInfo } from "../observability/stall-shared.js";
 
 /** The three kinds of lease a node holds. */
 export type LeaseTier = "region" | "global" | "scope";

@@ -1,0 +1,16 @@
+/**
+ * The process's monotonic clock, in one place below everything that measures
+ * time with it: lease validity (lease, election, hierarchy), stall and suspend
+ * detection, and the split-brain oracle, whose records from several processes
+ * on one machine are compared on it.
+ */
+
+/**
+ * Milliseconds (fractional, microsecond resolution) on CLOCK_MONOTONIC, which
+ * every process on the machine shares. Not related to wall-clock time.
+ */
+export function monotonicNowMs(): number {
+  // Divide in bigint first: the nanosecond count exceeds 2^53, so converting
+  // it to a number directly would lose the low digits.
+  return Number(process.hrtime.bigint() / 1000n) / 1000;
+}
