@@ -68,7 +68,7 @@ export function termOf(v: LeaseView | null): number {
  * our own for records that name no lease (vacant, undecodable).
  */
 export function waitFor(v: LeaseView, timing: Timing): number {
-  return v.state === "held" || v.state === "released" ? Math.max(timing.leaseMs, v.record.leaseMs) : timing.leaseMs;
+  return leaseToWait(v, timing.leaseMs, timing.maxLeaseMs);
 }
 
 /** The validity of a holder: the latest time by which `q` of the stores still back it (q-th largest deadline). */
@@ -117,7 +117,7 @@ export function attribute(slot: Slot, v: LeaseView, now: number, timing: Timing)
     {
       observedRevision: prev ? prev.revision : -1,
       observedSince: slot.observedSince,
-      observedLeaseMs: prev ? leaseToWait(prev, timing.leaseMs) : timing.leaseMs,
+      observedLeaseMs: prev ? leaseToWait(prev, timing.leaseMs, timing.maxLeaseMs) : timing.maxLeaseMs,
       observedFree: prev !== null && slot.free,
       seenTerm: prev ? slot.seenTerm : null,
     },

@@ -223,7 +223,7 @@ export function observed(ctx: ElectionContext, v: LeaseView) {
   // waits a full lease, and the one that gave the lease up must not win
   // it back by seeing its release a moment earlier. Only longer: safe.
   const ownRelease = v.state === "released" && v.holder === ctx.id;
-  const wait = leaseToWait(v, ctx.timing.leaseMs) + (ownRelease ? ctx.timing.leaseMs : 0);
+  const wait = leaseToWait(v, ctx.timing.leaseMs, ctx.timing.maxLeaseMs) + (ownRelease ? ctx.timing.leaseMs : 0);
   return {
     observedRevision: v.revision,
     observedSince: ctx.now(),

@@ -13,6 +13,15 @@ export interface TimingOptions {
   /** Renew interval. Default `leaseMs / 3`. */
   renewMs?: number;
   /**
+   * The longest lease any candidate of this lease may run with: during a
+   * change of lease lengths (a rolling restart), the longest one in use.
+   * A state that names no lease (a vacant key, a recreated bucket's genesis
+   * placeholder) is waited out this long, so a candidate that never saw the
+   * last holder's record (it started after the bucket was lost) cannot cut
+   * a longer lease short. Default `leaseMs`, at least `leaseMs`.
+   */
+  maxLeaseMs?: number;
+  /**
    * Bound on clock *rate* drift between any two participants, as a fraction
    * (0.01 = while one clock measures 1 s, another measures at least 0.99 s).
    * The only timing assumption regent makes. Default 0.01.
@@ -36,6 +45,8 @@ export interface TimingOptions {
 /** Validated timing with derived values. */
 export interface Timing {
   leaseMs: number;
+  /** See {@link TimingOptions.maxLeaseMs}; at least `leaseMs`. */
+  maxLeaseMs: number;
   renewMs: number;
   maxDrift: number;
   marginMs: number;
@@ -84,7 +95,8 @@ export function resolveTiming(opts: TimingOptions = {}, prefix = ""): Timing {
         `lower renewMs, retryMs or attemptMs, or raise leaseMs`,
     );
   }
-  return { leaseMs, renewMs, maxDrift, marginMs, retryMs, attemptMs, validForMs };
+  const maxLeaseMs = num(`${prefix}maxLeaseMs`, opts.maxLeaseMs ?? leaseMs, leaseMs, MAX_LEASE_MS);
+  return { leaseMs, maxLeaseMs, renewMs, maxDrift, marginMs, retryMs, attemptMs, validForMs };
 }
 
 /**

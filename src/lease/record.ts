@@ -163,10 +163,11 @@ export function viewOf(entry: StoreEntry | null): LeaseView {
  * configs differ. An unknown record is waited out for the longer of the own
  * lease and the `leaseMs` field it carries, if any (bounded like a valid one).
  */
-export function leaseToWait(v: LeaseView, ownLeaseMs: number): number {
+export function leaseToWait(v: LeaseView, ownLeaseMs: number, unnamedLeaseMs = ownLeaseMs): number {
   if (v.state === "held" || v.state === "released") return Math.max(ownLeaseMs, v.record.leaseMs);
-  if (v.state === "unknown") return Math.max(ownLeaseMs, v.leaseMs ?? 0);
-  return ownLeaseMs;
+  // A state that names no lease may follow any holder: the longest lease in use (TimingOptions.maxLeaseMs).
+  if (v.state === "unknown") return Math.max(ownLeaseMs, v.leaseMs ?? unnamedLeaseMs);
+  return Math.max(ownLeaseMs, unnamedLeaseMs);
 }
 
 /**

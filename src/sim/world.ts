@@ -240,7 +240,9 @@ export class SimWorld {
       const maxDrift = rho * (pick() < 0.5 ? 1 : 2);
       const marginMs = Math.max(25, Math.round(leaseMs * 0.02)) * (pick() < 0.5 ? 1 : 2);
       chosen.push(`${tier}=${leaseMs}/${maxDrift}/${marginMs}`);
-      return { leaseMs, maxDrift, marginMs };
+      // The rollout's longest lease, known to every process (TimingOptions.maxLeaseMs):
+      // a process started after a bucket was lost never saw the last holder's lease.
+      return { leaseMs, maxDrift, marginMs, maxLeaseMs: base * 2 };
     };
     return Object.assign(fn, { chosen });
   }

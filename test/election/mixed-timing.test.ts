@@ -67,4 +67,26 @@ describe("mixed timing configs (SimulatedClock + memory store)", () => {
     expect(took).toBeGreaterThanOrEqual(3_000);
     expect(took).toBeLessThan(3_100);
   });
+
+  // Found by the simulation (seed 1782 of `npm run sim`): the bucket is lost
+  // and recovered at a genesis placeholder while a 4 s holder is valid, and
+  // a 1 s candidate that starts only then never saw the holder's record.
+  it("a candidate that started after the bucket was lost waits maxLeaseMs, not its own shorter lease", async () => {
+    sim = new Sim(23);
+    const a = sim.add("a", { leaseMs: 4_000 });
+    await sim.until(() => a.election.isLeader(), 100);
+    await sim.advance(1_000);
+    a.link.setDown(true); // cut off, not dead: valid until its own deadline
+    const aDeadline = a.election.leadership()!.validUntil;
+    sim.store.loseBucket({ genesis: true });
+    const b = sim.add("b", { leaseMs: 1_000, maxLeaseMs: 4_000 });
+    await sim.until(() => b.election.isLeader(), 20_000);
+    const bElected = b.events.find((e) => e.type === "elected")!;
+    expect(bElected.t, `B elected ${bElected.t - aDeadline} ms after A's deadline`).toBeGreaterThanOrEqual(aDeadline);
+  });
+
+  it("maxLeaseMs below leaseMs is a ConfigError", () => {
+    sim = new Sim(24);
+    expect(() => sim.add("c", { leaseMs: 3_000, maxLeaseMs: 2_000 })).toThrow(/maxLeaseMs/);
+  });
 });
