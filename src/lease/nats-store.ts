@@ -38,6 +38,9 @@ import { AbortedError, BucketMissingError, ConfigError, RegentError, StoreUnavai
 import { AckPublisher } from "./ack-publisher.js";
 import { Limiter } from "./limiter.js";
 import { apiCode, guard, isNoResponders, isStreamNotFound, message, STREAM_NOT_FOUND, type ErrContext } from "./nats-call.js";
+
+/** Stream create lost to a concurrent create of the same bucket: 10065 subjects overlap, 10058 name already in use. */
+const CREATE_RACE = new Set([10058, 10065]);
 import { recoverBucket } from "./bucket-epoch.js";
 import { casWrite, type CasOp } from "./nats-cas.js";
 import { RestartGuard } from "./restart-guard.js";
@@ -195,9 +198,18 @@ export class NatsLeaseStore implements LeaseStore {
               allow_direct: false,
               ...(placement ? { placement } : {}),
             });
-    const kv = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, async () =>
-      createStream ? createStream() : kvm.open(opts.bucket, { allow_direct: false }),
-    );
+    const kv = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, async () => {
+      if (!createStream) return kvm.open(opts.bucket, { allow_direct: false });
+      try {
+        return await createStream();
+      } catch (err) {
+        // Another client created the stream at the same moment and won (the
+        // server answers the loser "subjects overlap" or "name already in
+        // use"): create again, which accepts the existing stream as is.
+        if (!CREATE_RACE.has(apiCode(err) ?? 0)) throw err;
+        return createStream();
+      }
+    });
     // Binding never talks to the server, and create() accepts an existing
     // stream as is, so look at what is really there.
     const status = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => kv.status());

@@ -63,6 +63,22 @@ describe("NatsLeaseStore bucket checks", () => {
     expect(config.allow_direct).toBe(false);
   });
 
+  // Found by CI (bucket-loss.test.ts): three candidates opening one new
+  // bucket at once; the loser of the stream create got "subjects overlap
+  // with an existing stream" (10065) and its open failed.
+  it("many clients creating the same new bucket at once all open it", async () => {
+    const conns = await Promise.all(Array.from({ length: 6 }, () => natsConnect(server.url)));
+    try {
+      for (let round = 0; round < 5; round++) {
+        const bucket = `race-${round}`;
+        const opened = await Promise.allSettled(conns.flatMap((c) => [0, 1].map(() => NatsLeaseStore.open(c, { bucket }))));
+        expect(opened.filter((r) => r.status === "rejected").map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+      }
+    } finally {
+      await Promise.all(conns.map((c) => c.close()));
+    }
+  });
+
   it("binding a missing bucket with create:false is a BucketMissingError", async () => {
     await expect(NatsLeaseStore.open(nc, { bucket: "never-made", create: false })).rejects.toBeInstanceOf(BucketMissingError);
   });
