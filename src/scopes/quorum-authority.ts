@@ -33,9 +33,9 @@ import { deadlineSignal } from "../util/timers.js";
 import type { MoveResult, ScopeRegion } from "./types.js";
 import type { ScopeClock } from "./types.js";
 import { chooseTarget, type Target } from "./placement.js";
-import { SCOPE_FILTER, encodeScope, scopeKey, scopeOfKey, scopeViewOf, type ScopeRecord } from "./record.js";
+import { encodeScope, scopeKey, scopeViewOf, type ScopeRecord } from "./record.js";
 import { RegionWatch } from "./region-watch.js";
-import { forget, isConflict, judgeScope, newSlot, noteFailure, noteRead, recordOf, scopeRules, scopeTerm, setView, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
+import { forget, isConflict, judgeScope, newSlot, noteFailure, noteRead, recordOf, scopeRules, scopeTerm, setView, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
 
 export interface QuorumAuthorityOptions {
   stores: LeaseStore[];
@@ -381,26 +381,15 @@ export class QuorumScopeAuthority {
    * Reads stay what the rules use; a missed or late entry costs one round.
    */
   private watch(i: number): void {
-    const store = this.o.stores[i]!;
-    const signal = this.ac.signal;
-    void (async () => {
-      while (!signal.aborted) {
-        try {
-          for await (const e of store.watch(SCOPE_FILTER, { signal })) {
-            const sc = this.scopes.get(scopeOfKey(e.key));
-            const s = sc?.slots[i];
-            // Hints only while global leader: every node runs an authority, and
-            // a read by each of them after every renewal would cost the stores for nothing.
-            if (!sc || !s || e.revision === s.sv?.revision || this.o.globalToken() === null) continue;
-            s.nextRead = this.o.clock.now();
-            if (!s.busy) this.step(sc);
-          }
-        } catch {
-          /* reads go on; watch again below */
-        }
-        if (!signal.aborted) await new Promise((r) => this.o.clock.setTimeout(() => r(undefined), this.o.timing.retryMs * 4));
-      }
-    })();
+    watchScopeKeys(this.o.stores[i]!, this.ac.signal, this.o.clock, this.o.timing.retryMs * 4, (scope, e) => {
+      const sc = this.scopes.get(scope);
+      const s = sc?.slots[i];
+      // Hints only while global leader: every node runs an authority, and
+      // a read by each of them after every renewal would cost the stores for nothing.
+      if (!sc || !s || e.revision === s.sv?.revision || this.o.globalToken() === null) return;
+      s.nextRead = this.o.clock.now();
+      if (!s.busy) this.step(sc);
+    });
   }
 
   private done(sc: ScopeRt, s: ScopeSlot, clear: () => void, fn: () => void): void {

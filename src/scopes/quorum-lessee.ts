@@ -30,8 +30,8 @@ import type { Logger } from "../observability/logger.js";
 import type { ScopeEvent } from "../wire/events.js";
 import { deadlineSignal } from "../util/timers.js";
 import type { LesseeEvent, ScopeClock, ScopeEndReason } from "./types.js";
-import { SCOPE_FILTER, encodeScope, scopeKey, scopeOfKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
-import { isConflict, recordOf, newSlot, noteFailure, noteRead, scopeRules, setView, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
+import { encodeScope, scopeKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
+import { isConflict, recordOf, newSlot, noteFailure, noteRead, scopeRules, setView, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
 
 export interface QuorumLesseeOptions {
   /** The independent stores (one R1 bucket per region), in the same order for every participant. */
@@ -379,25 +379,14 @@ export class QuorumScopeLessee {
 
   /** One watch per store over every scope key: an entry is only a hint to read. */
   private watch(i: number): void {
-    const store = this.o.stores[i]!;
-    const signal = this.ac.signal;
-    void (async () => {
-      while (!signal.aborted) {
-        try {
-          for await (const e of store.watch(SCOPE_FILTER, { signal })) {
-            const sc = this.scopes.get(scopeOfKey(e.key));
-            const s = sc?.slots[i];
-            if (sc && s && e.revision !== s.sv?.revision && !s.busy) {
-              s.nextRead = this.o.clock.now();
-              this.step(sc);
-            }
-          }
-        } catch {
-          /* reads go on; watch again below */
-        }
-        if (!signal.aborted) await new Promise((r) => this.o.clock.setTimeout(() => r(undefined), this.o.timing.retryMs * 4));
+    watchScopeKeys(this.o.stores[i]!, this.ac.signal, this.o.clock, this.o.timing.retryMs * 4, (scope, e) => {
+      const sc = this.scopes.get(scope);
+      const s = sc?.slots[i];
+      if (sc && s && e.revision !== s.sv?.revision && !s.busy) {
+        s.nextRead = this.o.clock.now();
+        this.step(sc);
       }
-    })();
+    });
   }
 }
 

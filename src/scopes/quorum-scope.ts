@@ -11,7 +11,8 @@ import { attribute, safeRules, type QuorumRules, type Slot } from "../election/q
 import type { Timing } from "../election/timing.js";
 import type { LeaseRecord, LeaseView } from "../lease/record.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
-import { scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
+import { SCOPE_FILTER, scopeOfKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
+import type { ScopeClock } from "./types.js";
 
 /** The quorum rules plus the authority's one extra decision (replaceable by simulation mutations). */
 export interface ScopeQuorumRules extends QuorumRules {
@@ -145,3 +146,21 @@ export function recordOf(v: ScopeView | null): ScopeRecord | null {
 }
 
 export const isConflict = (e: unknown) => (e as { code?: string } | null)?.code === "CONFLICT";
+
+/**
+ * Watches every scope key on `store` until `signal`, calling `onEntry` with
+ * each entry and its scope; a watch that breaks is opened again after
+ * `retryMs`. Entries are only hints to read: reads are what the rules use.
+ */
+export function watchScopeKeys(store: LeaseStore, signal: AbortSignal, clock: ScopeClock, retryMs: number, onEntry: (scope: string, e: StoreEntry) => void): void {
+  void (async () => {
+    while (!signal.aborted) {
+      try {
+        for await (const e of store.watch(SCOPE_FILTER, { signal })) onEntry(scopeOfKey(e.key), e);
+      } catch {
+        /* reads go on; watch again below */
+      }
+      if (!signal.aborted) await new Promise((r) => clock.setTimeout(() => r(undefined), retryMs));
+    }
+  })();
+}

@@ -4,6 +4,7 @@
  * clock interface (`setTimeout`/`clearTimeout`), so the real election machines
  * run on it unchanged. Ties fire in scheduling order: runs are deterministic.
  */
+import { TimerHeap } from "../util/timer-heap.js";
 
 interface Timer {
   id: number;
@@ -19,8 +20,7 @@ export class SimScheduler {
   private t = 0;
   private seq = 0;
   private readonly timers = new Map<number, Timer>();
-  /** Min-heap of timers by (at, seq). */
-  private heap: Timer[] = [];
+  private readonly heap = new TimerHeap<Timer>();
   fired = 0;
 
   constructor(start = 1_000) {
@@ -34,7 +34,7 @@ export class SimScheduler {
   setTimeout(fn: (...args: unknown[]) => void, ms: number): number {
     const timer: Timer = { id: ++this.seq, at: this.t + Math.max(0, Number.isFinite(ms) ? ms : 0), seq: this.seq, fn: fn as () => void };
     this.timers.set(timer.id, timer);
-    this.push(timer);
+    this.heap.push(timer);
     return timer.id;
   }
 
@@ -49,7 +49,7 @@ export class SimScheduler {
       if (stop?.()) return;
       const next = this.peek();
       if (!next || next.at > until) break;
-      this.pop();
+      this.heap.pop();
       if (!this.timers.delete(next.id)) continue; // cleared
       this.t = Math.max(this.t, next.at);
       this.fired++;
@@ -59,46 +59,9 @@ export class SimScheduler {
     this.t = Math.max(this.t, until);
   }
 
-  private push(x: Timer): void {
-    const h = this.heap;
-    h.push(x);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (less(h[p]!, h[i]!)) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
-      i = p;
-    }
-  }
-
   private peek(): Timer | undefined {
     // Drop cleared timers lazily.
-    while (this.heap.length && !this.timers.has(this.heap[0]!.id)) this.pop();
-    return this.heap[0];
+    while (this.heap.length && !this.timers.has(this.heap.peek()!.id)) this.heap.pop();
+    return this.heap.peek();
   }
-
-  private pop(): Timer | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-function less(a: Timer, b: Timer): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }

@@ -8,6 +8,7 @@
  * orders its timers itself and stays deterministic that way.
  */
 import { realClock, type TimerClock } from "./timers.js";
+import { TimerHeap } from "./timer-heap.js";
 
 /** Schedules `fn` after `delayMs`; returns the cancel function. */
 export interface Timers {
@@ -21,7 +22,7 @@ interface Entry {
 }
 
 export class TimerWheel implements Timers {
-  private readonly heap: Entry[] = [];
+  private readonly heap = new TimerHeap<Entry>();
   private seq = 0;
   private dead = 0;
   private armed: unknown = null;
@@ -39,7 +40,7 @@ export class TimerWheel implements Timers {
 
   schedule(delayMs: number, fn: () => void): () => void {
     const e: Entry = { at: this.now() + Math.max(0, delayMs), seq: this.seq++, fn };
-    this.push(e);
+    this.heap.push(e);
     if (e.at < this.armedAt) this.arm();
     return () => {
       if (!e.fn) return;
@@ -55,8 +56,8 @@ export class TimerWheel implements Timers {
     const t = this.now();
     // Collect first: a callback that schedules again runs on a later turn, not in this loop.
     const due: (() => void)[] = [];
-    while (this.heap.length && this.heap[0]!.at <= t) {
-      const e = this.pop();
+    while (this.heap.length && this.heap.peek()!.at <= t) {
+      const e = this.heap.pop()!;
       if (e.fn) due.push(e.fn);
       else this.dead--;
       e.fn = null;
@@ -74,11 +75,11 @@ export class TimerWheel implements Timers {
   };
 
   private arm(): void {
-    while (this.heap.length && !this.heap[0]!.fn) {
-      this.pop();
+    while (this.heap.length && !this.heap.peek()!.fn) {
+      this.heap.pop();
       this.dead--;
     }
-    const top = this.heap[0];
+    const top = this.heap.peek();
     if (this.armed !== null) this.clock.clearTimeout(this.armed);
     this.armed = null;
     this.armedAt = Number.POSITIVE_INFINITY;
@@ -88,46 +89,8 @@ export class TimerWheel implements Timers {
   }
 
   private compact(): void {
-    const live = this.heap.filter((e) => e.fn);
-    this.heap.length = 0;
+    this.heap.retain((e) => e.fn !== null);
     this.dead = 0;
-    for (const e of live) this.push(e);
-  }
-
-  private less(a: Entry, b: Entry): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-
-  private push(e: Entry): void {
-    const h = this.heap;
-    let i = h.push(e) - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  private pop(): Entry {
-    const h = this.heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
   }
 }
 
