@@ -12,7 +12,8 @@
  * Actions (resign, failover, failback) send the same requests as the CLI.
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { readEventsStreams, regionOfEventsStream } from "../hierarchy/events-stream.js";
+import { readEventsStreams } from "../hierarchy/events-stream.js";
+import { regionOfEventsStream } from "../wire/names.js";
 import { decodeEvent, type LeaderEvent, type ScopeEvent, type StateSnapshot } from "../wire/events.js";
 import { subjects } from "../wire/subjects.js";
 import { requestMove, requestResign, requestState } from "../wire/requests.js";

@@ -22,15 +22,15 @@
  */
 import { existsSync } from "node:fs";
 import { connectNats } from "../util/nats-connect.js";
-import type { MoveReply } from "../hierarchy/bus.js";
-import { quorumBucket, quorumPlacement } from "../hierarchy/deployment.js";
+import { quorumPlacement } from "../hierarchy/deployment.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
 import { waitFor } from "../launcher/ports.js";
-import { packPlain, unpackPlain } from "../wire/msgpack.js";
 import { subjects } from "../wire/subjects.js";
 import { LIBFAKETIME, parseSkew } from "./deployment.js";
 import { attempt, failoverTarget, freezeRegion, mark, outcome, round, scopeMoved, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
 import type { ScenarioOutcome } from "./types.js";
+import { decodeMoveReply, encodeMoveRequest, type MoveReply } from "../wire/move.js";
+import { quorumBucket } from "../wire/names.js";
 
 interface Roles {
   home: string;
@@ -59,14 +59,23 @@ async function bringHome(ctx: DrillContext, scopes: string[]): Promise<void> {
   try {
     for (const scope of scopes) {
       for (let i = 0; i < 10 && dep.scopeHolder(scope)?.region !== scope; i++) {
-        const m = await nc.request(subjects(dep.topology.cluster).scopeMove, packPlain({ v: 1, kind: "move", scope, reason: "failback" }), { timeout: 15_000 }).catch(() => undefined);
-        const reply = m ? (unpackPlain(m.data) as MoveReply) : undefined;
+        const m = await nc.request(subjects(dep.topology.cluster).scopeMove, encodeMoveRequest({ scope, reason: "failback" }), { timeout: 15_000 }).catch(() => undefined);
+        const reply = m ? replyOf(m.data) : undefined;
         ctx.log(`failback ${scope}: ${reply?.ok ? `held by ${reply.node}` : (reply?.error ?? "no reply")}`);
         if (!reply?.ok) await sleep(1_000, ctx.signal);
       }
     }
   } finally {
     await nc.close().catch(() => undefined);
+  }
+}
+
+/** A move reply, or undefined for bytes that are not one (logged as no reply). */
+function replyOf(data: Uint8Array): MoveReply | undefined {
+  try {
+    return decodeMoveReply(data);
+  } catch {
+    return undefined;
   }
 }
 

@@ -17,7 +17,8 @@
  * lease — is waited out for a full lease like a held record.
  * Waiting is always safe; it costs at most one lease of availability.
  */
-import { commitOf, leaseToWait, type LeaseView } from "../lease/record.js";
+import { leaseToWait, type LeaseView } from "../lease/record.js";
+import { commitOf } from "../wire/lease-record.js";
 
 /** The held term a follower is watching, with its commitment. */
 export interface SeenTerm {

@@ -23,12 +23,13 @@
  */
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from "xstate";
 import type { StoreEntry } from "../lease/store.js";
-import { commitOf, encodeRecord, viewOf } from "../lease/record.js";
+import { viewOf } from "../lease/record.js";
 import {
   deadlineAfter, errorOf, foreignChange, isConflict, jitter, observed, observedOwn, payloadOf, record, renewalValue, renewRetryMs, revisionOf,
   staleRead, stillMine, takeable, unchangedMine, view, type ElectionContext, type ElectionEmitted, type ElectionEvent, type ElectionInput, type SteadyRunner, type SteadyState, type WriteInput,
 } from "./rules.js";
 import { attemptTimeoutMs } from "./timing.js";
+import { commitOf, encodeRecord } from "../wire/lease-record.js";
 
 export type { DeposedReason, ElectionContext, ElectionEmitted, ElectionEvent, ElectionInput, SteadyRunner, SteadyState, WriteInput } from "./rules.js";
 

@@ -16,7 +16,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ConfigError, StoppedError, AbortedError } from "../errors.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
-import { commitOf, encodeRecord, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
+import { viewOf, type LeaseView } from "../lease/record.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
 import { monotonicNowMs } from "../util/clock.js";
 import { subscribeStalls } from "../observability/stall-shared.js";
@@ -27,6 +27,7 @@ import { safeRules, termOf, validityOf, type QuorumRules, type Slot } from "./qu
 import { callWithDeadline, foreignChange, forgetSlot, majorityTerms, newSlotRt, observeRead, watchSlot, type SlotRt } from "./quorum-slot.js";
 import { attemptTimeoutMs, resolveTiming, validateId, type Timing, type TimingOptions } from "./timing.js";
 import { validateKey } from "../lease/keys.js";
+import { LEASE_RECORD_VERSION, commitOf, encodeRecord, type LeaseRecord } from "../wire/lease-record.js";
 
 /** Options of {@link startQuorumElection}. */
 export interface QuorumElectionOptions extends TimingOptions {
@@ -359,7 +360,7 @@ export class QuorumElection {
 
   private record(released: boolean): LeaseRecord {
     const r: LeaseRecord = {
-      v: 1, holder: this.id, token: this.term, leaseMs: this.timing.leaseMs, renewMs: this.timing.renewMs,
+      v: LEASE_RECORD_VERSION, holder: this.id, token: this.term, leaseMs: this.timing.leaseMs, renewMs: this.timing.renewMs,
       acquiredAt: this.acquiredAtWall, renewedAt: this.wallNow(), released,
     };
     // Held records commit to the term's secret; only a release reveals it.

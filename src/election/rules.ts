@@ -5,9 +5,10 @@
  * functions, so a renewal is computed the same way on either path.
  */
 import type { StoreEntry } from "../lease/store.js";
-import { encodeRecord, leaseToWait, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
+import { leaseToWait, viewOf, type LeaseView } from "../lease/record.js";
 import { isFree, judge, type SeenTerm } from "./attribution.js";
 import type { Timing } from "./timing.js";
+import { LEASE_RECORD_VERSION, encodeRecord, type LeaseRecord } from "../wire/lease-record.js";
 
 /** Why a holder stopped being leader. */
 export type DeposedReason = "lapsed" | "resigned" | "superseded" | "stopped";
@@ -122,7 +123,7 @@ type HolderFields = Pick<ElectionContext, "id" | "meta" | "timing" | "acquiredAt
 
 export function record(ctx: HolderFields, token: number, released: boolean): LeaseRecord {
   const rec: LeaseRecord = {
-    v: 1,
+    v: LEASE_RECORD_VERSION,
     holder: ctx.id,
     token,
     leaseMs: ctx.timing.leaseMs,

@@ -4,7 +4,7 @@
  * of quietly allowing overlap later.
  */
 import { ConfigError } from "../errors.js";
-import { MAX_LEASE_MS } from "../lease/record.js";
+import { MAX_LEASE_MS } from "../wire/lease-record.js";
 
 /** Timing options of one election. All durations in milliseconds. */
 export interface TimingOptions {

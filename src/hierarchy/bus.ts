@@ -8,11 +8,12 @@ import { MalformedError } from "../errors.js";
 import { currentLeader, type LeaderInfo } from "../election/observe.js";
 import type { LeaseStore } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
-import { encodeEvent, type LeaderEvent, type LeaseRow, type StateSnapshot } from "../wire/events.js";
+import { encodeEvent, WIRE_VERSION, type LeaderEvent, type LeaseRow, type StateSnapshot } from "../wire/events.js";
+import { decodeMoveRequest, encodeMoveReply } from "../wire/move.js";
+import { GLOBAL_KEY, REGIONAL_KEY, scopeKey, STATE_QUEUE } from "../wire/names.js";
 import { subjects } from "../wire/subjects.js";
-import { packPlain, unpackPlain } from "../wire/msgpack.js";
-import { scopeKey, scopeViewOf } from "../scopes/record.js";
-import { GLOBAL_KEY, REGIONAL_KEY, type RegentNode } from "./node.js";
+import { scopeViewOf } from "../scopes/record.js";
+import type { RegentNode } from "./node.js";
 
 /** The stores of a whole deployment, as seen from one connection (`openDeployment`). */
 export interface DeploymentStores {
@@ -101,7 +102,7 @@ export async function readState(d: StateSource, answeredBy: string, opts: { sign
     readScopes(d.quorum, d.regionNames, deadline),
   ]);
   return {
-    v: 1,
+    v: WIRE_VERSION,
     kind: "state",
     cluster: d.cluster,
     regions,
@@ -199,27 +200,6 @@ async function readScopes(stores: LeaseStore[], names: string[], deadline: () =>
   return out;
 }
 
-/** A request to move a scope (reply: {@link MoveReply}). */
-export interface MoveRequest {
-  v: number;
-  kind: "move";
-  scope: string;
-  /** Target region; omitted = the scope's home region (failback). */
-  to?: string;
-  reason: "manual" | "failback";
-}
-
-export interface MoveReply {
-  v: number;
-  kind: "move-result";
-  ok: boolean;
-  scope: string;
-  region?: string;
-  node?: string;
-  token?: number;
-  error?: string;
-}
-
 /**
  * Serves a node on the bus: answers `state` requests (queue group, so one
  * node answers) and, while it leads, resign requests for its tier.
@@ -228,7 +208,7 @@ export interface MoveReply {
 export function serveNode(nc: NatsConnection, node: RegentNode, d: StateSource, log: Logger): () => void {
   const s = subjects(node.cluster);
   const subs: Subscription[] = [];
-  const stateSub = nc.subscribe(s.state, { queue: "regent-state" });
+  const stateSub = nc.subscribe(s.state, { queue: STATE_QUEUE });
   subs.push(stateSub);
   void (async () => {
     for await (const m of stateSub) {
@@ -248,18 +228,18 @@ export function serveNode(nc: NatsConnection, node: RegentNode, d: StateSource, 
     void (async () => {
       for await (const m of sub) {
         if (!isRequest(m, "move", log)) continue;
-        let reply: MoveReply;
+        let reply: Uint8Array;
         let scope = "";
         try {
           const req = decodeMoveRequest(m.data);
           scope = req.scope;
           const r = await node.moveScope(req.scope, req.to ?? req.scope, req.reason);
-          reply = { v: 1, kind: "move-result", ok: true, scope: r.scope, region: r.region, node: r.node, token: r.token };
+          reply = encodeMoveReply({ ok: true, scope: r.scope, region: r.region, node: r.node, token: r.token });
         } catch (err) {
           if (err instanceof MalformedError) log.warn({ err: err.message, bytes: m.data.length }, "malformed move request rejected");
-          reply = { v: 1, kind: "move-result", ok: false, scope, error: err instanceof Error ? err.message : String(err) };
+          reply = encodeMoveReply({ ok: false, scope, error: err instanceof Error ? err.message : String(err) });
         }
-        respond(m, packPlain(reply));
+        respond(m, reply);
       }
     })();
   };
@@ -328,26 +308,6 @@ function respond(m: Msg, data: Uint8Array): void {
   }
 }
 
-/**
- * Checks a move request (docs/wire.md). Throws {@link MalformedError};
- * `reason` other than "failback" is "manual", as documented.
- */
-export function decodeMoveRequest(bytes: Uint8Array): { scope: string; to?: string; reason: "manual" | "failback" } {
-  let raw: unknown;
-  try {
-    raw = unpackPlain(bytes);
-  } catch (err) {
-    throw new MalformedError(`move request is not msgpack: ${(err as Error).message}`, { cause: err });
-  }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new MalformedError("move request is not a map");
-  const r = raw as Record<string, unknown>;
-  if (r.v !== 1 || r.kind !== "move") throw new MalformedError("not a move request (v 1, kind \"move\")");
-  if (typeof r.scope !== "string" || !NAME.test(r.scope)) throw new MalformedError("move request: scope must be a name ([A-Za-z0-9_-]+)");
-  if (r.to != null && (typeof r.to !== "string" || !NAME.test(r.to))) throw new MalformedError("move request: to must be a region name ([A-Za-z0-9_-]+)");
-  return { scope: r.scope, ...(typeof r.to === "string" ? { to: r.to } : {}), reason: r.reason === "failback" ? "failback" : "manual" };
-}
-const NAME = /^[A-Za-z0-9_-]{1,64}$/;
-
 function ack(node: RegentNode, tier: "region" | "global", token: number): LeaderEvent {
-  return { v: 1, kind: "deposed", tier, cluster: node.cluster, region: node.region, node: node.id, token, leaseMs: 0, reason: "resigned", at: Date.now() };
+  return { v: WIRE_VERSION, kind: "deposed", tier, cluster: node.cluster, region: node.region, node: node.id, token, leaseMs: 0, reason: "resigned", at: Date.now() };
 }

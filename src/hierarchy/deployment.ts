@@ -12,23 +12,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { LazyLeaseStore } from "../lease/lazy-store.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
 import type { LeaseStore } from "../lease/store.js";
+import { quorumBucket, regionBucket, regionServerBucket } from "../wire/names.js";
 import type { DeploymentStores } from "./bus.js";
 
-/** Bucket of `region`'s lease. */
-export const regionBucket = (region: string) => `regent-region-${region}`;
-/**
- * `region`'s store of the global and scope quorum leases (docs/quorum.md):
- * one single-replica bucket per region, in that region's own cluster, pinned
- * to its first server. Holds `global.leader` and the `scope.<scope>` records.
- */
-export const quorumBucket = (region: string) => `regent-quorum-${region}`;
-/**
- * `region`'s `n`-th regional bucket in full mode (n from 1): single-replica,
- * pinned to the region's `n`-th server. The regional lease is then a quorum
- * lease over the region's servers' buckets, so losing one server (and the
- * 4–9 s stall of an R3 stream whose leader it was) costs no renewal.
- */
-export const regionServerBucket = (region: string, n: number) => `regent-region-${region}-${n}`;
 /** Server tag that pins a single-replica bucket to one server (`placement.tags`). */
 export const serverTag = (server: string) => `srv:${server}`;
 /** Name of a region's `n`-th server (n from 1), as the launcher and compose name them. */

@@ -22,19 +22,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { ConfigError, StoreUnavailableError } from "../errors.js";
 import { untilAborted } from "../util/timers.js";
 import type { Logger } from "../observability/logger.js";
-import { decodeEvent, encodeEvent, type LeaderEvent, type ScopeEvent } from "../wire/events.js";
+import { decodeEvent, encodeEvent, eventMsgId, type LeaderEvent, type ScopeEvent } from "../wire/events.js";
+import { eventsStreamName, regionEventsStreamName, regionOfEventsStream } from "../wire/names.js";
 import { subjects } from "../wire/subjects.js";
-
-/**
- * The single events stream of regent before issue 11 (in the stretched
- * `global` cluster, capturing `regent-log.<cluster>.>`). Its subjects overlap
- * every region's capture subtree, so it must be deleted (operator) before
- * the per-region streams can be created.
- * @deprecated use {@link regionEventsStreamName}
- */
-export const eventsStreamName = (cluster: string) => `regent-log-${cluster}`;
-/** `region`'s own events stream, in its own cluster (issue 11): a region that is down takes only its own events with it. */
-export const regionEventsStreamName = (cluster: string, region: string) => `regent-log-${cluster}-${region}`;
 
 /** Options of {@link ensureEventsStream}. */
 export interface EventsStreamOptions {
@@ -102,35 +92,7 @@ export async function ensureEventsStream(nc: NatsConnection, cluster: string, re
   }
 }
 
-/**
- * The capture subject `region`'s nodes append a live event subject to:
- * `regent.<cluster>.<rest>` → `regent-log.<cluster>.<region>.<rest>`,
- * which the region's stream republishes back onto the live subject.
- */
-export function regionCaptureOf(cluster: string, region: string, live: string): string {
-  const s = subjects(cluster);
-  const tail = s.capture.of(live).slice(`regent-log.${cluster}.`.length);
-  return `${s.capture.region(region).slice(0, -1)}${tail}`;
-}
-
-/** The live subject of a message captured in `region`'s subtree. */
-function liveOfRegionCapture(cluster: string, region: string, captured: string): string {
-  const prefix = subjects(cluster).capture.region(region).slice(0, -1);
-  return captured.startsWith(prefix) ? subjects(cluster).capture.live(`regent-log.${cluster}.${captured.slice(prefix.length)}`) : captured;
-}
-
 type Event = LeaderEvent | ScopeEvent;
-
-/** Id used for de-duplication: one event per (kind, lease, holder, token). */
-function msgId(e: Event): string {
-  return "tier" in e ? `${e.kind}.${e.tier}.${e.region}.${e.node}.${e.token}` : `${e.kind}.scope.${e.scope}.${e.region}.${e.node}.${e.token}`;
-}
-
-function subjectOf(cluster: string, e: Event): string {
-  const s = subjects(cluster);
-  if ("tier" in e) return e.tier === "region" ? s.regionLeader(e.region) : s.globalLeader;
-  return s.scope(e.scope);
-}
 
 /**
  * Publishes events in order, each acked by the stream before the next is
@@ -173,7 +135,8 @@ export class EventPublisher {
       const head = this.queue[0]!;
       try {
         this.attempts++;
-        await this.js.publish(regionCaptureOf(this.cluster, this.region, subjectOf(this.cluster, head.e)), encodeEvent(head.e), { msgID: msgId(head.e), timeout: 2_000 });
+        const s = subjects(this.cluster);
+        await this.js.publish(s.capture.inRegion(this.region, s.event(head.e)), encodeEvent(head.e), { msgID: eventMsgId(head.e), timeout: 2_000 });
         this.queue.shift();
         this.published++;
         delay = 100;
@@ -181,7 +144,7 @@ export class EventPublisher {
         if (Date.now() - head.since > this.maxAgeMs) {
           this.queue.shift();
           this.dropped++;
-          this.log?.warn({ err: (err as Error).message, event: msgId(head.e) }, "event dropped after retries");
+          this.log?.warn({ err: (err as Error).message, event: eventMsgId(head.e) }, "event dropped after retries");
           continue;
         }
         this.log?.debug({ err: (err as Error).message }, "event publish failed; retrying");
@@ -254,12 +217,6 @@ export async function readEventsStreams(nc: NatsConnection, cluster: string, opt
   return { events, lastSeq, unreachable: unreachable.sort() };
 }
 
-/** The region a `regent-log-<cluster>-<region>` stream name belongs to (null for another stream). */
-export function regionOfEventsStream(cluster: string, stream: string): string | null {
-  const prefix = `${eventsStreamName(cluster)}-`;
-  return stream.startsWith(prefix) && stream.length > prefix.length ? stream.slice(prefix.length) : null;
-}
-
 /** Regions with an events stream, from the server's stream list (streams capturing the cluster's capture subtree). */
 async function listRegionStreams(nc: NatsConnection, cluster: string, timeoutMs: number, signal?: AbortSignal): Promise<string[]> {
   const deadline = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])]);
@@ -293,7 +250,7 @@ async function readRegion(nc: NatsConnection, cluster: string, region: string, f
   try {
     for await (const m of msgs) {
       try {
-        out.push({ region, seq: m.seq, subject: liveOfRegionCapture(cluster, region, m.subject), event: decodeEvent(m.data) as LeaderEvent | ScopeEvent });
+        out.push({ region, seq: m.seq, subject: subjects(cluster).capture.liveOfRegion(region, m.subject), event: decodeEvent(m.data) as LeaderEvent | ScopeEvent });
       } catch {
         /* not ours: skip */
       }

@@ -25,13 +25,9 @@ import type { LesseeEvent, ScopeClock } from "../scopes/types.js";
 import { startQuorumElection, type QuorumElection } from "../election/quorum.js";
 import { QuorumScopeAuthority } from "../scopes/quorum-authority.js";
 import { QuorumScopeLessee } from "../scopes/quorum-lessee.js";
-import type { ScopeEvent } from "../wire/events.js";
+import { WIRE_VERSION, type ScopeEvent } from "../wire/events.js";
+import { GLOBAL_KEY, REGIONAL_KEY } from "../wire/names.js";
 import { listen } from "../util/listen.js";
-
-/** Key of the regional lease inside the region's bucket. */
-export const REGIONAL_KEY = "leader";
-/** Key of the global lease inside every quorum bucket. */
-export const GLOBAL_KEY = "global.leader";
 
 /** A role as a service should use it to guard work. */
 export interface Role {
@@ -430,7 +426,7 @@ export class RegentNode {
   private publish(e: Omit<LeaderEvent, "v" | "cluster" | "region" | "node" | "at">): void {
     if (!this.opts.publish) return;
     try {
-      this.opts.publish({ v: 1, cluster: this.cluster, region: this.region, node: this.id, at: Date.now(), ...e });
+      this.opts.publish({ v: WIRE_VERSION, cluster: this.cluster, region: this.region, node: this.id, at: Date.now(), ...e });
     } catch (err) {
       this.log.warn({ err }, "publishing a leader event failed");
     }

@@ -17,7 +17,7 @@
  *    gone or empty, and only when sent within {@link BUMP_WINDOW_MS} of that:
  *    then the purge can remove nothing anyone relies on (see
  *    `recoverBucket`); a purge that removes more than was seen is reported;
- * 4. writes a genesis record at `GENESIS_KEY` (store.ts). In a bucket with a
+ * 4. writes a genesis record at `GENESIS_KEY` (wire/names.ts). In a bucket with a
  *    genesis record, a key that was never written reads as held by an
  *    unknown holder at the genesis revision, so every candidate waits a full
  *    lease of its own before taking it (rule R3), exactly as for any record
@@ -40,11 +40,11 @@ import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { BucketMissingError, StoreUnavailableError, TokenFloorError, type RegentError } from "../errors.js";
-import { packPlain, unpackPlain } from "../wire/msgpack.js";
+import { encodeGenesis } from "../wire/genesis-record.js";
+import { GENESIS_KEY, kvSubject } from "../wire/names.js";
 import type { AckPublisher } from "./ack-publisher.js";
 import { apiCode, isWrongSequence, message, STREAM_NOT_FOUND } from "./nats-call.js";
 
-import { GENESIS_KEY } from "./store.js";
 import { unsafeBucketConfig } from "./stream-config.js";
 
 /**
@@ -56,21 +56,6 @@ import { unsafeBucketConfig } from "./stream-config.js";
  * so a library user pairing a NatsLeaseStore with a lease ≤ 200 ms is not stopped.
  */
 export const BUMP_WINDOW_MS = 200;
-
-/** Encodes a genesis record: a plain msgpack map that no lease or scope decoder accepts as a record. */
-export function encodeGenesis(floor: number, wallNow: number): Uint8Array {
-  return packPlain({ regent: "genesis", v: 1, floor, at: wallNow });
-}
-
-/** True when `value` is a genesis record. */
-export function isGenesis(value: Uint8Array): boolean {
-  try {
-    const r = unpackPlain(value) as { regent?: unknown } | null;
-    return typeof r === "object" && r !== null && r.regent === "genesis";
-  } catch {
-    return false;
-  }
-}
 
 /** What recovery needs from the store. */
 export interface EpochDeps {
@@ -109,7 +94,7 @@ export interface Recovered {
  * bucket gone (or null): a genesis found afterwards was written after it.
  */
 export async function recoverBucket(d: EpochDeps, floor: number, clearSince: number | null = null): Promise<Recovered> {
-  const genesisSubject = `$KV.${d.bucket}.${GENESIS_KEY}`;
+  const genesisSubject = kvSubject(d.bucket, GENESIS_KEY);
   for (let round = 0; round < 8; round++) {
     d.live();
     const seenAt = d.now();

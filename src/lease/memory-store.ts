@@ -22,14 +22,10 @@
  * later microtask, never re-entrantly inside the write that caused it.
  */
 import { ConflictError, StoreUnavailableError, throwIfAborted } from "../errors.js";
-import { packPlain } from "../wire/msgpack.js";
+import { encodeGenesis } from "../wire/genesis-record.js";
+import { GENESIS_KEY } from "../wire/names.js";
 import { assertLeaseKey, assertValidFilter, assertValidKey, assertValidRevision } from "./keys.js";
-import { GENESIS_KEY, isReservedKey, keyMatches, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
-
-/** The genesis record's bytes (the same map `bucket-epoch.ts` writes; no lease or scope decoder accepts it). */
-function encodeGenesis(): Uint8Array {
-  return packPlain({ regent: "genesis", v: 1 });
-}
+import { isReservedKey, keyMatches, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
 
 type QueueItem = { entry: StoreEntry } | { end: true; error?: unknown };
 

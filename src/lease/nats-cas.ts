@@ -33,7 +33,7 @@ import type { KV } from "@nats-io/kv";
 import { ConflictError, StoreUnavailableError } from "../errors.js";
 import type { AckPublisher } from "./ack-publisher.js";
 import { isWrongSequence } from "./nats-call.js";
-import { GENESIS_KEY } from "./store.js";
+import { GENESIS_KEY, kvSubject } from "../wire/names.js";
 
 export type CasOp = "create" | "update" | "delete";
 
@@ -58,7 +58,7 @@ export async function casWrite(
   live: () => void,
 ): Promise<number> {
   const { op, key, expected } = w;
-  const subject = `$KV.${d.bucket}.${key}`;
+  const subject = kvSubject(d.bucket, key);
   const data = op === "delete" ? EMPTY : w.value;
   // `lastSequence` null: the per-key check only.
   const publish = (lastSequence: number | null, subjectSequence = expected) => {

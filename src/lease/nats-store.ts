@@ -51,7 +51,8 @@ import { sleep } from "../util/timers.js";
 import { WatchHub } from "./watch-hub.js";
 import { kvWatch, toEntry } from "./nats-watch.js";
 import { assertLeaseKey, assertValidFilter, assertValidRevision } from "./keys.js";
-import { GENESIS_KEY, isReservedKey, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
+import { GENESIS_KEY, kvStreamName } from "../wire/names.js";
+import { isReservedKey, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
 
 /** Options of {@link NatsLeaseStore.open}. */
 export interface NatsLeaseStoreOptions {
@@ -92,8 +93,6 @@ interface GaveUp {
   /** Monotonic ms before the call's first request: what it saw, it saw after this. */
   startedAt: number;
 }
-
-const KV_STREAM_PREFIX = "KV_";
 
 /** Lease store on a NATS JetStream KV bucket. Construct with {@link NatsLeaseStore.open}. */
 export class NatsLeaseStore implements LeaseStore {
@@ -157,7 +156,7 @@ export class NatsLeaseStore implements LeaseStore {
     if (!limiter) limiters.set(nc, (limiter = new Limiter(maxInFlight)));
     this.limiter = limiter;
     this.publisher = AckPublisher.for(nc, 2 * timeoutMs);
-    this.stream = `${KV_STREAM_PREFIX}${bucket}`;
+    this.stream = kvStreamName(bucket);
     this.restarts = new RestartGuard(bucket, () => nc.info?.server_id, info, (err) => {
       for (const end of this.watchesToEnd) end(err);
     });

@@ -14,12 +14,13 @@
  *   have happened.
  * - Nothing here expires keys. Safety never depends on server-side TTL.
  * - A lost bucket comes back with revisions above every earlier one and a
- *   genesis record ({@link GENESIS_KEY}): a key never written since reads as
+ *   genesis record (`GENESIS_KEY`, wire/names.ts): a key never written since reads as
  *   held, by a record no lease decoder accepts, at the genesis revision, and
  *   `update(key, value, genesisRevision)` takes it. Reserved keys
  *   (`_regent.…`) are never lease keys and never appear in `watch`/`keys`.
  */
 import type { ConflictError, StoreUnavailableError } from "../errors.js";
+import { RESERVED_KEY_PREFIX } from "../wire/names.js";
 
 /** Options accepted by every store call. */
 export interface CallOptions {
@@ -76,16 +77,9 @@ export interface LeaseStore {
   keys(filter: string, opts?: CallOptions): Promise<string[]>;
 }
 
-/**
- * The genesis record of a recreated bucket (docs/safety.md, "A lost bucket"):
- * in a bucket that has one, a key that was never written reads as held by an
- * unknown holder at the genesis revision. Keys under `_regent.` are reserved.
- */
-export const GENESIS_KEY = "_regent.genesis";
-
-/** True for keys regent keeps for itself; they are never lease keys. */
+/** True for keys regent keeps for itself (under `_regent.`, such as `GENESIS_KEY`); they are never lease keys. */
 export function isReservedKey(key: string): boolean {
-  return key.startsWith("_regent.");
+  return key.startsWith(RESERVED_KEY_PREFIX);
 }
 
 /** True when `key` matches a NATS-style subject `pattern` (`*` one token, `>` the rest). */

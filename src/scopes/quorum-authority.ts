@@ -28,14 +28,16 @@ import { randomBytes } from "node:crypto";
 import type { Timing } from "../election/timing.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
-import type { ScopeEvent } from "../wire/events.js";
+import { WIRE_VERSION, type ScopeEvent } from "../wire/events.js";
 import { deadlineSignal } from "../util/timers.js";
 import type { MoveResult, ScopeRegion } from "./types.js";
 import type { ScopeClock } from "./types.js";
 import { chooseTarget, type Target } from "./placement.js";
-import { encodeScope, scopeKey, scopeViewOf, type ScopeRecord } from "./record.js";
+import { scopeViewOf } from "./record.js";
 import { RegionWatch } from "./region-watch.js";
 import { forget, isConflict, judgeScope, newSlot, noteFailure, noteRead, recordOf, scopeRules, scopeTerm, setView, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
+import { SCOPE_RECORD_VERSION, encodeScope, type ScopeRecord } from "../wire/scope-record.js";
+import { scopeKey } from "../wire/names.js";
 
 export interface QuorumAuthorityOptions {
   stores: LeaseStore[];
@@ -220,7 +222,7 @@ export class QuorumScopeAuthority {
       const stale = !!cur && !cur.given;
       const t = this.target(sc, prev?.region ?? null, stale ? prev!.node : null, !!prev?.pinned);
       if (!t) return;
-      if (stale && cur!.held > 0) this.o.publish?.({ v: 1, kind: "lapsed", cluster: this.o.cluster, scope, region: prev!.region, node: prev!.node, token: cur!.term, at: Date.now() });
+      if (stale && cur!.held > 0) this.o.publish?.({ v: WIRE_VERSION, kind: "lapsed", cluster: this.o.cluster, scope, region: prev!.region, node: prev!.node, token: cur!.term, at: Date.now() });
       const rec = this.grantRecord(sc, t, next, prev ? { region: prev.region, node: prev.node, token: cur!.term } : null);
       if (!rec) return;
       sc.highestSeen = next;
@@ -274,7 +276,7 @@ export class QuorumScopeAuthority {
     const node = this.regions.leader(t.region);
     if (token === null || node === null) return null;
     return {
-      v: 1, scope: sc.spec.name, home: sc.spec.name, region: t.region, node, state: "granted", token: term,
+      v: SCOPE_RECORD_VERSION, scope: sc.spec.name, home: sc.spec.name, region: t.region, node, state: "granted", token: term,
       leaseMs: this.o.timing.leaseMs, renewMs: this.o.timing.renewMs, reason: t.reason, stores: this.o.stores.length,
       grantedBy: { node: this.o.node, token }, grantedAt: Date.now(), renewedAt: Date.now(),
       ...(from ? { from } : {}),
@@ -371,7 +373,7 @@ export class QuorumScopeAuthority {
     if (on < this.quorum) return;
     sc.announced = cur.term;
     const r = cur.rec;
-    this.o.publish?.({ v: 1, kind: "granted", cluster: this.o.cluster, scope: sc.spec.name, region: r.region, node: r.node, token: cur.term, reason: r.reason, from: r.from ?? null, at: Date.now() });
+    this.o.publish?.({ v: WIRE_VERSION, kind: "granted", cluster: this.o.cluster, scope: sc.spec.name, region: r.region, node: r.node, token: cur.term, reason: r.reason, from: r.from ?? null, at: Date.now() });
   }
 
   /**

@@ -23,15 +23,17 @@
  */
 import { randomBytes } from "node:crypto";
 import { attemptTimeoutMs, type Timing } from "../election/timing.js";
-import { commitOf } from "../lease/record.js";
 import { validityOf } from "../election/quorum-rules.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
-import type { ScopeEvent } from "../wire/events.js";
+import { WIRE_VERSION, type ScopeEvent } from "../wire/events.js";
 import { deadlineSignal } from "../util/timers.js";
 import type { LesseeEvent, ScopeClock, ScopeEndReason } from "./types.js";
-import { encodeScope, scopeKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
+import { scopeViewOf, type ScopeView } from "./record.js";
 import { isConflict, recordOf, newSlot, noteFailure, noteRead, scopeRules, setView, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
+import { commitOf } from "../wire/lease-record.js";
+import { encodeScope, type ScopeRecord } from "../wire/scope-record.js";
+import { scopeKey } from "../wire/names.js";
 
 export interface QuorumLesseeOptions {
   /** The independent stores (one R1 bucket per region), in the same order for every participant. */
@@ -228,7 +230,7 @@ export class QuorumScopeLessee {
       sc.reason = sc.slots.find((s) => s.rec)?.rec?.reason ?? "initial";
       this.o.log.info({ scope: sc.scope, token: sc.term }, "scope lease held");
       this.o.emit({ type: "scope-held", scope: sc.scope, token: sc.term, validUntil: sc.lastValidity });
-      this.o.publish?.({ v: 1, kind: "held", cluster: this.o.cluster, scope: sc.scope, region: this.o.region, node: this.o.node, token: sc.term, reason: sc.reason, at: Date.now() });
+      this.o.publish?.({ v: WIRE_VERSION, kind: "held", cluster: this.o.cluster, scope: sc.scope, region: this.o.region, node: this.o.node, token: sc.term, reason: sc.reason, at: Date.now() });
       return;
     }
     // A minority, or confirmed too late: never act on it; give the confirms
@@ -244,7 +246,7 @@ export class QuorumScopeLessee {
     sc.role = "releasing";
     this.o.log.info({ scope: sc.scope, token: sc.term, reason }, "scope lease ended");
     this.o.emit({ type: "scope-ended", scope: sc.scope, token: sc.term, reason });
-    if (reason === "lapsed") this.o.publish?.({ v: 1, kind: "lapsed", cluster: this.o.cluster, scope: sc.scope, region: this.o.region, node: this.o.node, token: sc.term, at: Date.now() });
+    if (reason === "lapsed") this.o.publish?.({ v: WIRE_VERSION, kind: "lapsed", cluster: this.o.cluster, scope: sc.scope, region: this.o.region, node: this.o.node, token: sc.term, at: Date.now() });
   }
 
   private read(sc: ScopeRt, s: LSlot): void {
@@ -334,7 +336,7 @@ export class QuorumScopeLessee {
     if (kind === "release") {
       s.heldRev = null;
       s.deadline = Number.NEGATIVE_INFINITY;
-      if (sc.term === rec.token) this.o.publish?.({ v: 1, kind: "released", cluster: this.o.cluster, scope: sc.scope, region: this.o.region, node: this.o.node, token: rec.token, at: Date.now() });
+      if (sc.term === rec.token) this.o.publish?.({ v: WIRE_VERSION, kind: "released", cluster: this.o.cluster, scope: sc.scope, region: this.o.region, node: this.o.node, token: rec.token, at: Date.now() });
       return;
     }
     s.heldRev = rev;

@@ -9,10 +9,13 @@
  */
 import { attribute, safeRules, type QuorumRules, type Slot } from "../election/quorum-rules.js";
 import type { Timing } from "../election/timing.js";
-import type { LeaseRecord, LeaseView } from "../lease/record.js";
+import type { LeaseView } from "../lease/record.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
-import { SCOPE_FILTER, scopeOfKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
+import { scopeViewOf, type ScopeView } from "./record.js";
 import type { ScopeClock } from "./types.js";
+import { LEASE_RECORD_VERSION, type LeaseRecord } from "../wire/lease-record.js";
+import { SCOPE_FILTER, scopeOfKey } from "../wire/names.js";
+import type { ScopeRecord } from "../wire/scope-record.js";
 
 /** The quorum rules plus the authority's one extra decision (replaceable by simulation mutations). */
 export interface ScopeQuorumRules extends QuorumRules {
@@ -44,7 +47,7 @@ export function asLeaseView(v: ScopeView): LeaseView {
   if (v.state === "vacant" || v.state === "unknown") return v;
   const r = v.record;
   const released = v.state === "released";
-  const record: LeaseRecord = { v: 1, holder: r.node, token: v.token, leaseMs: r.leaseMs, renewMs: r.renewMs, acquiredAt: r.grantedAt, renewedAt: r.renewedAt, released };
+  const record: LeaseRecord = { v: LEASE_RECORD_VERSION, holder: r.node, token: v.token, leaseMs: r.leaseMs, renewMs: r.renewMs, acquiredAt: r.grantedAt, renewedAt: r.renewedAt, released };
   if (v.state === "held" && r.commit !== undefined) record.commit = r.commit;
   if (released && r.reveal !== undefined) record.reveal = r.reveal;
   return { state: released ? "released" : "held", revision: v.revision, holder: r.node, token: v.token, record };

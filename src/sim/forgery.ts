@@ -10,8 +10,9 @@
  * follower takes any of these at once, and no holder extends its validity
  * on a copy, whatever the holder sees; the oracle checks it.
  */
-import { commitOf, encodeRecord, viewOf } from "../lease/record.js";
+import { viewOf } from "../lease/record.js";
 import type { MemoryLeaseStore } from "../lease/memory-store.js";
+import { commitOf, encodeRecord } from "../wire/lease-record.js";
 
 /** Tokens no legitimate term reaches in a simulation. */
 export const FORGED_TOKEN = 2 ** 50;

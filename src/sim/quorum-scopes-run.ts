@@ -25,7 +25,7 @@ import { safeRules, termOf } from "../election/quorum-rules.js";
 import { MemoryLeaseStore } from "../lease/memory-store.js";
 import { viewOf } from "../lease/record.js";
 import { checkIntervals, type LeadershipInterval } from "../observability/oracle.js";
-import { scopeKey, scopeViewOf } from "../scopes/record.js";
+import { scopeViewOf } from "../scopes/record.js";
 import type { ScopeQuorumRules } from "../scopes/quorum-scope.js";
 import { ProcessClock } from "./process-clock.js";
 import { QuorumScopeNode } from "./quorum-scope-node.js";
@@ -34,6 +34,7 @@ import { SimScheduler } from "./scheduler.js";
 import { SimLink, type SimNetwork } from "./sim-link.js";
 import { nestedIn, scopeFaults, type QProc } from "./quorum-scopes-faults.js";
 import { scopeForgeries } from "./scope-forgery.js";
+import { scopeKey } from "../wire/names.js";
 
 export type ScopeQuorumMutation = "none" | "lessee-minority" | "regrant-after-minority" | "scope-validity-from-reply" | "scope-term-from-one-store" | "scope-take-any-release";
 export const SCOPE_QUORUM_MUTATIONS: ScopeQuorumMutation[] = ["lessee-minority", "regrant-after-minority", "scope-validity-from-reply", "scope-term-from-one-store", "scope-take-any-release"];

@@ -14,7 +14,7 @@ import { SimScheduler } from "./scheduler.js";
 import { GLOBAL_STORES, SimWorld, type Mutation, type WorldConfig } from "./world.js";
 import { ScopeLivenessCheck, planLoneSurvivor } from "./liveness.js";
 import { forgeOnce } from "./forgery.js";
-import { GLOBAL_KEY, REGIONAL_KEY } from "../hierarchy/node.js";
+import { GLOBAL_KEY, REGIONAL_KEY } from "../wire/names.js";
 
 export interface SeedOptions {
   mutation?: Mutation;

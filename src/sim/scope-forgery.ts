@@ -16,9 +16,11 @@
  * Terms are kept (Q4 holds). The oracle checks that nobody else held the
  * scope meanwhile.
  */
-import { commitOf } from "../lease/record.js";
-import { encodeScope, scopeKey, scopeViewOf, type ScopeRecord } from "../scopes/record.js";
+import { scopeViewOf } from "../scopes/record.js";
 import type { FaultEnv } from "./quorum-scopes-faults.js";
+import { commitOf } from "../wire/lease-record.js";
+import { encodeScope, type ScopeRecord } from "../wire/scope-record.js";
+import { scopeKey } from "../wire/names.js";
 
 const FORGER_SECRET = "scope-forger-secret";
 

@@ -15,13 +15,11 @@
  * The measured needs on nats-server 2.9.10 (run with these permissions, no
  * "Permissions Violation" in any server log): see docs/security.md.
  */
-import { GLOBAL_KEY, REGIONAL_KEY } from "../hierarchy/node.js";
-import { quorumBucket, regionalBuckets, regionalLayout, type DeploymentMode } from "../hierarchy/deployment.js";
-import { regionEventsStreamName } from "../hierarchy/events-stream.js";
-import { SCOPE_FILTER } from "../scopes/record.js";
+import { regionalBuckets, regionalLayout, type DeploymentMode } from "../hierarchy/deployment.js";
 import { subjects } from "../wire/subjects.js";
 import { ConfigError } from "../errors.js";
 import type { Topology } from "./schema.js";
+import { GLOBAL_KEY, kvStreamName, kvSubject, quorumBucket, REGIONAL_KEY, regionEventsStreamName, SCOPE_FILTER } from "../wire/names.js";
 
 /** The one NATS account a deployment's clients live in (JetStream is per account). */
 export const REGENT_ACCOUNT = "REGENT";
@@ -65,7 +63,7 @@ export function identitiesOf(topology: Topology): Identity[] {
  * events stream. What nodes write, what they may create, what anyone may read.
  */
 export function bucketsOf(topology: Topology, mode: DeploymentMode = "light") {
-  const kvStream = (bucket: string) => `KV_${bucket}`;
+  const kvStream = kvStreamName;
   const regions = topology.regions.map((r) => r.name);
   const regional = new Map(topology.regions.map((r) => [r.name, regionalBuckets(r.name, regionalLayout(r, mode).stores)]));
   return {
@@ -134,8 +132,8 @@ export function permissionsOf(topology: Topology, id: Identity, mode: Deployment
         // bucket the global key and the scope keys (a regional leader stands
         // for global leader, which grants scopes, and holds one): a quorum
         // lease writes each of its stores.
-        ...b.regionalBuckets(region).map((x) => `$KV.${x}.${REGIONAL_KEY}`),
-        ...b.regions.flatMap((r) => [`$KV.${b.quorumBucket(r)}.${GLOBAL_KEY}`, `$KV.${b.quorumBucket(r)}.${SCOPE_FILTER}`]),
+        ...b.regionalBuckets(region).map((x) => kvSubject(x, REGIONAL_KEY)),
+        ...b.regions.flatMap((r) => [kvSubject(b.quorumBucket(r), GLOBAL_KEY), kvSubject(b.quorumBucket(r), SCOPE_FILTER)]),
         // Leader and scope events of its own region, and of the roles a regional
         // leader can have, appended in its own region's capture subtree only
         // (`subjects().capture.region`), and there only these three: the

@@ -4,7 +4,7 @@
  * them. Every event has `v` (schema version) and `kind`. Field tables are in
  * docs/wire.md; `test/wire/python-decode.test.ts` decodes them with Python.
  */
-import { packPlain, unpackPlain } from "./msgpack.js";
+import { packPlain, unpackMap } from "./msgpack.js";
 import { MalformedError } from "../errors.js";
 
 /** Schema version of every event. Consumers must ignore events with a higher `v` they do not know. */
@@ -94,6 +94,15 @@ export interface StateSnapshot {
 
 export type WireEvent = LeaderEvent | ScopeEvent | StateSnapshot;
 
+/**
+ * The `Nats-Msg-Id` an event is appended to its events stream with: one per
+ * (kind, lease, holder, token), so retries and double reports (a `lapsed`
+ * from both lessee and authority) are stored once within the stream's
+ * duplicate window (docs/wire.md, "Events stream").
+ */
+export function eventMsgId(e: LeaderEvent | ScopeEvent): string {
+  return "tier" in e ? `${e.kind}.${e.tier}.${e.region}.${e.node}.${e.token}` : `${e.kind}.scope.${e.scope}.${e.region}.${e.node}.${e.token}`;
+}
 
 /** Encodes an event to msgpack. */
 export function encodeEvent(e: WireEvent): Uint8Array {
@@ -109,13 +118,7 @@ export function encodeEvent(e: WireEvent): Uint8Array {
  * replacer.
  */
 export function decodeEvent(bytes: Uint8Array): WireEvent {
-  let raw: unknown;
-  try {
-    raw = unpackPlain(bytes);
-  } catch (err) {
-    throw new MalformedError(`not msgpack: ${(err as Error).message}`, { cause: err });
-  }
-  const r = map(raw, "event");
+  const r = unpackMap(bytes, "event");
   if (typeof r.v !== "number" || !Number.isInteger(r.v) || r.v > WIRE_VERSION || r.v < 1) throw new MalformedError(`unsupported event version ${describe(r.v)}`);
   const base = { v: r.v, cluster: str(r, "cluster"), at: num(r, "at") };
   switch (r.kind) {

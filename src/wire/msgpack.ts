@@ -65,6 +65,22 @@ export function unpackPlain(bytes: Uint8Array): unknown {
 }
 
 /**
+ * Decodes msgpack that must be one map with string keys (every payload
+ * regent sends is one). Throws {@link MalformedError} saying which `what`
+ * (an event, a move request) was not msgpack, or not a map.
+ */
+export function unpackMap(bytes: Uint8Array, what: string): Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = unpackPlain(bytes);
+  } catch (err) {
+    throw new MalformedError(`${what} is not msgpack: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) throw new MalformedError(`${what} is not a map`);
+  return raw as Record<string, unknown>;
+}
+
+/**
  * Walks the msgpack structure iteratively: one value, no trailing bytes,
  * every length within the buffer, containers at most {@link MAX_DECODE_DEPTH}
  * deep, and no container claiming more elements than bytes remain (a 5-byte

@@ -7,7 +7,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { MalformedError, RefusedError, StoreUnavailableError } from "../errors.js";
 import { decodeEvent, type StateSnapshot, type WireEvent } from "./events.js";
-import { packPlain, unpackPlain } from "./msgpack.js";
+import { decodeMoveReply, encodeMoveRequest, type MoveOrder, type MoveReply } from "./move.js";
 import { subjects } from "./subjects.js";
 
 /** Asks any node for the current state (request/reply, queue group). */
@@ -37,25 +37,13 @@ export async function requestResign(nc: NatsConnection, cluster: string, who: { 
   }
 }
 
-/** Reply of the lease authority to a move request. */
-export interface MoveOutcome {
-  ok: boolean;
-  error?: string;
-  scope?: string;
-  region?: string;
-  node?: string;
-  token?: number;
-}
-
 /** Asks the lease authority (the global leader) to move a scope; throws when none answers or it refuses. */
-export async function requestMove(nc: NatsConnection, cluster: string, req: { scope: string; to?: string; reason: "manual" | "failback" }, timeoutMs = 15_000): Promise<MoveOutcome> {
+export async function requestMove(nc: NatsConnection, cluster: string, req: MoveOrder, timeoutMs = 15_000): Promise<MoveReply> {
   const subject = subjects(cluster).scopeMove;
-  let reply: MoveOutcome;
+  let reply: MoveReply;
   try {
-    const m = await nc.request(subject, packPlain({ v: 1, kind: "move", scope: req.scope, to: req.to, reason: req.reason }), { timeout: timeoutMs });
-    const raw = unpackPlain(m.data);
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw) || typeof (raw as { ok?: unknown }).ok !== "boolean") throw new Error("malformed reply");
-    reply = raw as MoveOutcome;
+    const m = await nc.request(subject, encodeMoveRequest(req), { timeout: timeoutMs });
+    reply = decodeMoveReply(m.data);
   } catch (err) {
     throw refusedOr(subject, err, "no lease authority answered");
   }

@@ -13,8 +13,9 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegentProcess } from "../../src/launcher/candidates.js";
 import { startNatsServer, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
-import { packPlain, unpackPlain } from "../../src/wire/msgpack.js";
+import { unpackPlain } from "../../src/wire/msgpack.js";
 import { subjects } from "../../src/wire/subjects.js";
+import { encodeMoveReply } from "../../src/wire/move.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BIN = join(ROOT, "bin", "regent.js");
@@ -154,7 +155,7 @@ describe("exit codes against a nats-server", () => {
     const sub = nc.subscribe(subjects("demo").scopeMove, {
       callback: (_err, m) => {
         const req = unpackPlain(m.data) as { scope: string };
-        m.respond(packPlain({ v: 1, kind: "move-result", ok: false, scope: req.scope, error: "target region mars has no live regional leader" }));
+        m.respond(encodeMoveReply({ ok: false, scope: req.scope, error: "target region mars has no live regional leader" }));
       },
     });
     await nc.flush();

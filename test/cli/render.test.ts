@@ -4,13 +4,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { renderState } from "../../src/cli/observe-cmds.js";
-import type { LeaseRow, StateSnapshot } from "../../src/wire/events.js";
+import { WIRE_VERSION, type LeaseRow, type StateSnapshot } from "../../src/wire/events.js";
 
 const held = (node: string, region: string, token: number): LeaseRow => ({ state: "held", node, region, token, revision: token, ageMs: 120 });
 
 function snapshot(regions: string[]): StateSnapshot {
   return {
-    v: 1,
+    v: WIRE_VERSION,
     kind: "state",
     cluster: "demo",
     answeredBy: `${regions[0]}-1`,

@@ -15,6 +15,7 @@ import type { FeedUpdate, StateUpdate, TimelineEntry } from "../../src/dashboard
 import { startDashboardServer, type DashboardServer, type DashboardSource } from "../../src/dashboard/server.js";
 import { writeControlFile } from "../../src/cli/exercise.js";
 import { selfCommand } from "../../src/launcher/self.js";
+import { WIRE_VERSION } from "../../src/wire/events.js";
 
 class MemorySource implements DashboardSource {
   readonly cluster = "demo";
@@ -90,7 +91,7 @@ describe("dashboard server", () => {
     expect(await page.text()).toMatch(/<title>regent dashboard<\/title>/);
     const first = await sse(server.url, ["hello", "timeline", "state"]);
     expect(first.hello).toEqual({ cluster: "demo", controls: false, leases: null });
-    const ev: TimelineEntry = { seq: 7, subject: "regent.demo.global.leader", via: "live", receivedAt: 1, event: { v: 1, kind: "elected", tier: "global", cluster: "demo", region: "eu-west", node: "eu-west-1", token: 3, leaseMs: 3000, at: 1 } };
+    const ev: TimelineEntry = { seq: 7, subject: "regent.demo.global.leader", via: "live", receivedAt: 1, event: { v: WIRE_VERSION, kind: "elected", tier: "global", cluster: "demo", region: "eu-west", node: "eu-west-1", token: 3, leaseMs: 3000, at: 1 } };
     const got = await sse(server.url, ["hello", "event"], () => source.push({ type: "event", entry: ev }));
     expect(got.event).toEqual(ev);
   });

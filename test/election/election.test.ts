@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { AbortedError, StoreUnavailableError } from "../../src/errors.js";
-import { encodeRecord, viewOf } from "../../src/lease/record.js";
+import { viewOf } from "../../src/lease/record.js";
 import { Sim } from "./sim.js";
+import { LEASE_RECORD_VERSION, encodeRecord } from "../../src/wire/lease-record.js";
 
 // Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
 let sim: Sim;
@@ -96,7 +97,7 @@ describe("election machine (SimulatedClock + memory store)", () => {
     // A record held by a dead holder, written before B starts.
     await sim.store.create(
       "test.leader",
-      encodeRecord({ v: 1, holder: "dead", token: 0, leaseMs: 3000, renewMs: 1000, acquiredAt: 0, renewedAt: 0, released: false }),
+      encodeRecord({ v: LEASE_RECORD_VERSION, holder: "dead", token: 0, leaseMs: 3000, renewMs: 1000, acquiredAt: 0, renewedAt: 0, released: false }),
     );
     const b = sim.add("b");
     const took = await sim.until(() => b.election.isLeader(), 10_000);

@@ -10,8 +10,9 @@
  * Each test fails without its fix (see the report of the change).
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { commitOf, encodeRecord, viewOf } from "../../src/lease/record.js";
+import { viewOf } from "../../src/lease/record.js";
 import { Sim } from "./sim.js";
+import { LEASE_RECORD_VERSION, commitOf, encodeRecord } from "../../src/wire/lease-record.js";
 
 // Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
 const KEY = "test.leader";
@@ -68,7 +69,7 @@ describe("forged records that must not be trusted", () => {
     b.link.beforeNext(
       (op) => op === "update",
       async () => {
-        const rec = { v: 1, holder: "c2", token: 0, leaseMs: 3_000, renewMs: 1_000, acquiredAt: 0, renewedAt: 0, released: false, commit: commitOf("c2") } as const;
+        const rec = { v: LEASE_RECORD_VERSION, holder: "c2", token: 0, leaseMs: 3_000, renewMs: 1_000, acquiredAt: 0, renewedAt: 0, released: false, commit: commitOf("c2") } as const;
         c2At = sim.now();
         await sim.store.update(KEY, encodeRecord(rec), waited.revision);
         sim.store.forge(KEY, "delete");
@@ -102,7 +103,7 @@ describe("forged records that must not be trusted", () => {
     // secret it knows, lets a new candidate see it, then releases it revealing that secret.
     a.link.setDown(true);
     const validUntil = a.election.leadership()!.validUntil;
-    const base = { v: 1, holder: "mallory", token: 2 ** 40, leaseMs: 3_000, renewMs: 1_000, acquiredAt: 0, renewedAt: 0 } as const;
+    const base = { v: LEASE_RECORD_VERSION, holder: "mallory", token: 2 ** 40, leaseMs: 3_000, renewMs: 1_000, acquiredAt: 0, renewedAt: 0 } as const;
     sim.store.forge(KEY, "put", encodeRecord({ ...base, released: false, commit: commitOf("known") }));
     const c = sim.add("c");
     await sim.advance(100, 1);

@@ -6,8 +6,9 @@
  * lease. docs/safety.md, R9.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { commitOf, encodeRecord, viewOf, type LeaseRecord } from "../../src/lease/record.js";
+import { viewOf } from "../../src/lease/record.js";
 import { Sim, type SimParticipant } from "./sim.js";
+import { commitOf, encodeRecord, type LeaseRecord } from "../../src/wire/lease-record.js";
 
 // Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
 const KEY = "test.leader";

@@ -6,8 +6,8 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { pack } from "msgpackr";
-import { encodeRecord } from "../../src/lease/record.js";
 import { Sim } from "./sim.js";
+import { LEASE_RECORD_VERSION, encodeRecord } from "../../src/wire/lease-record.js";
 
 let sim: Sim;
 afterEach(async () => {
@@ -59,7 +59,7 @@ describe("mixed timing configs (SimulatedClock + memory store)", () => {
     sim = new Sim(24);
     await sim.store.create(
       "test.leader",
-      encodeRecord({ v: 1, holder: "forger", token: 0, leaseMs: 1e12, renewMs: 1000, acquiredAt: 0, renewedAt: 0, released: false }),
+      encodeRecord({ v: LEASE_RECORD_VERSION, holder: "forger", token: 0, leaseMs: 1e12, renewMs: 1000, acquiredAt: 0, renewedAt: 0, released: false }),
     );
     const b = sim.add("b", { leaseMs: 3_000 });
     const took = await sim.until(() => b.election.isLeader(), 20_000);

@@ -9,9 +9,9 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { ConflictError } from "../../src/errors.js";
-import { encodeRecord, type LeaseRecord } from "../../src/lease/record.js";
 import type { StoreEntry } from "../../src/lease/store.js";
 import { Sim } from "./sim.js";
+import { LEASE_RECORD_VERSION, encodeRecord, type LeaseRecord } from "../../src/wire/lease-record.js";
 
 // Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
 let sim: Sim;
@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 const rec = (holder: string, token: number, released = false): LeaseRecord => ({
-  v: 1, holder, token, leaseMs: 3000, renewMs: 1000, acquiredAt: 0, renewedAt: 0, released,
+  v: LEASE_RECORD_VERSION, holder, token, leaseMs: 3000, renewMs: 1000, acquiredAt: 0, renewedAt: 0, released,
 });
 const entry = (revision: number, r: LeaseRecord): StoreEntry => ({ key: "test.leader", revision, operation: "put", value: encodeRecord(r) });
 

@@ -9,27 +9,29 @@ import fc from "fast-check";
 import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { MalformedError } from "../../src/errors.js";
-import { decodeMoveRequest } from "../../src/hierarchy/bus.js";
-import { decodeRecord, encodeRecord, leaseToWait, MAX_LEASE_MS, viewOf, type LeaseRecord } from "../../src/lease/record.js";
-import { decodeScope, encodeScope, scopeLeaseToWait, scopeViewOf, type ScopeRecord } from "../../src/scopes/record.js";
-import { decodeEvent, encodeEvent, type WireEvent } from "../../src/wire/events.js";
+import { leaseToWait, viewOf } from "../../src/lease/record.js";
+import { scopeLeaseToWait, scopeViewOf } from "../../src/scopes/record.js";
+import { WIRE_VERSION, decodeEvent, encodeEvent, type WireEvent } from "../../src/wire/events.js";
 import { MAX_DECODE_DEPTH, packPlain, unpackPlain } from "../../src/wire/msgpack.js";
 import { jsonLine, renderEvent, renderState } from "../../src/cli/observe-cmds.js";
+import { decodeMoveRequest } from "../../src/wire/move.js";
+import { LEASE_RECORD_VERSION, decodeRecord, encodeRecord, MAX_LEASE_MS, type LeaseRecord } from "../../src/wire/lease-record.js";
+import { SCOPE_RECORD_VERSION, decodeScope, encodeScope, type ScopeRecord } from "../../src/wire/scope-record.js";
 
 const RUNS = { numRuns: 400, seed: 14 };
 const entry = (value: Uint8Array, revision: number, operation: "put" | "delete" = "put") => ({ key: "k", revision, operation, value });
 
-const lease: LeaseRecord = { v: 1, holder: "a", token: 0, leaseMs: 2000, renewMs: 666, acquiredAt: 1, renewedAt: 2, released: false, meta: { region: "eu" } };
+const lease: LeaseRecord = { v: LEASE_RECORD_VERSION, holder: "a", token: 0, leaseMs: 2000, renewMs: 666, acquiredAt: 1, renewedAt: 2, released: false, meta: { region: "eu" } };
 const scope: ScopeRecord = {
-  v: 1, scope: "eu", home: "eu", region: "eu", node: "eu-1", state: "held", token: 7, leaseMs: 3000, renewMs: 1000, reason: "initial",
+  v: SCOPE_RECORD_VERSION, scope: "eu", home: "eu", region: "eu", node: "eu-1", state: "held", token: 7, leaseMs: 3000, renewMs: 1000, reason: "initial",
   grantedBy: { node: "a-1", token: 3 }, grantedAt: 1, renewedAt: 2,
 };
 const events: WireEvent[] = [
-  { v: 1, kind: "elected", tier: "region", cluster: "c", region: "eu", node: "eu-1", token: 4, leaseMs: 2000, previous: null, at: 1 },
-  { v: 1, kind: "deposed", tier: "global", cluster: "c", region: "eu", node: "eu-1", token: 4, leaseMs: 2000, reason: "lapsed", at: 1 },
-  { v: 1, kind: "granted", cluster: "c", scope: "eu", region: "us", node: "us-1", token: 9, reason: "failover", from: { region: "eu", node: "eu-1", token: 7 }, at: 1 },
+  { v: WIRE_VERSION, kind: "elected", tier: "region", cluster: "c", region: "eu", node: "eu-1", token: 4, leaseMs: 2000, previous: null, at: 1 },
+  { v: WIRE_VERSION, kind: "deposed", tier: "global", cluster: "c", region: "eu", node: "eu-1", token: 4, leaseMs: 2000, reason: "lapsed", at: 1 },
+  { v: WIRE_VERSION, kind: "granted", cluster: "c", scope: "eu", region: "us", node: "us-1", token: 9, reason: "failover", from: { region: "eu", node: "eu-1", token: 7 }, at: 1 },
   {
-    v: 1, kind: "state", cluster: "c", answeredBy: "eu-1", at: 1,
+    v: WIRE_VERSION, kind: "state", cluster: "c", answeredBy: "eu-1", at: 1,
     regions: { eu: { state: "held", node: "eu-1", region: "eu", token: 3, revision: 3, ageMs: 10 } },
     global: { state: "unreachable", node: null, region: null, token: null, revision: 0, ageMs: null },
     scopes: { eu: { state: "held", node: "eu-1", region: "eu", token: 7, revision: 7, ageMs: 1, home: "eu" } },

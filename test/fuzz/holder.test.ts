@@ -14,10 +14,11 @@ import { SimulatedClock } from "xstate";
 import { describe, expect, it } from "vitest";
 import { startElection, type ElectionEvent } from "../../src/election/election.js";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
-import { encodeRecord, viewOf } from "../../src/lease/record.js";
+import { viewOf } from "../../src/lease/record.js";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../../src/lease/store.js";
 import { listen } from "../../src/util/listen.js";
 import { flush, prng } from "../election/sim.js";
+import { encodeRecord } from "../../src/wire/lease-record.js";
 
 const KEY = "test.leader";
 

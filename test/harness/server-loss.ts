@@ -8,12 +8,12 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { CandidateEvent, RegentProcess } from "../../src/launcher/candidates.js";
 import { getJson } from "../../src/launcher/ports.js";
-import { quorumBucket, regionServerBucket, serverName } from "../../src/hierarchy/deployment.js";
-import { GLOBAL_KEY, REGIONAL_KEY } from "../../src/hierarchy/node.js";
+import { serverName } from "../../src/hierarchy/deployment.js";
 import { NatsLeaseStore } from "../../src/lease/nats-store.js";
 import { viewOf } from "../../src/lease/record.js";
-import { scopeKey, scopeViewOf } from "../../src/scopes/record.js";
+import { scopeViewOf } from "../../src/scopes/record.js";
 import type { TestDeployment } from "./deployment.js";
+import { quorumBucket, regionServerBucket, GLOBAL_KEY, REGIONAL_KEY, scopeKey } from "../../src/wire/names.js";
 
 /** A record one holder writes on a store: which bucket and key, and how to tell its holder and term. */
 export interface Hosted {

@@ -7,18 +7,18 @@
  */
 import { describe, expect, it } from "vitest";
 import { readState, type StateSource } from "../../src/hierarchy/bus.js";
-import { GLOBAL_KEY, REGIONAL_KEY } from "../../src/hierarchy/node.js";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
-import { encodeRecord, type LeaseRecord } from "../../src/lease/record.js";
 import type { LeaseStore } from "../../src/lease/store.js";
-import { encodeScope, scopeKey, type ScopeRecord } from "../../src/scopes/record.js";
 import { FaultyStore } from "../harness/faulty-store.js";
+import { GLOBAL_KEY, REGIONAL_KEY, scopeKey } from "../../src/wire/names.js";
+import { LEASE_RECORD_VERSION, encodeRecord, type LeaseRecord } from "../../src/wire/lease-record.js";
+import { SCOPE_RECORD_VERSION, encodeScope, type ScopeRecord } from "../../src/wire/scope-record.js";
 
 const leader = (holder: string, region: string, token = 0): LeaseRecord => ({
-  v: 1, holder, token, leaseMs: 2000, renewMs: 600, acquiredAt: Date.now(), renewedAt: Date.now(), released: false, meta: { region, node: holder },
+  v: LEASE_RECORD_VERSION, holder, token, leaseMs: 2000, renewMs: 600, acquiredAt: Date.now(), renewedAt: Date.now(), released: false, meta: { region, node: holder },
 });
 const scope = (name: string, region: string, node: string, token = 7): ScopeRecord => ({
-  v: 1, scope: name, home: name, region, node, state: "held", token, leaseMs: 3000, renewMs: 1000, reason: "initial",
+  v: SCOPE_RECORD_VERSION, scope: name, home: name, region, node, state: "held", token, leaseMs: 3000, renewMs: 1000, reason: "initial",
   grantedBy: { node: "a-1", token: 3 }, grantedAt: Date.now(), renewedAt: Date.now(), stores: 3,
 });
 

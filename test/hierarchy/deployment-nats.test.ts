@@ -9,11 +9,12 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDeployment, quorumBucket } from "../../src/hierarchy/deployment.js";
+import { openDeployment } from "../../src/hierarchy/deployment.js";
 import { readState, stateSourceOf, type DeploymentStores } from "../../src/hierarchy/bus.js";
 import { startNode, type RegentNode } from "../../src/hierarchy/node.js";
 import { LazyLeaseStore } from "../../src/lease/lazy-store.js";
 import { startNatsServer, waitFor, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
+import { quorumBucket } from "../../src/wire/names.js";
 
 const REGIONS = ["a", "b", "c"];
 const layout = (region: string) => ({ cluster: "dq", region, regions: REGIONS.map((name) => ({ name, replicas: 1 })), placement: false });

@@ -11,12 +11,13 @@
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureEventsStream, eventsStreamName, EventPublisher, readEventsStream, readEventsStreams, regionEventsStreamName } from "../../src/hierarchy/events-stream.js";
+import { ensureEventsStream, EventPublisher, readEventsStream, readEventsStreams } from "../../src/hierarchy/events-stream.js";
 import { ConfigError } from "../../src/errors.js";
 import { subjects } from "../../src/wire/subjects.js";
 import { startNatsServer, waitFor, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
-import type { LeaderEvent } from "../../src/wire/events.js";
+import { WIRE_VERSION, type LeaderEvent } from "../../src/wire/events.js";
 import { PYTHON, startPythonSubscriber } from "../harness/python-subscriber.js";
+import { eventsStreamName, regionEventsStreamName } from "../../src/wire/names.js";
 
 const CLUSTER = "once";
 let server: NatsServerHandle;
@@ -34,7 +35,7 @@ afterAll(async () => {
 });
 
 function elected(token: number, region = "eu-west", at = Date.now()): LeaderEvent {
-  return { v: 1, kind: "elected", tier: "region", cluster: CLUSTER, region, node: `${region}-1`, token, leaseMs: 2000, at };
+  return { v: WIRE_VERSION, kind: "elected", tier: "region", cluster: CLUSTER, region, node: `${region}-1`, token, leaseMs: 2000, at };
 }
 
 describe.skipIf(!PYTHON && !process.env.CI)("events stream", () => {

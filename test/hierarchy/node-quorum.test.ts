@@ -7,9 +7,10 @@ import { SimulatedClock } from "xstate";
 import { startNode, type NodeRoleEvent, type RegentNode } from "../../src/hierarchy/node.js";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import type { StoreEntry } from "../../src/lease/store.js";
-import { scopeKey, scopeViewOf } from "../../src/scopes/record.js";
+import { scopeViewOf } from "../../src/scopes/record.js";
 import { FaultyStore } from "../harness/faulty-store.js";
 import { flush, prng } from "../election/sim.js";
+import { scopeKey } from "../../src/wire/names.js";
 
 let clock = new SimulatedClock();
 let node: RegentNode | null = null;

@@ -8,13 +8,14 @@
 import fc from "fast-check";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serveNode, stateSourceOf, type MoveReply } from "../../src/hierarchy/bus.js";
+import { serveNode, stateSourceOf } from "../../src/hierarchy/bus.js";
 import type { NodeRoleEvent, RegentNode } from "../../src/hierarchy/node.js";
 import { startNatsServer, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import { silentLogger } from "../../src/observability/logger.js";
 import { packPlain, unpackPlain } from "../../src/wire/msgpack.js";
 import { subjects } from "../../src/wire/subjects.js";
+import type { MoveReply } from "../../src/wire/move.js";
 
 let server: NatsServerHandle;
 let nc: NatsConnection;

@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startElection, type Election, type ElectionEvent } from "../../src/election/election.js";
 import { startNatsServer, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
 import { NatsLeaseStore } from "../../src/lease/nats-store.js";
-import { encodeRecord } from "../../src/lease/record.js";
 import { checkIntervals, IntervalRecorder, readIntervals } from "../../src/observability/oracle.js";
 import { monotonicNowMs } from "../../src/util/clock.js";
+import { LEASE_RECORD_VERSION, encodeRecord } from "../../src/wire/lease-record.js";
 
 const LEASE_MS = 3_000;
 
@@ -109,7 +109,7 @@ describe("forged records on a real nats-server (issue 14)", () => {
     const forgedAt = monotonicNowMs();
     forger.publish(
       `$KV.${bucket}.${key}`,
-      encodeRecord({ v: 1, holder: holder.election.id, token, leaseMs: LEASE_MS, renewMs: 1000, acquiredAt: 0, renewedAt: 0, released: true }),
+      encodeRecord({ v: LEASE_RECORD_VERSION, holder: holder.election.id, token, leaseMs: LEASE_MS, renewMs: 1000, acquiredAt: 0, renewedAt: 0, released: true }),
     );
     await forger.flush();
     // The holder stops at once: it sees its record released by someone else.

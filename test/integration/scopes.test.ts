@@ -7,10 +7,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectNats } from "../../src/util/nats-connect.js";
 import { waitUntil, type RegentProcess } from "../../src/launcher/candidates.js";
-import type { MoveReply } from "../../src/hierarchy/bus.js";
-import { packPlain, unpackPlain } from "../../src/wire/msgpack.js";
 import { subjects } from "../../src/wire/subjects.js";
 import { TestDeployment, testRegions } from "../harness/deployment.js";
+import { decodeMoveReply, encodeMoveRequest, type MoveReply } from "../../src/wire/move.js";
 
 const SCOPE_LEASE = 3000;
 const FAILBACK_AFTER = 4000;
@@ -43,8 +42,8 @@ async function allHome(timeoutMs = 30_000): Promise<void> {
 }
 
 async function move(scope: string, to: string | undefined, reason: "manual" | "failback"): Promise<MoveReply> {
-  const m = await nc.request(subjects(dep.topology.cluster).scopeMove, packPlain({ v: 1, kind: "move", scope, to, reason }), { timeout: 20_000 });
-  return unpackPlain(m.data) as MoveReply;
+  const m = await nc.request(subjects(dep.topology.cluster).scopeMove, encodeMoveRequest({ scope, to, reason }), { timeout: 20_000 });
+  return decodeMoveReply(m.data);
 }
 
 describe("region-scoped leases on real processes", () => {

@@ -20,8 +20,7 @@ import { connect as tlsConnect } from "node:tls";
 import { DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { quorumBucket, regionBucket, serverName, serverTag } from "../../src/hierarchy/deployment.js";
-import { regionEventsStreamName } from "../../src/hierarchy/events-stream.js";
+import { serverName, serverTag } from "../../src/hierarchy/deployment.js";
 import { waitFor } from "../../src/launcher/nats-launcher.js";
 import { ensureSecrets, type Secrets } from "../../src/launcher/secrets.js";
 import { startSupercluster, type Supercluster } from "../../src/launcher/supercluster.js";
@@ -30,6 +29,7 @@ import { identitiesOf } from "../../src/topology/access.js";
 import { loadTopology } from "../../src/topology/load.js";
 import { natsAuthOptions } from "../../src/util/nats-auth.js";
 import { subjects } from "../../src/wire/subjects.js";
+import { quorumBucket, regionBucket, regionEventsStreamName } from "../../src/wire/names.js";
 
 const run = promisify(execFile);
 const topology = loadTopology();

@@ -16,7 +16,8 @@ import { AckPublisher } from "../../src/lease/ack-publisher.js";
 import { recoverBucket } from "../../src/lease/bucket-epoch.js";
 import { monotonicNowMs } from "../../src/util/clock.js";
 import { viewOf } from "../../src/lease/record.js";
-import { GENESIS_KEY, type StoreEntry } from "../../src/lease/store.js";
+import { type StoreEntry } from "../../src/lease/store.js";
+import { GENESIS_KEY } from "../../src/wire/names.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 let server: NatsServerHandle;

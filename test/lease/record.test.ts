@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { pack } from "msgpackr";
-import { MAX_LEASE_MS, commitOf, decodeRecord, encodeRecord, leaseToWait, viewOf, type LeaseRecord } from "../../src/lease/record.js";
+import { leaseToWait, viewOf } from "../../src/lease/record.js";
 import { scopeLeaseToWait, scopeViewOf } from "../../src/scopes/record.js";
+import { LEASE_RECORD_VERSION, MAX_LEASE_MS, commitOf, decodeRecord, encodeRecord, type LeaseRecord } from "../../src/wire/lease-record.js";
+import { SCOPE_RECORD_VERSION } from "../../src/wire/scope-record.js";
 
-const rec: LeaseRecord = { v: 1, holder: "a", token: 0, leaseMs: 2000, renewMs: 666, acquiredAt: 1, renewedAt: 2, released: false, meta: { region: "eu" } };
+const rec: LeaseRecord = { v: LEASE_RECORD_VERSION, holder: "a", token: 0, leaseMs: 2000, renewMs: 666, acquiredAt: 1, renewedAt: 2, released: false, meta: { region: "eu" } };
 const entry = (value: Uint8Array, revision = 7) => ({ key: "k", revision, operation: "put" as const, value });
 
 describe("lease record", () => {
@@ -44,7 +46,7 @@ describe("lease record", () => {
   });
 
   it("scope records: leaseMs bounded the same way; the authority waits max(own, record's)", () => {
-    const scope = { v: 1, scope: "eu", home: "eu", region: "eu", node: "eu-1", state: "held", token: 5, leaseMs: 10_000, renewMs: 3_333, reason: "initial", grantedBy: { node: "g", token: 1 }, grantedAt: 0, renewedAt: 0 };
+    const scope = { v: SCOPE_RECORD_VERSION, scope: "eu", home: "eu", region: "eu", node: "eu-1", state: "held", token: 5, leaseMs: 10_000, renewMs: 3_333, reason: "initial", grantedBy: { node: "g", token: 1 }, grantedAt: 0, renewedAt: 0 };
     expect(scopeLeaseToWait(scopeViewOf(entry(pack(scope))), 3_000)).toBe(10_000);
     expect(scopeViewOf(entry(pack({ ...scope, leaseMs: MAX_LEASE_MS + 1 })))).toMatchObject({ state: "unknown", reason: "leaseMs invalid" });
     expect(scopeLeaseToWait(scopeViewOf(entry(pack({ ...scope, leaseMs: MAX_LEASE_MS + 1 }))), 3_000)).toBe(3_000);

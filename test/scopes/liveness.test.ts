@@ -4,8 +4,9 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { scopeLivenessBoundMs } from "../../src/scopes/placement.js";
-import { scopeKey, scopeViewOf } from "../../src/scopes/record.js";
+import { scopeViewOf } from "../../src/scopes/record.js";
 import { REGIONS, World } from "./world.js";
+import { scopeKey } from "../../src/wire/names.js";
 
 let w: World;
 afterEach(async () => w && (await w.stopAll()));

@@ -6,9 +6,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { readState, stateSourceOf } from "../../src/hierarchy/bus.js";
 import { renderState } from "../../src/cli/observe-cmds.js";
-import { scopeKey, scopeViewOf } from "../../src/scopes/record.js";
+import { scopeViewOf } from "../../src/scopes/record.js";
 import type { MoveResult } from "../../src/scopes/types.js";
 import { REGIONS, World } from "./world.js";
+import { scopeKey } from "../../src/wire/names.js";
 
 let w: World;
 afterEach(async () => w && (await w.stopAll()));

@@ -8,11 +8,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { SimulatedClock } from "xstate";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
-import { encodeScope, scopeKey, scopeViewOf, type ScopeRecord } from "../../src/scopes/record.js";
+import { scopeViewOf } from "../../src/scopes/record.js";
 import { QuorumScopeNode, type QNodeEvent } from "../../src/sim/quorum-scope-node.js";
-import { commitOf } from "../../src/lease/record.js";
 import { FaultyStore } from "../harness/faulty-store.js";
 import { flush, prng } from "../election/sim.js";
+import { encodeScope, type ScopeRecord } from "../../src/wire/scope-record.js";
+import { scopeKey } from "../../src/wire/names.js";
+import { commitOf } from "../../src/wire/lease-record.js";
 
 const NAMES = ["eu", "us", "ap"];
 const REGIONS = NAMES.map((n, i) => ({ name: n, failover: [...NAMES.slice(i + 1), ...NAMES.slice(0, i)], leaseMs: 2000 }));

@@ -6,11 +6,14 @@
  * and docs/wire.md together (and, if it breaks old readers, the version).
  */
 import { describe, expect, it } from "vitest";
-import { packPlain } from "../../src/wire/msgpack.js";
 import { encodeEvent, type LeaderEvent, type ScopeEvent, type StateSnapshot } from "../../src/wire/events.js";
-import { encodeRecord, type LeaseRecord } from "../../src/lease/record.js";
-import { encodeScope, type ScopeRecord } from "../../src/scopes/record.js";
-import { encodeGenesis } from "../../src/lease/bucket-epoch.js";
+import { encodeRecord, type LeaseRecord } from "../../src/wire/lease-record.js";
+import { encodeScope, type ScopeRecord } from "../../src/wire/scope-record.js";
+import { encodeGenesis, isGenesis } from "../../src/wire/genesis-record.js";
+import { encodeMoveReply, encodeMoveRequest } from "../../src/wire/move.js";
+import * as names from "../../src/wire/names.js";
+import { subjects } from "../../src/wire/subjects.js";
+import { eventMsgId } from "../../src/wire/events.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 // Above 2^32: the wall-clock fields are written as 64-bit integers.
@@ -65,12 +68,30 @@ describe("golden bytes on the wire", () => {
     expect(hex(encodeRecord(released))).toBe("8aa17601a6686f6c646572a965752d776573742d32a5746f6b656ecd1092a76c656173654d73cd0bb8a772656e65774d73cd03e8aa61637175697265644174d3000001a21bdaa848a972656e657765644174d3000001a21bdaa848a872656c6561736564c3a46d65746182a6726567696f6ea765752d77657374a46e6f6465a965752d776573742d32a672657665616cd9206262626262626262626262626262626262626262626262626262626262626262");
     expect(hex(encodeScope(scope))).toBe("de0012a17601a573636f7065a765752d77657374a4686f6d65a765752d77657374a6726567696f6ea775732d65617374a46e6f6465a975732d656173742d33a57374617465a468656c64a5746f6b656ecd0131a76c656173654d73cd2710a772656e65774d73cd0d05a6726561736f6ea66d616e75616ca6726563616c6ca86661696c6261636ba670696e6e6564a66d616e75616ca673746f72657303a6636f6d6d6974d94061616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161a466726f6d83a6726567696f6ea765752d77657374a46e6f6465a965752d776573742d32a5746f6b656ecd0120a96772616e746564427982a46e6f6465aa61702d736f7574682d31a5746f6b656e4da96772616e7465644174d3000001a21bdaa848a972656e657765644174d3000001a21bdaa848");
     expect(hex(encodeGenesis(41, NOW))).toBe("84a6726567656e74a767656e65736973a17601a5666c6f6f7229a26174d3000001a21bdaa848");
-    expect(hex(packPlain({ regent: "genesis", v: 1 }))).toBe("82a6726567656e74a767656e65736973a17601");
+    expect(hex(encodeGenesis())).toBe("82a6726567656e74a767656e65736973a17601");
   });
   it("move request and reply", () => {
-    expect(hex(packPlain({ v: 1, kind: "move", scope: "eu-west", to: "us-east", reason: "manual" }))).toBe("85a17601a46b696e64a46d6f7665a573636f7065a765752d77657374a2746fa775732d65617374a6726561736f6ea66d616e75616c");
-    expect(hex(packPlain({ v: 1, kind: "move", scope: "eu-west", to: undefined, reason: "failback" }))).toBe("84a17601a46b696e64a46d6f7665a573636f7065a765752d77657374a6726561736f6ea86661696c6261636b");
-    expect(hex(packPlain({ v: 1, kind: "move-result", ok: true, scope: "eu-west", region: "us-east", node: "us-east-3", token: 305 }))).toBe("87a17601a46b696e64ab6d6f76652d726573756c74a26f6bc3a573636f7065a765752d77657374a6726567696f6ea775732d65617374a46e6f6465a975732d656173742d33a5746f6b656ecd0131");
-    expect(hex(packPlain({ v: 1, kind: "move-result", ok: false, scope: "eu-west", error: "no live leader" }))).toBe("85a17601a46b696e64ab6d6f76652d726573756c74a26f6bc2a573636f7065a765752d77657374a56572726f72ae6e6f206c697665206c6561646572");
+    expect(hex(encodeMoveRequest({ scope: "eu-west", to: "us-east", reason: "manual" }))).toBe("85a17601a46b696e64a46d6f7665a573636f7065a765752d77657374a2746fa775732d65617374a6726561736f6ea66d616e75616c");
+    expect(hex(encodeMoveRequest({ scope: "eu-west", reason: "failback" }))).toBe("84a17601a46b696e64a46d6f7665a573636f7065a765752d77657374a6726561736f6ea86661696c6261636b");
+    expect(hex(encodeMoveReply({ ok: true, scope: "eu-west", region: "us-east", node: "us-east-3", token: 305 }))).toBe("87a17601a46b696e64ab6d6f76652d726573756c74a26f6bc3a573636f7065a765752d77657374a6726567696f6ea775732d65617374a46e6f6465a975732d656173742d33a5746f6b656ecd0131");
+    expect(hex(encodeMoveReply({ ok: false, scope: "eu-west", error: "no live leader" }))).toBe("85a17601a46b696e64ab6d6f76652d726573756c74a26f6bc2a573636f7065a765752d77657374a56572726f72ae6e6f206c697665206c6561646572");
+  });
+  it("names: buckets, keys, streams, subjects, message ids", () => {
+    expect([names.regionBucket("eu"), names.regionServerBucket("eu", 2), names.quorumBucket("eu")]).toEqual(["regent-region-eu", "regent-region-eu-2", "regent-quorum-eu"]);
+    expect([names.REGIONAL_KEY, names.GLOBAL_KEY, names.scopeKey("eu"), names.SCOPE_FILTER, names.GENESIS_KEY]).toEqual(["leader", "global.leader", "scope.eu", "scope.*", "_regent.genesis"]);
+    expect([names.kvStreamName("b"), names.kvSubject("b", "k"), names.regionEventsStreamName("demo", "eu"), names.eventsStreamName("demo"), names.STATE_QUEUE]).toEqual(["KV_b", "$KV.b.k", "regent-log-demo-eu", "regent-log-demo", "regent-state"]);
+    const s = subjects("demo");
+    expect([s.all, s.regionLeader("eu"), s.regionResign("eu"), s.globalLeader, s.globalResign, s.scope("eu"), s.scopeMove, s.state]).toEqual([
+      "regent.demo.>", "regent.demo.region.eu.leader", "regent.demo.region.eu.resign", "regent.demo.global.leader", "regent.demo.global.resign", "regent.demo.scope.eu", "regent.demo.scope-authority.move", "regent.demo.state",
+    ]);
+    expect([s.capture.all, s.capture.region("eu"), s.capture.inRegion("eu", s.event(elected)), s.capture.liveOfRegion("eu", "regent-log.demo.eu.scope.x")]).toEqual([
+      "regent-log.demo.>", "regent-log.demo.eu.>", "regent-log.demo.eu.region.eu-west.leader", "regent.demo.scope.x",
+    ]);
+    expect([s.event(deposed), s.event(granted)]).toEqual(["regent.demo.global.leader", "regent.demo.scope.eu-west"]);
+    expect([eventMsgId(elected), eventMsgId(granted)]).toEqual(["elected.region.eu-west.eu-west-2.4242", "granted.scope.eu-west.us-east.us-east-3.305"]);
+  });
+  it("the genesis record is recognised, and no lease record is one", () => {
+    expect(isGenesis(encodeGenesis(41, NOW))).toBe(true);
+    expect(isGenesis(encodeRecord(lease))).toBe(false);
   });
 });

@@ -14,8 +14,8 @@ import { join } from "node:path";
 import { pack } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, MalformedError } from "../../src/errors.js";
-import { encodeRecord, type LeaseRecord } from "../../src/lease/record.js";
 import { decodeEvent, encodeEvent, WIRE_VERSION, type LeaderEvent, type ScopeEvent, type StateSnapshot } from "../../src/wire/events.js";
+import { encodeRecord, type LeaseRecord } from "../../src/wire/lease-record.js";
 
 /**
  * First interpreter that can `import msgpack`: /usr/bin/python3, then python3
