@@ -20,6 +20,7 @@ import { QuorumScopeLessee } from "../scopes/quorum-lessee.js";
 import type { ScopeQuorumRules } from "../scopes/quorum-scope.js";
 import type { ScopeClock } from "../scopes/types.js";
 import type { TimerClock } from "../util/timers.js";
+import { GLOBAL_KEY, REGIONAL_KEY } from "../wire/names.js";
 
 export type QNodeEvent =
   | { type: "elected" | "renewed"; tier: "region" | "global"; token: number; validUntil: number }
@@ -56,10 +57,10 @@ export class QuorumScopeNode {
   constructor(private readonly o: QNodeOptions) {
     const sim = { now: () => o.clock.now(), clock: o.clock, random: o.random, wallNow: o.wallNow };
     this.scopeTiming = resolveTiming({ leaseMs: o.leases.scope, maxDrift: o.maxDrift });
-    this.regional = startElection({ store: o.regionalStore, key: "leader", id: o.id, leaseMs: o.leases.region, maxDrift: o.maxDrift, simulation: sim });
-    this.global = startQuorumElection({ stores: o.quorumStores, key: "global.leader", id: o.id, leaseMs: o.leases.global, maxDrift: o.maxDrift, simulation: sim, candidate: false });
+    this.regional = startElection({ store: o.regionalStore, key: REGIONAL_KEY, id: o.id, leaseMs: o.leases.region, maxDrift: o.maxDrift, simulation: sim });
+    this.global = startQuorumElection({ stores: o.quorumStores, key: GLOBAL_KEY, id: o.id, leaseMs: o.leases.global, maxDrift: o.maxDrift, simulation: sim, candidate: false });
     this.authority = new QuorumScopeAuthority({
-      stores: o.quorumStores, regionStore: o.regionStore, regionalKey: "leader", regions: o.regions, timing: this.scopeTiming,
+      stores: o.quorumStores, regionStore: o.regionStore, regionalKey: REGIONAL_KEY, regions: o.regions, timing: this.scopeTiming,
       failbackAfterMs: o.failbackAfterMs, cluster: "sim", node: o.id, globalToken: () => this.globalRole()?.token ?? null,
       clock: o.clock, random: o.random, log: silentLogger(), ...(o.authorityRules ? { rules: o.authorityRules } : {}),
     });

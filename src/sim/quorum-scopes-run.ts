@@ -34,7 +34,7 @@ import { SimScheduler } from "./scheduler.js";
 import { SimLink, type SimNetwork } from "./sim-link.js";
 import { nestedIn, scopeFaults, type QProc } from "./quorum-scopes-faults.js";
 import { scopeForgeries } from "./scope-forgery.js";
-import { scopeKey } from "../wire/names.js";
+import { GLOBAL_KEY, scopeKey, scopeOfKey } from "../wire/names.js";
 
 export type ScopeQuorumMutation = "none" | "lessee-minority" | "regrant-after-minority" | "scope-validity-from-reply" | "scope-term-from-one-store" | "scope-take-any-release";
 export const SCOPE_QUORUM_MUTATIONS: ScopeQuorumMutation[] = ["lessee-minority", "regrant-after-minority", "scope-validity-from-reply", "scope-term-from-one-store", "scope-take-any-release"];
@@ -105,7 +105,7 @@ export async function runScopeQuorumSeed(seed: number, opts: ScopeQuorumSeedOpti
     const update = s.update.bind(s);
     s.update = (k, value, r, o) =>
       update(k, value, r, o).then((rev) => {
-        const v = k.startsWith("scope.") ? scopeViewOf({ key: k, revision: rev, operation: "put", value }) : null;
+        const v = k.startsWith(scopeKey("")) ? scopeViewOf({ key: k, revision: rev, operation: "put", value }) : null;
         if (v && v.state !== "vacant" && v.state !== "unknown") log(`  ${s.name}@${rev} ${k} ${v.state}${v.record.recall ? "+recall" : ""} ${v.record.node} term ${v.token}`);
         return rev;
       });
@@ -165,9 +165,9 @@ export async function runScopeQuorumSeed(seed: number, opts: ScopeQuorumSeedOpti
   /** Q4: a restart of `store` may lose the newest term of a key only while N − q + 1 other stores keep it. */
   const mayLose = (store: MemoryLeaseStore) => {
     const need = nRegions - Math.floor(nRegions / 2);
-    for (const key of ["global.leader", ...names.map(scopeKey)]) {
-      const won = maxWon.get(key === "global.leader" ? "global" : `scope/${key.slice(6)}`) ?? 0;
-      const termAt = (s: MemoryLeaseStore) => (key === "global.leader" ? termOf(viewOf(s.peek(key))) : scopeTermOfEntry(s, key));
+    for (const key of [GLOBAL_KEY, ...names.map(scopeKey)]) {
+      const won = maxWon.get(key === GLOBAL_KEY ? "global" : `scope/${scopeOfKey(key)}`) ?? 0;
+      const termAt = (s: MemoryLeaseStore) => (key === GLOBAL_KEY ? termOf(viewOf(s.peek(key))) : scopeTermOfEntry(s, key));
       if (qStores.filter((s) => s !== store && termAt(s) >= won).length < need) return false;
     }
     return true;
