@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import * as api from "../src/index.js";
+import { MemoryLeaseStore } from "../src/testing.js";
 
 describe("errors", () => {
   it("has exactly the documented codes (adding one is a deliberate act)", () => {
@@ -32,7 +33,7 @@ describe("errors", () => {
   });
 
   it("config errors name the field", () => {
-    const store = new api.MemoryLeaseStore();
+    const store = new MemoryLeaseStore();
     const bad: [Record<string, unknown>, string][] = [
       [{ leaseMs: -1 }, "leaseMs"],
       [{ leaseMs: 1000, renewMs: 600 }, "renewMs"],

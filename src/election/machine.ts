@@ -30,7 +30,7 @@ import {
 } from "./rules.js";
 import { attemptTimeoutMs } from "./timing.js";
 
-export type { DeposedReason, ElectionContext, ElectionEmitted, ElectionEvent, ElectionInput, SteadyRunner, SteadyState, WriteInput } from "./rules.js";
+export type { ElectionDeposedReason, ElectionContext, ElectionEmitted, ElectionEvent, ElectionInput, SteadyRunner, SteadyState, WriteInput } from "./rules.js";
 
 /** Placeholder actors: `election.ts` provides the real ones. */
 const unprovided = (name: string) => async (): Promise<never> => {
