@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { createActor, fromCallback, fromPromise, type Actor, type AnyActorRef } from "xstate";
-import { AbortedError, StoppedError, StoreUnavailableError } from "../errors.js";
+import { AbortedError, ConfigError, NotLeaderError, StoppedError, StoreUnavailableError } from "../errors.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
 import { monotonicNowMs } from "../util/clock.js";
@@ -98,11 +98,11 @@ export class Election {
   private suspendSeen = 0;
 
   constructor(opts: ElectionOptions) {
-    if (!opts || typeof opts !== "object") throw new TypeError("startElection: options object required");
+    if (!opts || typeof opts !== "object") throw new ConfigError("options", "startElection: options object required", { named: true });
     this.timing = resolveTiming(opts);
     this.key = validateKey("key", opts.key);
     this.id = validateId("id", opts.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`);
-    if (!opts.store) throw new TypeError("startElection: store required");
+    if (!opts.store) throw new ConfigError("store", "startElection: store required", { named: true });
     this.log = (opts.logger ?? silentLogger()).child({ election: this.key, id: this.id });
     const sim = opts.simulation;
     this.now = sim?.now ?? monotonicNowMs;
@@ -269,7 +269,7 @@ export class Election {
 
   private endTerm(reason?: unknown): void {
     if (!this.term) return;
-    this.term.controller.abort(reason ?? new Error("leadership ended"));
+    this.term.controller.abort(reason ?? new NotLeaderError("leadership ended"));
     this.term = null;
   }
 
@@ -295,7 +295,7 @@ export class Election {
         return this.emit(e);
       case "deposed":
         // Abort the term's signal first: guarded work stops before anyone hears.
-        this.endTerm(new Error(`deposed: ${e.reason}`));
+        this.endTerm(new NotLeaderError(`deposed: ${e.reason}`));
         (e.reason === "lapsed" || e.reason === "superseded" ? this.log.warn : this.log.info).call(
           this.log,
           { token: e.token, reason: e.reason },

@@ -14,7 +14,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { ConfigError, StoppedError, AbortedError } from "../errors.js";
+import { ConfigError, StoppedError, AbortedError, NotLeaderError } from "../errors.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { commitOf, encodeRecord, viewOf, type LeaseRecord, type LeaseView } from "../lease/record.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
@@ -103,7 +103,7 @@ export class QuorumElection {
   private readonly newSecret: () => string;
 
   constructor(opts: QuorumElectionOptions) {
-    if (!opts || typeof opts !== "object") throw new TypeError("startQuorumElection: options object required");
+    if (!opts || typeof opts !== "object") throw new ConfigError("options", "startQuorumElection: options object required", { named: true });
     this.timing = resolveTiming(opts);
     this.key = validateKey("key", opts.key);
     this.id = validateId("id", opts.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`);
@@ -350,7 +350,7 @@ export class QuorumElection {
   private depose(reason: "lapsed" | "resigned" | "superseded" | "stopped"): void {
     if (this.role !== "leader") return;
     // Abort the term's signal first: guarded work stops before anyone hears.
-    this.termCtl?.abort(new Error(`deposed: ${reason}`));
+    this.termCtl?.abort(new NotLeaderError(`deposed: ${reason}`));
     this.termCtl = null;
     this.role = "releasing";
     (reason === "lapsed" || reason === "superseded" ? this.log.warn : this.log.info).call(this.log, { token: this.term, reason }, "deposed");

@@ -116,7 +116,7 @@ export interface NodeOptions {
 
 type Listener = (e: NodeRoleEvent) => void;
 
-const ABORTED = AbortSignal.abort(new Error("not held"));
+const ABORTED = AbortSignal.abort(new NotLeaderError("not held"));
 const NOT_HELD: Role = { held: false, token: null, validUntil: 0, signal: ABORTED };
 
 /** A running participant. Create with {@link startNode}. */

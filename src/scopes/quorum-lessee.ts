@@ -32,6 +32,7 @@ import { deadlineSignal } from "../util/timers.js";
 import type { LesseeEvent, ScopeClock, ScopeEndReason } from "./types.js";
 import { encodeScope, scopeKey, scopeViewOf, type ScopeRecord, type ScopeView } from "./record.js";
 import { isConflict, recordOf, newSlot, noteFailure, noteRead, scopeRules, setView, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
+import { NotLeaderError } from "../errors.js";
 
 export interface QuorumLesseeOptions {
   /** The independent stores (one R1 bucket per region), in the same order for every participant. */
@@ -239,7 +240,7 @@ export class QuorumScopeLessee {
   /** Stops acting now: signal first, then listeners; the releases follow. */
   private end(sc: ScopeRt, reason: ScopeEndReason): void {
     if (sc.role !== "held") return;
-    sc.ctl?.abort(new Error(`scope ${sc.scope}: ${reason}`));
+    sc.ctl?.abort(new NotLeaderError(`scope ${sc.scope}: ${reason}`));
     sc.ctl = null;
     sc.role = "releasing";
     this.o.log.info({ scope: sc.scope, token: sc.term, reason }, "scope lease ended");

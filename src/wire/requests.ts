@@ -54,7 +54,7 @@ export async function requestMove(nc: NatsConnection, cluster: string, req: { sc
   try {
     const m = await nc.request(subject, packPlain({ v: 1, kind: "move", scope: req.scope, to: req.to, reason: req.reason }), { timeout: timeoutMs });
     const raw = unpackPlain(m.data);
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw) || typeof (raw as { ok?: unknown }).ok !== "boolean") throw new Error("malformed reply");
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw) || typeof (raw as { ok?: unknown }).ok !== "boolean") throw new MalformedError("malformed reply");
     reply = raw as MoveOutcome;
   } catch (err) {
     throw refusedOr(subject, err, "no lease authority answered");
