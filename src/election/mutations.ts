@@ -1,5 +1,5 @@
 /**
- * Mutation hooks of one election. The simulation's mutation tests
+ * Mutation hooks of one election (single-store or quorum). The simulation's mutation tests
  * (test/sim/sim.test.ts) break one safety rule on purpose and check that the
  * simulation catches it. The hooks ride on a `simulation` options object
  * through this module, not on the public `ElectionOptions` type: an
@@ -7,6 +7,7 @@
  * `regent` does not export this module.
  */
 import type { electionMachine } from "./machine.js";
+import type { QuorumRules } from "./quorum-rules.js";
 import type { Timing } from "./timing.js";
 
 export interface ElectionMutations {
@@ -14,6 +15,8 @@ export interface ElectionMutations {
   machine?: (machine: typeof electionMachine) => typeof electionMachine;
   /** Replaces the steady renewals' validity rule (they run outside the machine). */
   renewedDeadline?: (sentAt: number, repliedAt: number, timing: Timing) => number;
+  /** Replaces safety rules of a quorum election. */
+  quorumRules?: Partial<QuorumRules>;
 }
 
 const hooks = new WeakMap<object, ElectionMutations>();

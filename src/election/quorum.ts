@@ -27,6 +27,7 @@ import { safeRules, termOf, validityOf, type QuorumRules, type Slot } from "./qu
 import { callWithDeadline, foreignChange, forgetSlot, majorityTerms, newSlotRt, observeRead, watchSlot, type SlotRt } from "./quorum-slot.js";
 import { attemptTimeoutMs, resolveTiming, validateId, type Timing, type TimingOptions } from "./timing.js";
 import { validateKey } from "../lease/keys.js";
+import { mutationsOf } from "./mutations.js";
 
 /** Options of {@link startQuorumElection}. */
 export interface QuorumElectionOptions extends TimingOptions {
@@ -44,8 +45,8 @@ export interface QuorumElectionOptions extends TimingOptions {
    * Default true.
    */
   candidate?: boolean;
-  /** Deterministic simulation, as in `ElectionOptions`; `rules` replaces safety rules (mutation tests only). */
-  simulation?: { now: () => number; clock: TimerClock; random: () => number; wallNow?: () => number; rules?: Partial<QuorumRules> };
+  /** Deterministic simulation, as in `ElectionOptions` (mutation tests attach rules through mutations.ts). */
+  simulation?: { now: () => number; clock: TimerClock; random: () => number; wallNow?: () => number };
 }
 
 type Role = "following" | "bidding" | "leader" | "releasing" | "stopped";
@@ -114,7 +115,7 @@ export class QuorumElection {
     this.wallNow = sim?.wallNow ?? Date.now;
     this.random = sim?.random ?? Math.random;
     this.clock = sim?.clock ?? realClock;
-    this.rules = { ...safeRules, ...sim?.rules };
+    this.rules = { ...safeRules, ...mutationsOf(sim).quorumRules };
     this.meta = opts.meta;
     this.candidate = opts.candidate ?? true;
     let n = 0;
