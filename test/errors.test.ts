@@ -7,8 +7,8 @@ import { CheckFailedError } from "../src/errors.js";
 import { MemoryLeaseStore } from "../src/testing.js";
 
 const SRC = fileURLToPath(new URL("../src", import.meta.url));
-/** Where every thrown error must be coded: the library rooms, observability, the CLI and the entry points. */
-const CODED = ["util", "wire", "lease", "election", "scopes", "hierarchy", "observability", "cli", "errors.ts", "index.ts", "wiring.ts", "testing.ts"];
+/** Where every thrown error must be coded: the library rooms, observability, the dashboard, the CLI and the entry points. */
+const CODED = ["util", "wire", "lease", "election", "scopes", "hierarchy", "observability", "dashboard", "cli", "errors.ts", "index.ts", "wiring.ts", "testing.ts"];
 /**
  * Plain errors that never reach a caller, each with why: the publisher's
  * replies imitate the NATS client's own errors, which nats-call.ts maps to
@@ -80,7 +80,7 @@ describe("errors", () => {
     }
   });
 
-  it("nothing in the library, observability or the CLI throws a plain Error (only the counted exceptions)", () => {
+  it("nothing in the library, observability, the dashboard or the CLI throws a plain Error (only the counted exceptions)", () => {
     const plain = /\bnew (Error|TypeError|RangeError|SyntaxError)\(|\bextends (Error|TypeError|RangeError)\b/g;
     const found: Record<string, number> = {};
     const files = CODED.flatMap((r) => (r.endsWith(".ts") ? [join(SRC, r)] : sources(join(SRC, r))));

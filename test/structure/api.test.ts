@@ -67,6 +67,7 @@ describe("the public API (src/index.ts)", () => {
 
   it("offers no simulation or mutation hook on the election's options", () => {
     // `simulation.mutate` replaced the election's machine (mutation tests): it must stay off the public type.
+    // Checked by the type checker (`tsc --noEmit`): a key added to the type, or one missing here, fails to compile.
     type Sim = NonNullable<api.ElectionOptions["simulation"]>;
     const keys: Record<keyof Sim, true> = { now: true, clock: true, random: true, wallNow: true, suspend: true };
     expect(Object.keys(keys)).not.toContain("mutate");
