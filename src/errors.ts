@@ -32,6 +32,8 @@ export const ErrorCode = {
   TokenFloor: "TOKEN_FLOOR",
   /** The deployment refused a request: NATS denied the permission, or the lease authority declined a move. */
   Refused: "REFUSED",
+  /** A check found things not as they should be, e.g. `regent compose --check`: generated files out of date. */
+  CheckFailed: "CHECK_FAILED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -46,11 +48,15 @@ export class RegentError extends Error {
   }
 }
 
-/** Invalid configuration or arguments; `field` names the offending option. */
+/**
+ * Invalid configuration or arguments; `field` names the offending option.
+ * The message reads `<field>: <message>`, or `message` as is when
+ * `named` says it names the field already.
+ */
 export class ConfigError extends RegentError {
   readonly field: string;
-  constructor(field: string, message: string) {
-    super(ErrorCode.InvalidConfig, `${field}: ${message}`);
+  constructor(field: string, message: string, options: { named?: boolean } = {}) {
+    super(ErrorCode.InvalidConfig, options.named ? message : `${field}: ${message}`);
     this.field = field;
   }
 }
@@ -143,6 +149,13 @@ export class TokenFloorError extends RegentError {
 export class RefusedError extends RegentError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(ErrorCode.Refused, message, options);
+  }
+}
+
+/** A check found a difference (the CLI exits 1): the message lists what differs and how to fix it. */
+export class CheckFailedError extends RegentError {
+  constructor(message: string) {
+    super(ErrorCode.CheckFailed, message);
   }
 }
 

@@ -1,54 +1,47 @@
 /**
  * regent: leader election with fencing tokens on NATS JetStream KV.
- * This module exports the public API only; the tools regent's own tests use
- * (split-brain oracle, nats-server launcher, topology loader, simulation)
- * are in `regent/testing` (src/testing.ts).
+ *
+ * The public API, on one screen (README, "Library API"; test/structure/api.test.ts
+ * pins this list, so growing it is a deliberate act). What `regent node` wires
+ * around a node (the deployment's buckets, the request bus, the events stream,
+ * metrics, NATS permissions, the record and event codecs) is `regent/wiring`;
+ * the tools regent's own tests use (memory store, split-brain oracle,
+ * nats-server launcher, topology loader, simulation) are `regent/testing`.
  */
+
+// One election: a candidacy, its events and its terms; following one without standing.
 export { startElection, Election } from "./election/election.js";
-export type { ElectionOptions, ElectionEvent, Leadership, TimerClock } from "./election/election.js";
-export type { DeposedReason } from "./election/machine.js";
+export type { ElectionOptions, ElectionEvent, Leadership } from "./election/election.js";
+export type { DeposedReason } from "./wire/events.js";
 export { observe, currentLeader } from "./election/observe.js";
 export type { LeaderInfo, ObserveOptions } from "./election/observe.js";
-export { resolveTiming } from "./election/timing.js";
 export type { Timing, TimingOptions } from "./election/timing.js";
+
+// Where leases live: the store interface and its NATS JetStream KV implementation.
 export type { LeaseStore, StoreEntry, CallOptions, WatchOptions } from "./lease/store.js";
 export { NatsLeaseStore } from "./lease/nats-store.js";
 export type { NatsLeaseStoreOptions } from "./lease/nats-store.js";
-export { MemoryLeaseStore } from "./lease/memory-store.js";
-export { LazyLeaseStore } from "./lease/lazy-store.js";
-export type { LazyStoreOptions } from "./lease/lazy-store.js";
-export { viewOf } from "./lease/record.js";
-export type { LeaseView } from "./lease/record.js";
-export { encodeRecord, decodeRecord, LEASE_RECORD_VERSION } from "./wire/lease-record.js";
-export type { LeaseRecord } from "./wire/lease-record.js";
+
+// At the protected resource: reject stale fencing tokens.
 export { FencingGuard } from "./lease/fencing.js";
 export type { FencingGuardOptions } from "./lease/fencing.js";
+
+// A multi-region node: regional and global leadership, scopes.
 export { startNode, RegentNode } from "./hierarchy/node.js";
 export type { NodeOptions, NodeRoleEvent, Role, ScopeOptions } from "./hierarchy/node.js";
-export { openDeployment, regionServerPlacement, regionalBuckets, regionalLayout, quorumOrder, quorumPlacement, serverName, serverTag } from "./hierarchy/deployment.js";
-export type { DeploymentLayout, DeploymentMode } from "./hierarchy/deployment.js";
-export { serveNode, readState } from "./hierarchy/bus.js";
-export type { StateSource, DeploymentStores } from "./hierarchy/bus.js";
-export type { MoveRequest, MoveReply } from "./wire/move.js";
-export { EventPublisher, ensureEventsStream, readEventsStream, readEventsStreams } from "./hierarchy/events-stream.js";
-export type { StoredEvent, ReadEventsOptions } from "./hierarchy/events-stream.js";
-export { startQuorumElection, QuorumElection } from "./election/quorum.js";
-export type { LesseeEvent, ScopeEndReason } from "./scopes/types.js";
 export type { MoveResult } from "./scopes/types.js";
-export { subjects } from "./wire/subjects.js";
-export { REGIONAL_KEY, GLOBAL_KEY, regionBucket, regionServerBucket, quorumBucket, eventsStreamName, regionEventsStreamName } from "./wire/names.js";
-export { encodeEvent, decodeEvent, WIRE_VERSION } from "./wire/events.js";
-export type { LeaderEvent, ScopeEvent, StateSnapshot, LeaseRow, WireEvent } from "./wire/events.js";
-export { identitiesOf, permissionsOf, serverAccessConf } from "./topology/access.js";
-export type { Identity, Permissions, Role as AccessRole } from "./topology/access.js";
-export { natsAuthOptions, natsAuthFromEnv, redactUrl, NATS_AUTH_ENV } from "./util/nats-auth.js";
-export type { NatsAuth } from "./util/nats-auth.js";
-export type { Topology, RegionSpec } from "./topology/load.js";
-export { RegentMetrics, serveMetrics } from "./hierarchy/metrics.js";
-export { NodeHealth } from "./observability/health.js";
-export type { ProbeResult } from "./observability/health.js";
-export { createLogger, silentLogger } from "./observability/logger.js";
+
+// Events as subscribers of the events stream receive them (docs/wire.md).
+export { decodeEvent } from "./wire/events.js";
+export type { WireEvent, LeaderEvent, ScopeEvent } from "./wire/events.js";
+
+// Logging and NATS credentials, as the CLI takes them.
+export { createLogger } from "./observability/logger.js";
 export type { Logger } from "./observability/logger.js";
+export { natsAuthOptions } from "./util/nats-auth.js";
+export type { NatsAuth } from "./util/nats-auth.js";
+
+// Errors: every one regent throws is a RegentError with a stable `code`.
 export {
   RegentError,
   ErrorCode,

@@ -4,12 +4,14 @@
  * of the election API (`regent`): these start processes, read files and
  * drive simulated clocks.
  *
+ * - an in-memory lease store, for unit tests of code that stands in elections;
  * - split-brain oracle: record leadership intervals, check that none overlap;
  * - launcher: real nats-server processes, clusters and superclusters on
  *   loopback, and `regent` child processes;
  * - topology loader: the `regions/` directory format;
  * - simulation: the seeded fault simulation behind `npm run sim`.
  */
+export { MemoryLeaseStore } from "./lease/memory-store.js";
 export { IntervalRecorder, readIntervals, checkIntervals } from "./observability/oracle.js";
 export { monotonicNowMs } from "./util/clock.js";
 export type { LeadershipInterval, CheckResult, Violation } from "./observability/oracle.js";

@@ -20,6 +20,7 @@ import {
 import { identitiesOf } from "../topology/access.js";
 import { ensureSecrets } from "../launcher/secrets.js";
 import { loadTopology } from "../topology/load.js";
+import { CheckFailedError, ConfigError } from "../errors.js";
 
 export interface ComposeCliOptions {
   mode: "light" | "full";
@@ -36,7 +37,7 @@ export function composeFiles(opts: Omit<ComposeCliOptions, "check">): { files: M
   // needs the regions directory relative to it, with forward slashes.
   const regionsDir = relative(base, opts.regions).split(sep).join("/") || ".";
   if (regionsDir.startsWith("..")) {
-    throw new Error(`--regions ${opts.regions} must be inside the directory of --out (${base}), which the containers mount at /app`);
+    throw new ConfigError("--regions", `--regions ${opts.regions} must be inside the directory of --out (${base}), which the containers mount at /app`, { named: true });
   }
   const configDir = join(base, DEFAULT_CONFIG_DIR);
   const files = new Map<string, string>([
@@ -77,7 +78,7 @@ export async function runCompose(opts: ComposeCliOptions): Promise<void> {
     if (problems.length > 0) {
       // One line, like every other CLI failure; the fix is always the same command.
       const fix = `regent compose --mode ${opts.mode} --regions ${opts.regions} --out ${opts.out}`;
-      throw new Error(`compose files out of date with ${opts.regions}: ${problems.join("; ")}; run \`${fix}\``);
+      throw new CheckFailedError(`compose files out of date with ${opts.regions}: ${problems.join("; ")}; run \`${fix}\``);
     }
     process.stdout.write(`compose files up to date with ${opts.regions} (${files.size} files, ${opts.mode} mode)\n`);
     return;

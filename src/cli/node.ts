@@ -19,6 +19,7 @@ import { IntervalRecorder } from "../observability/oracle.js";
 import { monotonicNowMs } from "../util/clock.js";
 import { findRegion, loadTopology } from "../topology/load.js";
 import { authOf, onShutdown, serverList } from "./common.js";
+import { ConfigError } from "../errors.js";
 import { connectNatsWaiting } from "../util/nats-connect.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { NatsAuth } from "../util/nats-auth.js";
@@ -108,7 +109,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
   const own = stores;
   const regionStore = async (name: string) => {
     const s = own.regions.get(name);
-    if (!s) throw new Error(`unknown region ${name}`);
+    if (!s) throw new ConfigError("region", `unknown region ${name}`, { named: true });
     return s;
   };
   const ownQuorum = (own.regions.get(region.name)?.length ?? 1) > 1;

@@ -8,7 +8,7 @@
  */
 import type { Supercluster } from "../launcher/supercluster.js";
 import { RegentProcess } from "../launcher/candidates.js";
-import { ConfigError } from "../errors.js";
+import { AbortedError, ConfigError } from "../errors.js";
 
 export const REGION_ACTIONS = ["kill", "pause", "resume", "restart"] as const;
 export const NODE_ACTIONS = ["kill", "pause", "resume", "restart"] as const;
@@ -143,7 +143,7 @@ export class LocalExercise implements ExerciseControls {
         await Promise.all(servers.filter((m) => this.pausedServers.has(m.name) && m.running).map((m) => this.sc.kill(m.name, "SIGCONT")));
         for (const m of servers) this.pausedServers.delete(m.name);
         await Promise.all(specs.map((s) => this.current(s.id)?.stop()));
-        if (signal?.aborted) throw new Error("aborted");
+        if (signal?.aborted) throw new AbortedError("aborted");
         await this.sc.restartRegion(region, { timeoutMs: 60_000 });
         for (const s of specs) this.spawn(s);
         return { ok: true, message: `restarted region ${region} in ${((performance.now() - t0) / 1000).toFixed(1)} s: nats-servers ${names(servers)} back (same stores), nodes ${names(specs)} started; its scope fails back after failbackAfterMs of health` };

@@ -20,6 +20,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { parseControl, type ControlResult, type ExerciseControls } from "./controls.js";
 import type { FeedUpdate, StateUpdate, TimelineEntry } from "./feed.js";
+import { MalformedError } from "../errors.js";
 
 /** What the server needs from a feed ({@link DashboardFeed} is one). */
 export interface DashboardSource {
@@ -108,13 +109,13 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
       req.setEncoding("utf8");
       req.on("data", (d: string) => {
         raw += d;
-        if (raw.length > 10_000) req.destroy(new Error("body too large"));
+        if (raw.length > 10_000) req.destroy(new MalformedError("body too large"));
       });
       req.on("end", () => {
         try {
           resolve(raw ? JSON.parse(raw) : {});
         } catch {
-          reject(new Error("body is not JSON"));
+          reject(new MalformedError("body is not JSON"));
         }
       });
       req.on("error", reject);

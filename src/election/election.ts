@@ -6,14 +6,15 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { createActor, fromCallback, fromPromise, type Actor, type AnyActorRef } from "xstate";
-import { AbortedError, StoppedError, StoreUnavailableError } from "../errors.js";
+import { AbortedError, ConfigError, NotLeaderError, StoppedError, StoreUnavailableError } from "../errors.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
 import { monotonicNowMs } from "../util/clock.js";
 import { subscribeStalls, type StallInfo } from "../observability/stall-shared.js";
 import { processSuspendDetector, type SuspendDetector } from "../observability/suspend.js";
-import { electionMachine, type DeposedReason, type ElectionEmitted, type ElectionEvent as MachineEvent, type WatchInput, type WriteInput } from "./machine.js";
+import { electionMachine, type ElectionDeposedReason, type ElectionEmitted, type ElectionEvent as MachineEvent, type WatchInput, type WriteInput } from "./machine.js";
 import { SteadyRenewal } from "./steady.js";
+import { mutationsOf } from "./mutations.js";
 import { listen } from "../util/listen.js";
 import { deadlineSignal, realClock, sleep, type TimerClock } from "../util/timers.js";
 import { clockOf, timersOn } from "../util/wheel.js";
@@ -46,12 +47,8 @@ export interface ElectionOptions extends TimingOptions {
     clock: TimerClock;
     random: () => number;
     wallNow?: () => number;
-    /** Simulation only: replaces parts of the machine (mutation tests break one rule on purpose). */
-    mutate?: (machine: typeof electionMachine) => typeof electionMachine;
     /** Host-suspend detector (tests inject one whose BOOTTIME jumps); none by default in simulation. */
     suspend?: SuspendDetector;
-    /** Simulation only: replaces the steady renewals' validity rule (the mutation tests' `renewed`). */
-    renewedDeadline?: (sentAt: number, repliedAt: number, timing: Timing) => number;
   };
 }
 
@@ -69,7 +66,7 @@ export interface Leadership {
 export type ElectionEvent =
   | { type: "elected"; token: number; validUntil: number }
   | { type: "renewed"; token: number; validUntil: number }
-  | { type: "deposed"; token: number; reason: DeposedReason; at: number }
+  | { type: "deposed"; token: number; reason: ElectionDeposedReason; at: number }
   | { type: "leader-changed"; leader: string | null; token: number | null }
   | { type: "stall"; durationMs: number; token: number | null }
   | { type: "error"; op: string; error: unknown };
@@ -101,25 +98,27 @@ export class Election {
   private suspendSeen = 0;
 
   constructor(opts: ElectionOptions) {
-    if (!opts || typeof opts !== "object") throw new TypeError("startElection: options object required");
+    if (!opts || typeof opts !== "object") throw new ConfigError("options", "startElection: options object required", { named: true });
     this.timing = resolveTiming(opts);
     this.key = validateKey("key", opts.key);
     this.id = validateId("id", opts.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`);
-    if (!opts.store) throw new TypeError("startElection: store required");
+    if (!opts.store) throw new ConfigError("store", "startElection: store required", { named: true });
     this.log = (opts.logger ?? silentLogger()).child({ election: this.key, id: this.id });
     const sim = opts.simulation;
     this.now = sim?.now ?? monotonicNowMs;
     const clock = sim?.clock;
     const store = opts.store;
+    // Mutation tests only (mutations.ts): never set on a real election.
+    const mutations = mutationsOf(sim);
 
     this.steady = new SteadyRenewal({
       timers: timersOn(clock),
       write: (input, signal) => writeLease(store, clock, input, signal),
       emit: (e) => this.onEmitted(e),
-      ...(sim?.renewedDeadline ? { renewedDeadline: sim.renewedDeadline } : {}),
+      ...(mutations.renewedDeadline ? { renewedDeadline: mutations.renewedDeadline } : {}),
     });
     const provided = machineFor(store, clock);
-    const machine = sim?.mutate ? sim.mutate(provided) : provided;
+    const machine = mutations.machine ? mutations.machine(provided) : provided;
     this.actor = createActor(machine, {
       input: {
         key: this.key,
@@ -270,7 +269,7 @@ export class Election {
 
   private endTerm(reason?: unknown): void {
     if (!this.term) return;
-    this.term.controller.abort(reason ?? new Error("leadership ended"));
+    this.term.controller.abort(reason ?? new NotLeaderError("leadership ended"));
     this.term = null;
   }
 
@@ -296,7 +295,7 @@ export class Election {
         return this.emit(e);
       case "deposed":
         // Abort the term's signal first: guarded work stops before anyone hears.
-        this.endTerm(new Error(`deposed: ${e.reason}`));
+        this.endTerm(new NotLeaderError(`deposed: ${e.reason}`));
         (e.reason === "lapsed" || e.reason === "superseded" ? this.log.warn : this.log.info).call(
           this.log,
           { token: e.token, reason: e.reason },

@@ -31,7 +31,7 @@ import {
 import { attemptTimeoutMs } from "./timing.js";
 import { commitOf, encodeRecord } from "../wire/lease-record.js";
 
-export type { DeposedReason, ElectionContext, ElectionEmitted, ElectionEvent, ElectionInput, SteadyRunner, SteadyState, WriteInput } from "./rules.js";
+export type { ElectionDeposedReason, ElectionContext, ElectionEmitted, ElectionEvent, ElectionInput, SteadyRunner, SteadyState, WriteInput } from "./rules.js";
 
 /** Placeholder actors: `election.ts` provides the real ones. */
 const unprovided = (name: string) => async (): Promise<never> => {

@@ -14,7 +14,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { ConfigError, StoppedError, AbortedError } from "../errors.js";
+import { ConfigError, StoppedError, AbortedError, NotLeaderError } from "../errors.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { viewOf, type LeaseView } from "../lease/record.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
@@ -28,6 +28,7 @@ import { callWithDeadline, foreignChange, forgetSlot, majorityTerms, newSlotRt, 
 import { attemptTimeoutMs, resolveTiming, validateId, type Timing, type TimingOptions } from "./timing.js";
 import { validateKey } from "../lease/keys.js";
 import { LEASE_RECORD_VERSION, commitOf, encodeRecord, type LeaseRecord } from "../wire/lease-record.js";
+import { mutationsOf } from "./mutations.js";
 
 /** Options of {@link startQuorumElection}. */
 export interface QuorumElectionOptions extends TimingOptions {
@@ -45,8 +46,8 @@ export interface QuorumElectionOptions extends TimingOptions {
    * Default true.
    */
   candidate?: boolean;
-  /** Deterministic simulation, as in `ElectionOptions`; `rules` replaces safety rules (mutation tests only). */
-  simulation?: { now: () => number; clock: TimerClock; random: () => number; wallNow?: () => number; rules?: Partial<QuorumRules> };
+  /** Deterministic simulation, as in `ElectionOptions` (mutation tests attach rules through mutations.ts). */
+  simulation?: { now: () => number; clock: TimerClock; random: () => number; wallNow?: () => number };
 }
 
 type Role = "following" | "bidding" | "leader" | "releasing" | "stopped";
@@ -104,7 +105,7 @@ export class QuorumElection {
   private readonly newSecret: () => string;
 
   constructor(opts: QuorumElectionOptions) {
-    if (!opts || typeof opts !== "object") throw new TypeError("startQuorumElection: options object required");
+    if (!opts || typeof opts !== "object") throw new ConfigError("options", "startQuorumElection: options object required", { named: true });
     this.timing = resolveTiming(opts);
     this.key = validateKey("key", opts.key);
     this.id = validateId("id", opts.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`);
@@ -115,7 +116,7 @@ export class QuorumElection {
     this.wallNow = sim?.wallNow ?? Date.now;
     this.random = sim?.random ?? Math.random;
     this.clock = sim?.clock ?? realClock;
-    this.rules = { ...safeRules, ...sim?.rules };
+    this.rules = { ...safeRules, ...mutationsOf(sim).quorumRules };
     this.meta = opts.meta;
     this.candidate = opts.candidate ?? true;
     let n = 0;
@@ -351,7 +352,7 @@ export class QuorumElection {
   private depose(reason: "lapsed" | "resigned" | "superseded" | "stopped"): void {
     if (this.role !== "leader") return;
     // Abort the term's signal first: guarded work stops before anyone hears.
-    this.termCtl?.abort(new Error(`deposed: ${reason}`));
+    this.termCtl?.abort(new NotLeaderError(`deposed: ${reason}`));
     this.termCtl = null;
     this.role = "releasing";
     (reason === "lapsed" || reason === "superseded" ? this.log.warn : this.log.info).call(this.log, { token: this.term, reason }, "deposed");

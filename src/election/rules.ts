@@ -9,15 +9,16 @@ import { leaseToWait, viewOf, type LeaseView } from "../lease/record.js";
 import { isFree, judge, type SeenTerm } from "./attribution.js";
 import type { Timing } from "./timing.js";
 import { LEASE_RECORD_VERSION, encodeRecord, type LeaseRecord } from "../wire/lease-record.js";
+import type { DeposedReason } from "../wire/events.js";
 
-/** Why a holder stopped being leader. */
-export type DeposedReason = "lapsed" | "resigned" | "superseded" | "stopped";
+/** Why a holder of one election stopped being leader: every reason but `region-lost`, which only a node's global tier has. */
+export type ElectionDeposedReason = Exclude<DeposedReason, "region-lost">;
 
 /** Events the machine emits (see `actor.on`). */
 export type ElectionEmitted =
   | { type: "elected"; token: number; validUntil: number }
   | { type: "renewed"; token: number; validUntil: number }
-  | { type: "deposed"; token: number; reason: DeposedReason; at: number }
+  | { type: "deposed"; token: number; reason: ElectionDeposedReason; at: number }
   | { type: "leader-changed"; leader: string | null; token: number | null }
   | { type: "malformed"; revision: number; reason: string }
   | { type: "store-error"; op: string; error: unknown };

@@ -29,6 +29,7 @@ import type { StoreEntry } from "../lease/store.js";
 import type { Timers } from "../util/wheel.js";
 import { deadlineAfter, foreignChange, renewalValue, untilRenew, type ElectionContext, type ElectionEmitted, type ElectionEvent, type SteadyState, type WriteInput } from "./rules.js";
 import { attemptTimeoutMs, type Timing } from "./timing.js";
+import { AbortedError } from "../errors.js";
 
 /** What the steady path needs from its election. */
 export interface SteadyHost {
@@ -105,7 +106,7 @@ export class SteadyRenewal {
     this.cancelTimer?.();
     this.cancelTimer = null;
     // A write in flight is abandoned, as the machine's invoked actor was on leaving `renewing`.
-    this.ac?.abort(new Error("renewal stopped"));
+    this.ac?.abort(new AbortedError("renewal stopped"));
     this.ac = null;
     this.ctx = null;
     this.send = null;

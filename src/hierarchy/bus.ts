@@ -4,7 +4,7 @@
  * Kept apart from `node.ts` so the hierarchy runs on memory stores in tests.
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { MalformedError } from "../errors.js";
+import { ConfigError, MalformedError } from "../errors.js";
 import { currentLeader, type LeaderInfo } from "../election/observe.js";
 import type { LeaseStore } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
@@ -72,7 +72,7 @@ export function stateSourceOf(d: { cluster: string; regions: ReadonlyMap<string,
     regionNames: [...d.regions.keys()],
     regionStore: async (name) => {
       const s = d.regions.get(name);
-      if (!s) throw new Error(`no store for region ${name}`);
+      if (!s) throw new ConfigError("region", `no store for region ${name}`, { named: true });
       return s;
     },
     quorum: d.quorum,

@@ -14,6 +14,7 @@ import { NatsLeaseStore } from "../lease/nats-store.js";
 import type { LeaseStore } from "../lease/store.js";
 import { quorumBucket, regionBucket, regionServerBucket } from "../wire/names.js";
 import type { DeploymentStores } from "./bus.js";
+import { ConfigError } from "../errors.js";
 
 /** Server tag that pins a single-replica bucket to one server (`placement.tags`). */
 export const serverTag = (server: string) => `srv:${server}`;
@@ -85,7 +86,7 @@ export async function openDeployment(nc: NatsConnection, layout: DeploymentLayou
   const place = layout.placement !== false;
   const timeoutMs = layout.timeoutMs ?? 2_000;
   const own = layout.regions.find((r) => r.name === layout.region);
-  if (!own) throw new Error(`region ${layout.region} is not in the layout`);
+  if (!own) throw new ConfigError("region", `region ${layout.region} is not in the layout`, { named: true });
   const create = opts.create !== false;
   const ownStores = own.stores ?? 1;
   const ownRegional =

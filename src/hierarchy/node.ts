@@ -15,7 +15,7 @@ import { startElection, type Election, type ElectionOptions } from "../election/
 import type { LeaseStore } from "../lease/store.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
 import { monotonicNowMs } from "../util/clock.js";
-import type { DeposeReason, LeaderEvent } from "../wire/events.js";
+import type { DeposedReason, LeaderEvent } from "../wire/events.js";
 import { subjectToken } from "../wire/subjects.js";
 import { nodeMachine, type NodeEvent } from "./node-machine.js";
 import { NotLeaderError } from "../errors.js";
@@ -45,7 +45,7 @@ export type NodeRoleEvent =
   | { type: "elected"; tier: "region" | "global"; token: number; validUntil: number }
   /** A renewal moved the validity of `tier` (global validity is capped by the regional one). */
   | { type: "renewed"; tier: "region" | "global"; token: number; validUntil: number }
-  | { type: "deposed"; tier: "region" | "global"; token: number; reason: DeposeReason }
+  | { type: "deposed"; tier: "region" | "global"; token: number; reason: DeposedReason }
   | { type: "leader-changed"; tier: "region" | "global"; leader: string | null; token: number | null }
   | LesseeEvent;
 
@@ -112,7 +112,7 @@ export interface NodeOptions {
 
 type Listener = (e: NodeRoleEvent) => void;
 
-const ABORTED = AbortSignal.abort(new Error("not held"));
+const ABORTED = AbortSignal.abort(new NotLeaderError("not held"));
 const NOT_HELD: Role = { held: false, token: null, validUntil: 0, signal: ABORTED };
 
 /** A running participant. Create with {@link startNode}. */
@@ -289,10 +289,10 @@ export class RegentNode {
     return listen<LesseeEvent>((push) => this.on((e) => "scope" in e && e.scope === scope && push(e as LesseeEvent)), { signal: opts.signal });
   }
 
-  /** Moves `scope` to `region` (recall, release, grant). Only on the global leader. */
-  moveScope(scope: string, region: string, reason: "manual" | "failback" = "manual"): Promise<MoveResult> {
+  /** Moves `scope` to `region` (recall, release, grant). Only on the global leader. `signal` ends the wait (AbortedError). */
+  moveScope(scope: string, region: string, reason: "manual" | "failback" = "manual", opts: { signal?: AbortSignal } = {}): Promise<MoveResult> {
     if (!this.authority || !this.global().held) return Promise.reject(new NotLeaderError("only the global leader moves scopes"));
-    return this.authority.move(scope, region, reason);
+    return this.authority.move(scope, region, reason, opts.signal);
   }
 
   /** Scope moves made while this node was the lease authority, over all its terms (never decreases). */
@@ -362,7 +362,7 @@ export class RegentNode {
       id: this.id,
       logger: this.log.child({ tier }),
       meta: this.meta(),
-      // `mutate` replaces parts of the single-store machine: it has no meaning here.
+      // The election's mutations (election/mutations.ts) replace parts of the single-store machine: not carried over.
       ...(sim ? { simulation: { now: sim.now, clock: sim.clock, random: sim.random, ...(sim.wallNow ? { wallNow: sim.wallNow } : {}) } } : {}),
     });
   }
@@ -388,7 +388,7 @@ export class RegentNode {
           return;
         case "deposed": {
           if (tier === "region") this.regionLost = true;
-          const reason: DeposeReason = tier === "global" && this.regionLost ? "region-lost" : ev.reason;
+          const reason: DeposedReason = tier === "global" && this.regionLost ? "region-lost" : ev.reason;
           this.publish({ kind: "deposed", tier, token: ev.token, leaseMs, reason });
           this.emit({ type: "deposed", tier, token: ev.token, reason });
           sendBack(

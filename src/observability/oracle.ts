@@ -16,7 +16,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 
-import { MalformedError } from "../errors.js";
+import { MalformedError, StoppedError } from "../errors.js";
 import { monotonicNowMs } from "../util/clock.js";
 
 /** One uninterrupted period during which `holder` acted as leader of `lease`. */
@@ -115,7 +115,7 @@ export class IntervalRecorder {
   }
 
   private write(line: RecordLine): void {
-    if (this.fd === undefined) throw new Error(`IntervalRecorder(${this.file}) is closed`);
+    if (this.fd === undefined) throw new StoppedError(`IntervalRecorder(${this.file}) is closed`);
     writeSync(this.fd, JSON.stringify(line) + "\n");
   }
 }

@@ -30,6 +30,7 @@ import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
 import { WIRE_VERSION, type ScopeEvent } from "../wire/events.js";
 import { deadlineSignal } from "../util/timers.js";
+import { AbortedError, NotLeaderError, RefusedError, throwIfAborted } from "../errors.js";
 import type { MoveResult, ScopeRegion } from "./types.js";
 import type { ScopeClock } from "./types.js";
 import { chooseTarget, type Target } from "./placement.js";
@@ -144,26 +145,40 @@ export class QuorumScopeAuthority {
     return this.regions.live(region);
   }
 
-  /** Asks for `scope` to move to `to` (recall, then grant). Resolves once held there. */
-  async move(scope: string, to: string, reason: "failback" | "manual"): Promise<MoveResult> {
+  /**
+   * Asks for `scope` to move to `to` (recall, then grant). Resolves once held
+   * there. `signal` ends the wait (AbortedError); a move already asked for
+   * goes on, like a request whose answer nobody reads.
+   */
+  async move(scope: string, to: string, reason: "failback" | "manual", signal?: AbortSignal): Promise<MoveResult> {
+    throwIfAborted(signal);
     const sc = this.scopes.get(scope);
-    if (!sc) throw new Error(`unknown scope ${scope}`);
-    if (!this.o.regions.some((r) => r.name === to)) throw new Error(`unknown region ${to}`);
+    if (!sc) throw new RefusedError(`unknown scope ${scope}`);
+    if (!this.o.regions.some((r) => r.name === to)) throw new RefusedError(`unknown region ${to}`);
     const authority = () => !this.ac.signal.aborted && this.o.globalToken() !== null;
     while (!this.live(to) && !this.regions.presumedDown(to) && authority()) {
       await new Promise((r) => this.o.clock.setTimeout(() => r(undefined), this.regions.roundMs()));
+      throwIfAborted(signal);
     }
     // The role may have gone while waiting: a move must not wait for a later term to be carried out.
-    if (!authority()) throw new Error("no longer the lease authority");
-    if (!this.live(to)) throw new Error(`region ${to} has no live regional leader`);
+    if (!authority()) throw new NotLeaderError("no longer the lease authority");
+    if (!this.live(to)) throw new RefusedError(`region ${to} has no live regional leader`);
     return new Promise((resolve, reject) => {
+      const aborted = () => {
+        const q = this.pending.get(scope);
+        if (q) [q.done, q.fail] = [q.done.filter((f) => f !== done), q.fail.filter((f) => f !== fail)];
+        reject(new AbortedError(`move of ${scope} to ${to} aborted`, { cause: signal?.reason }));
+      };
+      const done = (r: MoveResult) => (signal?.removeEventListener("abort", aborted), resolve(r));
+      const fail = (e: Error) => (signal?.removeEventListener("abort", aborted), reject(e));
+      signal?.addEventListener("abort", aborted, { once: true });
       const p = this.pending.get(scope);
       if (p && p.to === to) {
-        p.done.push(resolve);
-        p.fail.push(reject);
+        p.done.push(done);
+        p.fail.push(fail);
       } else {
         if (p) this.abandon(scope, `superseded by a move to ${to}`);
-        this.pending.set(scope, { to, reason, done: [resolve], fail: [reject] });
+        this.pending.set(scope, { to, reason, done: [done], fail: [fail] });
       }
       this.step(sc);
     });
@@ -174,7 +189,7 @@ export class QuorumScopeAuthority {
     if (!p) return;
     this.pending.delete(scope);
     this.o.log.info({ scope, to: p.to, why }, "scope move abandoned");
-    for (const f of p.fail) f(new Error(`move of ${scope} to ${p.to} abandoned: ${why}`));
+    for (const f of p.fail) f(new RefusedError(`move of ${scope} to ${p.to} abandoned: ${why}`));
   }
 
   /** The highest-term record read on any store: the scope's latest assignment, as far as we know. */

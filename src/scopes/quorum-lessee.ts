@@ -34,6 +34,7 @@ import { isConflict, recordOf, newSlot, noteFailure, noteRead, scopeRules, setVi
 import { commitOf } from "../wire/lease-record.js";
 import { encodeScope, type ScopeRecord } from "../wire/scope-record.js";
 import { scopeKey } from "../wire/names.js";
+import { NotLeaderError } from "../errors.js";
 
 export interface QuorumLesseeOptions {
   /** The independent stores (one R1 bucket per region), in the same order for every participant. */
@@ -241,7 +242,7 @@ export class QuorumScopeLessee {
   /** Stops acting now: signal first, then listeners; the releases follow. */
   private end(sc: ScopeRt, reason: ScopeEndReason): void {
     if (sc.role !== "held") return;
-    sc.ctl?.abort(new Error(`scope ${sc.scope}: ${reason}`));
+    sc.ctl?.abort(new NotLeaderError(`scope ${sc.scope}: ${reason}`));
     sc.ctl = null;
     sc.role = "releasing";
     this.o.log.info({ scope: sc.scope, token: sc.term, reason }, "scope lease ended");

@@ -13,6 +13,7 @@ import type { ScopeRegion } from "./types.js";
 import { authorityRoundMs, type PlacementView } from "./placement.js";
 import type { LeaseStore } from "../lease/store.js";
 import { deadlineSignal } from "../util/timers.js";
+import { ConfigError } from "../errors.js";
 
 interface RegionState {
   revision: number;
@@ -120,7 +121,7 @@ export class RegionWatch implements PlacementView {
       try {
         const stores = await this.o.regionStore(spec.name);
         const store = Array.isArray(stores) ? stores[index] : index === 0 ? stores : undefined;
-        if (!store) throw new RangeError(`region ${spec.name} has no store ${index}`);
+        if (!store) throw new ConfigError("stores", `region ${spec.name} has no store ${index}`, { named: true });
         const d = deadlineSignal(this.ac.signal, this.o.timing.attemptMs, this.o.clock);
         const entry = await store.get(this.o.regionalKey, { signal: d.signal }).finally(() => d.clear());
         const v = viewOf(entry);

@@ -20,6 +20,7 @@ import { ProcessClock } from "./process-clock.js";
 import { prng, type SeedResult } from "./run-seed.js";
 import { SimScheduler } from "./scheduler.js";
 import { SimLink, type SimNetwork } from "./sim-link.js";
+import { withMutations } from "../election/mutations.js";
 
 /** Quorum rules a mutation test breaks on purpose. */
 export type QuorumMutation = "none" | "minority-quorum" | "vacant-at-once" | "validity-from-reply" | "term-without-majority" | "take-any-release";
@@ -121,7 +122,7 @@ export async function runQuorumSeed(seed: number, opts: QuorumSeedOptions = {}):
     const rules = rulesFor(mutation);
     const election = startQuorumElection({
       key: "q.leader", stores: links, id, leaseMs, maxDrift,
-      simulation: { now: () => clock.now(), clock, random, wallNow: () => sched.now(), ...(rules ? { rules } : {}) },
+      simulation: withMutations({ now: () => clock.now(), clock, random, wallNow: () => sched.now() }, rules ? { quorumRules: rules } : {}),
     });
     const p: Proc = { id, clock, election, incarnation };
     const key = `${id}#${incarnation}`;

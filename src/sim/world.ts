@@ -12,6 +12,7 @@ import type { StoreEntry } from "../lease/store.js";
 import { startNode, type RegentNode } from "../hierarchy/node.js";
 import type { LeadershipInterval } from "../observability/oracle.js";
 import type { electionMachine } from "../election/machine.js";
+import { withMutations } from "../election/mutations.js";
 import { ProcessClock } from "./process-clock.js";
 import type { SimScheduler } from "./scheduler.js";
 import { SimLink, type SimNetwork } from "./sim-link.js";
@@ -183,15 +184,14 @@ export class SimWorld {
       quorumStores: GLOBAL_STORES.map(link),
       regionalTiming: timing(this.cfg.regionLeaseMs, "r"),
       globalTiming: timing(this.cfg.globalLeaseMs, "g"),
-      simulation: {
-        now: () => clock.now(),
-        clock,
-        random: this.random,
-        wallNow: () => this.sched.now(),
-        ...(mutate(this.cfg.mutation) ? { mutate: mutate(this.cfg.mutation)! } : {}),
-        // The same broken rule on the steady renewals, which run outside the machine.
-        ...(this.cfg.mutation === "deadline-from-reply" ? { renewedDeadline: (_sent: number, replied: number, t: { validForMs: number }) => replied + t.validForMs } : {}),
-      },
+      simulation: withMutations(
+        { now: () => clock.now(), clock, random: this.random, wallNow: () => this.sched.now() },
+        {
+          ...(mutate(this.cfg.mutation) ? { machine: mutate(this.cfg.mutation)! } : {}),
+          // The same broken rule on the steady renewals, which run outside the machine.
+          ...(this.cfg.mutation === "deadline-from-reply" ? { renewedDeadline: (_sent: number, replied: number, t: { validForMs: number }) => replied + t.validForMs } : {}),
+        },
+      ),
       scopes: {
         timing: timing(this.cfg.scopeLeaseMs, "s"),
         failbackAfterMs: this.cfg.failbackAfterMs,

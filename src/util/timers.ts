@@ -3,7 +3,7 @@
  * gets Node's timers; simulations pass xstate's `SimulatedClock`, so every
  * wait in the algorithm stays deterministic.
  */
-import { AbortedError } from "../errors.js";
+import { AbortedError, StoreUnavailableError } from "../errors.js";
 
 /** A clock for timers; xstate's `SimulatedClock` satisfies it. */
 export interface TimerClock {
@@ -48,7 +48,7 @@ export function deadlineSignal(
   else signal.addEventListener("abort", onAbort, { once: true });
   const t = clock.setTimeout(() => {
     expired = true;
-    ac.abort(new Error(`deadline of ${Math.round(ms)} ms passed`));
+    ac.abort(new StoreUnavailableError(`deadline of ${Math.round(ms)} ms passed`));
   }, ms);
   return {
     signal: ac.signal,

@@ -10,8 +10,12 @@ import { MalformedError } from "../errors.js";
 /** Schema version of every event. Consumers must ignore events with a higher `v` they do not know. */
 export const WIRE_VERSION = 1;
 
-/** Why a leader stopped. `region-lost`: a global leader whose regional leadership ended. */
-export type DeposeReason = "lapsed" | "resigned" | "superseded" | "stopped" | "region-lost";
+/**
+ * Why a leader stopped (the one definition: an election's own reasons are
+ * the subset without `region-lost`). `region-lost`: a global leader whose
+ * regional leadership ended.
+ */
+export type DeposedReason = "lapsed" | "resigned" | "superseded" | "stopped" | "region-lost";
 
 /** A regional or global leader was elected or deposed. */
 export interface LeaderEvent {
@@ -27,7 +31,7 @@ export interface LeaderEvent {
   /** Lease duration of the term, ms. */
   leaseMs: number;
   /** Only on `deposed`. */
-  reason?: DeposeReason;
+  reason?: DeposedReason;
   /** Only on `elected`: the previous holder seen in the lease record, if any. */
   previous?: { node: string; token: number } | null;
   /** Wall-clock ms when published. Display only. */
@@ -126,7 +130,7 @@ export function decodeEvent(bytes: Uint8Array): WireEvent {
     case "deposed": {
       if (r.tier !== "region" && r.tier !== "global") throw new MalformedError("event field tier must be region or global");
       const e: LeaderEvent = { ...base, kind: r.kind, tier: r.tier, region: str(r, "region"), node: str(r, "node"), token: int(r, "token"), leaseMs: int(r, "leaseMs") };
-      if (r.reason != null) e.reason = str(r, "reason") as DeposeReason;
+      if (r.reason != null) e.reason = str(r, "reason") as DeposedReason;
       if (r.previous != null) {
         const p = map(r.previous, "event field previous");
         e.previous = { node: str(p, "node", "previous."), token: int(p, "token", "previous.") };

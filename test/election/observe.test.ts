@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MemoryLeaseStore, observe, startElection, type LeaderInfo } from "../../src/index.js";
+import { observe, startElection, type LeaderInfo } from "../../src/index.js";
+import { MemoryLeaseStore } from "../../src/testing.js";
 
 describe("observe()", () => {
   it("yields the current leader, then every change, without standing", async () => {

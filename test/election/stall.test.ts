@@ -4,7 +4,8 @@
  * has had a chance to run; the stall is reported and the holder is deposed.
  */
 import { describe, expect, it } from "vitest";
-import { MemoryLeaseStore, startElection, type ElectionEvent } from "../../src/index.js";
+import { startElection, type ElectionEvent } from "../../src/index.js";
+import { MemoryLeaseStore } from "../../src/testing.js";
 
 function busyWait(ms: number): void {
   const end = performance.now() + ms;

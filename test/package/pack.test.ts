@@ -72,7 +72,7 @@ describe("npm package", () => {
 
   it("ships dist, bin, README, LICENSE and docs only", () => {
     const paths = pack.files.map((f) => f.path);
-    for (const p of ["package.json", "README.md", "LICENSE", "bin/regent.js", "dist/index.js", "dist/index.d.ts", "dist/testing.js", "dist/testing.d.ts", "dist/cli/main.js", "dist/dashboard/page.html", "docs/safety.md"]) {
+    for (const p of ["package.json", "README.md", "LICENSE", "bin/regent.js", "dist/index.js", "dist/index.d.ts", "dist/wiring.js", "dist/wiring.d.ts", "dist/testing.js", "dist/testing.d.ts", "dist/cli/main.js", "dist/dashboard/page.html", "docs/safety.md"]) {
       expect(paths, p).toContain(p);
     }
     const stray = paths.filter((p) => !/^(dist\/|bin\/regent\.js$|docs\/[\w-]+\.md$|README\.md$|LICENSE$|package\.json$)/.test(p));
@@ -102,17 +102,19 @@ describe("npm package", () => {
     expect(r.stdout).toMatch(/^leader with fencing token \d+ until \d+ \(monotonic ms\)\n$/);
   });
 
-  it("exposes the public API from `regent` and the test tools from `regent/testing` (ESM)", async () => {
+  it("exposes the public API from `regent`, a node's wiring from `regent/wiring` and the test tools from `regent/testing` (ESM)", async () => {
     const script = `
       const api = await import("regent");
+      const wiring = await import("regent/wiring");
       const testing = await import("regent/testing");
       console.log(JSON.stringify({
-        api: ["startElection", "NatsLeaseStore", "MemoryLeaseStore", "startNode", "FencingGuard", "RegentMetrics", "RegentError", "NotLeaderError"].filter((k) => !api[k]),
-        testing: ["checkIntervals", "IntervalRecorder", "startNatsServer", "startSupercluster", "loadTopology", "runSeed"].filter((k) => !testing[k]),
-        leaked: ["checkIntervals", "startNatsServer", "loadTopology"].filter((k) => k in api),
+        api: ["startElection", "NatsLeaseStore", "startNode", "FencingGuard", "RegentError", "NotLeaderError"].filter((k) => !api[k]),
+        wiring: ["openDeployment", "serveNode", "EventPublisher", "RegentMetrics", "serveMetrics", "NodeHealth"].filter((k) => !wiring[k]),
+        testing: ["MemoryLeaseStore", "checkIntervals", "IntervalRecorder", "startNatsServer", "startSupercluster", "loadTopology", "runSeed"].filter((k) => !testing[k]),
+        leaked: ["MemoryLeaseStore", "checkIntervals", "startNatsServer", "loadTopology", "RegentMetrics", "encodeRecord"].filter((k) => k in api),
       }));`;
     const r = await run(process.execPath, ["--input-type=module", "-e", script], { cwd: app, env });
-    expect(JSON.parse(r.stdout)).toEqual({ api: [], testing: [], leaked: [] });
+    expect(JSON.parse(r.stdout)).toEqual({ api: [], wiring: [], testing: [], leaked: [] });
   });
 
   it("npx regent --version and --help run the compiled CLI", async () => {
