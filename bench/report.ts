@@ -116,9 +116,9 @@ const HOP_LABELS: Record<string, string> = {
   stdin: "`resign` written → read by the leader (stdin pipe; bench only)",
   deposed: "→ `deposed` emitted (machine transition)",
   releaseSend: "→ release write sent",
-  watchDelivery: "→ release delivered to the successor's watch (server stores, pushes)",
+  watchDelivery: "→ release delivered to the successor's watch (R1: a stream-config read, then the write; the server stores, pushes)",
   casSend: "→ successor's CAS sent (machine transition)",
-  casAck: "→ CAS acknowledged (server round trip)",
+  casAck: "→ CAS acknowledged (R1: a stream-config read, then the write: two round trips)",
   electedEmit: "→ `elected` printed",
   releaseAck: "(beside the chain: the resigner's release round trip)",
 };
