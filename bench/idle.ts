@@ -12,7 +12,7 @@
  *    Node itself sets.
  *
  * The processes are what bin/regent.js starts: compiled dist/ when it is
- * fresh (built first if stale), so no TypeScript loader is measured;
+ * fresh (built first if stale, except in a quick run), so no TypeScript loader is measured;
  * `childProcesses` would show tsx's esbuild service otherwise.
  */
 import { execFileSync, spawn } from "node:child_process";
@@ -25,9 +25,9 @@ import { round, summarize, type Stats } from "./stats.js";
 
 type BuildScript = { distIsFresh(): boolean; build(): void };
 /** scripts/build.mjs (plain JavaScript, untyped): measure the compiled processes, building dist/ first when stale. */
-async function ensureDist(log: (l: string) => void): Promise<boolean> {
+async function ensureDist(log: (l: string) => void, build: boolean): Promise<boolean> {
   const b = (await import(new URL("../scripts/build.mjs", import.meta.url).href)) as BuildScript;
-  if (!b.distIsFresh()) {
+  if (build && !b.distIsFresh()) {
     log("idle: dist/ is stale; building it (npm run build) so the compiled processes are measured");
     try {
       b.build();
@@ -123,7 +123,8 @@ export async function runIdleBench(opts: IdleOptions = {}): Promise<IdleResult> 
   const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
   let server: NatsServerHandle | undefined;
   let c: CandidateProcess | undefined;
-  const compiled = await ensureDist(log);
+  // Not in a quick (smoke) run: rewriting dist/ under other tests' running processes is not worth it.
+  const compiled = await ensureDist(log, !quick);
   try {
     server = await startNatsServer({ jetstream: true, ...(opts.signal ? { signal: opts.signal } : {}) });
     c = new CandidateProcess({ id: "idle", servers: [server.url], key: "idle.leader", bucket: "idle", leaseMs });
