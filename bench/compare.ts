@@ -15,15 +15,14 @@
  * interval; measured from the kill to the successor's `elected` line.
  */
 import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import { CandidateProcess, RegentProcess } from "../src/launcher/candidates.js";
-import { sleep, startNatsServer, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
-import { monotonicNowMs } from "../src/util/clock.js";
-import { describe, firstElected, until, type FailoverRound, type HandoverRound } from "./election.js";
+import type { RegentProcess } from "../src/launcher/candidates.js";
+import { startNatsServer, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
 import { ensureEtcd, etcdVersion, startEtcd, type EtcdHandle } from "./etcd.js";
+import { CANDIDATES, CandidatePool, HOPS, crashRound, handoverRound, type FailoverRound, type HandoverRound, type PoolCtx, type SystemName } from "./pool.js";
 import { round, summarize, type Stats } from "./stats.js";
 
-export type SystemName = "regent" | "etcd";
+export { tsxImport } from "./pool.js";
+export type { SystemName };
 
 export interface CompareOptions {
   /** Handover rounds per system and lease (default 40; 1 quick). */
@@ -51,6 +50,8 @@ export interface SystemHandover {
   rounds: HandoverRound[];
   deposedToElectedMs: Stats;
   resignToElectedMs: Stats;
+  /** regent: each hop of the chain (bench/pool.ts, HOPS), over the rounds that printed all of them. */
+  hops?: Record<string, Stats>;
 }
 export interface SystemFailover {
   renewMs: number;
@@ -58,6 +59,8 @@ export interface SystemFailover {
   failoverMs: Stats;
   /** failover / lease. */
   ratio: Stats;
+  /** regent: the parts of a failover (bench/pool.ts, FailoverRound), over the rounds that printed them. */
+  parts?: { observedAfterKillMs: Stats; waitOverLeaseMs: Stats; casMs: Stats };
 }
 /** regent ÷ etcd of median, p99 and max: below 1 regent is faster. */
 export interface Ratios {
@@ -76,14 +79,6 @@ export interface CompareResult {
   failover: { leaseMs: number; regent: SystemFailover; etcd: SystemFailover | null; ratio: Ratios | null }[];
 }
 
-const CANDIDATES = 3;
-const ETCD_CANDIDATE = fileURLToPath(new URL("./etcd-candidate.ts", import.meta.url));
-
-/** tsx's loader as an absolute URL, so a TypeScript child process starts whatever the cwd is. */
-export function tsxImport(): string {
-  return import.meta.resolve("tsx");
-}
-
 export function etcd3ClientVersion(): string {
   try {
     const require = createRequire(import.meta.url);
@@ -94,145 +89,28 @@ export function etcd3ClientVersion(): string {
   }
 }
 
-type Ctx = { nats: NatsServerHandle; etcd: EtcdHandle | null; registry: Set<RegentProcess>; log: (l: string) => void; signal: AbortSignal | undefined };
-
-/** The candidates of one election of one system; replacements get fresh ids. */
-class Pool {
-  readonly all: RegentProcess[] = [];
-  readonly killed = new Set<RegentProcess>();
-  readonly renewMs: number;
-  private n = 0;
-  constructor(
-    private readonly ctx: Ctx,
-    readonly system: SystemName,
-    readonly name: string,
-    readonly leaseMs: number,
-  ) {
-    // regent: explicit renew = lease/3; etcd3 keeps its lease alive every TTL/3.
-    this.renewMs = Math.floor(leaseMs / 3);
-    for (let i = 0; i < CANDIDATES; i++) this.spawn();
-  }
-
-  spawn(): RegentProcess {
-    const id = `${this.system}-${this.name}-${++this.n}`;
-    const c =
-      this.system === "regent"
-        ? new CandidateProcess({ id, servers: [this.ctx.nats.url], key: `cmp.${this.name}`, bucket: "cmp", leaseMs: this.leaseMs, renewMs: this.renewMs })
-        : new RegentProcess(id, ["--endpoints", this.ctx.etcd!.url, "--name", `cmp-${this.name}`, "--id", id, "--ttl", String(this.leaseMs / 1000)], {
-            self: { command: process.execPath, args: ["--import", tsxImport(), ETCD_CANDIDATE] },
-          });
-    this.all.push(c);
-    this.ctx.registry.add(c);
-    return c;
-  }
-
-  get live(): RegentProcess[] {
-    return this.all.filter((c) => !this.killed.has(c));
-  }
-
-  assertAlive(): void {
-    const dead = this.live.filter((c) => !c.running);
-    if (dead.length) throw new Error(`candidate exited unexpectedly:\n${describe(dead)}`);
-  }
-
-  /**
-   * The single leader once every follower is ready to take over and the
-   * leader renewed `renewals` times in its term. A regent follower is ready
-   * when its latest `leader-changed` names this leader and token (it watches
-   * the lease); an etcd follower when its latest campaign line is `watching`
-   * (its delete-watch on its predecessor's key exists).
-   */
-  steadyLeader(renewals: number): RegentProcess | undefined {
-    this.assertAlive();
-    const leaders = this.live.filter((c) => c.leading);
-    if (leaders.length !== 1) return undefined;
-    const l = leaders[0]!;
-    const token = l.token;
-    const ready =
-      this.system === "regent"
-        ? (c: RegentProcess) => {
-            const v = c.events.findLast((e) => e.type === "leader-changed");
-            return v?.leader === l.id && v.token === token;
-          }
-        : (c: RegentProcess) => c.events.findLast((e) => ["ready", "watching", "elected", "deposed", "error"].includes(e.type))?.type === "watching";
-    if (!this.live.every((c) => c === l || ready(c))) return undefined;
-    // A regent follower takes a release in milliseconds once it trusts the
-    // term: it saw it start, or has watched it for a full lease (docs/safety.md,
-    // R9). Followers that lost the race into it only trust it after the lease,
-    // so measure handovers of terms some follower trusts, as in steady state.
-    if (this.system === "regent" && !this.live.some((c) => c !== l && watchedFor(c, l, token) >= this.leaseMs + 100)) return undefined;
-    const term = l.events.slice(l.events.findLastIndex((e) => e.type === "elected"));
-    return term.filter((e) => e.type === "renewed" && e.token === token).length >= renewals ? l : undefined;
-  }
-
-  stop = () => Promise.all(this.all.map((c) => c.stop()));
-}
-
-async function handoverRound(ctx: Ctx, pool: Pool, r: number, rounds: number, kind = "handover"): Promise<HandoverRound> {
-  const tag = `${pool.system} ${kind} ${pool.leaseMs} ms ${r}/${rounds}`;
-  const leader = await until(pool.live, () => pool.steadyLeader(0), 30_000 + 3 * pool.leaseMs, `${tag}: a steady leader`, ctx.signal);
-  const others = pool.live.filter((c) => c !== leader);
-  const from = new Map(pool.live.map((c) => [c, c.events.length] as const));
-  const sentAt = monotonicNowMs();
-  leader.send("resign");
-  const done = () => {
-    pool.assertAlive();
-    const d = leader.events.slice(from.get(leader)).find((e) => e.type === "deposed");
-    const s = firstElected(others, from);
-    return d && s ? ([d, s] as const) : undefined;
-  };
-  const [dep, succ] = await until(pool.live, done, 3 * pool.leaseMs + 10_000, `${tag}: successor of ${leader.id}`, ctx.signal);
-  if (dep.reason !== "resigned") throw new Error(`${tag}: ${leader.id} deposed for "${dep.reason}", expected "resigned"`);
-  const s: HandoverRound = {
-    round: r,
-    from: leader.id,
-    to: succ.c.id,
-    token: succ.e.token!,
-    deposedToElectedMs: round(succ.e.t - dep.t),
-    resignToElectedMs: round(succ.e.t - sentAt),
-  };
-  ctx.log(`${tag}: ${s.from} → ${s.to} in ${s.deposedToElectedMs.toFixed(1)} ms (${s.resignToElectedMs.toFixed(1)} ms from resign)`);
-  return s;
-}
-
-async function crashRound(ctx: Ctx, pool: Pool, r: number, rounds: number): Promise<FailoverRound> {
-  const tag = `${pool.system} crash ${pool.leaseMs} ms ${r}/${rounds}`;
-  const steady = () => until(pool.live, () => pool.steadyLeader(2), 30_000 + 5 * pool.leaseMs, `${tag}: steady leader`, ctx.signal);
-  await steady();
-  // A uniformly random phase of the renew cycle, as real crashes are.
-  await sleep(Math.random() * pool.renewMs, ctx.signal);
-  const leader = await steady();
-  const survivors = pool.live.filter((c) => c !== leader);
-  const from = new Map(survivors.map((c) => [c, c.events.length] as const));
-  const lastRenew = leader.events.findLast((e) => e.type === "renewed")!.t;
-  pool.killed.add(leader);
-  const killedAt = await leader.signal("SIGKILL");
-  const succ = await until(survivors, () => (pool.assertAlive(), firstElected(survivors, from)), 3 * pool.leaseMs + 10_000, `${tag}: successor of ${leader.id}`, ctx.signal);
-  const failoverMs = succ.e.t - killedAt;
-  const s: FailoverRound = {
-    round: r,
-    killed: leader.id,
-    successor: succ.c.id,
-    token: succ.e.token!,
-    failoverMs: round(failoverMs),
-    ratio: round(failoverMs / pool.leaseMs, 4),
-    lastRenewAgoMs: round(killedAt - lastRenew),
-  };
-  ctx.log(`${tag}: ${s.killed} killed → ${s.successor} in ${s.failoverMs.toFixed(0)} ms (×${s.ratio.toFixed(3)} lease)`);
-  pool.spawn(); // always three candidates
-  return s;
-}
-
 export function ratios(regent: Stats, etcd: Stats): Ratios {
   const q = (a: number, b: number) => (b > 0 ? round(a / b, 3) : Number.NaN);
   return { median: q(regent.median, etcd.median), p99: q(regent.p99, etcd.p99), max: q(regent.max, etcd.max) };
 }
 
 function handoverOf(rounds: HandoverRound[]): SystemHandover {
-  return { rounds, deposedToElectedMs: summarize(rounds.map((s) => s.deposedToElectedMs)), resignToElectedMs: summarize(rounds.map((s) => s.resignToElectedMs)) };
+  const h: SystemHandover = { rounds, deposedToElectedMs: summarize(rounds.map((s) => s.deposedToElectedMs)), resignToElectedMs: summarize(rounds.map((s) => s.resignToElectedMs)) };
+  const traced = rounds.flatMap((s) => (s.hops ? [s.hops] : []));
+  if (traced.length) h.hops = Object.fromEntries(HOPS.map((k) => [k, summarize(traced.map((x) => x[k]), 3)]));
+  return h;
 }
-function failoverOf(rounds: FailoverRound[], renewMs: number): SystemFailover {
-  return { renewMs, rounds, failoverMs: summarize(rounds.map((s) => s.failoverMs)), ratio: summarize(rounds.map((s) => s.ratio), 4) };
+export function failoverOf(rounds: FailoverRound[], renewMs: number, leaseMs: number): SystemFailover {
+  const f: SystemFailover = { renewMs, rounds, failoverMs: summarize(rounds.map((s) => s.failoverMs)), ratio: summarize(rounds.map((s) => s.ratio), 4) };
+  const traced = rounds.filter((s) => s.waitMs !== undefined);
+  if (traced.length) {
+    f.parts = {
+      observedAfterKillMs: summarize(traced.map((s) => s.observedAfterKillMs!)),
+      waitOverLeaseMs: summarize(traced.map((s) => round(s.waitMs! - leaseMs, 3)), 3),
+      casMs: summarize(traced.map((s) => s.casMs!)),
+    };
+  }
+  return f;
 }
 
 /** Runs the comparison; stops every candidate, the nats-server and etcd, also on error. */
@@ -262,12 +140,12 @@ export async function runCompareBench(opts: CompareOptions = {}): Promise<Compar
     nats = await startNatsServer({ jetstream: true, ...(opts.signal ? { signal: opts.signal } : {}) });
     if (etcdBin) etcd = await startEtcd(etcdBin, opts.signal ? { signal: opts.signal } : {});
     log(`compare: nats-server at ${nats.url}${etcd ? `, etcd at ${etcd.url}` : ""}; ${CANDIDATES} candidate processes per system`);
-    const ctx: Ctx = { nats, etcd, registry, log, signal: opts.signal };
+    const ctx: PoolCtx = { natsUrl: nats.url, ...(etcd ? { etcdUrl: etcd.url } : {}), registry, log, signal: opts.signal };
     const handover: CompareResult["handover"] = [];
     const failover: CompareResult["failover"] = [];
 
     for (const leaseMs of leasesMs) {
-      const pools = systems.map((s) => new Pool(ctx, s, `h${leaseMs}`, leaseMs));
+      const pools = systems.map((s) => new CandidatePool(ctx, s, `h${leaseMs}`, leaseMs, "cmp"));
       const samples = new Map<SystemName, HandoverRound[]>(systems.map((s) => [s, []]));
       try {
         for (let r = 1; r <= handoverWarmup; r++) for (const p of pools) await handoverRound(ctx, p, r, handoverWarmup, "warm-up");
@@ -281,15 +159,15 @@ export async function runCompareBench(opts: CompareOptions = {}): Promise<Compar
     }
 
     for (const [i, leaseMs] of leasesMs.entries()) {
-      const pools = systems.map((s) => new Pool(ctx, s, `c${leaseMs}`, leaseMs));
+      const pools = systems.map((s) => new CandidatePool(ctx, s, `c${leaseMs}`, leaseMs, "cmp"));
       const samples = new Map<SystemName, FailoverRound[]>(systems.map((s) => [s, []]));
       try {
         for (let r = 1; r <= crashRounds[i]!; r++) for (const p of pools) samples.get(p.system)!.push(await crashRound(ctx, p, r, crashRounds[i]!));
       } finally {
         await Promise.all(pools.map((p) => p.stop()));
       }
-      const regent = failoverOf(samples.get("regent")!, pools[0]!.renewMs);
-      const et = samples.has("etcd") ? failoverOf(samples.get("etcd")!, pools[1]!.renewMs) : null;
+      const regent = failoverOf(samples.get("regent")!, pools[0]!.renewMs, leaseMs);
+      const et = samples.has("etcd") ? failoverOf(samples.get("etcd")!, pools[1]!.renewMs, leaseMs) : null;
       failover.push({ leaseMs, regent, etcd: et, ratio: et ? ratios(regent.failoverMs, et.failoverMs) : null });
     }
 
@@ -306,10 +184,4 @@ export async function runCompareBench(opts: CompareOptions = {}): Promise<Compar
     await nats?.stop();
     await etcd?.stop();
   }
-}
-
-/** How long `c` has watched `leader`'s term `token` (since its first `leader-changed` naming it), on the shared monotonic clock. */
-function watchedFor(c: RegentProcess, leader: RegentProcess, token: number | undefined): number {
-  const seen = c.events.find((e) => e.type === "leader-changed" && e.leader === leader.id && e.token === token);
-  return seen ? monotonicNowMs() - seen.t : -1;
 }

@@ -17,11 +17,14 @@ import os from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { AbortedError } from "../src/errors.js";
-import { CandidateProcess, type CandidateEvent, type RegentProcess } from "../src/launcher/candidates.js";
-import { findNatsServer, sleep, startNatsServer, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
-import { monotonicNowMs } from "../src/util/clock.js";
+import type { RegentProcess } from "../src/launcher/candidates.js";
+import { findNatsServer, startNatsServer, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
+import { failoverOf } from "./compare.js";
+import { CANDIDATES, CandidatePool, crashRound, handoverRound, type FailoverRound, type HandoverRound, type PoolCtx } from "./pool.js";
 import { formatStatsTable, round, summarize, type Stats, type StatsRow } from "./stats.js";
+
+export { describe, firstElected, until } from "./pool.js";
+export type { FailoverRound, HandoverRound };
 
 export interface ElectionBenchOptions {
   /** Handover rounds (default 30; 2 in quick mode). */
@@ -41,9 +44,6 @@ export interface ElectionBenchOptions {
   log?: (line: string) => void;
 }
 
-export type HandoverRound = { round: number; from: string; to: string; token: number; deposedToElectedMs: number; resignToElectedMs: number };
-/** `lastRenewAgoMs`: how long before the kill the leader's last renewal was acknowledged; failover ≈ lease − that. */
-export type FailoverRound = { round: number; killed: string; successor: string; token: number; failoverMs: number; ratio: number; lastRenewAgoMs: number };
 export type MachineInfo = ReturnType<typeof machineInfo>;
 export interface ElectionBenchResult {
   benchmark: "election";
@@ -53,11 +53,10 @@ export interface ElectionBenchResult {
   machine: MachineInfo;
   settings: { quick: boolean; candidates: number; handoverRounds: number; leasesMs: number[]; crashRounds: number[] };
   handover: { leaseMs: number; rounds: HandoverRound[]; deposedToElectedMs: Stats; resignToElectedMs: Stats };
-  failover: { leaseMs: number; renewMs: number; rounds: FailoverRound[]; failoverMs: Stats; ratio: Stats }[];
+  failover: ({ leaseMs: number } & ReturnType<typeof failoverOf>)[];
   outFile: string | null;
 }
 
-const CANDIDATES = 3;
 const RESULTS_DIR = fileURLToPath(new URL("./results/", import.meta.url));
 
 /** 20 rounds at 2 s, 5 at 10 s: about 40 s of lease per lease length, 5–20 rounds. */
@@ -87,148 +86,13 @@ export function machineInfo() {
   };
 }
 
-// ---- waiting on candidate events ---------------------------------------------
+// ---- the two experiments (the pool and rounds are bench/pool.ts, shared with bench/compare.ts) ----
 
-/** Last events (and stderr of the dead) of each candidate, for error messages. */
-export function describe(cands: readonly RegentProcess[]): string {
-  const ev = (e: CandidateEvent) => `${e.type}${e.leader !== undefined ? `:${e.leader}` : ""}${e.token != null ? `#${e.token}` : ""}`;
-  const state = (c: RegentProcess) => (c.running ? "running" : `exited ${c.proc.exitCode ?? c.proc.signalCode}\n    stderr: ${c.stderr.slice(-600).trim()}\n   `);
-  const line = (c: RegentProcess) => `  ${c.id} [${state(c)}] ${c.events.slice(-6).map(ev).join(" ")}`;
-  return cands.map(line).join("\n");
-}
-
-/**
- * Resolves with `probe()`'s first defined value, re-probing whenever one of
- * `cands` prints or exits. Unlike `waitUntil`, it honours an AbortSignal (so
- * SIGINT tears down promptly) and leaves no timer behind. A throwing probe
- * rejects at once: a candidate that died unexpectedly should not cost a timeout.
- */
-export function until<T>(cands: readonly RegentProcess[], probe: () => T | undefined, timeoutMs: number, what: string, signal?: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const offs: (() => unknown)[] = [];
-    const finish = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      offs.forEach((off) => off());
-      signal?.removeEventListener("abort", onAbort);
-      fn();
-    };
-    const onAbort = () => finish(() => reject(new AbortedError(`${what}: aborted`, { cause: signal?.reason })));
-    const check = () => {
-      let v: T | undefined;
-      try {
-        v = probe();
-      } catch (err) {
-        return finish(() => reject(err));
-      }
-      if (v !== undefined) finish(() => resolve(v));
-    };
-    const timer = setTimeout(() => finish(() => reject(new Error(`${what}: not reached within ${timeoutMs} ms\n${describe(cands)}`))), timeoutMs);
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    for (const c of cands) offs.push(c.onChange(check));
-    check();
-  });
-}
-
-/** The candidates of one election (one key, one lease length); replacements get fresh ids. */
-class Pool {
-  readonly all: CandidateProcess[] = [];
-  /** Killed on purpose: their exit is not an error. */
-  readonly killed = new Set<CandidateProcess>();
-  private n = 0;
-  // Explicit renew interval (today's default, lease/3), so the recorded figure is the one that ran.
-  readonly renewMs: number;
-  constructor(private readonly ctx: Ctx, readonly name: string, readonly leaseMs: number) {
-    this.renewMs = Math.floor(leaseMs / 3);
-    for (let i = 0; i < CANDIDATES; i++) this.spawn();
-  }
-
-  spawn(): CandidateProcess {
-    const { leaseMs, renewMs } = this;
-    const c = new CandidateProcess({ id: `${this.name}-${++this.n}`, servers: [this.ctx.server.url], key: `bench.${this.name}`, bucket: "bench", leaseMs, renewMs });
-    this.all.push(c);
-    this.ctx.registry.add(c);
-    return c;
-  }
-
-  get live(): CandidateProcess[] {
-    return this.all.filter((c) => !this.killed.has(c));
-  }
-
-  assertAlive(): void {
-    const dead = this.live.filter((c) => !c.running);
-    if (dead.length) throw new Error(`candidate exited unexpectedly:\n${describe(dead)}`);
-  }
-
-  /**
-   * The single leader, once every follower's latest `leader-changed` names it
-   * with its current token (so each has watched this term and will race for
-   * the next), and once it has renewed `renewals` times in this term.
-   */
-  steadyLeader(renewals: number): CandidateProcess | undefined {
-    this.assertAlive();
-    const leaders = this.live.filter((c) => c.leading);
-    if (leaders.length !== 1) return undefined;
-    const l = leaders[0]!;
-    const token = l.token;
-    const sees = (c: CandidateProcess) => {
-      const v = c.events.findLast((e) => e.type === "leader-changed");
-      return v?.leader === l.id && v.token === token;
-    };
-    if (!this.live.every((c) => c === l || sees(c))) return undefined;
-    // A follower takes a release in milliseconds once it trusts the term: it
-    // saw it start, or has watched it for a full lease (docs/safety.md, R9).
-    // Followers that lost the race into it trust it only after the lease, so
-    // measure handovers of terms some follower trusts, as in steady state.
-    if (!this.live.some((c) => c !== l && watchedFor(c, l, token) >= this.leaseMs + 100)) return undefined;
-    const term = l.events.slice(l.events.findLastIndex((e) => e.type === "elected"));
-    return term.filter((e) => e.type === "renewed" && e.token === token).length >= renewals ? l : undefined;
-  }
-
-  stop = () => Promise.all(this.all.map((c) => c.stop()));
-}
-
-/** Earliest `elected` among `cands` after the event index recorded in `from`. */
-export function firstElected<C extends RegentProcess>(cands: readonly C[], from: Map<C, number>): { c: C; e: CandidateEvent } | undefined {
-  let best: { c: C; e: CandidateEvent } | undefined;
-  for (const c of cands) {
-    const e = c.events.slice(from.get(c) ?? 0).find((x) => x.type === "elected");
-    if (e && (!best || e.t < best.e.t)) best = { c, e };
-  }
-  return best;
-}
-
-// ---- the two experiments -----------------------------------------------------
-
-/** `registry`: every candidate ever spawned, so the final teardown misses none. */
-type Ctx = { server: NatsServerHandle; registry: Set<CandidateProcess>; log: (line: string) => void; signal: AbortSignal | undefined };
-
-async function handoverPhase(ctx: Ctx, leaseMs: number, rounds: number): Promise<ElectionBenchResult["handover"]> {
-  const pool = new Pool(ctx, "handover", leaseMs);
+async function handoverPhase(ctx: PoolCtx, leaseMs: number, rounds: number): Promise<ElectionBenchResult["handover"]> {
+  const pool = new CandidatePool(ctx, "regent", "handover", leaseMs);
   const samples: HandoverRound[] = [];
   try {
-    for (let r = 1; r <= rounds; r++) {
-      const leader = await until(pool.live, () => pool.steadyLeader(0), 30_000 + 3 * leaseMs, `handover ${r}: a leader all see`, ctx.signal);
-      const others = pool.live.filter((c) => c !== leader);
-      const from = new Map(pool.live.map((c) => [c, c.events.length] as const));
-      const sentAt = monotonicNowMs();
-      leader.send("resign");
-      // A failed release would leave successors waiting out the lease: give that room so it shows up as a slow sample, not a crash.
-      const done = () => {
-        pool.assertAlive();
-        const [d, s] = [leader.events.slice(from.get(leader)).find((e) => e.type === "deposed"), firstElected(others, from)];
-        return d && s ? ([d, s] as const) : undefined;
-      };
-      const [dep, succ] = await until(pool.live, done, 3 * leaseMs + 10_000, `handover ${r}: successor of ${leader.id}`, ctx.signal);
-      if (dep.reason !== "resigned") throw new Error(`handover ${r}: ${leader.id} deposed for "${dep.reason}", expected "resigned"`);
-      const [deposedToElectedMs, resignToElectedMs] = [round(succ.e.t - dep.t), round(succ.e.t - sentAt)];
-      const s: HandoverRound = { round: r, from: leader.id, to: succ.c.id, token: succ.e.token!, deposedToElectedMs, resignToElectedMs };
-      samples.push(s);
-      ctx.log(`handover ${r}/${rounds}: ${s.from} → ${s.to} in ${s.deposedToElectedMs.toFixed(1)} ms (${s.resignToElectedMs.toFixed(1)} ms from resign)`);
-    }
+    for (let r = 1; r <= rounds; r++) samples.push(await handoverRound(ctx, pool, r, rounds));
   } finally {
     await pool.stop();
   }
@@ -236,39 +100,15 @@ async function handoverPhase(ctx: Ctx, leaseMs: number, rounds: number): Promise
   return { leaseMs, rounds: samples, deposedToElectedMs, resignToElectedMs: summarize(samples.map((s) => s.resignToElectedMs)) };
 }
 
-async function crashPhase(ctx: Ctx, leaseMs: number, rounds: number): Promise<ElectionBenchResult["failover"][number]> {
-  const pool = new Pool(ctx, `crash-${leaseMs}`, leaseMs);
+async function crashPhase(ctx: PoolCtx, leaseMs: number, rounds: number): Promise<ElectionBenchResult["failover"][number]> {
+  const pool = new CandidatePool(ctx, "regent", `crash-${leaseMs}`, leaseMs);
   const samples: FailoverRound[] = [];
   try {
-    for (let r = 1; r <= rounds; r++) {
-      // Steady state: a replacement that has not yet seen the leader, or a
-      // leader that never renewed, would measure start-up, not failover.
-      const steady = () => until(pool.live, () => pool.steadyLeader(2), 30_000 + 5 * leaseMs, `crash ${leaseMs}/${r}: steady leader`, ctx.signal);
-      await steady();
-      // Then kill at a uniformly random phase of the renew cycle: real crashes
-      // are not aligned with renewals, and killing right after the renewal we
-      // just waited for would always measure the worst case, a full lease.
-      await sleep(Math.random() * pool.renewMs, ctx.signal);
-      const leader = await steady(); // normally at once; re-checks nothing changed during the pause
-      const survivors = pool.live.filter((c) => c !== leader);
-      const from = new Map(survivors.map((c) => [c, c.events.length] as const));
-      const lastRenew = leader.events.findLast((e) => e.type === "renewed")!.t;
-      pool.killed.add(leader);
-      const killedAt = await leader.signal("SIGKILL");
-      const what = `crash ${leaseMs}/${r}: successor of ${leader.id}`;
-      const succ = await until(survivors, () => (pool.assertAlive(), firstElected(survivors, from)), 3 * leaseMs + 10_000, what, ctx.signal);
-      const failoverMs = succ.e.t - killedAt;
-      const [ratio, lastRenewAgoMs] = [round(failoverMs / leaseMs, 4), round(killedAt - lastRenew)];
-      const s: FailoverRound = { round: r, killed: leader.id, successor: succ.c.id, token: succ.e.token!, failoverMs: round(failoverMs), ratio, lastRenewAgoMs };
-      samples.push(s);
-      ctx.log(`crash ${leaseMs} ms ${r}/${rounds}: ${s.killed} killed → ${s.successor} in ${s.failoverMs.toFixed(0)} ms (×${s.ratio.toFixed(3)} lease)`);
-      pool.spawn(); // always three candidates
-    }
+    for (let r = 1; r <= rounds; r++) samples.push(await crashRound(ctx, pool, r, rounds));
   } finally {
     await pool.stop();
   }
-  const failoverMs = summarize(samples.map((s) => s.failoverMs));
-  return { leaseMs, renewMs: pool.renewMs, rounds: samples, failoverMs, ratio: summarize(samples.map((s) => s.ratio), 4) };
+  return { leaseMs, ...failoverOf(samples, pool.renewMs, leaseMs) };
 }
 
 // ---- entry points --------------------------------------------------------------
@@ -291,12 +131,12 @@ export async function runElectionBench(opts: ElectionBenchOptions = {}): Promise
   const date = new Date(started).toISOString();
   const machine = machineInfo();
 
-  const registry = new Set<CandidateProcess>();
+  const registry = new Set<RegentProcess>();
   let server: NatsServerHandle | undefined;
   try {
     server = await startNatsServer({ jetstream: true, ...(opts.signal ? { signal: opts.signal } : {}) });
     log(`nats-server ${machine.natsServer} at ${server.url}; ${CANDIDATES} candidates per run`);
-    const ctx: Ctx = { server, registry, log, signal: opts.signal };
+    const ctx: PoolCtx = { natsUrl: server.url, registry, log, signal: opts.signal };
     const handover = await handoverPhase(ctx, leasesMs[0]!, handoverRounds);
     const failover: ElectionBenchResult["failover"] = [];
     for (const [i, l] of leasesMs.entries()) failover.push(await crashPhase(ctx, l, crashRounds[i]!));
@@ -404,9 +244,3 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
-
-/** How long `c` has watched `leader`'s term `token` (since its first `leader-changed` naming it), on the shared monotonic clock. */
-function watchedFor(c: CandidateProcess, leader: CandidateProcess, token: number | undefined): number {
-  const seen = c.events.find((e) => e.type === "leader-changed" && e.leader === leader.id && e.token === token);
-  return seen ? monotonicNowMs() - seen.t : -1;
-}

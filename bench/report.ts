@@ -93,6 +93,7 @@ function compareSection(e: Envelope<CompareResult> | undefined): string[] {
     out.push(line("regent", h.regent, h.ratio));
     if (h.etcd) out.push(line("etcd", h.etcd, null));
   }
+  out.push(...hopTable(c));
   out.push(
     "",
     "**Crash failover** (steady leader SIGKILLed at a random point of its renew interval → successor `elected`):",
@@ -106,7 +107,62 @@ function compareSection(e: Envelope<CompareResult> | undefined): string[] {
     out.push(line("regent", f.regent, f.ratio));
     if (f.etcd) out.push(line("etcd", f.etcd, null));
   }
+  out.push(...failoverParts(c));
   out.push("", `Reproduce: ${rerun("compare")}.`, "", ...compareVerdicts(c));
+  return out;
+}
+
+const HOP_LABELS: Record<string, string> = {
+  stdin: "`resign` written → read by the leader (stdin pipe; bench only)",
+  deposed: "→ `deposed` emitted (machine transition)",
+  releaseSend: "→ release write sent",
+  watchDelivery: "→ release delivered to the successor's watch (R1: a stream-config read, then the write; the server stores, pushes)",
+  casSend: "→ successor's CAS sent (machine transition)",
+  casAck: "→ CAS acknowledged (R1: a stream-config read, then the write: two round trips)",
+  electedEmit: "→ `elected` printed",
+  releaseAck: "(beside the chain: the resigner's release round trip)",
+};
+
+/** Per-hop medians and p99 of regent's handover, from `regent elect --trace-handover` hop lines. */
+function hopTable(c: CompareResult): string[] {
+  const traced = c.handover.filter((h) => h.regent.hops);
+  if (!traced.length) return [];
+  const out = [
+    "",
+    "regent's handover hop by hop (`regent elect --trace-handover`: stamps on the shared monotonic clock, printed 20 ms later, off the path), median / p99 ms:",
+    "",
+    row(["hop", ...traced.map((h) => `${h.leaseMs / 1000} s`)]),
+    sep(1 + traced.length),
+  ];
+  for (const [k, label] of Object.entries(HOP_LABELS)) {
+    out.push(row([label, ...traced.map((h) => (h.regent.hops![k] ? `${f2(h.regent.hops![k]!.median)} / ${f2(h.regent.hops![k]!.p99)}` : "–"))]));
+  }
+  return out;
+}
+
+/**
+ * Where a crash failover's time goes (docs/safety.md, "Crash failover time"):
+ * failover = (observation of the last record − kill) + (wait: a full lease +
+ * timer lateness) + (CAS → elected). Only the first part is negative, so
+ * failover/lease exceeds 1 whenever a kill lands within the other two parts
+ * of a renewal's delivery.
+ */
+function failoverParts(c: CompareResult): string[] {
+  const traced = c.failover.filter((f) => f.regent.parts);
+  if (!traced.length) return [];
+  const out = [
+    "",
+    "regent's crash failover in parts (docs/safety.md, \"Crash failover time\"): failover = (successor observed the last record − kill) + lease + (wait − lease: timer lateness) + (takeover CAS → `elected`); min / median / max ms:",
+    "",
+    row(["lease", "observed − kill", "wait − lease", "CAS → elected", "failover/lease max", "bound: 1 + (max observed − kill, if > 0, + max lateness + max CAS) / lease"]),
+    sep(6),
+  ];
+  for (const f of traced) {
+    const p = f.regent.parts!;
+    const mmm = (s: Stats, d = f1) => `${d(s.min)} / ${d(s.median)} / ${d(s.max)}`;
+    const bound = 1 + (Math.max(0, p.observedAfterKillMs.max) + p.waitOverLeaseMs.max + p.casMs.max) / f.leaseMs;
+    out.push(row([`${f.leaseMs / 1000} s`, mmm(p.observedAfterKillMs, f0), mmm(p.waitOverLeaseMs, f2), mmm(p.casMs), f3(f.regent.ratio.max), f3(bound)]));
+  }
   return out;
 }
 
@@ -267,16 +323,23 @@ function scaleSection(e: Envelope<ScaleResult> | undefined): string[] {
 function idleSection(e: Envelope<IdleResult> | undefined): string[] {
   if (!e) return ["Not run yet: " + rerun("idle") + "."];
   const r = e.result;
-  return [
-    `One \`regent elect\` process holding one lease (${r.settings.leaseMs / 1000} s, renew ${r.settings.renewMs} ms) on a local nats-server, idle for ${f0(r.settings.windowMs / 1000)} s.`,
+  const how = r.compiled === undefined ? "node + tsx" : r.compiled ? "compiled dist/" : "node + tsx: dist/ was stale";
+  const out = [
+    `One \`regent elect\` process holding one lease (${r.settings.leaseMs / 1000} s, renew ${r.settings.renewMs} ms) on a local nats-server, idle for ${f0(r.settings.windowMs / 1000)} s` +
+      (r.node ? `; then the ${r.node.processes} \`regent node\` processes of the light supercluster (shipped regions/), settled, over the same window` : "") +
+      `. Target (issue 16): ≤ 50 MB RSS per process, no child process.`,
     "",
     row(["process", "CPU ms per s", "CPU (cores)", "RSS MiB", "notes"]),
     sep(5),
-    row(["regent elect (node + tsx)", f2(r.regent.cpuMsPerSec), r.regent.cpuCores.toFixed(4), `${f1(r.regent.rssMiBEnd)} (max ${f1(r.regent.rssMiBMax)})`, `${r.renewalsInWindow} renewals in the window; ${r.regent.childProcesses} child process(es)`]),
-    row(["nats-server", f2(r.nats.cpuCores * 1000), r.nats.cpuCores.toFixed(4), f1(r.nats.rssMiBEnd), "one R1 bucket"]),
-    "",
-    `Reproduce: ${rerun("idle")}.`,
+    row([`regent elect (${how})`, f2(r.regent.cpuMsPerSec), r.regent.cpuCores.toFixed(4), `${f1(r.regent.rssMiBEnd)} (max ${f1(r.regent.rssMiBMax)})`, `${r.renewalsInWindow} renewals in the window; ${r.regent.childProcesses} child process(es)`]),
   ];
+  if (r.node) {
+    const n = r.node;
+    out.push(row([`regent node ×${n.processes} (${how})`, `${f2(n.cpuMsPerSec.median)} (max ${f2(n.cpuMsPerSec.max)})`, "", `median ${f1(n.rssMiBEnd.median)}, max ${f1(n.rssMiBMax)}`, `${n.childProcesses} child process(es)`]));
+  }
+  if (r.bareNodeRssMiB !== undefined) out.push(row(["bare `node` (a timer, nothing imported)", "", "", f1(r.bareNodeRssMiB), "Node's own floor"]));
+  out.push(row(["nats-server", f2(r.nats.cpuCores * 1000), r.nats.cpuCores.toFixed(4), f1(r.nats.rssMiBEnd), "one R1 bucket"]), "", `Reproduce: ${rerun("idle")}.`);
+  return out;
 }
 
 /** The generated section, markers included. */

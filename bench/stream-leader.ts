@@ -13,7 +13,7 @@ import { CandidateProcess } from "../src/launcher/candidates.js";
 import { serverIndex, sleep, startNatsCluster, waitForStreamLeader, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
 import { monotonicNowMs } from "../src/util/clock.js";
 import { resolveTiming } from "../src/election/timing.js";
-import { until } from "./election.js";
+import { until } from "./pool.js";
 import { round, summarize, type Stats } from "./stats.js";
 
 export interface StreamLeaderOptions {

@@ -17,6 +17,7 @@ import { monotonicNowMs } from "../util/clock.js";
 import { authOf, onShutdown, serverList } from "./common.js";
 import { connectNats } from "../util/nats-connect.js";
 import type { NatsAuth } from "../util/nats-auth.js";
+import type { HopTrace } from "./trace-store.js";
 
 export interface ElectOptions extends NatsAuth {
   servers?: string;
@@ -34,6 +35,8 @@ export interface ElectOptions extends NatsAuth {
   actLog?: string;
   actEvery?: number;
   logLevel?: string;
+  /** Print `hop` lines (store writes, reads and watch deliveries, stamped): see trace-store.ts. */
+  traceHandover?: boolean;
 }
 
 export async function runElect(opts: ElectOptions): Promise<void> {
@@ -43,8 +46,13 @@ export async function runElect(opts: ElectOptions): Promise<void> {
   const store = await NatsLeaseStore.openRetrying(nc, { bucket: opts.bucket, replicas: opts.replicas ?? 1 }, (err, attempt) =>
     (attempt === 1 ? log.warn : log.debug).call(log, { bucket: opts.bucket, attempt, err: err.message }, "bucket not available yet; retrying"),
   );
+  const trace: HopTrace | null = opts.traceHandover
+    ? new (await import("./trace-store.js")).HopTrace((hops) => {
+        for (const h of hops) process.stdout.write(JSON.stringify({ type: "hop", ...h, id: election.id }) + "\n");
+      })
+    : null;
   const election = startElection({
-    store,
+    store: trace ? trace.wrap(store) : store,
     key: opts.key,
     logger: log,
     ...(opts.id ? { id: opts.id } : {}),
@@ -88,6 +96,7 @@ export async function runElect(opts: ElectOptions): Promise<void> {
 
   const shutdown = async () => {
     await election.stop({ signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+    trace?.drain();
     print({ type: "stopped" });
     recorder?.close();
     await nc.close().catch(() => undefined);
@@ -95,7 +104,10 @@ export async function runElect(opts: ElectOptions): Promise<void> {
   onShutdown(shutdown);
   createInterface({ input: process.stdin }).on("line", (line) => {
     const cmd = line.trim();
-    if (cmd === "resign") void election.resign().catch(() => undefined);
+    if (cmd === "resign") {
+      trace?.stamp({ hop: "resign-received" });
+      void election.resign().catch(() => undefined);
+    }
     else if (cmd === "stop") void shutdown().finally(() => process.exit(0));
   });
   print({ type: "ready" });

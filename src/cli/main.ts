@@ -63,6 +63,7 @@ program
   .option("--act-log <file>", "while leader, append a line every --act-every ms (guarded work)")
   .option("--act-every <ms>", "period of the guarded work", parseMs)
   .option("--json", "one JSON object per line")
+  .option("--trace-handover", "also print `hop` lines: store writes, reads and watch deliveries, timestamped (benchmarks)")
   .addOption(logLevel("warn"))
   .action(async (o) => {
     // Check timing and key before connecting: without a reachable server the

@@ -13,7 +13,9 @@ import { serveNode } from "../hierarchy/bus.js";
 import { ensureEventsStream, EventPublisher } from "../hierarchy/events-stream.js";
 import { openDeployment, regionalLayout } from "../hierarchy/deployment.js";
 import { createLogger } from "../observability/logger.js";
-import { RegentMetrics, serveMetrics } from "../hierarchy/metrics.js";
+import type { RegentMetrics } from "../hierarchy/metrics.js";
+import type { LeaseStore } from "../lease/store.js";
+import type { Server } from "node:http";
 import { NodeHealth } from "../observability/health.js";
 import { IntervalRecorder } from "../observability/oracle.js";
 import { monotonicNowMs } from "../util/clock.js";
@@ -50,9 +52,18 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
   const ac = new AbortController();
   // Served from the start, so a probe tells "waiting for NATS" or "still
   // opening buckets" (/readyz 503, /healthz 200) from "dead".
-  const metrics = new RegentMetrics();
+  // Metrics only when someone can scrape them: prom-client (with
+  // @opentelemetry/api, ~80 modules), its default collectors and a timing
+  // wrapper around every store are ~10 MB of an idle node's RSS otherwise.
   const health = new NodeHealth();
-  const metricsServer = opts.metricsPort !== undefined ? await serveMetrics(metrics, opts.metricsPort, opts.metricsHost ?? "127.0.0.1", health) : null;
+  let metrics: RegentMetrics | null = null;
+  let metricsServer: Server | null = null;
+  if (opts.metricsPort !== undefined) {
+    const { RegentMetrics, serveMetrics } = await import("../hierarchy/metrics.js");
+    metrics = new RegentMetrics();
+    metricsServer = await serveMetrics(metrics, opts.metricsPort, opts.metricsHost ?? "127.0.0.1", health);
+  }
+  const instrument = (s: LeaseStore): LeaseStore => metrics?.instrumentStore(s) ?? s;
   // Until the node runs, a signal only has to end the waiting; replaced below.
   let shutdown = async () => {
     stopping = true;
@@ -60,7 +71,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     ac.abort();
     metricsServer?.close();
     health.close();
-    metrics.close();
+    metrics?.close();
   };
   onShutdown(() => shutdown());
   // Never exit on our own, not even before the first connection: servers may
@@ -119,9 +130,9 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     region: region.name,
     id,
     // One store, or (full mode) fresh objects of the region's per-server buckets for the regional election alone (Q3).
-    regionalStore: ownQuorum ? () => own.regionalStores().map((s) => metrics.instrumentStore(s)) : metrics.instrumentStore(own.regionalStores()[0]!),
+    regionalStore: ownQuorum ? () => own.regionalStores().map(instrument) : instrument(own.regionalStores()[0]!),
     // Each quorum participant gets store objects of its own (docs/quorum.md, Q3), in topology order.
-    quorumStores: () => own.quorumStores().map((s) => metrics.instrumentStore(s)),
+    quorumStores: () => own.quorumStores().map(instrument),
     regionalTiming: { leaseMs: region.leaseMs, renewMs: region.renewMs },
     globalTiming: topo.global,
     logger: log,
@@ -135,7 +146,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
       publish: (e) => events.publish(e),
     },
   });
-  metrics.instrument(node);
+  metrics?.instrument(node);
   health.setNode(node);
   const unserve = serveNode(
     nc,
@@ -206,7 +217,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     recorder?.close();
     await nc.close().catch(() => undefined);
     health.close();
-    metrics.close();
+    metrics?.close();
   };
   const addr = metricsServer?.address();
   print({ type: "ready", ...(addr && typeof addr === "object" ? { metricsPort: addr.port } : {}) });

@@ -55,11 +55,22 @@ describe("bench/run.ts --quick", () => {
       expect(x.to).not.toBe(x.from);
       expect(x.deposedToElectedMs).toBeGreaterThanOrEqual(0);
       expect(x.deposedToElectedMs).toBeLessThan(2000);
+      // The hop chain (`--trace-handover`) sums to the handover: deposed → … → elected.
+      const hp = x.hops!;
+      const chain = hp.releaseSend + hp.watchDelivery + hp.casSend + hp.casAck + hp.electedEmit;
+      expect(chain).toBeCloseTo(x.deposedToElectedMs, 0);
+      for (const v of Object.values(hp)) expect(v).toBeGreaterThanOrEqual(0);
     }
+    expect(Object.keys(h.regent.hops!)).toEqual(["stdin", "deposed", "releaseSend", "watchDelivery", "casSend", "casAck", "electedEmit", "releaseAck"]);
     const f = c.failover[0]!;
     expectStats(f.regent.failoverMs, 1);
     expect(f.regent.rounds[0]!.failoverMs).toBeGreaterThan(2000 - f.regent.renewMs - 100);
     expect(f.regent.rounds[0]!.failoverMs).toBeLessThan(3 * 2000);
+    // Its parts (docs/safety.md, "Crash failover time"): observed − kill + wait + CAS = failover; the wait is a full lease at least.
+    const fr = f.regent.rounds[0]!;
+    expect(fr.waitMs!).toBeGreaterThanOrEqual(2000 - 1);
+    expect(fr.observedAfterKillMs! + fr.waitMs! + fr.casMs!).toBeCloseTo(fr.failoverMs, 0);
+    expect(f.regent.parts!.waitOverLeaseMs.n).toBe(1);
     if (withEtcd) {
       expect(c.versions.etcd).toMatch(/^\d+\.\d+/);
       expectStats(h.etcd!.deposedToElectedMs, 1);
@@ -114,6 +125,12 @@ describe("bench/run.ts --quick", () => {
     expect(i.regent.cpuCores).toBeGreaterThanOrEqual(0);
     expect(i.regent.cpuCores).toBeLessThan(1);
     expect(i.nats.rssMiBEnd).toBeGreaterThan(1);
+    // `regent node` processes of the light supercluster (1 per region quick); compiled (dist/ fresh), no child process (tsx's esbuild).
+    expect(i.node!.processes).toBe(3);
+    expect(i.node!.rssMiBEnd.median).toBeGreaterThan(10);
+    expect(typeof i.compiled).toBe("boolean");
+    if (i.compiled) expect([i.regent.childProcesses, i.node!.childProcesses]).toEqual([0, 0]);
+    expect(i.bareNodeRssMiB!).toBeGreaterThan(5);
 
     // -- report: renders every section and splices between the markers only
     const section = renderSection(r);
