@@ -236,10 +236,10 @@ export class NetnsFabric implements Fabric {
     return views.every((l) => l !== undefined && l === views[0]);
   }
 
-  urls(region: string): string[] {
+  allUrls(region: string): string[] {
     return this.members.filter((m) => m.cluster === region).map((m) => m.url);
   }
-  anyUrls(): string[] {
+  get urls(): string[] {
     return this.members.map((m) => m.url);
   }
   servers(): FabricServer[] {

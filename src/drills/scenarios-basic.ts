@@ -16,9 +16,9 @@ async function killLeader(ctx: DrillContext): Promise<ScenarioOutcome> {
   const lease = tier === "global" ? dep.topology.global.leaseMs : dep.topology.regions.find((r) => r.name === target.region)!.leaseMs;
   const failures: string[] = [];
   const at = mark(ctx, `SIGKILL ${tier} leader ${target.id}`, "fault");
-  await target.proc.signal("SIGKILL");
+  await target.signal("SIGKILL");
   const inTier = (n: { region: string }) => tier === "global" || n.region === target.region;
-  await attempt(failures, dep.until(() => dep.running().some((n) => n !== target && inTier(n) && n.leading(tier)), 30_000, `a new ${tier} leader`));
+  await attempt(failures, dep.until(() => dep.running().some((n) => n !== target && inTier(n) && n.leadingIn(tier)), 30_000, `a new ${tier} leader`));
   const next = firstEvent(dep, at, (e, n) => e.type === "elected" && e.tier === tier && n !== target && inTier(n));
   if (next) mark(ctx, `${next.node.id} elected ${tier} leader`, "recovered", next.t);
   // The killed node's scope (when it held one) moves to its region's new leader.
@@ -47,21 +47,21 @@ async function pauseLeader(ctx: DrillContext): Promise<ScenarioOutcome> {
   const region = pickRegion(ctx);
   const target = tier === "global" ? dep.globalLeader()! : dep.regionalLeader(region)!;
   const lease = tier === "global" ? dep.topology.global.leaseMs : dep.topology.regions.find((r) => r.name === target.region)!.leaseMs;
-  const token = target.proc.tokenIn(tier);
+  const token = target.tokenIn(tier);
   const failures: string[] = [];
   const from = target.events.length;
   const at = mark(ctx, `SIGSTOP ${tier} leader ${target.id}`, "fault");
-  await target.proc.signal("SIGSTOP");
+  await target.signal("SIGSTOP");
   const inTier = (n: { region: string }) => tier === "global" || n.region === target.region;
-  const elected = dep.until(() => dep.running().some((n) => n !== target && inTier(n) && n.leading(tier)), 30_000, `a new ${tier} leader`);
+  const elected = dep.until(() => dep.running().some((n) => n !== target && inTier(n) && n.leadingIn(tier)), 30_000, `a new ${tier} leader`);
   await attempt(failures, elected);
   const next = firstEvent(dep, at, (e, n) => e.type === "elected" && e.tier === tier && n !== target && inTier(n));
   if (next) mark(ctx, `${next.node.id} elected ${tier} leader`, "recovered", next.t);
   const resumeAt = at + lease + 1_000;
   await sleep(Math.max(0, resumeAt - monotonicNowMs()), ctx.signal);
   const resumedAt = mark(ctx, `SIGCONT ${target.id} (paused ${Math.round(monotonicNowMs() - at)} ms)`, "heal");
-  await target.proc.signal("SIGCONT");
-  const deposed = await target.proc
+  await target.signal("SIGCONT");
+  const deposed = await target
     .waitForEvent((e) => e.type === "deposed" && e.tier === tier && e.token === token, { from, timeoutMs: 10_000 })
     .catch((err: Error) => {
       failures.push(`${target.id} did not report deposed after SIGCONT: ${err.message.slice(0, 200)}`);
@@ -130,7 +130,7 @@ async function natsServerLoss(ctx: DrillContext): Promise<ScenarioOutcome> {
   const survivors = dep.running().filter((n) => n.region !== region);
   const marks = new Map(survivors.map((n) => [n, n.events.length] as const));
   const at = mark(ctx, `SIGKILL nats-server ${victim} (region ${region}: its regional bucket and its quorum store)`, "fault");
-  await dep.fabric.signal(victim, "SIGKILL");
+  await dep.servers.signal(victim, "SIGKILL");
   const held = await scopeMoved(ctx, region, at, 60_000, failures);
   // Two scope leases more: a lapse elsewhere that the loss caused shows by then.
   await sleep(2 * dep.topology.scopes.leaseMs, ctx.signal);
