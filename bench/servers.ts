@@ -27,7 +27,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "../src/util/nats-connect.js";
-import { serverName } from "../src/hierarchy/deployment.js";
+import { serverName } from "../src/hierarchy/store-layout.js";
 import { waitUntil, type RegentProcess } from "../src/launcher/candidates.js";
 import { sleep } from "../src/launcher/nats-launcher.js";
 import { monotonicNowMs } from "../src/util/clock.js";

@@ -23,7 +23,7 @@
 import { existsSync } from "node:fs";
 import { connectNats } from "../util/nats-connect.js";
 import type { MoveReply } from "../hierarchy/bus.js";
-import { quorumBucket, quorumPlacement } from "../hierarchy/deployment.js";
+import { quorumBucket, quorumPlacement } from "../hierarchy/store-layout.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
 import { waitFor } from "../launcher/ports.js";
 import { packPlain, unpackPlain } from "../wire/msgpack.js";

@@ -14,8 +14,8 @@ import { packPlain, unpackPlain } from "../wire/msgpack.js";
 import { scopeKey, scopeViewOf } from "../scopes/record.js";
 import { GLOBAL_KEY, REGIONAL_KEY, type RegentNode } from "./node.js";
 
-/** The stores of a whole deployment, as seen from one connection (`openDeployment`). */
-export interface DeploymentStores {
+/** The stores of a whole deployment, as seen from one connection (`openStoreLayout`). */
+export interface LayoutStores {
   cluster: string;
   /**
    * Every region's regional stores, for reads (status, the scope authority's

@@ -16,7 +16,7 @@
  * "Permissions Violation" in any server log): see docs/security.md.
  */
 import { GLOBAL_KEY, REGIONAL_KEY } from "../hierarchy/node.js";
-import { quorumBucket, regionalBuckets, regionalLayout, type DeploymentMode } from "../hierarchy/deployment.js";
+import { quorumBucket, regionalBuckets, regionalLayout, type ServerMode } from "../hierarchy/store-layout.js";
 import { regionEventsStreamName } from "../hierarchy/events-stream.js";
 import { SCOPE_FILTER } from "../scopes/record.js";
 import { subjects } from "../wire/subjects.js";
@@ -64,7 +64,7 @@ export function identitiesOf(topology: Topology): Identity[] {
  * each region's quorum bucket (global and scope leases) and each region's
  * events stream. What nodes write, what they may create, what anyone may read.
  */
-export function bucketsOf(topology: Topology, mode: DeploymentMode = "light") {
+export function bucketsOf(topology: Topology, mode: ServerMode = "light") {
   const kvStream = (bucket: string) => `KV_${bucket}`;
   const regions = topology.regions.map((r) => r.name);
   const regional = new Map(topology.regions.map((r) => [r.name, regionalBuckets(r.name, regionalLayout(r, mode).stores)]));
@@ -106,7 +106,7 @@ function readApi(stream: string): string[] {
  * (which would let a client forge another client's replies, PubAcks
  * included): nodes answer requests through `allow_responses` only.
  */
-export function permissionsOf(topology: Topology, id: Identity, mode: DeploymentMode = "light"): Permissions {
+export function permissionsOf(topology: Topology, id: Identity, mode: ServerMode = "light"): Permissions {
   const s = subjects(topology.cluster);
   const b = bucketsOf(topology, mode);
   const everyStream = [...b.leaseStreams, ...b.eventStreams];
@@ -205,7 +205,7 @@ export interface ServerAccessConf {
  * and gateways require the server certificate (`verify_and_map` to
  * {@link SERVER_CERT_SUBJECT}); client connections require TLS.
  */
-export function serverAccessConf(topology: Topology, r: AccessRendering, mode: DeploymentMode = "light"): ServerAccessConf {
+export function serverAccessConf(topology: Topology, r: AccessRendering, mode: ServerMode = "light"): ServerAccessConf {
   const q = JSON.stringify; // nats conf accepts JSON
   const ids = identitiesOf(topology);
   checkIdentities(ids);

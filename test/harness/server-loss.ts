@@ -8,7 +8,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { CandidateEvent, RegentProcess } from "../../src/launcher/candidates.js";
 import { getJson } from "../../src/launcher/ports.js";
-import { quorumBucket, regionServerBucket, serverName } from "../../src/hierarchy/deployment.js";
+import { quorumBucket, regionServerBucket, serverName } from "../../src/hierarchy/store-layout.js";
 import { GLOBAL_KEY, REGIONAL_KEY } from "../../src/hierarchy/node.js";
 import { NatsLeaseStore } from "../../src/lease/nats-store.js";
 import { viewOf } from "../../src/lease/record.js";

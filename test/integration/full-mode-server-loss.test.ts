@@ -20,7 +20,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectNats } from "../../src/util/nats-connect.js";
 import { waitUntil, type RegentProcess } from "../../src/launcher/candidates.js";
-import { serverName } from "../../src/hierarchy/deployment.js";
+import { serverName } from "../../src/hierarchy/store-layout.js";
 import { monotonicNowMs } from "../../src/util/clock.js";
 import { startTestHarness, testRegions, type TestHarness } from "../harness/harness.js";
 import { currentRoles, hostedBy, nodeConnections, RecordReader, roleChanges, until, validity } from "../harness/server-loss.js";
