@@ -2,6 +2,7 @@
  * What a scenario gets to work with, and small helpers shared by them.
  */
 import { monotonicNowMs } from "../util/clock.js";
+import { sleep as timersSleep } from "../util/timers.js";
 import { firstEvent } from "./analysis.js";
 import type { HarnessNode } from "../launcher/harness-node.js";
 import type { DrillHarness } from "./fabric.js";
@@ -29,19 +30,11 @@ export function mark(ctx: DrillContext, label: string, kind: TimelineMark["kind"
   return t;
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new Error("drill interrupted"));
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new Error("drill interrupted"));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
+/** The one `sleep` (util/timers.ts), rejecting when the drill is interrupted so a scenario stops where it is. */
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) throw new Error("drill interrupted");
+  await timersSleep(ms, signal);
+  if (signal?.aborted) throw new Error("drill interrupted");
 }
 
 /** The region to hit: `--region`, else the first region (by name) whose leader is not the global leader. */

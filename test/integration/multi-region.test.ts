@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectNats } from "../../src/util/nats-connect.js";
 import { requestState } from "../../src/wire/requests.js";
 import { waitUntil } from "../../src/launcher/candidates.js";
+import { waitFor } from "../../src/launcher/ports.js";
 import { decodeEvent, type LeaderEvent } from "../../src/wire/events.js";
 import { subjects } from "../../src/wire/subjects.js";
 import { readEventsStream } from "../../src/hierarchy/events-stream.js";
@@ -101,11 +102,13 @@ describe("multi-region two-tier election", () => {
       return printed.filter((p) => !got.has(p));
     };
     // Publishing is asynchronous (acked, retried); synchronise on the stream catching up.
-    for (let i = 0; i < 50; i++) {
-      stream = await readEventsStream(nc, dep.topology.cluster);
-      if (has().length === 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      async () => {
+        stream = await readEventsStream(nc, dep.topology.cluster);
+        return has().length === 0;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: "the events stream to carry every printed election" },
+    ).catch(() => undefined);
     expect(has()).toEqual([]);
     // Per region and for the global tier, elected tokens are strictly increasing in stream order.
     const streams = new Map<string, number[]>();
