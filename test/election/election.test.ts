@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { AbortedError, StoreUnavailableError } from "../../src/errors.js";
 import { encodeRecord, viewOf } from "../../src/lease/record.js";
-import { Sim } from "./sim.js";
+import { Sim } from "../../src/sim/election-sim.js";
 
 // Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
 let sim: Sim;

@@ -11,7 +11,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { commitOf, encodeRecord, viewOf } from "../../src/lease/record.js";
-import { Sim } from "./sim.js";
+import { Sim } from "../../src/sim/election-sim.js";
 
 // Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
 const KEY = "test.leader";

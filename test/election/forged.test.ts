@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { commitOf, encodeRecord, viewOf, type LeaseRecord } from "../../src/lease/record.js";
-import { Sim, type SimParticipant } from "./sim.js";
+import { Sim, type SimParticipant } from "../../src/sim/election-sim.js";
 
 // Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
 const KEY = "test.leader";

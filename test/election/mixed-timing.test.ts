@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { pack } from "msgpackr";
 import { encodeRecord } from "../../src/lease/record.js";
-import { Sim } from "./sim.js";
+import { Sim } from "../../src/sim/election-sim.js";
 
 let sim: Sim;
 afterEach(async () => {

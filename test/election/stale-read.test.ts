@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ConflictError } from "../../src/errors.js";
 import { encodeRecord, type LeaseRecord } from "../../src/lease/record.js";
 import type { StoreEntry } from "../../src/lease/store.js";
-import { Sim } from "./sim.js";
+import { Sim } from "../../src/sim/election-sim.js";
 
 // Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
 let sim: Sim;

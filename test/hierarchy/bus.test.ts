@@ -12,7 +12,7 @@ import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import { encodeRecord, type LeaseRecord } from "../../src/lease/record.js";
 import type { LeaseStore } from "../../src/lease/store.js";
 import { encodeScope, scopeKey, type ScopeRecord } from "../../src/scopes/record.js";
-import { FaultyStore } from "../harness/faulty-store.js";
+import { FaultyStore } from "../../src/sim/faulty-store.js";
 
 const leader = (holder: string, region: string, token = 0): LeaseRecord => ({
   v: 1, holder, token, leaseMs: 2000, renewMs: 600, acquiredAt: Date.now(), renewedAt: Date.now(), released: false, meta: { region, node: holder },

@@ -11,8 +11,8 @@ import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import { encodeScope, scopeKey, scopeViewOf, type ScopeRecord } from "../../src/scopes/record.js";
 import { QuorumScopeNode, type QNodeEvent } from "../../src/sim/quorum-scope-node.js";
 import { commitOf } from "../../src/lease/record.js";
-import { FaultyStore } from "../harness/faulty-store.js";
-import { flush, prng } from "../election/sim.js";
+import { FaultyStore } from "../../src/sim/faulty-store.js";
+import { flush, prng } from "../../src/sim/election-sim.js";
 
 const NAMES = ["eu", "us", "ap"];
 const REGIONS = NAMES.map((n, i) => ({ name: n, failover: [...NAMES.slice(i + 1), ...NAMES.slice(0, i)], leaseMs: 2000 }));
