@@ -7,17 +7,28 @@ import { firstEvent } from "./analysis.js";
 import { attempt, failoverTarget, lastEvent, mark, outcome, pickRegion, regionServers, round, scopeMoved, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
 import type { ScenarioOutcome } from "./types.js";
 
-/** SIGKILL the regional leader of a region (or, with --global, the global leader); recovery = a new leader of that tier. */
-async function killLeader(ctx: DrillContext): Promise<ScenarioOutcome> {
+/**
+ * The leader a leader scenario hits: the global leader with --global, else
+ * the regional leader of the picked region; its tier's lease, and which
+ * nodes can succeed it.
+ */
+function leaderTarget(ctx: DrillContext) {
   const { dep } = ctx;
   const tier = ctx.opts.global ? "global" : "region";
   const region = pickRegion(ctx);
   const target = tier === "global" ? dep.globalLeader()! : dep.regionalLeader(region)!;
   const lease = tier === "global" ? dep.topology.global.leaseMs : dep.topology.regions.find((r) => r.name === target.region)!.leaseMs;
+  const inTier = (n: { region: string }) => tier === "global" || n.region === target.region;
+  return { tier, target, lease, inTier } as const;
+}
+
+/** SIGKILL the regional leader of a region (or, with --global, the global leader); recovery = a new leader of that tier. */
+async function killLeader(ctx: DrillContext): Promise<ScenarioOutcome> {
+  const { dep } = ctx;
+  const { tier, target, lease, inTier } = leaderTarget(ctx);
   const failures: string[] = [];
   const at = mark(ctx, `SIGKILL ${tier} leader ${target.id}`, "fault");
   await target.signal("SIGKILL");
-  const inTier = (n: { region: string }) => tier === "global" || n.region === target.region;
   await attempt(failures, dep.until(() => dep.running().some((n) => n !== target && inTier(n) && n.leadingIn(tier)), 30_000, `a new ${tier} leader`));
   const next = firstEvent(dep, at, (e, n) => e.type === "elected" && e.tier === tier && n !== target && inTier(n));
   if (next) mark(ctx, `${next.node.id} elected ${tier} leader`, "recovered", next.t);
@@ -43,16 +54,12 @@ async function killLeader(ctx: DrillContext): Promise<ScenarioOutcome> {
 /** SIGSTOP a leader beyond its lease, then SIGCONT: it must report deposed and act on nothing after its deadline. */
 async function pauseLeader(ctx: DrillContext): Promise<ScenarioOutcome> {
   const { dep } = ctx;
-  const tier = ctx.opts.global ? "global" : "region";
-  const region = pickRegion(ctx);
-  const target = tier === "global" ? dep.globalLeader()! : dep.regionalLeader(region)!;
-  const lease = tier === "global" ? dep.topology.global.leaseMs : dep.topology.regions.find((r) => r.name === target.region)!.leaseMs;
+  const { tier, target, lease, inTier } = leaderTarget(ctx);
   const token = target.tokenIn(tier);
   const failures: string[] = [];
   const from = target.events.length;
   const at = mark(ctx, `SIGSTOP ${tier} leader ${target.id}`, "fault");
   await target.signal("SIGSTOP");
-  const inTier = (n: { region: string }) => tier === "global" || n.region === target.region;
   const elected = dep.until(() => dep.running().some((n) => n !== target && inTier(n) && n.leadingIn(tier)), 30_000, `a new ${tier} leader`);
   await attempt(failures, elected);
   const next = firstEvent(dep, at, (e, n) => e.type === "elected" && e.tier === tier && n !== target && inTier(n));
