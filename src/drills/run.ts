@@ -135,6 +135,8 @@ export async function runDrill(scenario: Scenario, opts: DrillOptions): Promise<
     log("starting nodes");
     await (def.start ?? defaultStart)(ctx);
     log("steady state");
+    // Not a synchronisation (steady state was waited for above): a second of
+    // it on the timeline, with fenced writes, before the fault.
     await sleep(1_000, ac.signal);
     out = await def.run(ctx);
   } catch (err) {
