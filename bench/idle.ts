@@ -17,7 +17,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { CandidateProcess } from "../src/launcher/candidates.js";
-import { TestDeployment, testRegions } from "../test/harness/deployment.js";
+import { startTestHarness, testRegions, type TestHarness } from "../test/harness/harness.js";
 import { sleep, startNatsServer, type NatsServerHandle } from "../src/launcher/nats-launcher.js";
 import { monotonicNowMs } from "../src/util/clock.js";
 import { procCpuMs, procRssMiB } from "./proc.js";
@@ -86,9 +86,8 @@ async function sampleWindow(pids: number[], windowMs: number, signal?: AbortSign
 
 /** `regent node` processes of the light supercluster once settled, over `windowMs`. */
 async function idleNodes(quick: boolean, windowMs: number, signal?: AbortSignal): Promise<NonNullable<IdleResult["node"]>> {
-  const d = new TestDeployment(testRegions(quick ? { candidates: 1 } : {}));
+  const d: TestHarness = await startTestHarness(testRegions(quick ? { candidates: 1 } : {}), signal ? { signal } : {});
   try {
-    await d.start();
     await d.settled();
     await sleep(Math.min(2_000, windowMs / 4), signal);
     const s = await sampleWindow(d.nodes.map((n) => n.pid!), windowMs, signal);

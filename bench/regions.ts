@@ -2,7 +2,7 @@
  * Region loss on the light-mode supercluster (one nats-server per region; the
  * global and scope leases are quorum leases over one single-replica bucket
  * per region, docs/quorum.md), with `regent node` processes as in the
- * multi-region tests (test/harness/deployment.ts, shipped regions/ timings).
+ * multi-region tests (test/harness/harness.ts, shipped regions/ timings).
  *
  * Odd runs kill the global leader's region, even runs another region in
  * turn, after steady state: a leader in every region, every scope held at
@@ -19,7 +19,8 @@
  */
 import { sleep } from "../src/launcher/nats-launcher.js";
 import { waitUntil, type RegentProcess } from "../src/launcher/candidates.js";
-import { TestDeployment, testRegions } from "../test/harness/deployment.js";
+import { loadTopology } from "../src/topology/load.js";
+import { startTestHarness, testRegions, type TestHarness } from "../test/harness/harness.js";
 import { round, summarize, type Stats } from "./stats.js";
 
 export interface RegionsOptions {
@@ -55,21 +56,22 @@ export interface RegionsResult {
   lapsesElsewhere: number;
 }
 
-const holder = (dep: TestDeployment, scope: string): RegentProcess | undefined => dep.scopeHolder(scope);
+const holder = (dep: TestHarness, scope: string): RegentProcess | undefined => dep.scopeHolder(scope);
 
 export async function runRegionsBench(opts: RegionsOptions = {}): Promise<RegionsResult> {
   const quick = opts.quick ?? false;
   const runs = opts.runs ?? (quick ? 1 : 12);
   const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
-  const dep = new TestDeployment(testRegions({ candidates: 2 }));
-  const topo = dep.topology;
+  const regionsDir = testRegions({ candidates: 2 });
+  const topo = loadTopology(regionsDir);
+  let dep!: TestHarness;
   const regions = topo.regions.map((r) => r.name);
   const allHome = () => regions.every((r) => holder(dep, r) && dep.regionOf(holder(dep, r)!) === r);
   const out: RegionRun[] = [];
-  const onAbort = () => void dep.stop();
+  const onAbort = () => void dep?.stop();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    await dep.start();
+    dep = await startTestHarness(regionsDir, { ...(opts.signal ? { signal: opts.signal } : {}) });
     log(`regions: light supercluster up (${regions.join(", ")}), ${dep.nodes.length} node processes`);
     for (let run = 1; run <= runs; run++) {
       await dep.settled(undefined, 90_000);
@@ -92,7 +94,7 @@ export async function runRegionsBench(opts: RegionsOptions = {}): Promise<Region
       const others = regions.filter((r) => r !== dep.regionOf(g));
       const lost = run % 2 === 1 ? dep.regionOf(g) : others[(run / 2 - 1) % others.length]!;
       const lostGlobal = dep.regionOf(g) === lost;
-      const marks = new Map(dep.nodes.map((n) => [n, n.events.length] as const));
+      const marks = new Map<RegentProcess, number>(dep.nodes.map((n) => [n, n.events.length] as const));
       const since = (n: RegentProcess) => n.events.slice(marks.get(n) ?? 0);
       const killedAt = await dep.killRegion(lost);
       const newGlobal = () => {
@@ -136,13 +138,13 @@ export async function runRegionsBench(opts: RegionsOptions = {}): Promise<Region
           `scope ${lost} held by ${r.scopeHolder} in ${r.toScopeHeldMs.toFixed(0)} ms; lapses elsewhere: ${lapses.length ? lapses.join(" ") : "none"}`,
       );
       if (run < runs) {
-        await dep.sc.restartRegion(lost);
+        await dep.servers.restartRegion(lost);
         for (const c of ["a", "b"]) dep.spawn(lost, `${lost}-r${run}${c}`);
       }
     }
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);
-    await dep.stop();
+    await dep?.stop();
   }
   const globals = out.flatMap((r) => (r.toGlobalElectedMs === null ? [] : [r.toGlobalElectedMs]));
   return {

@@ -27,11 +27,12 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "../src/util/nats-connect.js";
-import { serverName } from "../src/hierarchy/deployment.js";
+import { serverName } from "../src/hierarchy/store-layout.js";
 import { waitUntil, type RegentProcess } from "../src/launcher/candidates.js";
 import { sleep } from "../src/launcher/nats-launcher.js";
 import { monotonicNowMs } from "../src/util/clock.js";
-import { TestDeployment, testRegions } from "../test/harness/deployment.js";
+import { loadTopology } from "../src/topology/load.js";
+import { startTestHarness, testRegions, type TestHarness } from "../test/harness/harness.js";
 import { currentRoles, hostedBy, nodeConnections, RecordReader, roleChanges, until, validity, validityEvent, type Role } from "../test/harness/server-loss.js";
 import { round, summarize, type Stats } from "./stats.js";
 
@@ -90,10 +91,10 @@ export interface ServersResult {
 /** How long the deployment is watched without a fault first, for the steady-state headroom. */
 const STEADY_MS = 10_000;
 
-const roleName = ([p, role]: Role, dep: TestDeployment) => (role === "region" ? `region/${dep.regionOf(p)}` : role === "global" ? "global" : `scope/${role}`);
+const roleName = ([p, role]: Role, dep: TestHarness) => (role === "region" ? `region/${dep.regionOf(p)}` : role === "global" ? "global" : `scope/${role}`);
 
 /** Holder and token of every role by the nodes' own events: `role → id#token`. */
-function roleHolders(dep: TestDeployment): Map<string, string> {
+function roleHolders(dep: TestHarness): Map<string, string> {
   const out = new Map<string, string>();
   for (const r of currentRoles(dep)) {
     const [p, role] = r;
@@ -117,7 +118,7 @@ function headroom(p: RegentProcess, role: string, mark: number): number {
 }
 
 /** The least headroom over `roles` since `marks`, and whose. */
-function leastHeadroom(dep: TestDeployment, roles: Role[], marks: Map<RegentProcess, number>): { ms: number; role: string; lapses: string[] } {
+function leastHeadroom(dep: TestHarness, roles: Role[], marks: Map<RegentProcess, number>): { ms: number; role: string; lapses: string[] } {
   let ms = Infinity;
   let role = "";
   const lapses: string[] = [];
@@ -134,23 +135,24 @@ export async function runServersBench(opts: ServersOptions = {}): Promise<Server
   const rounds = opts.rounds ?? (quick ? 1 : 2);
   const minDown = opts.downMs ?? 5_000;
   const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
-  const dep = new TestDeployment(testRegions({ candidates: 2 }), "full");
-  const topo = dep.topology;
+  const regionsDir = testRegions({ candidates: 2 });
+  const topo = loadTopology(regionsDir);
+  let dep!: TestHarness;
   const regions = topo.regions.map((r) => r.name);
   const allHome = () => regions.every((r) => dep.scopeHolder(r) && dep.regionOf(dep.scopeHolder(r)!) === r);
   const kills: ServerKill[] = [];
   let nc: NatsConnection | undefined;
-  const onAbort = () => void dep.stop();
+  const onAbort = () => void dep?.stop();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   let oracleViolations: string[] = [];
   let steadyChanges: string[] = [];
   let steady = { ms: NaN, role: "", lapses: [] as string[] };
   let actsOutside: string[] = [];
   try {
-    await dep.start();
-    nc = await connectNats(dep.sc.urls, "bench-servers");
+    dep = await startTestHarness(regionsDir, { mode: "full", ...(opts.signal ? { signal: opts.signal } : {}) });
+    nc = await connectNats(dep.servers.urls, "bench-servers");
     const reader = new RecordReader(nc);
-    const servers = topo.regions.flatMap((r) => Array.from({ length: dep.sc.regions[r.name]!.servers.length }, (_, i) => [r.name, i + 1] as const));
+    const servers = topo.regions.flatMap((r) => Array.from({ length: dep.servers.regions[r.name]!.servers.length }, (_, i) => [r.name, i + 1] as const));
     const order = quick ? servers.slice(0, 2) : servers;
     log(`servers: full supercluster up (${regions.join(", ")}; ${servers.length} nats-servers), ${dep.nodes.length} node processes; ${rounds} round(s) of ${order.length} kills`);
     // The headroom without any fault, to read the per-kill figures against.
@@ -179,7 +181,7 @@ export async function runServersBench(opts: ServersOptions = {}): Promise<Server
 
         const t0 = performance.now();
         const killedAt = monotonicNowMs();
-        await dep.sc.kill(name);
+        await dep.servers.kill(name);
         // Down until every role renewed for a lease without it (a lapse would have shown) and for at least minDown.
         const past = ([p, role, lease]: Role) => validity(p, role) > killedAt + 2 * lease;
         const allRenewedMs: number | null = await waitUntil(dep.nodes, () => roles.every(past), 30_000, `every role renewed for a lease without ${name}`).then(
@@ -191,7 +193,7 @@ export async function runServersBench(opts: ServersOptions = {}): Promise<Server
 
         const t1 = performance.now();
         let restartMs = 0;
-        const restarted = dep.sc.restart(name, { timeoutMs: 30_000 }).then(() => (restartMs = round(performance.now() - t1, 1)));
+        const restarted = dep.servers.restart(name, { timeoutMs: 30_000 }).then(() => (restartMs = round(performance.now() - t1, 1)));
         const again = await Promise.all(
           hosted.map((h, i) =>
             until(() => reader.read(h), (v) => v.revision > before[i]!.revision && v.holder !== null, 30_000, `${h.what} written again`).then(
@@ -248,7 +250,7 @@ export async function runServersBench(opts: ServersOptions = {}): Promise<Server
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);
     await nc?.close().catch(() => undefined);
-    await dep.stop();
+    await dep?.stop();
   }
   const rewritten = kills.flatMap((k) => (k.rewrittenMs === null ? [] : [k.rewrittenMs]));
   return {

@@ -8,12 +8,12 @@
  * global tier, and the lease record and event codecs of docs/wire.md.
  * The election API itself is `regent`.
  */
-export { openDeployment, regionalLayout } from "./hierarchy/deployment.js";
-export type { DeploymentLayout, DeploymentMode } from "./hierarchy/deployment.js";
+export { openStoreLayout, regionalLayout } from "./hierarchy/store-layout.js";
+export type { StoreLayout, ServerMode } from "./hierarchy/store-layout.js";
 export { LazyLeaseStore } from "./lease/lazy-store.js";
 export type { LazyStoreOptions } from "./lease/lazy-store.js";
 export { serveNode, readState } from "./hierarchy/bus.js";
-export type { StateSource, DeploymentStores } from "./hierarchy/bus.js";
+export type { StateSource, LayoutStores } from "./hierarchy/bus.js";
 export type { MoveRequest, MoveReply } from "./wire/move.js";
 export { EventPublisher, ensureEventsStream, readEventsStream, readEventsStreams } from "./hierarchy/events-stream.js";
 export type { StoredEvent, ReadEventsOptions } from "./hierarchy/events-stream.js";

@@ -11,7 +11,7 @@ import { hostname } from "node:os";
 import { startNode, type NodeRoleEvent } from "../hierarchy/node.js";
 import { serveNode } from "../hierarchy/bus.js";
 import { ensureEventsStream, EventPublisher } from "../hierarchy/events-stream.js";
-import { openDeployment, regionalLayout } from "../hierarchy/deployment.js";
+import { openStoreLayout, regionalLayout } from "../hierarchy/store-layout.js";
 import { createLogger } from "../observability/logger.js";
 import type { RegentMetrics } from "../hierarchy/metrics.js";
 import type { LeaseStore } from "../lease/store.js";
@@ -91,14 +91,14 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
   health.followConnection(nc, ac.signal);
   // Buckets may be unreachable at start (region still booting, stream leader
   // election): retry rather than exit.
-  let stores: Awaited<ReturnType<typeof openDeployment>> | undefined;
+  let stores: Awaited<ReturnType<typeof openStoreLayout>> | undefined;
   // Every node of a deployment runs in the same mode: in full mode a region of
   // several servers elects on one single-replica bucket per server, so every
   // node derives the same layout for every region (docs/quorum.md).
   const layout = topo.regions.map((r) => regionalLayout(r, opts.mode));
   for (let attempt = 1; !stores; attempt++) {
     try {
-      stores = await openDeployment(
+      stores = await openStoreLayout(
         nc,
         {
           cluster: topo.cluster,
@@ -116,7 +116,7 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
   }
 
   const events = new EventPublisher(nc, topo.cluster, region.name, log);
-  // Other regions' buckets are bound lazily (openDeployment): a region that is down must not stop this node.
+  // Other regions' buckets are bound lazily (openStoreLayout): a region that is down must not stop this node.
   const own = stores;
   const regionStore = async (name: string) => {
     const s = own.regions.get(name);

@@ -6,6 +6,7 @@
  */
 import { startSupercluster, type Supercluster } from "../launcher/supercluster.js";
 import { streamLeader } from "../launcher/ports.js";
+import type { HarnessServers, RegentHarness } from "../launcher/harness.js";
 import type { Topology } from "../topology/load.js";
 
 /** One NATS server of the fabric. */
@@ -18,20 +19,14 @@ export interface FabricServer {
   readonly pid: number | undefined;
 }
 
-export interface Fabric {
+/** The drill's servers, as the harness runs nodes against them ({@link HarnessServers}) and as faults reach them. */
+export interface Fabric extends HarnessServers {
   readonly kind: "loopback" | "netns";
-  /** Client URLs a region's nodes connect to. */
-  urls(region: string): string[];
-  /** Client URLs of every server, any region (operator requests such as a scope move). */
-  anyUrls(): string[];
   servers(): FabricServer[];
   /** Sends a signal to one server; terminating signals resolve once it exited. */
   signal(server: string, sig: NodeJS.Signals): Promise<void>;
-  /** SIGKILL the region's servers. */
-  killRegion(region: string): Promise<void>;
   /** Name of the server leading `stream`, if any. */
   streamLeader(stream: string): Promise<string | undefined>;
-  /** Command prefix to run a region's node processes (e.g. `ip netns exec <ns>`). */
   nodeWrapper(region: string): string[];
   /** Cut the region off from every other region (netns only). */
   partition?(region: string): Promise<void>;
@@ -48,10 +43,10 @@ export class LoopbackFabric implements Fabric {
     return new LoopbackFabric(await startSupercluster(topology, { mode: "light", readyTimeoutMs: 90_000 }));
   }
 
-  urls(region: string): string[] {
+  allUrls(region: string): string[] {
     return this.sc.allUrls(region);
   }
-  anyUrls(): string[] {
+  get urls(): string[] {
     return this.sc.urls;
   }
   servers(): FabricServer[] {
@@ -75,3 +70,6 @@ export class LoopbackFabric implements Fabric {
     await this.sc.stop();
   }
 }
+
+/** The drill's harness: every candidate's node process on the drill's fabric. */
+export type DrillHarness = RegentHarness<Fabric>;

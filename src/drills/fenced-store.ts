@@ -20,7 +20,10 @@ import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ConflictError } from "../errors.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
-import type { DrillNode } from "./deployment.js";
+import type { HarnessNode } from "../launcher/harness-node.js";
+
+/** What the writer reads of a node: its events (for claims) and its act log. */
+export type ActSource = Pick<HarnessNode, "id" | "events" | "actsFile" | "at" | "toShared">;
 import type { FencedCounts, ReportInterval } from "./types.js";
 
 export const DEMO_BUCKET = "regent-demo-writes";
@@ -78,7 +81,7 @@ export class DemoWriter {
   private readonly offsets = new Map<string, number>();
   private readonly partial = new Map<string, string>();
   private readonly claims: Offer[] = [];
-  private readonly seen = new Map<DrillNode, number>();
+  private readonly seen = new Map<ActSource, number>();
   private readonly accepted: Accepted[] = [];
   private readonly buf = Buffer.allocUnsafe(1 << 18);
   private timer: NodeJS.Timeout | undefined;
@@ -88,7 +91,7 @@ export class DemoWriter {
 
   constructor(
     private readonly store: FencedKv,
-    private readonly nodes: () => DrillNode[],
+    private readonly nodes: () => ActSource[],
   ) {}
 
   start(tickMs = 20): void {
@@ -127,7 +130,7 @@ export class DemoWriter {
     }
   }
 
-  private readActs(n: DrillNode): Offer[] {
+  private readActs(n: ActSource): Offer[] {
     if (!existsSync(n.actsFile)) return [];
     const fd = openSync(n.actsFile, "r");
     let text = this.partial.get(n.id) ?? "";

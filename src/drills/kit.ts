@@ -2,12 +2,14 @@
  * What a scenario gets to work with, and small helpers shared by them.
  */
 import { monotonicNowMs } from "../util/clock.js";
+import { sleep as timersSleep } from "../util/timers.js";
 import { firstEvent } from "./analysis.js";
-import type { DrillDeployment, DrillNode } from "./deployment.js";
+import type { HarnessNode } from "../launcher/harness-node.js";
+import type { DrillHarness } from "./fabric.js";
 import type { DrillOptions, ScenarioOutcome, TimelineMark } from "./types.js";
 
 export interface DrillContext {
-  dep: DrillDeployment;
+  dep: DrillHarness;
   opts: DrillOptions;
   marks: TimelineMark[];
   /** Aborted when the drill is interrupted (SIGINT/SIGTERM). */
@@ -15,7 +17,7 @@ export interface DrillContext {
   log(msg: string): void;
 }
 
-/** A scenario: how to bring the deployment to steady state (default: every candidate, then {@link DrillDeployment.steady}) and the fault itself. */
+/** A scenario: how to bring the deployment to steady state (default: every candidate, then {@link DrillHarness.steady}) and the fault itself. */
 export interface ScenarioDef {
   fabric: "loopback" | "netns";
   start?(ctx: DrillContext): Promise<void>;
@@ -28,19 +30,11 @@ export function mark(ctx: DrillContext, label: string, kind: TimelineMark["kind"
   return t;
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new Error("drill interrupted"));
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new Error("drill interrupted"));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
+/** The one `sleep` (util/timers.ts), rejecting when the drill is interrupted so a scenario stops where it is. */
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) throw new Error("drill interrupted");
+  await timersSleep(ms, signal);
+  if (signal?.aborted) throw new Error("drill interrupted");
 }
 
 /** The region to hit: `--region`, else the first region (by name) whose leader is not the global leader. */
@@ -57,7 +51,7 @@ export function pickRegion(ctx: DrillContext, preferGlobal = false): string {
 
 /** The NATS servers of a region's own cluster. */
 export function regionServers(ctx: DrillContext, region: string): string[] {
-  return ctx.dep.fabric
+  return ctx.dep.servers
     .servers()
     .filter((s) => s.cluster === region)
     .map((s) => s.name);
@@ -65,7 +59,7 @@ export function regionServers(ctx: DrillContext, region: string): string[] {
 
 /** SIGSTOP (freeze) or SIGCONT (thaw) every server of the region's own cluster. */
 export async function freezeRegion(ctx: DrillContext, region: string, freeze: boolean): Promise<void> {
-  for (const s of regionServers(ctx, region)) await ctx.dep.fabric.signal(s, freeze ? "SIGSTOP" : "SIGCONT");
+  for (const s of regionServers(ctx, region)) await ctx.dep.servers.signal(s, freeze ? "SIGSTOP" : "SIGCONT");
 }
 
 /** The first region of `region`'s failover list other than `except`. */
@@ -80,9 +74,9 @@ export function failoverTarget(ctx: DrillContext, region: string, except: string
  * one: a new authority may not have seen it renew yet) and returns the first
  * such `scope-held` after `from`. A timeout is recorded in `failures`.
  */
-export async function scopeMoved(ctx: DrillContext, scope: string, from: number, timeoutMs: number, failures: string[]): Promise<{ t: number; node: DrillNode } | undefined> {
+export async function scopeMoved(ctx: DrillContext, scope: string, from: number, timeoutMs: number, failures: string[]): Promise<{ t: number; node: HarnessNode } | undefined> {
   const { dep } = ctx;
-  const away = (n: DrillNode | undefined) => !!n && n.region !== scope;
+  const away = (n: HarnessNode | undefined) => !!n && n.region !== scope;
   await attempt(failures, dep.until(() => away(dep.scopeHolder(scope)), timeoutMs, `scope ${scope} held outside ${scope}`));
   const held = firstEvent(dep, from, (e, n) => e.type === "scope-held" && e.scope === scope && n.region !== scope);
   if (held) mark(ctx, `scope ${scope} held by ${held.node.id} (${held.node.region})`, "recovered", held.t);
@@ -90,7 +84,7 @@ export async function scopeMoved(ctx: DrillContext, scope: string, from: number,
 }
 
 /** Last event of `node` matching `pred`, with its shared-clock time. */
-export function lastEvent(node: DrillNode, pred: (e: DrillNode["events"][number]) => boolean): { t: number; e: DrillNode["events"][number] } | undefined {
+export function lastEvent(node: HarnessNode, pred: (e: HarnessNode["events"][number]) => boolean): { t: number; e: HarnessNode["events"][number] } | undefined {
   for (let i = node.events.length - 1; i >= 0; i--) {
     const e = node.events[i]!;
     if (pred(e)) return { t: node.at(e), e };

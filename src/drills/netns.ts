@@ -17,9 +17,9 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Deployment, Member, healthy, makeTempRoot, waitReady } from "../launcher/nats-launcher.js";
+import { NatsServerGroup, Member, healthy, makeTempRoot, waitReady } from "../launcher/nats-launcher.js";
 import { findNatsServer, getJson, pidAlive } from "../launcher/ports.js";
-import { serverTag } from "../hierarchy/deployment.js";
+import { serverTag } from "../hierarchy/store-layout.js";
 import type { Topology } from "../topology/load.js";
 import type { Fabric, FabricServer } from "./fabric.js";
 
@@ -187,7 +187,7 @@ export class NetnsFabric implements Fabric {
   private constructor(
     private readonly plan: NetnsPlan,
     private readonly members: NsMember[],
-    private readonly deployment: Deployment,
+    private readonly group: NatsServerGroup,
   ) {}
 
   /** `ping`: nats-server `ping_interval` (e.g. "1s"); undefined keeps the server default (2m). */
@@ -210,15 +210,15 @@ export class NetnsFabric implements Fabric {
       // A one-server cluster in a supercluster needs a route (to itself), see nats-launcher.ts.
       mk(`${r}-1`, r, PORTS.region, [`nats-route://${at(r).ip}:${PORTS.region[1]}`]);
     }
-    const deployment = new Deployment(members, "netns-supercluster", [root]);
+    const group = new NatsServerGroup(members, "netns-supercluster", [root]);
     try {
       for (const m of members) m.spawn();
       await waitReady(members, () => NetnsFabric.ready(members), 90_000, "the namespace supercluster to form");
     } catch (err) {
-      await deployment.stop();
+      await group.stop();
       throw err;
     }
-    return new NetnsFabric(plan, members, deployment);
+    return new NetnsFabric(plan, members, group);
   }
 
   /** Every server healthy with gateways to every running cluster, one meta leader counting everyone. */
@@ -236,10 +236,10 @@ export class NetnsFabric implements Fabric {
     return views.every((l) => l !== undefined && l === views[0]);
   }
 
-  urls(region: string): string[] {
+  allUrls(region: string): string[] {
     return this.members.filter((m) => m.cluster === region).map((m) => m.url);
   }
-  anyUrls(): string[] {
+  get urls(): string[] {
     return this.members.map((m) => m.url);
   }
   servers(): FabricServer[] {
@@ -268,6 +268,6 @@ export class NetnsFabric implements Fabric {
   async stop(): Promise<void> {
     for (const r of Object.keys(this.plan.regions)) await this.heal(r).catch(() => undefined);
     for (const m of this.members) if (m.running) await m.signal("SIGCONT");
-    await this.deployment.stop();
+    await this.group.stop();
   }
 }

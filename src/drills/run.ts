@@ -22,8 +22,9 @@ import { startNatsServer, type NatsServerHandle } from "../launcher/nats-launche
 import { monotonicNowMs } from "../util/clock.js";
 import { loadTopology } from "../topology/load.js";
 import { judge } from "./analysis.js";
-import { DrillDeployment, deathSignalPrefix } from "./deployment.js";
-import { LoopbackFabric, type Fabric } from "./fabric.js";
+import { deathSignalPrefix } from "../launcher/harness-node.js";
+import { RegentHarness } from "../launcher/harness.js";
+import { LoopbackFabric, type DrillHarness, type Fabric } from "./fabric.js";
 import { DemoWriter, FencedKv } from "./fenced-store.js";
 import { sleep, type DrillContext, type ScenarioDef } from "./kit.js";
 import { NetnsFabric, isRoot, setupNetns, teardownNetns, type NetnsPlan } from "./netns.js";
@@ -97,7 +98,7 @@ export async function runDrill(scenario: Scenario, opts: DrillOptions): Promise<
   const work = mkdtempSync(join(tmpdir(), "regent-drill-"));
   const ac = new AbortController();
   let fabric: Fabric | undefined;
-  let dep: DrillDeployment | undefined;
+  let dep: DrillHarness | undefined;
   let nc: NatsConnection | undefined;
   let writer: DemoWriter | undefined;
   let resource: NatsServerHandle | undefined;
@@ -122,7 +123,8 @@ export async function runDrill(scenario: Scenario, opts: DrillOptions): Promise<
   try {
     log(`starting ${def.fabric} supercluster from ${opts.regions}`);
     fabric = def.fabric === "netns" ? await NetnsFabric.start(topology, JSON.parse(process.env[NETNS_ENV]!) as NetnsPlan, natsPing(opts)) : await LoopbackFabric.start(topology);
-    dep = new DrillDeployment(topology, resolve(opts.regions), work, fabric);
+    // Nodes get this process's whole environment and die with it even when it is SIGKILLed.
+    dep = new RegentHarness(topology, resolve(opts.regions), work, fabric, { logLevel: process.env.REGENT_DRILL_LOG_LEVEL ?? "warn", deathSignal: true, env: process.env, clientName: "regent-drill" });
     ctx.dep = dep;
     // The fenced resource lives on a server of its own: no region's loss takes it down.
     resource = await startNatsServer({ signal: ac.signal });
@@ -133,6 +135,8 @@ export async function runDrill(scenario: Scenario, opts: DrillOptions): Promise<
     log("starting nodes");
     await (def.start ?? defaultStart)(ctx);
     log("steady state");
+    // Not a synchronisation (steady state was waited for above): a second of
+    // it on the timeline, with fenced writes, before the fault.
     await sleep(1_000, ac.signal);
     out = await def.run(ctx);
   } catch (err) {

@@ -18,15 +18,15 @@
  *
  * libfaketime fakes CLOCK_MONOTONIC as well (unless FAKETIME_DONT_FAKE_MONOTONIC=1),
  * which is what makes the drift real for regent; the node's times are mapped
- * back onto the shared clock for the oracle (deployment.ts).
+ * back onto the shared clock for the oracle (launcher/harness-node.ts).
  */
 import { existsSync } from "node:fs";
 import { connectNats } from "../util/nats-connect.js";
-import { quorumPlacement } from "../hierarchy/deployment.js";
+import { quorumPlacement } from "../hierarchy/store-layout.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
 import { waitFor } from "../launcher/ports.js";
 import { subjects } from "../wire/subjects.js";
-import { LIBFAKETIME, parseSkew } from "./deployment.js";
+import { LIBFAKETIME, parseSkew } from "../launcher/harness-node.js";
 import { attempt, failoverTarget, freezeRegion, mark, outcome, round, scopeMoved, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
 import type { ScenarioOutcome } from "./types.js";
 import { decodeMoveReply, encodeMoveRequest, type MoveReply } from "../wire/move.js";
@@ -55,7 +55,7 @@ const skewOut = (ctx: DrillContext) => ctx.opts.skewOut ?? "x0.4";
  */
 async function bringHome(ctx: DrillContext, scopes: string[]): Promise<void> {
   const { dep } = ctx;
-  const nc = await connectNats(dep.fabric.anyUrls(), "regent-drill-mover");
+  const nc = await connectNats(dep.servers.urls, "regent-drill-mover");
   try {
     for (const scope of scopes) {
       for (let i = 0; i < 10 && dep.scopeHolder(scope)?.region !== scope; i++) {
@@ -87,7 +87,7 @@ async function start(ctx: DrillContext): Promise<void> {
   // The global lease needs a majority of the regions' quorum buckets, and a
   // node creates only its own region's: create them all first (as an
   // operator would), so the home region alone can elect the global leader.
-  const nc = await connectNats(dep.fabric.anyUrls(), "regent-drill-setup");
+  const nc = await connectNats(dep.servers.urls, "regent-drill-setup");
   try {
     for (const region of dep.regionNames()) {
       // Placement by server tag can be refused for a moment after start-up (docs/topology.md, quirk 7).
@@ -104,7 +104,7 @@ async function start(ctx: DrillContext): Promise<void> {
   const first = (region: string) => dep.topology.regions.find((x) => x.name === region)!.candidateIds[0]!;
   const skewed = [dep.spawn(r.inBound, first(r.inBound), { skew: skewIn(ctx) }), dep.spawn(r.outBound, first(r.outBound), { skew: skewOut(ctx) })];
   await dep.ready(skewed);
-  await dep.until(() => skewed.every((n) => n.leading("region")), 60_000, "the skewed nodes leading their regions");
+  await dep.until(() => skewed.every((n) => n.leadingIn("region")), 60_000, "the skewed nodes leading their regions");
   await dep.ready(dep.spawnAll([r.inBound, r.outBound], skewed.map((n) => n.id)));
   await dep.until(() => dep.regionNames().every((x) => !!dep.regionalLeader(x) && !!dep.scopeHolder(x)), 60_000, "every region led and every scope held");
   await sleep(2_000, ctx.signal);
@@ -124,7 +124,7 @@ async function cutOff(ctx: DrillContext, region: string, spec: string, failures:
   await freezeRegion(ctx, region, true);
   try {
     const moved = await scopeMoved(ctx, region, at, 30_000, failures);
-    const ended = await holder.proc.waitForEvent((e) => e.type === "scope-ended" && e.scope === region, { from, timeoutMs: 30_000 }).catch((err: Error) => {
+    const ended = await holder.waitForEvent((e) => e.type === "scope-ended" && e.scope === region, { from, timeoutMs: 30_000 }).catch((err: Error) => {
       failures.push(`skewed holder ${holder.id} never ended its scope term: ${err.message.slice(0, 200)}`);
       return undefined;
     });

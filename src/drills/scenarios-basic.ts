@@ -7,18 +7,29 @@ import { firstEvent } from "./analysis.js";
 import { attempt, failoverTarget, lastEvent, mark, outcome, pickRegion, regionServers, round, scopeMoved, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
 import type { ScenarioOutcome } from "./types.js";
 
-/** SIGKILL the regional leader of a region (or, with --global, the global leader); recovery = a new leader of that tier. */
-async function killLeader(ctx: DrillContext): Promise<ScenarioOutcome> {
+/**
+ * The leader a leader scenario hits: the global leader with --global, else
+ * the regional leader of the picked region; its tier's lease, and which
+ * nodes can succeed it.
+ */
+function leaderTarget(ctx: DrillContext) {
   const { dep } = ctx;
   const tier = ctx.opts.global ? "global" : "region";
   const region = pickRegion(ctx);
   const target = tier === "global" ? dep.globalLeader()! : dep.regionalLeader(region)!;
   const lease = tier === "global" ? dep.topology.global.leaseMs : dep.topology.regions.find((r) => r.name === target.region)!.leaseMs;
+  const inTier = (n: { region: string }) => tier === "global" || n.region === target.region;
+  return { tier, target, lease, inTier } as const;
+}
+
+/** SIGKILL the regional leader of a region (or, with --global, the global leader); recovery = a new leader of that tier. */
+async function killLeader(ctx: DrillContext): Promise<ScenarioOutcome> {
+  const { dep } = ctx;
+  const { tier, target, lease, inTier } = leaderTarget(ctx);
   const failures: string[] = [];
   const at = mark(ctx, `SIGKILL ${tier} leader ${target.id}`, "fault");
-  await target.proc.signal("SIGKILL");
-  const inTier = (n: { region: string }) => tier === "global" || n.region === target.region;
-  await attempt(failures, dep.until(() => dep.running().some((n) => n !== target && inTier(n) && n.leading(tier)), 30_000, `a new ${tier} leader`));
+  await target.signal("SIGKILL");
+  await attempt(failures, dep.until(() => dep.running().some((n) => n !== target && inTier(n) && n.leadingIn(tier)), 30_000, `a new ${tier} leader`));
   const next = firstEvent(dep, at, (e, n) => e.type === "elected" && e.tier === tier && n !== target && inTier(n));
   if (next) mark(ctx, `${next.node.id} elected ${tier} leader`, "recovered", next.t);
   // The killed node's scope (when it held one) moves to its region's new leader.
@@ -43,25 +54,21 @@ async function killLeader(ctx: DrillContext): Promise<ScenarioOutcome> {
 /** SIGSTOP a leader beyond its lease, then SIGCONT: it must report deposed and act on nothing after its deadline. */
 async function pauseLeader(ctx: DrillContext): Promise<ScenarioOutcome> {
   const { dep } = ctx;
-  const tier = ctx.opts.global ? "global" : "region";
-  const region = pickRegion(ctx);
-  const target = tier === "global" ? dep.globalLeader()! : dep.regionalLeader(region)!;
-  const lease = tier === "global" ? dep.topology.global.leaseMs : dep.topology.regions.find((r) => r.name === target.region)!.leaseMs;
-  const token = target.proc.tokenIn(tier);
+  const { tier, target, lease, inTier } = leaderTarget(ctx);
+  const token = target.tokenIn(tier);
   const failures: string[] = [];
   const from = target.events.length;
   const at = mark(ctx, `SIGSTOP ${tier} leader ${target.id}`, "fault");
-  await target.proc.signal("SIGSTOP");
-  const inTier = (n: { region: string }) => tier === "global" || n.region === target.region;
-  const elected = dep.until(() => dep.running().some((n) => n !== target && inTier(n) && n.leading(tier)), 30_000, `a new ${tier} leader`);
+  await target.signal("SIGSTOP");
+  const elected = dep.until(() => dep.running().some((n) => n !== target && inTier(n) && n.leadingIn(tier)), 30_000, `a new ${tier} leader`);
   await attempt(failures, elected);
   const next = firstEvent(dep, at, (e, n) => e.type === "elected" && e.tier === tier && n !== target && inTier(n));
   if (next) mark(ctx, `${next.node.id} elected ${tier} leader`, "recovered", next.t);
   const resumeAt = at + lease + 1_000;
   await sleep(Math.max(0, resumeAt - monotonicNowMs()), ctx.signal);
   const resumedAt = mark(ctx, `SIGCONT ${target.id} (paused ${Math.round(monotonicNowMs() - at)} ms)`, "heal");
-  await target.proc.signal("SIGCONT");
-  const deposed = await target.proc
+  await target.signal("SIGCONT");
+  const deposed = await target
     .waitForEvent((e) => e.type === "deposed" && e.tier === tier && e.token === token, { from, timeoutMs: 10_000 })
     .catch((err: Error) => {
       failures.push(`${target.id} did not report deposed after SIGCONT: ${err.message.slice(0, 200)}`);
@@ -130,7 +137,7 @@ async function natsServerLoss(ctx: DrillContext): Promise<ScenarioOutcome> {
   const survivors = dep.running().filter((n) => n.region !== region);
   const marks = new Map(survivors.map((n) => [n, n.events.length] as const));
   const at = mark(ctx, `SIGKILL nats-server ${victim} (region ${region}: its regional bucket and its quorum store)`, "fault");
-  await dep.fabric.signal(victim, "SIGKILL");
+  await dep.servers.signal(victim, "SIGKILL");
   const held = await scopeMoved(ctx, region, at, 60_000, failures);
   // Two scope leases more: a lapse elsewhere that the loss caused shows by then.
   await sleep(2 * dep.topology.scopes.leaseMs, ctx.signal);

@@ -5,7 +5,7 @@
  */
 import { monotonicNowMs } from "../util/clock.js";
 import { firstEvent } from "./analysis.js";
-import type { DrillNode } from "./deployment.js";
+import type { HarnessNode } from "../launcher/harness-node.js";
 import { attempt, failoverTarget, freezeRegion, mark, outcome, pickRegion, round, scopeMoved, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
 import type { ScenarioOutcome } from "./types.js";
 
@@ -16,7 +16,7 @@ import type { ScenarioOutcome } from "./types.js";
  */
 async function partitionRegion(ctx: DrillContext): Promise<ScenarioOutcome> {
   const { dep } = ctx;
-  const fabric = dep.fabric;
+  const fabric = dep.servers;
   if (!fabric.partition || !fabric.heal) throw new Error("partition-region needs the network-namespace fabric");
   const region = pickRegion(ctx);
   const to = failoverTarget(ctx, region);
@@ -25,7 +25,7 @@ async function partitionRegion(ctx: DrillContext): Promise<ScenarioOutcome> {
   const from = holder.events.length;
   const at = mark(ctx, `partition region ${region} (its link to the core bridge down)`, "fault");
   await fabric.partition(region);
-  const ended = await holder.proc.waitForEvent((e) => e.type === "scope-ended" && e.scope === region, { from, timeoutMs: 15_000 }).catch((err: Error) => {
+  const ended = await holder.waitForEvent((e) => e.type === "scope-ended" && e.scope === region, { from, timeoutMs: 15_000 }).catch((err: Error) => {
     failures.push(`the partitioned holder ${holder.id} did not end its scope term: ${err.message.slice(0, 200)}`);
     return undefined;
   });
@@ -43,7 +43,7 @@ async function partitionRegion(ctx: DrillContext): Promise<ScenarioOutcome> {
   if (home) mark(ctx, `scope ${region} failed back to ${home.node.id}`, "recovered", home.t);
   await sleep(1_000, ctx.signal);
   // Healing is a disturbance too: count the terms other leases had to start again after it.
-  const after = (pred: (e: DrillNode["events"][number], n: DrillNode) => boolean) => dep.nodes.reduce((a, n) => a + n.events.filter((e) => n.at(e) >= healAt && pred(e, n)).length, 0);
+  const after = (pred: (e: HarnessNode["events"][number], n: HarnessNode) => boolean) => dep.nodes.reduce((a, n) => a + n.events.filter((e) => n.at(e) >= healAt && pred(e, n)).length, 0);
   const globalAfterHeal = after((e) => e.type === "elected" && e.tier === "global");
   const otherScopesAfterHeal = after((e) => e.type === "scope-held" && e.scope !== region);
   return outcome({
@@ -84,9 +84,9 @@ async function leaderHotspot(ctx: DrillContext): Promise<ScenarioOutcome> {
   const at = mark(ctx, `hotspot on ${target.id}: SIGSTOP ${stops.join("/")} ms, ${runMs} ms running between`, "fault");
   let stalledMs = 0;
   for (const stop of stops) {
-    await target.proc.signal("SIGSTOP");
+    await target.signal("SIGSTOP");
     await sleep(stop);
-    await target.proc.signal("SIGCONT");
+    await target.signal("SIGCONT");
     stalledMs += stop;
     await sleep(runMs);
   }

@@ -15,8 +15,8 @@ import { subjects } from "../wire/subjects.js";
 import { scopeViewOf } from "../scopes/record.js";
 import type { RegentNode } from "./node.js";
 
-/** The stores of a whole deployment, as seen from one connection (`openDeployment`). */
-export interface DeploymentStores {
+/** The stores of a whole deployment, as seen from one connection (`openStoreLayout`). */
+export interface LayoutStores {
   cluster: string;
   /**
    * Every region's regional stores, for reads (status, the scope authority's

@@ -104,6 +104,8 @@ export class EventPublisher {
   private readonly queue: { e: Event; since: number }[] = [];
   private running = false;
   private closed = false;
+  /** Settles when the current drain has emptied the queue (or given up). */
+  private drained: Promise<void> = Promise.resolve();
   /** Events given up on after `maxAgeMs`. */
   dropped = 0;
   published = 0;
@@ -125,7 +127,7 @@ export class EventPublisher {
   publish(e: Event): void {
     if (this.closed) return;
     this.queue.push({ e, since: Date.now() });
-    if (!this.running) void this.drain();
+    if (!this.running) this.drained = this.drain();
   }
 
   private async drain(): Promise<void> {
@@ -155,10 +157,14 @@ export class EventPublisher {
     this.running = false;
   }
 
-  /** Waits (up to `timeoutMs`) for queued events to be acked, then stops. */
+  /** Waits (up to `timeoutMs`, or until the connection closes) for queued events to be acked, then stops. */
   async close(timeoutMs = 3_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while ((this.queue.length || this.running) && Date.now() < end && !this.nc.isClosed()) await new Promise((r) => setTimeout(r, 20));
+    if (!this.nc.isClosed()) {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
+      await Promise.race([this.drained, this.nc.closed(), deadline]);
+      clearTimeout(timer);
+    }
     this.closed = true;
   }
 }

@@ -256,7 +256,7 @@ async function clusterFormed(members: Member[]): Promise<boolean> {
 // ---- handles ---------------------------------------------------------------
 
 /** @internal Members stopped, killed and restarted as one handle; what the start functions return. */
-export class Deployment implements NatsServerHandle {
+export class NatsServerGroup implements NatsServerHandle {
   private stopped = false;
   constructor(
     readonly members: Member[],
@@ -324,7 +324,7 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
     const logDir = opts.logDir ?? root;
     mkdirSync(logDir, { recursive: true });
     const m = new Member(name, bin, root, storeDir, join(logDir, `${name}.log`), port, monitorPort, undefined, opts.jetstream !== false, undefined);
-    const d = new Deployment([m], undefined, [root]);
+    const d = new NatsServerGroup([m], undefined, [root]);
     try {
       m.spawn();
       await waitReady([m], () => healthy(m, false), opts.readyTimeoutMs ?? 20_000, `${name} to be ready`, opts.signal);
@@ -366,7 +366,7 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
         }),
       );
     }
-    const d = new Deployment(members, clusterName, [root]);
+    const d = new NatsServerGroup(members, clusterName, [root]);
     try {
       // Phase 2: start everyone, then wait for a meta leader all agree on.
       for (const m of members) m.spawn();

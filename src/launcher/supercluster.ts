@@ -38,10 +38,10 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { natsAuthOptions } from "../util/nats-auth.js";
 import { AbortedError, throwIfAborted } from "../errors.js";
 import type { Topology } from "../topology/schema.js";
-import { serverTag } from "../hierarchy/deployment.js";
+import { serverTag } from "../hierarchy/store-layout.js";
 import { superclusterPlan, type PlannedServer, type SuperclusterMode } from "../topology/plan.js";
 import {
-  Deployment,
+  NatsServerGroup,
   Member,
   START_ATTEMPTS,
   StartupExitError,
@@ -225,7 +225,7 @@ class SuperclusterImpl implements Supercluster {
     readonly topology: Topology,
     readonly mode: SuperclusterMode,
     private readonly members: ScMember[],
-    private readonly deployment: Deployment,
+    private readonly group: NatsServerGroup,
   ) {
     const view = (cluster: string): ClusterMembers => {
       const servers = members.filter((m) => m.cluster === cluster);
@@ -236,7 +236,7 @@ class SuperclusterImpl implements Supercluster {
   }
 
   get all(): NatsServerHandle {
-    return this.deployment;
+    return this.group;
   }
 
   allUrls(region: string): string[] {
@@ -245,7 +245,7 @@ class SuperclusterImpl implements Supercluster {
 
   stop(): Promise<void> {
     this.stopped = true;
-    return this.deployment.stop();
+    return this.group.stop();
   }
 
   async killRegion(region: string): Promise<void> {
@@ -337,16 +337,16 @@ export async function startSupercluster(topology: Topology, opts: StartSuperclus
         members.push(new ScMember(s, { bin, dir, logDir, ports: portsOf(idx(s)), routePorts, gateway, access }));
       }
     }
-    const deployment = new Deployment(members, "supercluster", [root]);
+    const group = new NatsServerGroup(members, "supercluster", [root]);
     try {
       // Phase 2: start everyone, then wait for one meta group over all of them.
       for (const m of members) m.spawn();
       const readyBy = performance.now() + (opts.readyTimeoutMs ?? 60_000);
       await waitReady(members, () => allReady(members), opts.readyTimeoutMs ?? 60_000, "the supercluster to form", opts.signal);
       await waitPlacementReady(members, sec, Math.max(1_000, readyBy - performance.now()), opts.signal);
-      return new SuperclusterImpl(topology, opts.mode, members, deployment);
+      return new SuperclusterImpl(topology, opts.mode, members, group);
     } catch (err) {
-      await deployment.stop();
+      await group.stop();
       if (opts.signal?.aborted) throw new AbortedError("startSupercluster aborted", { cause: err });
       lastErr = err;
       if (!(err instanceof StartupExitError)) break; // only port races are worth a retry

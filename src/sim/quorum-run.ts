@@ -19,8 +19,9 @@ import { forgeOnce } from "./forgery.js";
 import { ProcessClock } from "./process-clock.js";
 import { prng, type SeedResult } from "./run-seed.js";
 import { SimScheduler } from "./scheduler.js";
-import { SimLink, type SimNetwork } from "./sim-link.js";
 import { withMutations } from "../election/mutations.js";
+import { SimLink } from "./sim-link.js";
+import { degradeLinks, endTerm, planFaults, simNetwork, simTrace } from "./fault-plan.js";
 
 /** Quorum rules a mutation test breaks on purpose. */
 export type QuorumMutation = "none" | "minority-quorum" | "vacant-at-once" | "validity-from-reply" | "term-without-majority" | "take-any-release";
@@ -76,16 +77,8 @@ export async function runQuorumSeed(seed: number, opts: QuorumSeedOptions = {}):
   const faultMs = opts.faultMs ?? 40_000;
   const livenessMs = opts.livenessMs ?? 40_000;
   const maxDrift = 0.01;
-  const trace: string[] = [];
-  const log = (line: string) => {
-    trace.push(`${(sched.now() / 1000).toFixed(3).padStart(9)}s ${line}`);
-    if (trace.length > 4000) trace.splice(0, 1000);
-  };
-  const net: SimNetwork = {
-    sched, random, storesDown: new Set(), partitioned: new Set(), slow: new Set(), isolated: new Set(), globalCut: new Set(),
-    failRate: 0.01, lostReplyRate: 0.02, hangRate: 0.005, watchDropRate: 0.05, timeoutMs: 2000, watchers: new Set(),
-  };
-  const kick = () => [...net.watchers].forEach((k) => k());
+  const { trace, log } = simTrace(sched, 4000);
+  const { net, kick } = simNetwork(sched, random, { failRate: 0.01, lostReplyRate: 0.02, hangRate: 0.005, watchDropRate: 0.05, timeoutMs: 2000 });
   const stores = Array.from({ length: nStores }, (_, i) => new MemoryLeaseStore(`s${i}`));
   // Every write that lands goes into the trace: a failing seed shows who held which store when.
   for (const s of stores) {
@@ -104,10 +97,9 @@ export async function runQuorumSeed(seed: number, opts: QuorumSeedOptions = {}):
   let maxWon = 0;
   const procs: Proc[] = [];
   const close = (key: string, why: string) => {
-    const o = open.get(key);
+    const o = endTerm(open, key, sched.now());
     if (!o) return;
-    open.delete(key);
-    const end = Math.max(o.start, Math.min(sched.now(), o.p.clock.toTrue(o.deadline)));
+    const end = o.end;
     intervals.push({ lease: "quorum", holder: key, token: o.token, start: o.start, end });
     ends.push(end);
     log(`${key} ${why} token=${o.token}`);
@@ -147,11 +139,7 @@ export async function runQuorumSeed(seed: number, opts: QuorumSeedOptions = {}):
   const later = (at: number, fn: () => void) => sched.setTimeout(fn, at - sched.now());
   const holder = () => alive().find((p) => p.election.isLeader());
 
-  let t = sched.now() + 5000 + random() * 2000;
-  let lastFaultEnd = sched.now();
-  while (t < 1000 + faultMs) {
-    const kind = random();
-    const at = t;
+  let lastFaultEnd = planFaults(sched, random, 5000, faultMs, (kind, at) => {
     let until = at;
     if (kind < 0.15) {
       const downFor = 500 + random() * 4000;
@@ -208,25 +196,10 @@ export async function runQuorumSeed(seed: number, opts: QuorumSeedOptions = {}):
       until = at + cut;
     } else {
       // A process's links degrade, then often break: punishes validity from the reply.
-      const slowFor = 2000 + random() * 6000;
-      const thenCut = random() < 0.7 ? 1000 + random() * 6000 : 0;
-      later(at, () => {
-        const p = random() < 0.6 ? holder() ?? pick(alive()) : pick(alive());
-        if (!p) return;
-        net.slow.add(p.id);
-        log(`${p.id} links DEGRADED ${slowFor.toFixed(0)} ms${thenCut ? `, then cut ${thenCut.toFixed(0)} ms` : ""}`);
-        sched.setTimeout(() => {
-          net.slow.delete(p.id);
-          if (thenCut) net.isolated.add(p.id);
-          kick();
-          sched.setTimeout(() => (net.isolated.delete(p.id), kick()), thenCut);
-        }, slowFor);
-      });
-      until = at + slowFor + thenCut;
+      until = degradeLinks({ sched, net, random, log, kick }, at, () => (random() < 0.6 ? holder() ?? pick(alive()) : pick(alive())));
     }
-    lastFaultEnd = Math.max(lastFaultEnd, until);
-    t += 300 + random() * 2500;
-  }
+    return until;
+  });
 
   // Forgeries from their own stream, so a seed's other faults stay the same.
   const forgeRandom = prng(seed ^ 0x51f0a7e3);

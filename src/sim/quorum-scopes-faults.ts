@@ -8,6 +8,7 @@ import type { ProcessClock } from "./process-clock.js";
 import type { QuorumScopeNode } from "./quorum-scope-node.js";
 import type { SimScheduler } from "./scheduler.js";
 import type { SimNetwork } from "./sim-link.js";
+import { degradeLinks, planFaults } from "./fault-plan.js";
 
 /** One simulated process: a node on its own clock, restarted as a new incarnation. */
 export interface QProc {
@@ -47,12 +48,14 @@ export function scopeFaults(e: FaultEnv, faultMs: number): number {
     const lead = a.filter((p) => p.node.regional.isLeader());
     return random() < 0.6 && lead.length ? pick(lead) : a.length ? pick(a) : undefined;
   };
+  /** At `at`, `fault` hits the victim chosen then (if any process is alive). */
+  const atVictim = (at: number, fault: (p: QProc) => void) =>
+    later(at, () => {
+      const p = victim();
+      if (p) fault(p);
+    });
   const storeNames = [...e.rStores.values(), ...e.qStores].map((s) => s.name);
-  let t = sched.now() + 6000 + random() * 2000;
-  let lastFaultEnd = sched.now();
-  while (t < 1000 + faultMs) {
-    const kind = random();
-    const at = t;
+  return planFaults(sched, random, 6000, faultMs, (kind, at) => {
     let until = at;
     if (kind < 0.25) {
       // A region's quorum store down for a long time, sometimes a restart that loses its newest writes.
@@ -83,9 +86,7 @@ export function scopeFaults(e: FaultEnv, faultMs: number): number {
       // One process cut from one store: the bare-majority case.
       const cut = 1000 + random() * 9000;
       const store = pick(e.qStores).name;
-      later(at, () => {
-        const p = victim();
-        if (!p) return;
+      atVictim(at, (p) => {
         const label = e.labelOf(p.id, store);
         net.partitioned.add(label);
         log(`link ${label} CUT ${cut.toFixed(0)} ms`);
@@ -107,9 +108,7 @@ export function scopeFaults(e: FaultEnv, faultMs: number): number {
       until = at + cut;
     } else if (kind < 0.75) {
       const pauseFor = 1000 + random() * 8000;
-      later(at, () => {
-        const p = victim();
-        if (!p) return;
+      atVictim(at, (p) => {
         p.clock.pause();
         log(`${p.id} PAUSED ${pauseFor.toFixed(0)} ms`);
         sched.setTimeout(() => (p.clock.resume(), log(`${p.id} resumed`)), pauseFor);
@@ -117,35 +116,17 @@ export function scopeFaults(e: FaultEnv, faultMs: number): number {
       until = at + pauseFor;
     } else if (kind < 0.9) {
       const downFor = 500 + random() * 4000;
-      later(at, () => {
-        const p = victim();
-        if (!p) return;
+      atVictim(at, (p) => {
         e.crash(p);
         sched.setTimeout(() => e.spawn(p.region, p.id, p.incarnation + 1), downFor);
       });
       until = at + downFor;
     } else {
       // Degraded links, then often cut: punishes validity counted from the reply.
-      const slowFor = 2000 + random() * 6000;
-      const thenCut = random() < 0.7 ? 1000 + random() * 6000 : 0;
-      later(at, () => {
-        const p = victim();
-        if (!p) return;
-        net.slow.add(p.id);
-        log(`${p.id} links DEGRADED ${slowFor.toFixed(0)} ms${thenCut ? `, then cut ${thenCut.toFixed(0)} ms` : ""}`);
-        sched.setTimeout(() => {
-          net.slow.delete(p.id);
-          if (thenCut) net.isolated.add(p.id);
-          kick();
-          sched.setTimeout(() => (net.isolated.delete(p.id), kick()), thenCut);
-        }, slowFor);
-      });
-      until = at + slowFor + thenCut;
+      until = degradeLinks(e, at, victim);
     }
-    lastFaultEnd = Math.max(lastFaultEnd, until);
-    t += 300 + random() * 2500;
-  }
-  return lastFaultEnd;
+    return until;
+  });
 }
 
 /** Hierarchy rule on intervals: a global or scope term lies inside a regional term of the same holder. */

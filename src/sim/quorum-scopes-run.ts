@@ -32,6 +32,7 @@ import { QuorumScopeNode } from "./quorum-scope-node.js";
 import { prng, type SeedResult } from "./run-seed.js";
 import { SimScheduler } from "./scheduler.js";
 import { SimLink, type SimNetwork } from "./sim-link.js";
+import { endTerm, simNetwork, simTrace } from "./fault-plan.js";
 import { nestedIn, scopeFaults, type QProc } from "./quorum-scopes-faults.js";
 import { scopeForgeries } from "./scope-forgery.js";
 import { GLOBAL_KEY, scopeKey, scopeOfKey } from "../wire/names.js";
@@ -89,16 +90,8 @@ export async function runScopeQuorumSeed(seed: number, opts: ScopeQuorumSeedOpti
   const regions = names.map((n, i) => ({ name: n, failover: [...names.slice(i + 1), ...names.slice(0, i)], leaseMs: 2000 }));
   const mixed = random() < 0.5;
   const maxDrift = 0.01;
-  const trace: string[] = [];
-  const log = (line: string) => {
-    trace.push(`${(sched.now() / 1000).toFixed(3).padStart(9)}s ${line}`);
-    if (trace.length > 5000) trace.splice(0, 1000);
-  };
-  const net: SimNetwork = {
-    sched, random, storesDown: new Set(), partitioned: new Set(), slow: new Set(), isolated: new Set(), globalCut: new Set(),
-    failRate: 0.01, lostReplyRate: 0.02, watchDropRate: 0.05, timeoutMs: 2000, watchers: new Set(),
-  };
-  const kick = () => [...net.watchers].forEach((k) => k());
+  const { trace, log } = simTrace(sched, 5000);
+  const { net, kick } = simNetwork(sched, random, { failRate: 0.01, lostReplyRate: 0.02, watchDropRate: 0.05, timeoutMs: 2000 });
   const rStores = new Map(names.map((n) => [n, new MemoryLeaseStore(n)]));
   const qStores = names.map((n) => new MemoryLeaseStore(`q-${n}`));
   for (const s of qStores) {
@@ -116,10 +109,9 @@ export async function runScopeQuorumSeed(seed: number, opts: ScopeQuorumSeedOpti
   const ends: { lease: string; holder: string; region: string; reason: string; at: number }[] = [];
   const procs: QProc[] = [];
   const close = (key: string, why: string) => {
-    const o = open.get(key);
+    const o = endTerm(open, key, sched.now());
     if (!o) return;
-    open.delete(key);
-    const end = Math.max(o.start, Math.min(sched.now(), o.p.clock.toTrue(o.deadline)));
+    const end = o.end;
     const [holder, lease] = key.split("|") as [string, string];
     intervals.push({ lease, holder, token: o.token, start: o.start, end });
     ends.push({ lease, holder, region: o.p.region, reason: why, at: sched.now() });

@@ -189,7 +189,7 @@ export class SimLink implements LeaseStore {
 }
 
 /** Never settles unless `signal` aborts; then rejects with AbortedError (a reply that never comes). */
-function hangUntilAborted(signal: AbortSignal | undefined): Promise<never> {
+export function hangUntilAborted(signal: AbortSignal | undefined): Promise<never> {
   return new Promise<never>((_, reject) => {
     if (!signal) return;
     const onAbort = () => reject(new AbortedError("aborted", { cause: signal.reason }));

@@ -15,7 +15,7 @@
  * The measured needs on nats-server 2.9.10 (run with these permissions, no
  * "Permissions Violation" in any server log): see docs/security.md.
  */
-import { regionalBuckets, regionalLayout, type DeploymentMode } from "../hierarchy/deployment.js";
+import { regionalBuckets, regionalLayout, type ServerMode } from "../hierarchy/store-layout.js";
 import { subjects } from "../wire/subjects.js";
 import { ConfigError } from "../errors.js";
 import type { Topology } from "./schema.js";
@@ -62,7 +62,7 @@ export function identitiesOf(topology: Topology): Identity[] {
  * each region's quorum bucket (global and scope leases) and each region's
  * events stream. What nodes write, what they may create, what anyone may read.
  */
-export function bucketsOf(topology: Topology, mode: DeploymentMode = "light") {
+export function bucketsOf(topology: Topology, mode: ServerMode = "light") {
   const kvStream = kvStreamName;
   const regions = topology.regions.map((r) => r.name);
   const regional = new Map(topology.regions.map((r) => [r.name, regionalBuckets(r.name, regionalLayout(r, mode).stores)]));
@@ -104,7 +104,7 @@ function readApi(stream: string): string[] {
  * (which would let a client forge another client's replies, PubAcks
  * included): nodes answer requests through `allow_responses` only.
  */
-export function permissionsOf(topology: Topology, id: Identity, mode: DeploymentMode = "light"): Permissions {
+export function permissionsOf(topology: Topology, id: Identity, mode: ServerMode = "light"): Permissions {
   const s = subjects(topology.cluster);
   const b = bucketsOf(topology, mode);
   const everyStream = [...b.leaseStreams, ...b.eventStreams];
@@ -203,7 +203,7 @@ export interface ServerAccessConf {
  * and gateways require the server certificate (`verify_and_map` to
  * {@link SERVER_CERT_SUBJECT}); client connections require TLS.
  */
-export function serverAccessConf(topology: Topology, r: AccessRendering, mode: DeploymentMode = "light"): ServerAccessConf {
+export function serverAccessConf(topology: Topology, r: AccessRendering, mode: ServerMode = "light"): ServerAccessConf {
   const q = JSON.stringify; // nats conf accepts JSON
   const ids = identitiesOf(topology);
   checkIdentities(ids);

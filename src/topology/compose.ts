@@ -112,7 +112,7 @@ export function natsConfigsFromTopology(topology: Topology, mode: SuperclusterMo
         ...generatedBy(mode).split("\n").map((l) => `# ${l}`),
         `# Server ${s.name} of region ${s.region}'s cluster ${c.cluster}.`,
         `server_name: ${q(s.name)}`,
-        // `srv:<name>` pins the region's quorum bucket to its first server (hierarchy/deployment.ts).
+        // `srv:<name>` pins the region's quorum bucket to its first server (hierarchy/store-layout.ts).
         `server_tags: [${s.tags.map((t) => q(t)).join(", ")}]`,
         `listen: ${q(`0.0.0.0:${COMPOSE_PORTS.client}`)}`,
         `http: ${q(`0.0.0.0:${COMPOSE_PORTS.monitor}`)}`,

@@ -5,7 +5,7 @@
  * generators (compose.ts) write them out, so the two agree on every name and
  * server tag.
  */
-import { serverName, serverTag } from "../hierarchy/deployment.js";
+import { serverName, serverTag } from "../hierarchy/store-layout.js";
 import type { Topology } from "./schema.js";
 
 /** `light`: one server per region cluster (fast, for demos and tests); `full`: each region's `servers` from its file. */
@@ -18,7 +18,7 @@ export interface PlannedServer {
   region: string;
   /**
    * JetStream `server_tags`: `serverTag(name)` pins a region's quorum bucket
-   * to its first server (hierarchy/deployment.ts); `region:<region>` is for
+   * to its first server (hierarchy/store-layout.ts); `region:<region>` is for
    * operators placing their own streams.
    */
   tags: string[];

@@ -15,7 +15,7 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { selfCommand } from "../../src/launcher/self.js";
 import { connectNats } from "../../src/util/nats-connect.js";
 import { requestState } from "../../src/wire/requests.js";
-import { testRegions } from "../harness/deployment.js";
+import { testRegions } from "../harness/harness.js";
 
 // The functions given to page.waitForFunction run in the browser; this
 // project compiles without DOM types, so the little they use is declared here.

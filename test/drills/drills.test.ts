@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { LIBFAKETIME } from "../../src/drills/deployment.js";
+import { LIBFAKETIME } from "../../src/launcher/harness-node.js";
 import { isRoot } from "../../src/drills/netns.js";
 import { runDrill } from "../../src/drills/run.js";
 import { SCENARIOS, type Scenario } from "../../src/drills/types.js";

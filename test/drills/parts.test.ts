@@ -3,8 +3,8 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { DrillNode, parseSkew } from "../../src/drills/deployment.js";
-import { DemoWriter, type FencedKv } from "../../src/drills/fenced-store.js";
+import { SharedClockMap, parseSkew } from "../../src/launcher/harness-node.js";
+import { DemoWriter, type ActSource, type FencedKv } from "../../src/drills/fenced-store.js";
 import type { RegentProcess } from "../../src/launcher/candidates.js";
 import { monotonicNowMs } from "../../src/util/clock.js";
 import { SUMMARY_END, SUMMARY_START, summarize, summaryMarkdown, writeSummary } from "../../src/drills/suite.js";
@@ -92,17 +92,22 @@ function fakeProc(id: string) {
   };
 }
 
+/** What the fenced writer reads of a node: its events and its act log (times unskewed). */
+function actLog(proc: RegentProcess, actsFile: string): ActSource {
+  return { id: proc.id, events: proc.events, actsFile, at: (e) => e.t, toShared: (t) => t };
+}
+
 describe("drill clock mapping and fenced writer", () => {
   it("maps a faked monotonic clock (offset and rate) back onto the shared clock from arrival stamps", () => {
     const f = fakeProc("skewed");
-    const node = new DrillNode(f.proc, "a", [], "/nowhere.i", "/nowhere.a", "+1h x0.5");
+    const node = new SharedClockMap(f.proc, "+1h x0.5");
     const A = 1.7e12;
     const before = monotonicNowMs();
     // Printed just before arrival: fake = A + 0.5 × real
     for (let i = 0; i < 5; i++) f.push({ type: "renewed", t: A + 0.5 * (monotonicNowMs() - 0.05) });
     const real = before + 123;
     expect(Math.abs(node.toShared(A + 0.5 * real) - real)).toBeLessThan(2);
-    const plain = new DrillNode(fakeProc("plain").proc, "a", [], "/x", "/y");
+    const plain = new SharedClockMap(fakeProc("plain").proc);
     expect(plain.toShared(42)).toBe(42);
   });
 
@@ -119,8 +124,8 @@ describe("drill clock mapping and fenced writer", () => {
       } as unknown as FencedKv;
       const oldP = fakeProc("old");
       const newP = fakeProc("new");
-      const oldN = new DrillNode(oldP.proc, "a", [], join(dir, "old.i"), join(dir, "old.acts"));
-      const newN = new DrillNode(newP.proc, "b", [], join(dir, "new.i"), join(dir, "new.acts"));
+      const oldN = actLog(oldP.proc, join(dir, "old.acts"));
+      const newN = actLog(newP.proc, join(dir, "new.acts"));
       const act = (t: number, id: string, token: number) => JSON.stringify({ t, id, lease: "scope/a", token }) + "\n";
       writeFileSync(oldN.actsFile, act(10, "old", 3) + act(15, "old", 3) + JSON.stringify({ t: 12, id: "old", lease: "region/a", token: 1 }) + "\n");
       const writer = new DemoWriter(store, () => [oldN, newN]);

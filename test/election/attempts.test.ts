@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { AbortedError } from "../../src/errors.js";
-import { Sim } from "./sim.js";
+import { Sim } from "../../src/sim/election-sim.js";
 
 let sim: Sim;
 afterEach(async () => {

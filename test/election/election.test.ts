@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { AbortedError, StoreUnavailableError } from "../../src/errors.js";
 import { viewOf } from "../../src/lease/record.js";
-import { Sim } from "./sim.js";
-import { LEASE_RECORD_VERSION, encodeRecord } from "../../src/wire/lease-record.js";
+import { Sim } from "../../src/sim/election-sim.js";
+import { encodeRecord, LEASE_RECORD_VERSION } from "../../src/wire/lease-record.js";
 
 // Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
 let sim: Sim;

@@ -11,8 +11,8 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { viewOf } from "../../src/lease/record.js";
-import { Sim } from "./sim.js";
-import { LEASE_RECORD_VERSION, commitOf, encodeRecord } from "../../src/wire/lease-record.js";
+import { Sim } from "../../src/sim/election-sim.js";
+import { commitOf, encodeRecord, LEASE_RECORD_VERSION } from "../../src/wire/lease-record.js";
 
 // Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
 const KEY = "test.leader";

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { viewOf } from "../../src/lease/record.js";
-import { Sim, type SimParticipant } from "./sim.js";
+import { Sim, type SimParticipant } from "../../src/sim/election-sim.js";
 import { commitOf, encodeRecord, type LeaseRecord } from "../../src/wire/lease-record.js";
 
 // Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.

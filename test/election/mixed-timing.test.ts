@@ -6,8 +6,8 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { pack } from "msgpackr";
-import { Sim } from "./sim.js";
-import { LEASE_RECORD_VERSION, encodeRecord } from "../../src/wire/lease-record.js";
+import { Sim } from "../../src/sim/election-sim.js";
+import { encodeRecord, LEASE_RECORD_VERSION } from "../../src/wire/lease-record.js";
 
 let sim: Sim;
 afterEach(async () => {

@@ -5,8 +5,8 @@
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import type { ElectionEvent } from "../../src/election/election.js";
 import { startQuorumElection, type QuorumElection, type QuorumElectionOptions } from "../../src/election/quorum.js";
-import { FaultyStore } from "../harness/faulty-store.js";
-import { SimTime } from "./sim.js";
+import { FaultyStore } from "../../src/sim/faulty-store.js";
+import { SimTime } from "../../src/sim/election-sim.js";
 
 export interface QParticipant {
   id: string;

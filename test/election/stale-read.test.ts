@@ -10,8 +10,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ConflictError } from "../../src/errors.js";
 import type { StoreEntry } from "../../src/lease/store.js";
-import { Sim } from "./sim.js";
-import { LEASE_RECORD_VERSION, encodeRecord, type LeaseRecord } from "../../src/wire/lease-record.js";
+import { Sim } from "../../src/sim/election-sim.js";
+import { LEASE_RECORD_VERSION, type LeaseRecord, encodeRecord } from "../../src/wire/lease-record.js";
 
 // Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
 let sim: Sim;

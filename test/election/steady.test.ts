@@ -8,7 +8,7 @@ import type { AnyActorRef } from "xstate";
 import { viewOf } from "../../src/lease/record.js";
 import type { CallOptions, LeaseStore } from "../../src/lease/store.js";
 import type { Election } from "../../src/election/election.js";
-import { Sim } from "./sim.js";
+import { Sim } from "../../src/sim/election-sim.js";
 
 // Default sim timing: lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.
 let sim: Sim;

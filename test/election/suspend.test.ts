@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { startElection, type Election, type ElectionEvent } from "../../src/election/election.js";
 import { createSuspendDetector } from "../../src/observability/suspend.js";
-import { flush, prng, Sim } from "./sim.js";
+import { flush, prng, Sim } from "../../src/sim/election-sim.js";
 
 let sim: Sim;
 let elections: Election[] = [];

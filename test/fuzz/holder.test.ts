@@ -17,7 +17,7 @@ import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import { viewOf } from "../../src/lease/record.js";
 import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../../src/lease/store.js";
 import { listen } from "../../src/util/listen.js";
-import { flush, prng } from "../election/sim.js";
+import { flush, prng } from "../../src/sim/election-sim.js";
 import { encodeRecord } from "../../src/wire/lease-record.js";
 
 const KEY = "test.leader";

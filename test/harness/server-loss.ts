@@ -8,11 +8,11 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { CandidateEvent, RegentProcess } from "../../src/launcher/candidates.js";
 import { getJson } from "../../src/launcher/ports.js";
-import { serverName } from "../../src/hierarchy/deployment.js";
+import { serverName } from "../../src/hierarchy/store-layout.js";
 import { NatsLeaseStore } from "../../src/lease/nats-store.js";
 import { viewOf } from "../../src/lease/record.js";
 import { scopeViewOf } from "../../src/scopes/record.js";
-import type { TestDeployment } from "./deployment.js";
+import type { TestHarness } from "./harness.js";
 import { quorumBucket, regionServerBucket, GLOBAL_KEY, REGIONAL_KEY, scopeKey } from "../../src/wire/names.js";
 
 /** A record one holder writes on a store: which bucket and key, and how to tell its holder and term. */
@@ -96,7 +96,7 @@ export function validity(n: RegentProcess, role: string): number {
 export type Role = [RegentProcess, string, number];
 
 /** Every role held now (each region's leader, the global leader, each scope's holder), with its lease. */
-export function currentRoles(dep: TestDeployment): Role[] {
+export function currentRoles(dep: TestHarness): Role[] {
   const t = dep.topology;
   const regions = t.regions.map((r) => r.name);
   return [
@@ -107,7 +107,7 @@ export function currentRoles(dep: TestDeployment): Role[] {
 }
 
 /** Role changes among the events since `marks`: every term that began or ended (`node type tier/scope reason`). */
-export function roleChanges(dep: TestDeployment, marks: Map<RegentProcess, number>): string[] {
+export function roleChanges(dep: TestHarness, marks: Map<RegentProcess, number>): string[] {
   return dep.nodes.flatMap((n) =>
     n.events
       .slice(marks.get(n) ?? 0)
@@ -117,9 +117,9 @@ export function roleChanges(dep: TestDeployment, marks: Map<RegentProcess, numbe
 }
 
 /** `regent node` client connections on one server (its monitoring endpoint). */
-export async function nodeConnections(dep: TestDeployment, server: string): Promise<number> {
+export async function nodeConnections(dep: TestHarness, server: string): Promise<number> {
   const region = dep.topology.regions.find((r) => server.startsWith(`${r.name}-`))!.name;
-  const member = dep.sc.regions[region]!.servers.find((m) => m.name === server)!;
+  const member = dep.servers.regions[region]!.servers.find((m) => m.name === server)!;
   const connz = await getJson<{ connections?: { name?: string }[] }>(`http://127.0.0.1:${member.monitorPort}/connz`);
   return (connz.connections ?? []).filter((c) => c.name?.startsWith("regent-node-")).length;
 }

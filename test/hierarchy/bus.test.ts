@@ -9,10 +9,10 @@ import { describe, expect, it } from "vitest";
 import { readState, type StateSource } from "../../src/hierarchy/bus.js";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import type { LeaseStore } from "../../src/lease/store.js";
-import { FaultyStore } from "../harness/faulty-store.js";
-import { GLOBAL_KEY, REGIONAL_KEY, scopeKey } from "../../src/wire/names.js";
-import { LEASE_RECORD_VERSION, encodeRecord, type LeaseRecord } from "../../src/wire/lease-record.js";
-import { SCOPE_RECORD_VERSION, encodeScope, type ScopeRecord } from "../../src/wire/scope-record.js";
+import { FaultyStore } from "../../src/sim/faulty-store.js";
+import { encodeScope, type ScopeRecord, SCOPE_RECORD_VERSION } from "../../src/wire/scope-record.js";
+import { scopeKey, GLOBAL_KEY, REGIONAL_KEY } from "../../src/wire/names.js";
+import { LEASE_RECORD_VERSION, type LeaseRecord, encodeRecord } from "../../src/wire/lease-record.js";
 
 const leader = (holder: string, region: string, token = 0): LeaseRecord => ({
   v: LEASE_RECORD_VERSION, holder, token, leaseMs: 2000, renewMs: 600, acquiredAt: Date.now(), renewedAt: Date.now(), released: false, meta: { region, node: holder },

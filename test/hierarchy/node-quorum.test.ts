@@ -8,8 +8,8 @@ import { startNode, type NodeRoleEvent, type RegentNode } from "../../src/hierar
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import type { StoreEntry } from "../../src/lease/store.js";
 import { scopeViewOf } from "../../src/scopes/record.js";
-import { FaultyStore } from "../harness/faulty-store.js";
-import { flush, prng } from "../election/sim.js";
+import { FaultyStore } from "../../src/sim/faulty-store.js";
+import { flush, prng } from "../../src/sim/election-sim.js";
 import { scopeKey } from "../../src/wire/names.js";
 
 let clock = new SimulatedClock();

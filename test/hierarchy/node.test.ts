@@ -3,8 +3,8 @@ import { SimulatedClock } from "xstate";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import { startNode, type NodeRoleEvent, type RegentNode } from "../../src/hierarchy/node.js";
 import type { LeaderEvent } from "../../src/wire/events.js";
-import { FaultyStore } from "../harness/faulty-store.js";
-import { flush, prng } from "../election/sim.js";
+import { FaultyStore } from "../../src/sim/faulty-store.js";
+import { flush, prng } from "../../src/sim/election-sim.js";
 
 interface SimNode {
   node: RegentNode;

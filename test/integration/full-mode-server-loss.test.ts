@@ -20,27 +20,23 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectNats } from "../../src/util/nats-connect.js";
 import { waitUntil, type RegentProcess } from "../../src/launcher/candidates.js";
-import { serverName } from "../../src/hierarchy/deployment.js";
+import { serverName } from "../../src/hierarchy/store-layout.js";
 import { monotonicNowMs } from "../../src/util/clock.js";
-import { TestDeployment, testRegions } from "../harness/deployment.js";
+import { startTestHarness, testRegions, type TestHarness } from "../harness/harness.js";
 import { currentRoles, hostedBy, nodeConnections, RecordReader, roleChanges, until, validity } from "../harness/server-loss.js";
 
 const REGION_LEASE = 2000;
 const GLOBAL_LEASE = 3000;
 const SCOPE_LEASE = 3000;
 
-let dep: TestDeployment;
+let dep: TestHarness;
 let nc: NatsConnection;
 let reader: RecordReader;
 const regions = () => dep.topology.regions.map((r) => r.name);
 
 beforeAll(async () => {
-  dep = new TestDeployment(testRegions({ regionLeaseMs: REGION_LEASE, globalLeaseMs: GLOBAL_LEASE, scopeLeaseMs: SCOPE_LEASE, candidates: 2 }), "full");
-  await dep.start().catch(async (err) => {
-    await dep.stop();
-    throw err;
-  });
-  nc = await connectNats(dep.sc.urls, "test-full-mode");
+  dep = await startTestHarness(testRegions({ regionLeaseMs: REGION_LEASE, globalLeaseMs: GLOBAL_LEASE, scopeLeaseMs: SCOPE_LEASE, candidates: 2 }), { mode: "full" });
+  nc = await connectNats(dep.servers.urls, "test-full-mode");
   reader = new RecordReader(nc);
 }, 120_000);
 
@@ -62,7 +58,7 @@ describe("full mode: one nats-server SIGKILLed at a time", () => {
     const perServer: string[] = [];
 
     for (const region of regions()) {
-      for (let n = 1; n <= dep.sc.regions[region]!.servers.length; n++) {
+      for (let n = 1; n <= dep.servers.regions[region]!.servers.length; n++) {
         const name = serverName(region, n);
         const hosted = hostedBy(region, n, regions());
         // Every record on it, as its holder last wrote it before the kill.
@@ -70,7 +66,7 @@ describe("full mode: one nats-server SIGKILLed at a time", () => {
         const before = await Promise.all(hosted.map((h) => until(() => reader.read(h), (v) => v.holder !== null, 10_000, `${h.what} held before the kill`)));
         const t0 = performance.now();
         const killedAt = monotonicNowMs();
-        await dep.sc.kill(name);
+        await dep.servers.kill(name);
         // Renewals go on without it for longer than a lease: each holder's
         // validity passes killedAt + 2 leases, which takes a successful
         // write sent more than a lease after the kill (a lapse would have
@@ -81,7 +77,7 @@ describe("full mode: one nats-server SIGKILLed at a time", () => {
           throw new Error(`${(err as Error).message}; late: ${late.join(", ")}; events: ${JSON.stringify(dep.nodes.flatMap((x) => x.events.slice(marks.get(x)).filter((e) => e.type !== "renewed" && e.type !== "scope-renewed")))}`);
         });
         const down = performance.now() - t0;
-        await dep.sc.restart(name, { timeoutMs: 30_000 });
+        await dep.servers.restart(name, { timeoutMs: 30_000 });
         // The same holders write there again, in the same term.
         await Promise.all(
           hosted.map((h, i) =>

@@ -8,24 +8,24 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectNats } from "../../src/util/nats-connect.js";
 import { requestState } from "../../src/wire/requests.js";
 import { waitUntil } from "../../src/launcher/candidates.js";
+import { waitFor } from "../../src/launcher/ports.js";
 import { decodeEvent, type LeaderEvent } from "../../src/wire/events.js";
 import { subjects } from "../../src/wire/subjects.js";
 import { readEventsStream } from "../../src/hierarchy/events-stream.js";
-import { TestDeployment, testRegions } from "../harness/deployment.js";
+import { startTestHarness, testRegions, type TestHarness } from "../harness/harness.js";
 
 const REGION_LEASE = 2000;
 const GLOBAL_LEASE = 3000;
-let dep: TestDeployment;
+let dep: TestHarness;
 let nc: NatsConnection;
 const bus: { subject: string; e: LeaderEvent }[] = [];
 
 beforeAll(async () => {
-  dep = new TestDeployment(testRegions({ regionLeaseMs: REGION_LEASE, globalLeaseMs: GLOBAL_LEASE, candidates: 2 }));
   // Subscribe before any node exists, so the bus log is complete.
-  await dep
-    .start(async () => {
-      nc = await connectNats(dep.sc.urls, "test-bus");
-      const sub = nc.subscribe(subjects(dep.topology.cluster).all);
+  dep = await startTestHarness(testRegions({ regionLeaseMs: REGION_LEASE, globalLeaseMs: GLOBAL_LEASE, candidates: 2 }), {
+    beforeNodes: async (h) => {
+      nc = await connectNats(h.servers.urls, "test-bus");
+      const sub = nc.subscribe(subjects(h.topology.cluster).all);
       void (async () => {
         for await (const m of sub) {
           if (!m.subject.endsWith(".leader")) continue;
@@ -33,11 +33,8 @@ beforeAll(async () => {
         }
       })();
       await nc.flush();
-    })
-    .catch(async (err) => {
-      await dep.stop();
-      throw err;
-    });
+    },
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -83,7 +80,7 @@ describe("multi-region two-tier election", () => {
     // The lost region may have led the global bucket's stream: 4–8 s without writes until JetStream elects another.
     expect(t).toBeLessThan(GLOBAL_LEASE + 10_000);
 
-    await dep.sc.restartRegion(lost);
+    await dep.servers.restartRegion(lost);
     dep.spawn(lost, `${lost}-7`);
     dep.spawn(lost, `${lost}-8`);
     await waitUntil(dep.nodes, () => !!dep.regionalLeader(lost), 60_000, `${lost} leader after restart`);
@@ -105,11 +102,13 @@ describe("multi-region two-tier election", () => {
       return printed.filter((p) => !got.has(p));
     };
     // Publishing is asynchronous (acked, retried); synchronise on the stream catching up.
-    for (let i = 0; i < 50; i++) {
-      stream = await readEventsStream(nc, dep.topology.cluster);
-      if (has().length === 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      async () => {
+        stream = await readEventsStream(nc, dep.topology.cluster);
+        return has().length === 0;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: "the events stream to carry every printed election" },
+    ).catch(() => undefined);
     expect(has()).toEqual([]);
     // Per region and for the global tier, elected tokens are strictly increasing in stream order.
     const streams = new Map<string, number[]>();

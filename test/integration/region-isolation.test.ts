@@ -14,19 +14,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitUntil, type RegentProcess } from "../../src/launcher/candidates.js";
-import { TestDeployment, testRegions } from "../harness/deployment.js";
+import { startTestHarness, testRegions, type TestHarness } from "../harness/harness.js";
 
 const REGION_LEASE = 2000;
 const GLOBAL_LEASE = 3000;
 const SCOPE_LEASE = 3000;
-let dep: TestDeployment;
+let dep: TestHarness;
 
 beforeAll(async () => {
-  dep = new TestDeployment(testRegions({ regionLeaseMs: REGION_LEASE, globalLeaseMs: GLOBAL_LEASE, scopeLeaseMs: SCOPE_LEASE, failbackAfterMs: 3000, candidates: 2 }));
-  await dep.start().catch(async (err) => {
-    await dep.stop();
-    throw err;
-  });
+  dep = await startTestHarness(testRegions({ regionLeaseMs: REGION_LEASE, globalLeaseMs: GLOBAL_LEASE, scopeLeaseMs: SCOPE_LEASE, failbackAfterMs: 3000, candidates: 2 }));
 }, 120_000);
 
 afterAll(async () => {
@@ -38,7 +34,7 @@ const holderRegion = (scope: string) => {
   const h = dep.scopeHolder(scope);
   return h ? dep.regionOf(h) : undefined;
 };
-/** Every scope held at home, and every lease on every quorum store (steady state: see TestDeployment.quorumSettled). */
+/** Every scope held at home, and every lease on every quorum store (steady state: see TestHarness.quorumSettled). */
 const allHome = async () => {
   await waitUntil(dep.nodes, () => regions().every((r) => holderRegion(r) === r), 40_000, "every scope held at home");
   await dep.quorumSettled();
@@ -88,7 +84,7 @@ describe("losing one region moves only what it held", () => {
 
   it("the global leader's region: a new global leader within a bound; no survivor loses a regional lease or a scope", async () => {
     const restarted = regions().find((r) => dep.running(r).length === 0)!;
-    await dep.sc.restartRegion(restarted);
+    await dep.servers.restartRegion(restarted);
     for (const c of ["a", "b"]) dep.spawn(restarted, `${restarted}-r${c}`);
     await dep.settled();
     await allHome();

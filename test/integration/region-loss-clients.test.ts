@@ -15,20 +15,16 @@ import { requestState } from "../../src/wire/requests.js";
 import { selfCommand } from "../../src/launcher/self.js";
 import { waitUntil } from "../../src/launcher/candidates.js";
 import type { StateSnapshot } from "../../src/wire/events.js";
-import { TestDeployment, testRegions } from "../harness/deployment.js";
+import { startTestHarness, testRegions, type TestHarness } from "../harness/harness.js";
 import { PYTHON, startPythonSubscriber, type PythonSubscriber } from "../harness/python-subscriber.js";
 
 const FAILBACK_AFTER = 3000;
-let dep: TestDeployment;
+let dep: TestHarness;
 let py: PythonSubscriber | undefined;
 const conns: NatsConnection[] = [];
 
 beforeAll(async () => {
-  dep = new TestDeployment(testRegions({ regionLeaseMs: 2000, globalLeaseMs: 3000, scopeLeaseMs: 3000, failbackAfterMs: FAILBACK_AFTER, candidates: 2 }));
-  await dep.start().catch(async (err) => {
-    await dep.stop();
-    throw err;
-  });
+  dep = await startTestHarness(testRegions({ regionLeaseMs: 2000, globalLeaseMs: 3000, scopeLeaseMs: 3000, failbackAfterMs: FAILBACK_AFTER, candidates: 2 }));
 }, 120_000);
 
 afterAll(async () => {
@@ -52,7 +48,7 @@ describe.skipIf(!PYTHON && !process.env.CI)("a region lost and back, seen from t
     await waitUntil(dep.nodes, () => regions().every((r) => holderRegion(r) === r), 30_000, "every scope held at home");
     victim = dep.regionOf(dep.globalLeader()!);
     survivors = regions().filter((r) => r !== victim);
-    py = await startPythonSubscriber(dep.sc.allUrls(survivors[0]!)[0]!, `regent.${dep.topology.cluster}.>`);
+    py = await startPythonSubscriber(dep.servers.allUrls(survivors[0]!)[0]!, `regent.${dep.topology.cluster}.>`);
   });
 
   it("after the global leader's region is killed, each survivor's status answers within a second", async () => {
@@ -64,7 +60,7 @@ describe.skipIf(!PYTHON && !process.env.CI)("a region lost and back, seen from t
     const moved = dep.scopeHolder(victim)!.id;
 
     for (const region of survivors) {
-      const nc = await connectNats(dep.sc.allUrls(region), `test-${region}`);
+      const nc = await connectNats(dep.servers.allUrls(region), `test-${region}`);
       conns.push(nc);
       // Every request answers within a second whatever is down; the first
       // ones may still show a surviving region `unreachable` while the
@@ -93,7 +89,7 @@ describe.skipIf(!PYTHON && !process.env.CI)("a region lost and back, seen from t
 
     // The same through the CLI, as a user runs it, from the last survivor's servers.
     const self = selfCommand();
-    const cli = spawnSync(self.command, [...self.args, "status", "--json", "--cluster", dep.topology.cluster, "--servers", dep.sc.allUrls(survivors.at(-1)!).join(",")], { encoding: "utf8", timeout: 30_000 });
+    const cli = spawnSync(self.command, [...self.args, "status", "--json", "--cluster", dep.topology.cluster, "--servers", dep.servers.allUrls(survivors.at(-1)!).join(",")], { encoding: "utf8", timeout: 30_000 });
     expect(cli.stderr).toBe("");
     expect(cli.status).toBe(0);
     const s = JSON.parse(cli.stdout) as StateSnapshot;
@@ -102,7 +98,7 @@ describe.skipIf(!PYTHON && !process.env.CI)("a region lost and back, seen from t
   });
 
   it("the region comes back and its scope fails back; the subscriber got every event once", async () => {
-    await dep.sc.restartRegion(victim);
+    await dep.servers.restartRegion(victim);
     for (const id of dep.topology.regions.find((r) => r.name === victim)!.candidateIds) dep.spawn(victim, id);
     await waitUntil(dep.nodes, () => holderRegion(victim) === victim, 60_000, `scope ${victim} back home`);
 

@@ -8,23 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectNats } from "../../src/util/nats-connect.js";
 import { waitUntil, type RegentProcess } from "../../src/launcher/candidates.js";
 import { subjects } from "../../src/wire/subjects.js";
-import { TestDeployment, testRegions } from "../harness/deployment.js";
-import { decodeMoveReply, encodeMoveRequest, type MoveReply } from "../../src/wire/move.js";
+import { startTestHarness, testRegions, type TestHarness } from "../harness/harness.js";
+import { type MoveReply, decodeMoveReply, encodeMoveRequest } from "../../src/wire/move.js";
 
 const SCOPE_LEASE = 3000;
 const FAILBACK_AFTER = 4000;
-let dep: TestDeployment;
+let dep: TestHarness;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  dep = new TestDeployment(
-    testRegions({ regionLeaseMs: 2000, globalLeaseMs: 3000, scopeLeaseMs: SCOPE_LEASE, failbackAfterMs: FAILBACK_AFTER, candidates: 2 }),
-  );
-  await dep.start().catch(async (err) => {
-    await dep.stop();
-    throw err;
-  });
-  nc = await connectNats(dep.sc.urls, "test-scopes");
+  dep = await startTestHarness(testRegions({ regionLeaseMs: 2000, globalLeaseMs: 3000, scopeLeaseMs: SCOPE_LEASE, failbackAfterMs: FAILBACK_AFTER, candidates: 2 }));
+  nc = await connectNats(dep.servers.urls, "test-scopes");
 }, 120_000);
 
 afterAll(async () => {
@@ -132,7 +126,7 @@ describe("region-scoped leases on real processes", () => {
     // global bucket's stream leader), then the new authority's full scope lease, then grant + confirm.
     expect(movedAfter).toBeLessThan(3000 + 8000 + SCOPE_LEASE + 3000);
 
-    await dep.sc.restartRegion(lost);
+    await dep.servers.restartRegion(lost);
     const backAt = performance.now();
     dep.spawn(lost, `${lost}-7`);
     dep.spawn(lost, `${lost}-8`);

@@ -20,7 +20,7 @@ import { connect as tlsConnect } from "node:tls";
 import { DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serverName, serverTag } from "../../src/hierarchy/deployment.js";
+import { serverName, serverTag } from "../../src/hierarchy/store-layout.js";
 import { waitFor } from "../../src/launcher/nats-launcher.js";
 import { ensureSecrets, type Secrets } from "../../src/launcher/secrets.js";
 import { startSupercluster, type Supercluster } from "../../src/launcher/supercluster.js";

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { pidAlive, streamLeader, waitFor, waitForStreamLeader } from "../../src/launcher/nats-launcher.js";
 import { startSupercluster, type Supercluster } from "../../src/launcher/supercluster.js";
 import { superclusterPlan } from "../../src/topology/plan.js";
-import { serverName, serverTag } from "../../src/hierarchy/deployment.js";
+import { serverName, serverTag } from "../../src/hierarchy/store-layout.js";
 import { loadTopology } from "../../src/topology/load.js";
 import { quorumBucket, regionBucket } from "../../src/wire/names.js";
 

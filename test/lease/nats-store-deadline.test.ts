@@ -65,8 +65,9 @@ describe("NatsLeaseStore: calls end at their deadline or abort, slow path includ
     // The leader resumes: whatever the call had in flight now gets its answer.
     await cluster.kill(leaderIdx, "SIGCONT");
     await waitFor(async () => ((await store.get("warm").catch(() => null)) ? true : undefined), { timeoutMs: 20_000, intervalMs: 100, what: "the stream answering again" });
-    // Absence can only be bounded: give a loop that is still running well over
-    // its back-off plus two round trips to send its write.
+    // Not a synchronising sleep: absence has no event to wait for and can only
+    // be bounded. Give a loop that is still running well over its back-off
+    // plus two round trips to send its write.
     await new Promise((r) => setTimeout(r, 1_500));
     seen.stop();
     expect(seen.times.filter((t) => t >= abortedAt)).toEqual([]);
@@ -85,6 +86,7 @@ describe("NatsLeaseStore: calls end at their deadline or abort, slow path includ
     expect(gaveUpAt - t0).toBeLessThan(1_500);
     await cluster.kill(leaderIdx, "SIGCONT");
     await waitFor(async () => ((await store.get("warm").catch(() => null)) ? true : undefined), { timeoutMs: 20_000, intervalMs: 100, what: "the stream answering again" });
+    // Not a synchronising sleep: an absence has no event to wait for, only a bound (as above).
     await new Promise((r) => setTimeout(r, 1_500));
     seen.stop();
     expect(seen.times.filter((t) => t >= gaveUpAt)).toEqual([]);

@@ -109,7 +109,7 @@ describe("npm package", () => {
       const testing = await import("regent/testing");
       console.log(JSON.stringify({
         api: ["startElection", "NatsLeaseStore", "startNode", "FencingGuard", "RegentError", "NotLeaderError"].filter((k) => !api[k]),
-        wiring: ["openDeployment", "serveNode", "EventPublisher", "RegentMetrics", "serveMetrics", "NodeHealth"].filter((k) => !wiring[k]),
+        wiring: ["openStoreLayout", "serveNode", "EventPublisher", "RegentMetrics", "serveMetrics", "NodeHealth"].filter((k) => !wiring[k]),
         testing: ["MemoryLeaseStore", "checkIntervals", "IntervalRecorder", "startNatsServer", "startSupercluster", "loadTopology", "runSeed"].filter((k) => !testing[k]),
         leaked: ["MemoryLeaseStore", "checkIntervals", "startNatsServer", "loadTopology", "RegentMetrics", "encodeRecord"].filter((k) => k in api),
       }));`;

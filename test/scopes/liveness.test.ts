@@ -5,10 +5,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { scopeLivenessBoundMs } from "../../src/scopes/placement.js";
 import { scopeViewOf } from "../../src/scopes/record.js";
-import { REGIONS, World } from "./world.js";
+import { REGIONS, ScopesWorld } from "../../src/sim/scopes-world.js";
 import { scopeKey } from "../../src/wire/names.js";
 
-let w: World;
+let w: ScopesWorld;
 afterEach(async () => w && (await w.stopAll()));
 
 const allHeld = () => REGIONS.every((r) => !!w.holderOf(r.name));
@@ -17,7 +17,7 @@ describe("scope liveness (SimulatedClock, memory stores)", () => {
   it("the lone live region's leader gets its scopes back after a cut of its link to the global bucket", async () => {
     // The observed schedule: two regions down, the third region's leader holds
     // all three scopes, then its link to the global bucket is cut for 6 s.
-    w = new World(7, 4000);
+    w = new ScopesWorld(7, 4000);
     for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`);
     await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 20_000, "every scope held at home");
     const [survivor, ...down] = REGIONS.map((r) => r.name) as [string, ...string[]];
@@ -44,7 +44,7 @@ describe("scope liveness (SimulatedClock, memory stores)", () => {
   it("a home that is live but not yet healthy for failbackAfterMs takes its scope when no failover region is live", async () => {
     // Scope `eu` sits in `us` (failed over); then `us` and `ap` are lost while
     // `eu` has just come back: eu is the only live region for its own scope.
-    w = new World(3, 20_000);
+    w = new ScopesWorld(3, 20_000);
     for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`);
     await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 20_000, "every scope held at home");
     // Keep the authority out of eu and ap: make a us node global leader.
@@ -63,7 +63,7 @@ describe("scope liveness (SimulatedClock, memory stores)", () => {
   });
 
   it("a recall written over a lessee that has just died does not restart the full-lease wait", async () => {
-    w = new World(3, 1000);
+    w = new ScopesWorld(3, 1000);
     for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`);
     await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 20_000, "every scope held at home");
     // Make an ap node the global leader: cut the others from the global stores while it changes hands

@@ -6,14 +6,14 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import type { QuorumScopeAuthority } from "../../src/scopes/quorum-authority.js";
-import { REGIONS, World } from "./world.js";
+import { REGIONS, ScopesWorld } from "../../src/sim/scopes-world.js";
 
-let w: World;
+let w: ScopesWorld;
 afterEach(async () => w && (await w.stopAll()));
 
 describe("mixed scope lease lengths (SimulatedClock, memory stores)", () => {
   it("an authority on a 3 s scope lease does not re-grant a scope whose lessee (10 s lease) is still valid", async () => {
-    w = new World(41);
+    w = new ScopesWorld(41);
     // The eu nodes start first, so the authority runs on an eu node with the 3 s scope lease.
     for (const i of [1, 2]) w.add("eu", `eu-${i}`, { scopeLeaseMs: 3000 });
     await w.until(() => w.globalLeader()?.node.region === "eu", 10_000, "eu global leader");
@@ -25,14 +25,14 @@ describe("mixed scope lease lengths (SimulatedClock, memory stores)", () => {
     // Its link to the global bucket breaks; its region (and regional lease) stays up.
     lessee.globalLink.setDown(true);
     const validUntil = lessee.node.scope("us").validUntil;
-    // World.check (run on every step) fails at once if two nodes hold the scope.
+    // ScopesWorld.check (run on every step) fails at once if two nodes hold the scope.
     await w.until(() => !!w.holderOf("us") && w.holderOf("us") !== lessee, 30_000, "re-grant");
     expect(w.clock.now()).toBeGreaterThanOrEqual(validUntil);
     expect(w.holderOf("us")!.node.scope("us").token!).toBeGreaterThan(w.holders.get("us")![0]!.token);
   });
 
   it("a newly started authority with the shorter lease honours the longer lease of the record it finds", async () => {
-    w = new World(42);
+    w = new ScopesWorld(42);
     // Everyone on 10 s scope leases, except the eu nodes (3 s) that will become the authority later.
     for (const r of ["us", "ap"]) for (const i of [1, 2]) w.add(r, `${r}-${i}`, { scopeLeaseMs: 10_000 });
     await w.until(() => ["us", "ap"].every((r) => w.holderOf(r)?.node.region === r), 20_000, "us and ap scopes held");
@@ -51,7 +51,7 @@ describe("mixed scope lease lengths (SimulatedClock, memory stores)", () => {
 
 describe("region liveness under a regional lease longer than the topology's", () => {
   it("a region whose leader runs a 9 s lease (renewing every 3 s) stays live, though the topology says 2 s", async () => {
-    w = new World(44);
+    w = new ScopesWorld(44);
     for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`, r.name === "us" ? { regionalLeaseMs: 9_000 } : {});
     await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 30_000, "every scope held at home");
     const authority = (w.globalLeader()!.node as unknown as { authority: QuorumScopeAuthority }).authority;
@@ -72,7 +72,7 @@ describe("region liveness under a regional lease longer than the topology's", ()
 
 describe("scope renewal attempts (issue 13 item 3)", () => {
   it("a lessee's renewal that never answers is abandoned in time; the retry keeps the scope term", async () => {
-    w = new World(43);
+    w = new ScopesWorld(43);
     for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`);
     await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 20_000, "every scope held at home");
     const lessee = w.holderOf("us")!;

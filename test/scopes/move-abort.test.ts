@@ -5,13 +5,13 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { AbortedError } from "../../src/index.js";
-import { REGIONS, World } from "./world.js";
+import { REGIONS, ScopesWorld } from "../../src/sim/scopes-world.js";
 
-let w: World;
+let w: ScopesWorld;
 afterEach(async () => w && (await w.stopAll()));
 
-async function world(seed: number): Promise<World> {
-  w = new World(seed, 4000);
+async function world(seed: number): Promise<ScopesWorld> {
+  w = new ScopesWorld(seed, 4000);
   for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`);
   await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 20_000, "every scope held at home");
   await w.advance(3_000);

@@ -8,16 +8,16 @@ import { readState, stateSourceOf } from "../../src/hierarchy/bus.js";
 import { renderState } from "../../src/cli/observe-cmds.js";
 import { scopeViewOf } from "../../src/scopes/record.js";
 import type { MoveResult } from "../../src/scopes/types.js";
-import { REGIONS, World } from "./world.js";
+import { REGIONS, ScopesWorld } from "../../src/sim/scopes-world.js";
 import { scopeKey } from "../../src/wire/names.js";
 
-let w: World;
+let w: ScopesWorld;
 afterEach(async () => w && (await w.stopAll()));
 
 const FAILBACK_MS = 4000;
 
-async function world(seed: number): Promise<World> {
-  w = new World(seed, FAILBACK_MS);
+async function world(seed: number): Promise<ScopesWorld> {
+  w = new ScopesWorld(seed, FAILBACK_MS);
   for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`);
   await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 20_000, "every scope held at home");
   return w;

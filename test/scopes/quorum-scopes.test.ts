@@ -10,11 +10,11 @@ import { SimulatedClock } from "xstate";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import { scopeViewOf } from "../../src/scopes/record.js";
 import { QuorumScopeNode, type QNodeEvent } from "../../src/sim/quorum-scope-node.js";
-import { FaultyStore } from "../harness/faulty-store.js";
-import { flush, prng } from "../election/sim.js";
-import { encodeScope, type ScopeRecord } from "../../src/wire/scope-record.js";
-import { scopeKey } from "../../src/wire/names.js";
+import { FaultyStore } from "../../src/sim/faulty-store.js";
+import { flush, prng } from "../../src/sim/election-sim.js";
 import { commitOf } from "../../src/wire/lease-record.js";
+import { type ScopeRecord, encodeScope } from "../../src/wire/scope-record.js";
+import { scopeKey } from "../../src/wire/names.js";
 
 const NAMES = ["eu", "us", "ap"];
 const REGIONS = NAMES.map((n, i) => ({ name: n, failover: [...NAMES.slice(i + 1), ...NAMES.slice(0, i)], leaseMs: 2000 }));

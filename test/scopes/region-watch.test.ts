@@ -10,8 +10,8 @@ import { startQuorumElection, type QuorumElection } from "../../src/election/quo
 import { resolveTiming } from "../../src/election/timing.js";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import { RegionWatch } from "../../src/scopes/region-watch.js";
-import { FaultyStore } from "../harness/faulty-store.js";
-import { flush, prng } from "../election/sim.js";
+import { FaultyStore } from "../../src/sim/faulty-store.js";
+import { flush, prng } from "../../src/sim/election-sim.js";
 
 let clock = new SimulatedClock();
 const scopeClock = { now: () => clock.now(), setTimeout: (fn: () => void, ms: number) => clock.setTimeout(fn, ms), clearTimeout: (t: unknown) => clock.clearTimeout(t as never) };

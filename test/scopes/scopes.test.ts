@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { REGIONS, World } from "./world.js";
+import { REGIONS, ScopesWorld } from "../../src/sim/scopes-world.js";
 
-let w: World;
+let w: ScopesWorld;
 afterEach(async () => w && (await w.stopAll()));
 
-async function world(seed = 7, failbackAfterMs = 4000): Promise<World> {
-  w = new World(seed, failbackAfterMs);
+async function world(seed = 7, failbackAfterMs = 4000): Promise<ScopesWorld> {
+  w = new ScopesWorld(seed, failbackAfterMs);
   for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`);
   await w.until(() => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name), 20_000, "every scope held at home");
   return w;

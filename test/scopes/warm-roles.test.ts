@@ -7,23 +7,23 @@
  * Leases: regional 2 s, global 3 s, scope 3 s.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { REGIONS, World } from "./world.js";
+import { REGIONS, ScopesWorld } from "../../src/sim/scopes-world.js";
 
-let w: World;
+let w: ScopesWorld;
 afterEach(async () => w && (await w.stopAll()));
 
 const allHome = () => REGIONS.every((r) => w.holderOf(r.name)?.node.region === r.name);
 
 describe("roles that watch before they are needed", () => {
   it("start-up: every scope is held within a scope lease and a second of the start (the vacant waits overlap)", async () => {
-    w = new World(7, 4000);
+    w = new ScopesWorld(7, 4000);
     for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`);
     const took = await w.until(allHome, 20_000, "every scope held at home");
     expect(took).toBeLessThanOrEqual(3000 + 1000);
   });
 
   it("losing the global leader's region: its scope is held elsewhere within a global lease and a second", async () => {
-    w = new World(9, 4000);
+    w = new ScopesWorld(9, 4000);
     for (const r of REGIONS) for (const i of [1, 2]) w.add(r.name, `${r.name}-${i}`);
     await w.until(allHome, 20_000, "every scope held at home");
     await w.advance(5000);

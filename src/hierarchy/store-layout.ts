@@ -13,7 +13,7 @@ import { LazyLeaseStore } from "../lease/lazy-store.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
 import type { LeaseStore } from "../lease/store.js";
 import { quorumBucket, regionBucket, regionServerBucket } from "../wire/names.js";
-import type { DeploymentStores } from "./bus.js";
+import type { LayoutStores } from "./bus.js";
 import { ConfigError } from "../errors.js";
 
 /** Server tag that pins a single-replica bucket to one server (`placement.tags`). */
@@ -21,8 +21,8 @@ export const serverTag = (server: string) => `srv:${server}`;
 /** Name of a region's `n`-th server (n from 1), as the launcher and compose name them. */
 export const serverName = (region: string, n: number) => `${region}-${n}`;
 
-/** What is needed to open a deployment's stores. */
-export interface DeploymentLayout {
+/** What is needed to open a deployment's stores: its bucket layout. */
+export interface StoreLayout {
   cluster: string;
   /** The region of the node: its buckets are opened, and created when missing. */
   region: string;
@@ -39,8 +39,8 @@ export interface DeploymentLayout {
   timeoutMs?: number;
 }
 
-/** Deployment mode: `light` runs one server per region, `full` each region's `servers`. */
-export type DeploymentMode = "light" | "full";
+/** Server mode: `light` runs one server per region, `full` each region's `servers`. */
+export type ServerMode = "light" | "full";
 
 /**
  * How `region` elects its regional leader in `mode`: light mode, one
@@ -49,7 +49,7 @@ export type DeploymentMode = "light" | "full";
  * with one server, one bucket. Every node of a deployment runs in the same
  * mode, so every node derives the same layout for every region.
  */
-export function regionalLayout(r: { name: string; servers: number }, mode: DeploymentMode): { name: string; replicas: number; stores: number } {
+export function regionalLayout(r: { name: string; servers: number }, mode: ServerMode): { name: string; replicas: number; stores: number } {
   return { name: r.name, replicas: 1, stores: mode === "full" && r.servers > 1 ? r.servers : 1 };
 }
 
@@ -82,7 +82,7 @@ export function quorumPlacement(region: string): { cluster: string; tags: string
  * on first use, each on its server): one server down must not keep a node
  * from starting. `opts.signal` aborts the creation.
  */
-export async function openDeployment(nc: NatsConnection, layout: DeploymentLayout, opts: { signal?: AbortSignal; create?: boolean } = {}): Promise<DeploymentStores> {
+export async function openStoreLayout(nc: NatsConnection, layout: StoreLayout, opts: { signal?: AbortSignal; create?: boolean } = {}): Promise<LayoutStores> {
   const place = layout.placement !== false;
   const timeoutMs = layout.timeoutMs ?? 2_000;
   const own = layout.regions.find((r) => r.name === layout.region);

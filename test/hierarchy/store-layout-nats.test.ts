@@ -1,5 +1,5 @@
 /**
- * `openDeployment` and the quorum wiring of `startNode` on a real
+ * `openStoreLayout` and the quorum wiring of `startNode` on a real
  * nats-server (one server, `placement: false`: the contract's server tags
  * need the new launcher). Three regions; region c has no node, so its quorum
  * bucket does not exist: the nodes of a and b must start anyway, elect a
@@ -9,8 +9,8 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDeployment } from "../../src/hierarchy/deployment.js";
-import { readState, stateSourceOf, type DeploymentStores } from "../../src/hierarchy/bus.js";
+import { openStoreLayout } from "../../src/hierarchy/store-layout.js";
+import { readState, stateSourceOf, type LayoutStores } from "../../src/hierarchy/bus.js";
 import { startNode, type RegentNode } from "../../src/hierarchy/node.js";
 import { LazyLeaseStore } from "../../src/lease/lazy-store.js";
 import { startNatsServer, waitFor, type NatsServerHandle } from "../../src/launcher/nats-launcher.js";
@@ -34,7 +34,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function nodeOf(region: string, stores: DeploymentStores): RegentNode {
+function nodeOf(region: string, stores: LayoutStores): RegentNode {
   const n = startNode({
     cluster: "dq",
     region,
@@ -56,8 +56,8 @@ function nodeOf(region: string, stores: DeploymentStores): RegentNode {
 
 describe("a deployment of per-region quorum buckets on a real nats-server", () => {
   it("starts without a region's bucket, leads on a majority of stores, and binds the missing bucket once it exists", async () => {
-    const a = await openDeployment(nc, layout("a"), { signal: AbortSignal.timeout(20_000) });
-    const b = await openDeployment(nc, layout("b"), { signal: AbortSignal.timeout(20_000) });
+    const a = await openStoreLayout(nc, layout("a"), { signal: AbortSignal.timeout(20_000) });
+    const b = await openStoreLayout(nc, layout("b"), { signal: AbortSignal.timeout(20_000) });
     // Own buckets created; c's is only bound lazily, and does not exist.
     const jsm = await jetstreamManager(nc);
     await expect(jsm.streams.info(`KV_${quorumBucket("a")}`)).resolves.toBeDefined();
@@ -78,7 +78,7 @@ describe("a deployment of per-region quorum buckets on a real nats-server", () =
     await waitFor(() => na.scope("c").held || nb.scope("c").held, { timeoutMs: 20_000, what: "scope c held in its failover region" });
 
     // Region c arrives: its bucket now exists, and the running nodes' lazy stores bind it on a later call.
-    const c = await openDeployment(nc, layout("c"), { signal: AbortSignal.timeout(20_000) });
+    const c = await openStoreLayout(nc, layout("c"), { signal: AbortSignal.timeout(20_000) });
     const nc1 = nodeOf("c", c);
     await waitFor(() => nc1.scope("c").held, { timeoutMs: 30_000, what: "scope c failed back home" });
     await waitFor(async () => (await readState(stateSourceOf(a), "test")).global.quorum?.agree === 3, { timeoutMs: 20_000, what: "the global lease on all three stores" });

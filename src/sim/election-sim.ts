@@ -1,15 +1,17 @@
 /**
- * Deterministic election harness: xstate's SimulatedClock drives the
- * machine's timers and its `now()`, the in-memory store is the lease store,
- * and a seeded PRNG replaces Math.random.
+ * Deterministic election harness for unit tests: xstate's SimulatedClock
+ * drives the machine's timers and its `now()`, the in-memory store is the
+ * lease store (each participant through its own scripted {@link FaultyStore}
+ * link), and a seeded PRNG replaces Math.random. Time moves only when a test
+ * steps it; the seeded simulation (run-seed.ts) schedules on its own.
  */
 import { SimulatedClock } from "xstate";
-import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
-import { startElection, type Election, type ElectionEvent, type ElectionOptions } from "../../src/election/election.js";
-import { FaultyStore } from "../harness/faulty-store.js";
+import { MemoryLeaseStore } from "../lease/memory-store.js";
+import { startElection, type Election, type ElectionEvent, type ElectionOptions } from "../election/election.js";
+import { FaultyStore } from "./faulty-store.js";
+import { prng } from "./run-seed.js";
 
-export { prng } from "../../src/sim/run-seed.js";
-import { prng } from "../../src/sim/run-seed.js";
+export { prng };
 
 /** Lets every pending promise callback run (store results, watch deliveries). */
 export const flush = () => new Promise<void>((r) => setImmediate(r));

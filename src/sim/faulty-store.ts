@@ -1,13 +1,18 @@
 /**
- * A per-participant view of a shared store whose link can be cut, modelling a
- * partition or a crash of the participant's connection: while `down`, calls
- * reject with StoreUnavailableError and open watches end with it. While
- * `hanging`, every call never answers (a region whose servers are dead:
- * requests time out) until its own signal aborts; `hangNext` does that to
- * one chosen call (a lost request or ack).
+ * The scripted fault layer: a per-participant view of a shared store whose
+ * link can be cut, for the SimulatedClock unit tests that need one fault at
+ * an exact point (the seeded simulation draws the same kinds of fault at
+ * random through {@link SimLink}, and the store itself fails through
+ * MemoryLeaseStore's `setAvailable`, `loseNewestWrites` and `loseBucket`).
+ * While `down`, calls reject with StoreUnavailableError and open watches end
+ * with it. While `hanging`, every call never answers (a region whose servers
+ * are dead: requests time out) until its own signal aborts; `hangNext` does
+ * that to one chosen call (a lost request or ack), `loseReplyNext` to one
+ * call's reply after the write applied (as SimLink's hang and lost reply).
  */
-import { AbortedError, StoreUnavailableError } from "../../src/errors.js";
-import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../../src/lease/store.js";
+import { StoreUnavailableError } from "../errors.js";
+import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../lease/store.js";
+import { hangUntilAborted } from "./sim-link.js";
 
 export class FaultyStore implements LeaseStore {
   readonly name: string;
@@ -67,11 +72,7 @@ export class FaultyStore implements LeaseStore {
     if (i < 0) return call();
     this.lostReplies.splice(i, 1);
     await call();
-    return new Promise<never>((_, reject) => {
-      const s = opts?.signal;
-      if (s?.aborted) return reject(new AbortedError("aborted"));
-      s?.addEventListener("abort", () => reject(new AbortedError("aborted")), { once: true });
-    });
+    return hangUntilAborted(opts?.signal);
   }
 
   private guard(op: string): void {
@@ -84,11 +85,7 @@ export class FaultyStore implements LeaseStore {
     const i = this.hangs.findIndex((p) => p(op, key));
     if (i < 0 && !this.hanging) return null;
     if (i >= 0) this.hangs.splice(i, 1);
-    return new Promise<never>((_, reject) => {
-      const s = opts?.signal;
-      if (s?.aborted) return reject(new AbortedError("aborted"));
-      s?.addEventListener("abort", () => reject(new AbortedError("aborted")), { once: true });
-    });
+    return hangUntilAborted(opts?.signal);
   }
 
   async get(key: string, opts?: CallOptions): Promise<StoreEntry | null> {

@@ -1,17 +1,23 @@
 /**
- * A simulated multi-region world: memory stores per region plus a global
- * store, one FaultyStore link per (node, store) so a region can be cut off,
- * SimulatedClock time, and invariants checked after every step.
+ * A stepped multi-region world of `RegentNode`s for the scope unit tests:
+ * memory stores per region plus a global store, one scripted
+ * {@link FaultyStore} link per (node, store) so a region can be cut off,
+ * SimulatedClock time moved by the test, and invariants checked after every
+ * step (a violation throws, failing the test).
  */
-import { expect } from "vitest";
 import { SimulatedClock } from "xstate";
-import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
-import { viewOf } from "../../src/lease/record.js";
-import type { LeaseStore } from "../../src/lease/store.js";
-import { startNode, type NodeRoleEvent, type RegentNode } from "../../src/hierarchy/node.js";
-import type { ScopeEvent } from "../../src/wire/events.js";
-import { FaultyStore } from "../harness/faulty-store.js";
-import { flush, prng } from "../election/sim.js";
+import { MemoryLeaseStore } from "../lease/memory-store.js";
+import { viewOf } from "../lease/record.js";
+import type { LeaseStore } from "../lease/store.js";
+import { startNode, type NodeRoleEvent, type RegentNode } from "../hierarchy/node.js";
+import type { ScopeEvent } from "../wire/events.js";
+import { FaultyStore } from "./faulty-store.js";
+import { flush, prng } from "./election-sim.js";
+
+/** Fails the step: an invariant of the world does not hold. */
+function invariant(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`invariant violated: ${what}`);
+}
 
 export interface WorldNode {
   node: RegentNode;
@@ -27,7 +33,7 @@ export const REGIONS = [
   { name: "ap", failover: ["eu", "us"], leaseMs: 2000 },
 ];
 
-export class World {
+export class ScopesWorld {
   clock = new SimulatedClock();
   random: () => number;
   globalStore = new MemoryLeaseStore("global");
@@ -97,8 +103,16 @@ export class World {
     return this.clock.now() - start;
   }
 
-  async advance(ms: number): Promise<void> {
-    await this.until(() => false, ms).catch(() => undefined);
+  /** Lets `ms` pass in the same steps as {@link until}; a broken invariant rejects (it is not a "not reached"). */
+  async advance(ms: number, step = 10): Promise<void> {
+    const start = this.clock.now();
+    await flush();
+    this.check();
+    while (this.clock.now() - start <= ms) {
+      this.clock.increment(step);
+      await flush();
+      this.check();
+    }
   }
 
   holderOf(scope: string): WorldNode | undefined {
@@ -135,24 +149,27 @@ export class World {
   check(): void {
     for (const r of REGIONS) {
       const hs = this.nodes.filter((n) => n.node.scope(r.name).held);
-      expect(hs.length, `scope ${r.name} held by ${hs.map((h) => h.node.id)}`).toBeLessThanOrEqual(1);
+      invariant(hs.length <= 1, `scope ${r.name} held by ${hs.map((h) => h.node.id)}`);
       for (const h of hs) {
-        expect(h.node.regional().held, `${h.node.id} holds ${r.name} without regional leadership`).toBe(true);
-        expect(h.node.scope(r.name).validUntil).toBeLessThanOrEqual(h.node.regional().validUntil);
+        invariant(h.node.regional().held === true, `${h.node.id} holds ${r.name} without regional leadership`);
+        const scopeUntil = h.node.scope(r.name).validUntil;
+        const regionalUntil = h.node.regional().validUntil;
+        invariant(scopeUntil <= regionalUntil, `${h.node.id}: scope ${r.name} valid until ${scopeUntil}, past its regional validity ${regionalUntil}`);
         const token = h.node.scope(r.name).token!;
         const list = this.holders.get(r.name) ?? [];
         const last = list.at(-1);
         if (!last || last.node !== h.node.id || last.token !== token) {
-          if (last) expect(token, `scope ${r.name} token must increase`).toBeGreaterThan(last.token);
+          if (last) invariant(token > last.token, `scope ${r.name} token must increase (${last.token} → ${token})`);
           list.push({ node: h.node.id, token, t: this.clock.now() });
           this.holders.set(r.name, list);
         }
       }
     }
-    expect(this.nodes.filter((n) => n.node.global().held).length).toBeLessThanOrEqual(1);
+    const globals = this.nodes.filter((n) => n.node.global().held);
+    invariant(globals.length <= 1, `global held by ${globals.map((g) => g.node.id)}`);
     // The rule itself, not only its min(): outside `regionalLeader` the global election leads nothing.
     for (const n of this.nodes) {
-      if (!n.node.state().split(".").includes("regionalLeader")) expect(n.node.elections().global?.isLeader(), `${n.node.id} global outside regionalLeader`).not.toBe(true);
+      if (!n.node.state().split(".").includes("regionalLeader")) invariant(n.node.elections().global?.isLeader() !== true, `${n.node.id} global outside regionalLeader`);
     }
   }
 
