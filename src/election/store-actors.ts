@@ -5,10 +5,10 @@
  */
 import { fromCallback, fromPromise } from "xstate";
 import { AbortedError, StoreUnavailableError } from "../errors.js";
-import type { LeaseStore, StoreEntry } from "../lease/store.js";
+import type { LeaseStore, StoreEntry, WatchSubscriber } from "../lease/store.js";
 import { electionMachine, type ElectionEvent as MachineEvent, type WatchInput, type WriteInput } from "./machine.js";
 import { deadlineSignal, realClock, sleep, type TimerClock } from "../util/timers.js";
-import { clockOf, timersOn } from "../util/wheel.js";
+import { clockOf, timersOn, type Timers } from "../util/wheel.js";
 
 /**
  * The machine with its store actors, one per (store, clock) and shared by
@@ -27,7 +27,9 @@ export function machineFor(store: LeaseStore, clock: TimerClock | undefined): ty
       actors: {
         readLease: fromPromise<StoreEntry | null, { key: string }>(({ input, signal }) => store.get(input.key, { signal })),
         writeLease: fromPromise<number, WriteInput>(({ input, signal }) => writeLease(store, clock, input, signal)),
-        watchLease: fromCallback<MachineEvent, WatchInput>(({ input, sendBack }) => watchLoop(store, input, sendBack, clock ?? realClock)),
+        watchLease: fromCallback<MachineEvent, WatchInput>(({ input, sendBack }) =>
+          isSubscriber(store) ? subscribeLoop(store, input, sendBack, timersOn(clock)) : watchLoop(store, input, sendBack, clock ?? realClock),
+        ),
       },
     });
     byClock.set(clock, m);
@@ -92,6 +94,39 @@ function watchLoop(store: LeaseStore, input: WatchInput, sendBack: (e: MachineEv
     }
   })();
   return () => ac.abort();
+}
+
+function isSubscriber(store: LeaseStore): store is LeaseStore & WatchSubscriber {
+  return typeof (store as Partial<WatchSubscriber>).subscribe === "function";
+}
+
+/**
+ * {@link watchLoop} on a store that calls back (the NATS store's shared
+ * watch): the same events, without an iterator and its promises per election
+ * and per entry (`watch-hub.ts`).
+ */
+function subscribeLoop(store: WatchSubscriber, input: WatchInput, sendBack: (e: MachineEvent) => void, timers: Timers): () => void {
+  const { key, retryMs, steady } = input;
+  let stopped = false;
+  let cancel = () => {};
+  const open = () => {
+    cancel = store.subscribe(key, {
+      entry: (entry) => {
+        if (!stopped && steady.admit(entry)) sendBack({ type: "STORE.CHANGE", entry });
+      },
+      end: (error) => {
+        if (stopped) return;
+        steady.flush();
+        sendBack({ type: "STORE.WATCH_ERROR", error });
+        if (!stopped) cancel = timers.schedule(retryMs, open);
+      },
+    });
+  };
+  open();
+  return () => {
+    stopped = true;
+    cancel();
+  };
 }
 
 /** Deterministic term secrets for a simulated candidate (never used outside simulation). */
