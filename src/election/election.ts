@@ -152,18 +152,31 @@ export class Election {
     else this.admitStart(opts.store);
   }
 
-  /** Starts through the store's gate; the slot is freed at the first answer: out of the first read and acquiring write. */
+  /**
+   * Starts through the store's gate (`start-gate.ts`). The slot is held until
+   * the election leads or waits on a holder (retries after errors included:
+   * releasing at the first error let every election start into the retries),
+   * or for one lease at most.
+   */
   private admitStart(store: LeaseStore): void {
-    const admission = startGateOf(store).enter(() => {
-      const sub = this.actor.subscribe((s) => {
-        if (s.matches({ following: "reading" }) || s.matches({ following: "write" }) || s.matches({ following: "takeover" })) return;
-        sub.unsubscribe();
-        this.admission = null;
-        admission.done();
+    let cancelTimer = () => {};
+    let sub: { unsubscribe(): void } | undefined;
+    const slot: { admission?: Admission } = {};
+    const release = () => {
+      sub?.unsubscribe();
+      cancelTimer();
+      this.admission = null;
+      slot.admission?.done();
+    };
+    slot.admission = startGateOf(store).enter(() => {
+      sub = this.actor.subscribe((s) => {
+        if (s.matches("following") && !s.matches({ following: "waiting" }) && s.status === "active") return;
+        release();
       });
+      cancelTimer = timersOn(undefined).schedule(this.timing.leaseMs, release);
       this.actor.start();
     });
-    this.admission = admission;
+    this.admission = slot.admission;
   }
 
   /** True while this candidate holds the lease *and* its deadline has not passed. */

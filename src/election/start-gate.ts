@@ -13,9 +13,11 @@
  *
  * Nothing in the rules changes: a started election runs exactly as before,
  * with the same deadlines, counted from its own sends. A slot is freed once
- * the election has had its first answer (leading, following a holder, in
- * backoff after an error: none of those keeps the store busy), so a store that
- * is down holds up the others only for one attempt each.
+ * the election leads or waits on a holder, or after one lease at most
+ * (`election.ts`). It is held through the retries after an error: freeing it
+ * at the first error let every election start into the retries, which under
+ * a starved event loop was the same collapse one batch later. A store that is
+ * down stops only elections on that store, which could do nothing meanwhile.
  */
 import type { LeaseStore } from "../lease/store.js";
 
