@@ -3,6 +3,7 @@ import { startElection, type Election } from "../../src/election/election.js";
 import { START_BATCH, StartGate } from "../../src/election/start-gate.js";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
 import type { CallOptions, StoreEntry } from "../../src/lease/store.js";
+import { StoreUnavailableError } from "../../src/errors.js";
 
 /** A memory store whose reads wait until `open()`, counting the reads asked for. */
 class HeldReads extends MemoryLeaseStore {
@@ -15,6 +16,24 @@ class HeldReads extends MemoryLeaseStore {
   override async get(key: string, opts?: CallOptions): Promise<StoreEntry | null> {
     this.reads++;
     await this.opened;
+    return super.get(key, opts);
+  }
+}
+
+/** A memory store whose reads fail until `heal()`, recording the keys read. */
+class FailingReads extends MemoryLeaseStore {
+  readonly keysRead = new Set<string>();
+  failures = 0;
+  private down = true;
+  heal(): void {
+    this.down = false;
+  }
+  override async get(key: string, opts?: CallOptions): Promise<StoreEntry | null> {
+    this.keysRead.add(key);
+    if (this.down) {
+      this.failures++;
+      throw new StoreUnavailableError("down (test)");
+    }
     return super.get(key, opts);
   }
 }
@@ -59,5 +78,17 @@ describe("start gate", () => {
     store.open();
     await vi.waitFor(() => expect(elections.filter((e) => e.isLeader()).length).toBe(n - 1), { timeout: 20_000, interval: 50 });
     expect(store.reads).toBe(n);
+  });
+
+  it("an election retrying after errors keeps its slot: the others wait instead of starting into the retries", async () => {
+    const store = new FailingReads();
+    const n = START_BATCH + 20;
+    for (let i = 0; i < n; i++) elections.push(startElection({ store, key: `k.${i}`, id: `c${i}`, leaseMs: 10_000, stallThresholdMs: 0 }));
+    // Every admitted election has failed at least twice (so it has been in backoff and retried).
+    await vi.waitFor(() => expect(store.failures).toBeGreaterThanOrEqual(2 * START_BATCH), { timeout: 20_000, interval: 20 });
+    expect(store.keysRead.size).toBe(START_BATCH);
+    store.heal();
+    await vi.waitFor(() => expect(elections.filter((e) => e.isLeader()).length).toBe(n), { timeout: 20_000, interval: 50 });
+    expect(store.keysRead.size).toBe(n);
   });
 });
