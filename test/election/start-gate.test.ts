@@ -65,7 +65,7 @@ describe("start gate", () => {
     expect(started).toEqual([0, 1, 2, 4, 3, 5, 6]);
   });
 
-  it("elections on one store start a batch at a time; all lead; a stop before its turn resolves", async () => {
+  it("elections on one store start a batch at a time; all lead; a stop before its turn resolves", { timeout: 90_000 }, async () => {
     const store = new HeldReads();
     const n = START_BATCH + 40;
     for (let i = 0; i < n; i++) elections.push(startElection({ store, key: `k.${i}`, id: `c${i}`, leaseMs: 10_000, stallThresholdMs: 0 }));
@@ -76,19 +76,20 @@ describe("start gate", () => {
     expect(last.state()).toBe("stopped");
     expect(store.reads).toBe(START_BATCH + 1);
     store.open();
-    await vi.waitFor(() => expect(elections.filter((e) => e.isLeader()).length).toBe(n - 1), { timeout: 20_000, interval: 50 });
+    await vi.waitFor(() => expect(elections.filter((e) => e.isLeader()).length).toBe(n - 1), { timeout: 60_000, interval: 50 });
     expect(store.reads).toBe(n);
   });
 
-  it("an election retrying after errors keeps its slot: the others wait instead of starting into the retries", async () => {
+  it("an election retrying after errors keeps its slot: the others wait instead of starting into the retries", { timeout: 150_000 }, async () => {
     const store = new FailingReads();
     const n = START_BATCH + 20;
-    for (let i = 0; i < n; i++) elections.push(startElection({ store, key: `k.${i}`, id: `c${i}`, leaseMs: 10_000, stallThresholdMs: 0 }));
+    // A long lease: a slot is also freed after one lease, which a slow machine must not reach here.
+    for (let i = 0; i < n; i++) elections.push(startElection({ store, key: `k.${i}`, id: `c${i}`, leaseMs: 120_000, stallThresholdMs: 0 }));
     // Every admitted election has failed at least twice (so it has been in backoff and retried).
-    await vi.waitFor(() => expect(store.failures).toBeGreaterThanOrEqual(2 * START_BATCH), { timeout: 20_000, interval: 20 });
+    await vi.waitFor(() => expect(store.failures).toBeGreaterThanOrEqual(2 * START_BATCH), { timeout: 60_000, interval: 20 });
     expect(store.keysRead.size).toBe(START_BATCH);
     store.heal();
-    await vi.waitFor(() => expect(elections.filter((e) => e.isLeader()).length).toBe(n), { timeout: 20_000, interval: 50 });
+    await vi.waitFor(() => expect(elections.filter((e) => e.isLeader()).length).toBe(n), { timeout: 60_000, interval: 50 });
     expect(store.keysRead.size).toBe(n);
   });
 });
