@@ -87,7 +87,9 @@ export class Election {
   readonly key: string;
   /** The validated timing. */
   readonly timing: Timing;
-  private readonly actor: Actor<typeof electionMachine>;
+  /** Made at the start (`start-gate.ts`): most of a construction's cost, and 30,000 at once blocked the loop for seconds. */
+  private actorRef: Actor<typeof electionMachine> | null = null;
+  private readonly makeActor: () => Actor<typeof electionMachine>;
   /** Renewals while they succeed, outside the machine (`steady.ts`). */
   private readonly steady: SteadyRenewal;
   private readonly now: () => number;
@@ -125,24 +127,27 @@ export class Election {
     });
     const provided = machineFor(store, clock);
     const machine = sim?.mutate ? sim.mutate(provided) : provided;
-    this.actor = createActor(machine, {
-      input: {
-        key: this.key,
-        id: this.id,
-        timing: this.timing,
-        now: this.now,
-        wallNow: sim?.wallNow ?? Date.now,
-        random: sim?.random ?? Math.random,
-        // Unguessable in production; in simulation deterministic and apart
-        // from the seeded random stream, so seeds replay as before.
-        secret: sim ? simulatedSecrets(this.id) : () => randomBytes(16).toString("hex"),
-        ...(opts.meta ? { meta: opts.meta } : {}),
-        steady: this.steady,
-      },
-      ...(clock ? { clock: clock as never } : {}),
-    });
-    this.actor.on("*", (e) => this.onEmitted(e as ElectionEmitted));
-    this.actor.subscribe({ error: (err) => this.log.write("error", { err }, "election actor failed") });
+    this.makeActor = () => {
+      const actor = createActor(machine, {
+        input: {
+          key: this.key,
+          id: this.id,
+          timing: this.timing,
+          now: this.now,
+          wallNow: sim?.wallNow ?? Date.now,
+          random: sim?.random ?? Math.random,
+          // Unguessable in production; in simulation deterministic and apart
+          // from the seeded random stream, so seeds replay as before.
+          secret: sim ? simulatedSecrets(this.id) : () => randomBytes(16).toString("hex"),
+          ...(opts.meta ? { meta: opts.meta } : {}),
+          steady: this.steady,
+        },
+        ...(clock ? { clock: clock as never } : {}),
+      });
+      actor.on("*", (e) => this.onEmitted(e as ElectionEmitted));
+      actor.subscribe({ error: (err) => this.log.write("error", { err }, "election actor failed") });
+      return actor;
+    };
     // On even when the stall monitor is off: a suspend is a safety matter, not a statistic.
     this.suspend = sim ? (sim.suspend ?? null) : processSuspendDetector();
     this.suspendSeen = this.suspend?.check() ?? 0;
@@ -179,6 +184,10 @@ export class Election {
     this.admission = slot.admission;
   }
 
+  private get actor(): Actor<typeof electionMachine> {
+    return (this.actorRef ??= this.makeActor());
+  }
+
   /** True while this candidate holds the lease *and* its deadline has not passed. */
   isLeader(): boolean {
     return this.leadership() !== null;
@@ -186,8 +195,10 @@ export class Election {
 
   /** The current term, or `null` when not leader or past the deadline. */
   leadership(): Leadership | null {
+    // No term, no lease (and an election not started yet has no actor to ask).
+    if (!this.term) return null;
     const snap = this.actor.getSnapshot();
-    if (!this.term || !snap.matches("leader")) return null;
+    if (!snap.matches("leader")) return null;
     const validUntil = this.steady.deadline(snap.context.deadline);
     if (this.now() >= validUntil) return null;
     // The monotonic clock stops during a host suspend, so the deadline alone
@@ -202,6 +213,7 @@ export class Election {
 
   /** Current state name (for status displays): following, leader, lapsed, resigning or stopped. */
   state(): string {
+    if (!this.actorRef) return "following"; // not started yet: its initial state
     const v = this.actor.getSnapshot().value;
     return typeof v === "string" ? v : Object.keys(v)[0] ?? "unknown";
   }
@@ -229,7 +241,7 @@ export class Election {
    */
   async resign(opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.stopped) throw new StoppedError();
-    if (!this.actor.getSnapshot().matches("leader")) return;
+    if (!this.actorRef || !this.actor.getSnapshot().matches("leader")) return;
     this.send({ type: "RESIGN" });
     await this.waitUntil((s) => !s.matches("resigning") && !s.matches("leader"), opts.signal);
   }
@@ -247,7 +259,7 @@ export class Election {
       this.endTerm();
       // Stopping the actor runs no exit actions: end the steady renewals here.
       this.steady.stop();
-      this.actor.stop();
+      this.actorRef?.stop();
       this.unsubscribeStalls();
       for (const l of this.listeners) l({ type: "leader-changed", leader: null, token: null });
       this.listeners.clear();
@@ -282,6 +294,8 @@ export class Election {
 
   /** Every event of ours reaches the machine after what the steady renewals changed. */
   private send(e: MachineEvent): void {
+    // Not started yet: the machine would ignore a TICK or SUSPENDED in its initial state anyway.
+    if (!this.actorRef) return;
     this.steady.flush();
     this.actor.send(e);
   }
@@ -367,6 +381,7 @@ export class Election {
     // machine's timer may fire late). Ticking every election instead costs
     // one transition each, per stall: 10,000 of them in a process with 10,000
     // elections, which is a stall of its own.
+    if (!this.actorRef) return;
     const snap = this.actor.getSnapshot();
     if (snap.matches("leader") && this.now() >= this.steady.deadline(snap.context.deadline)) this.tick();
   }

@@ -72,6 +72,12 @@ describe("start gate", () => {
     await vi.waitFor(() => expect(store.reads).toBe(START_BATCH));
     // The last one has not started: its stop starts and stops it at once.
     const last = elections.pop()!;
+    // Not started: its initial state, no lease, nothing to resign (its actor is made only at the start).
+    expect(last.state()).toBe("following");
+    expect(last.leadership()).toBeNull();
+    last.tick();
+    await last.resign();
+    expect(store.reads).toBe(START_BATCH);
     await last.stop();
     expect(last.state()).toBe("stopped");
     expect(store.reads).toBe(START_BATCH + 1);
