@@ -21,7 +21,7 @@ import { parseArgs } from "node:util";
 import { connectNats } from "../src/util/nats-connect.js";
 import { startElection, type Election } from "../src/election/election.js";
 import { NatsLeaseStore } from "../src/lease/nats-store.js";
-import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../src/lease/store.js";
+import type { CallOptions, LeaseStore, StoreEntry, WatchOptions, WatchSubscriber } from "../src/lease/store.js";
 import { procCpuMs, procRssMiB } from "./proc.js";
 import { round, summarize, type Stats } from "./stats.js";
 
@@ -110,6 +110,11 @@ class TimedStore implements LeaseStore {
   }
   keys(filter: string, opts?: CallOptions): Promise<string[]> {
     return this.inner.keys(filter, opts);
+  }
+  /** The NATS store's callback watch, which elections use when the store has it. */
+  subscribe(filter: string, sink: Parameters<WatchSubscriber["subscribe"]>[1]): () => void {
+    this.m.ops.watch++;
+    return (this.inner as LeaseStore & WatchSubscriber).subscribe(filter, sink);
   }
 }
 

@@ -5,19 +5,22 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { createActor, fromCallback, fromPromise, type Actor, type AnyActorRef } from "xstate";
-import { AbortedError, ConfigError, NotLeaderError, StoppedError, StoreUnavailableError } from "../errors.js";
-import type { LeaseStore, StoreEntry } from "../lease/store.js";
-import { silentLogger, type Logger } from "../observability/logger.js";
+import { createActor, type Actor, type AnyActorRef } from "xstate";
+import { AbortedError, ConfigError, NotLeaderError, StoppedError } from "../errors.js";
+import type { LeaseStore } from "../lease/store.js";
+import type { Logger } from "../observability/logger.js";
+import { ElectionLog } from "./election-log.js";
 import { monotonicNowMs } from "../util/clock.js";
 import { subscribeStalls, type StallInfo } from "../observability/stall-shared.js";
 import { processSuspendDetector, type SuspendDetector } from "../observability/suspend.js";
-import { electionMachine, type ElectionDeposedReason, type ElectionEmitted, type ElectionEvent as MachineEvent, type WatchInput, type WriteInput } from "./machine.js";
+import { electionMachine, type ElectionDeposedReason, type ElectionEmitted, type ElectionEvent as MachineEvent } from "./machine.js";
 import { SteadyRenewal } from "./steady.js";
+import { machineFor, simulatedSecrets, writeLease } from "./store-actors.js";
+import { startGateOf, type Admission } from "./start-gate.js";
 import { mutationsOf } from "./mutations.js";
 import { listen } from "../util/listen.js";
-import { deadlineSignal, realClock, sleep, type TimerClock } from "../util/timers.js";
-import { clockOf, timersOn } from "../util/wheel.js";
+import type { TimerClock } from "../util/timers.js";
+import { timersOn } from "../util/wheel.js";
 import { resolveTiming, validateId, type Timing, type TimingOptions } from "./timing.js";
 import { validateKey } from "../lease/keys.js";
 
@@ -81,11 +84,13 @@ export class Election {
   readonly key: string;
   /** The validated timing. */
   readonly timing: Timing;
-  private readonly actor: Actor<typeof electionMachine>;
+  /** Made at the start (`start-gate.ts`): most of a construction's cost, and 30,000 at once blocked the loop for seconds. */
+  private actorRef: Actor<typeof electionMachine> | null = null;
+  private readonly makeActor: () => Actor<typeof electionMachine>;
   /** Renewals while they succeed, outside the machine (`steady.ts`). */
   private readonly steady: SteadyRenewal;
   private readonly now: () => number;
-  private readonly log: Logger;
+  private readonly log: ElectionLog;
   private readonly listeners = new Set<Listener>();
   private term: { token: number; controller: AbortController } | null = null;
   private unsubscribeStalls: () => void = () => {};
@@ -93,6 +98,8 @@ export class Election {
   private errorStreak = 0;
   private stalls = { count: 0, maxMs: 0 };
   private stopped = false;
+  /** The store's start gate (`start-gate.ts`): none in simulation, or once the first answer came. */
+  private admission: Admission | null = null;
   /** Host-suspend detector (CLOCK_BOOTTIME vs CLOCK_MONOTONIC) and the suspended total already acted on. */
   private readonly suspend: SuspendDetector | null;
   private suspendSeen = 0;
@@ -103,7 +110,7 @@ export class Election {
     this.key = validateKey("key", opts.key);
     this.id = validateId("id", opts.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`);
     if (!opts.store) throw new ConfigError("store", "startElection: store required", { named: true });
-    this.log = (opts.logger ?? silentLogger()).child({ election: this.key, id: this.id });
+    this.log = new ElectionLog(opts.logger, this.key, this.id);
     const sim = opts.simulation;
     this.now = sim?.now ?? monotonicNowMs;
     const clock = sim?.clock;
@@ -119,30 +126,65 @@ export class Election {
     });
     const provided = machineFor(store, clock);
     const machine = mutations.machine ? mutations.machine(provided) : provided;
-    this.actor = createActor(machine, {
-      input: {
-        key: this.key,
-        id: this.id,
-        timing: this.timing,
-        now: this.now,
-        wallNow: sim?.wallNow ?? Date.now,
-        random: sim?.random ?? Math.random,
-        // Unguessable in production; in simulation deterministic and apart
-        // from the seeded random stream, so seeds replay as before.
-        secret: sim ? simulatedSecrets(this.id) : () => randomBytes(16).toString("hex"),
-        ...(opts.meta ? { meta: opts.meta } : {}),
-        steady: this.steady,
-      },
-      ...(clock ? { clock: clock as never } : {}),
-    });
-    this.actor.on("*", (e) => this.onEmitted(e as ElectionEmitted));
-    this.actor.subscribe({ error: (err) => this.log.error({ err }, "election actor failed") });
+    this.makeActor = () => {
+      const actor = createActor(machine, {
+        input: {
+          key: this.key,
+          id: this.id,
+          timing: this.timing,
+          now: this.now,
+          wallNow: sim?.wallNow ?? Date.now,
+          random: sim?.random ?? Math.random,
+          // Unguessable in production; in simulation deterministic and apart
+          // from the seeded random stream, so seeds replay as before.
+          secret: sim ? simulatedSecrets(this.id) : () => randomBytes(16).toString("hex"),
+          ...(opts.meta ? { meta: opts.meta } : {}),
+          steady: this.steady,
+        },
+        ...(clock ? { clock: clock as never } : {}),
+      });
+      actor.on("*", (e) => this.onEmitted(e as ElectionEmitted));
+      actor.subscribe({ error: (err) => this.log.write("error", { err }, "election actor failed") });
+      return actor;
+    };
     // On even when the stall monitor is off: a suspend is a safety matter, not a statistic.
     this.suspend = sim ? (sim.suspend ?? null) : processSuspendDetector();
     this.suspendSeen = this.suspend?.check() ?? 0;
     const threshold = opts.stallThresholdMs ?? 200;
     if (!sim && threshold > 0) this.unsubscribeStalls = subscribeStalls(threshold, (s) => this.onStall(s));
-    this.actor.start();
+    if (sim) this.actor.start();
+    else this.admitStart(opts.store);
+  }
+
+  /**
+   * Starts through the store's gate (`start-gate.ts`). The slot is held until
+   * the election leads or waits on a holder (retries after errors included:
+   * releasing at the first error let every election start into the retries),
+   * or for one lease at most.
+   */
+  private admitStart(store: LeaseStore): void {
+    let cancelTimer = () => {};
+    let sub: { unsubscribe(): void } | undefined;
+    const slot: { admission?: Admission } = {};
+    const release = () => {
+      sub?.unsubscribe();
+      cancelTimer();
+      this.admission = null;
+      slot.admission?.done();
+    };
+    slot.admission = startGateOf(store).enter(() => {
+      sub = this.actor.subscribe((s) => {
+        if (s.matches("following") && !s.matches({ following: "waiting" }) && s.status === "active") return;
+        release();
+      });
+      cancelTimer = timersOn(undefined).schedule(this.timing.leaseMs, release);
+      this.actor.start();
+    });
+    this.admission = slot.admission;
+  }
+
+  private get actor(): Actor<typeof electionMachine> {
+    return (this.actorRef ??= this.makeActor());
   }
 
   /** True while this candidate holds the lease *and* its deadline has not passed. */
@@ -152,8 +194,10 @@ export class Election {
 
   /** The current term, or `null` when not leader or past the deadline. */
   leadership(): Leadership | null {
+    // No term, no lease (and an election not started yet has no actor to ask).
+    if (!this.term) return null;
     const snap = this.actor.getSnapshot();
-    if (!this.term || !snap.matches("leader")) return null;
+    if (!snap.matches("leader")) return null;
     const validUntil = this.steady.deadline(snap.context.deadline);
     if (this.now() >= validUntil) return null;
     // The monotonic clock stops during a host suspend, so the deadline alone
@@ -168,6 +212,7 @@ export class Election {
 
   /** Current state name (for status displays): following, leader, lapsed, resigning or stopped. */
   state(): string {
+    if (!this.actorRef) return "following"; // not started yet: its initial state
     const v = this.actor.getSnapshot().value;
     return typeof v === "string" ? v : Object.keys(v)[0] ?? "unknown";
   }
@@ -195,7 +240,7 @@ export class Election {
    */
   async resign(opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.stopped) throw new StoppedError();
-    if (!this.actor.getSnapshot().matches("leader")) return;
+    if (!this.actorRef || !this.actor.getSnapshot().matches("leader")) return;
     this.send({ type: "RESIGN" });
     await this.waitUntil((s) => !s.matches("resigning") && !s.matches("leader"), opts.signal);
   }
@@ -203,15 +248,17 @@ export class Election {
   /** Stops the candidacy, resigning first if leader. Idempotent. */
   async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.stopped) return;
+    this.admission?.now();
     this.send({ type: "STOP" });
     try {
       await this.waitUntil((s) => s.status === "done", opts.signal);
     } finally {
       this.stopped = true;
+      this.admission?.done();
       this.endTerm();
       // Stopping the actor runs no exit actions: end the steady renewals here.
       this.steady.stop();
-      this.actor.stop();
+      this.actorRef?.stop();
       this.unsubscribeStalls();
       for (const l of this.listeners) l({ type: "leader-changed", leader: null, token: null });
       this.listeners.clear();
@@ -239,13 +286,15 @@ export class Election {
     this.stalls.count++;
     this.stalls.maxMs = Math.max(this.stalls.maxMs, suspendedMs);
     const token = this.term?.token ?? null;
-    this.log.warn({ suspendedMs: Math.round(suspendedMs), leader: token !== null, token }, "host suspend detected");
+    this.log.write("warn", { suspendedMs: Math.round(suspendedMs), leader: token !== null, token }, "host suspend detected");
     this.emit({ type: "stall", durationMs: suspendedMs, token });
     this.send({ type: "SUSPENDED" });
   }
 
   /** Every event of ours reaches the machine after what the steady renewals changed. */
   private send(e: MachineEvent): void {
+    // Not started yet: the machine would ignore a TICK or SUSPENDED in its initial state anyway.
+    if (!this.actorRef) return;
     this.steady.flush();
     this.actor.send(e);
   }
@@ -278,7 +327,7 @@ export class Election {
       try {
         l(e);
       } catch (err) {
-        this.log.error({ err, event: e.type }, "election listener threw");
+        this.log.write("error", { err, event: e.type }, "election listener threw");
       }
     }
   }
@@ -288,7 +337,7 @@ export class Election {
       case "elected":
         this.term = { token: e.token, controller: new AbortController() };
         this.errorStreak = 0;
-        this.log.info({ token: e.token, validUntil: e.validUntil }, "elected");
+        this.log.write("info", { token: e.token, validUntil: e.validUntil }, "elected");
         return this.emit(e);
       case "renewed":
         this.errorStreak = 0;
@@ -296,19 +345,15 @@ export class Election {
       case "deposed":
         // Abort the term's signal first: guarded work stops before anyone hears.
         this.endTerm(new NotLeaderError(`deposed: ${e.reason}`));
-        (e.reason === "lapsed" || e.reason === "superseded" ? this.log.warn : this.log.info).call(
-          this.log,
-          { token: e.token, reason: e.reason },
-          "deposed",
-        );
+        this.log.write(e.reason === "lapsed" || e.reason === "superseded" ? "warn" : "info", { token: e.token, reason: e.reason }, "deposed");
         return this.emit(e);
       case "leader-changed":
-        this.log.debug({ leader: e.leader, token: e.token }, "leader changed");
+        this.log.write("debug", { leader: e.leader, token: e.token }, "leader changed");
         return this.emit(e);
       case "malformed":
         if (!this.malformedLogged) {
           this.malformedLogged = true;
-          this.log.warn({ key: this.key, revision: e.revision, reason: e.reason }, "undecodable lease record: treated as held by unknown");
+          this.log.write("warn", { key: this.key, revision: e.revision, reason: e.reason }, "undecodable lease record: treated as held by unknown");
         }
         return;
       case "store-error": {
@@ -316,8 +361,8 @@ export class Election {
         const err = e.error as { code?: string; message?: string };
         // First error of a streak at warn, the rest at debug: an outage is one log line, not thousands.
         // A recreated bucket below the token floor needs an operator: error.
-        const first = err?.code === "TOKEN_FLOOR" ? this.log.error : this.log.warn;
-        (this.errorStreak === 1 ? first : this.log.debug).call(this.log, { op: e.op, code: err?.code, err: err?.message }, "store error");
+        const first = err?.code === "TOKEN_FLOOR" ? "error" : "warn";
+        this.log.write(this.errorStreak === 1 ? first : "debug", { op: e.op, code: err?.code, err: err?.message }, "store error");
         return this.emit({ type: "error", op: e.op, error: e.error });
       }
     }
@@ -329,105 +374,16 @@ export class Election {
     this.stalls.count++;
     this.stalls.maxMs = Math.max(this.stalls.maxMs, s.durationMs);
     const token = this.term?.token ?? null;
-    this.log.warn({ durationMs: Math.round(s.durationMs), leader: token !== null, token }, "event loop stalled");
+    this.log.write("warn", { durationMs: Math.round(s.durationMs), leader: token !== null, token }, "event loop stalled");
     this.emit({ type: "stall", durationMs: s.durationMs, token });
     // A stall only matters to a leader whose deadline passed meanwhile (the
     // machine's timer may fire late). Ticking every election instead costs
     // one transition each, per stall: 10,000 of them in a process with 10,000
     // elections, which is a stall of its own.
+    if (!this.actorRef) return;
     const snap = this.actor.getSnapshot();
     if (snap.matches("leader") && this.now() >= this.steady.deadline(snap.context.deadline)) this.tick();
   }
-}
-
-/**
- * The machine with its store actors, one per (store, clock) and shared by
- * every election on that store: a provided machine costs ~45 KB and keeps its
- * own transition caches, which at 10,000 elections per process was a large
- * part of the heap and of the CPU per renewal.
- */
-const machines = new WeakMap<LeaseStore, Map<TimerClock | undefined, typeof electionMachine>>();
-
-function machineFor(store: LeaseStore, clock: TimerClock | undefined): typeof electionMachine {
-  let byClock = machines.get(store);
-  if (!byClock) machines.set(store, (byClock = new Map()));
-  let m = byClock.get(clock);
-  if (!m) {
-    m = electionMachine.provide({
-      actors: {
-        readLease: fromPromise<StoreEntry | null, { key: string }>(({ input, signal }) => store.get(input.key, { signal })),
-        writeLease: fromPromise<number, WriteInput>(({ input, signal }) => writeLease(store, clock, input, signal)),
-        watchLease: fromCallback<MachineEvent, WatchInput>(({ input, sendBack }) => watchLoop(store, input, sendBack, clock ?? realClock)),
-      },
-    });
-    byClock.set(clock, m);
-  }
-  return m;
-}
-
-/** Attempt deadlines on Node's timers go on the shared wheel: one per write, nearly all cancelled. */
-const wheelClock = clockOf(timersOn(undefined));
-
-/** `store.create` when `revision` is 0, else `store.update`; within the attempt's timeout. */
-function writeLease(store: LeaseStore, clock: TimerClock | undefined, input: WriteInput, signal: AbortSignal): Promise<number> {
-  return withAttemptTimeout(signal, input.timeoutMs, clock ?? wheelClock, (s) =>
-    input.revision === 0 ? store.create(input.key, input.value, { signal: s }) : store.update(input.key, input.value, input.revision, { signal: s }),
-  );
-}
-
-/**
- * Runs `call` with a signal that also fires after `timeoutMs` (on the
- * election's clock, so simulations stay deterministic); that timeout becomes
- * a StoreUnavailableError: the write's outcome is unknown, as with any timeout.
- */
-async function withAttemptTimeout<T>(
-  signal: AbortSignal,
-  timeoutMs: number | undefined,
-  clock: TimerClock,
-  call: (signal: AbortSignal) => Promise<T>,
-): Promise<T> {
-  if (timeoutMs === undefined) return call(signal);
-  const d = deadlineSignal(signal, timeoutMs, clock);
-  try {
-    return await call(d.signal);
-  } catch (err) {
-    if (d.expired() && err instanceof AbortedError) throw new StoreUnavailableError(`write attempt abandoned after ${Math.round(timeoutMs)} ms`, { cause: err });
-    throw err;
-  } finally {
-    d.clear();
-  }
-}
-
-/**
- * Keeps a watch open on `key`, forwarding changes to the machine and
- * re-subscribing after errors. Returns the cleanup the machine calls on exit.
- */
-function watchLoop(store: LeaseStore, input: WatchInput, sendBack: (e: MachineEvent) => void, clock: TimerClock): () => void {
-  const { key, retryMs, steady } = input;
-  const ac = new AbortController();
-  void (async () => {
-    while (!ac.signal.aborted) {
-      try {
-        for await (const entry of store.watch(key, { signal: ac.signal })) {
-          // A steady leader's own renewals come back here: the machine would ignore them (`admit`).
-          if (steady.admit(entry)) sendBack({ type: "STORE.CHANGE", entry });
-        }
-      } catch (error) {
-        if (!ac.signal.aborted) {
-          steady.flush();
-          sendBack({ type: "STORE.WATCH_ERROR", error });
-        }
-      }
-      if (!ac.signal.aborted) await sleep(retryMs, ac.signal, clock);
-    }
-  })();
-  return () => ac.abort();
-}
-
-/** Deterministic term secrets for a simulated candidate (never used outside simulation). */
-function simulatedSecrets(id: string): () => string {
-  let n = 0;
-  return () => `sim-${id}-${++n}`;
 }
 
 /** Starts a candidacy. Throws {@link ConfigError} on invalid options. */

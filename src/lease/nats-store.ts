@@ -48,7 +48,7 @@ import { StreamConfigCheck, unsafeBucketConfig } from "./stream-config.js";
 import { FreshFlight } from "../util/fresh-flight.js";
 import { monotonicNowMs } from "../util/clock.js";
 import { sleep } from "../util/timers.js";
-import { WatchHub } from "./watch-hub.js";
+import { WatchHub, type WatchSink } from "./watch-hub.js";
 import { kvWatch, toEntry } from "./nats-watch.js";
 import { assertLeaseKey, assertValidFilter, assertValidRevision } from "./keys.js";
 import { GENESIS_KEY, kvStreamName } from "../wire/names.js";
@@ -470,5 +470,11 @@ export class NatsLeaseStore implements LeaseStore {
   watch(filter: string, opts: WatchOptions): AsyncIterable<StoreEntry> {
     assertValidFilter(filter);
     return this.hub.watch(filter, opts.signal);
+  }
+
+  /** {@link watch} by callback (see {@link WatchSubscriber}): no iterator per watcher. */
+  subscribe(filter: string, sink: WatchSink): () => void {
+    assertValidFilter(filter);
+    return this.hub.subscribe(filter, sink);
   }
 }

@@ -45,6 +45,15 @@ export interface WatchOptions {
 }
 
 /**
+ * A store that can also serve {@link LeaseStore.watch} by callback
+ * (`watch-hub.ts`): the same entries in the same order, and its end, without
+ * an async iterator per watcher. Elections use it when the store has it.
+ */
+export interface WatchSubscriber {
+  subscribe(filter: string, sink: { entry(e: StoreEntry): void; end(error: unknown): void }): () => void;
+}
+
+/**
  * Compare-and-set key/value store holding lease records.
  *
  * Errors: {@link ConflictError} when a compare-and-set loses,

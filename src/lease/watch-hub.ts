@@ -27,6 +27,17 @@ import { keyMatches, type StoreEntry } from "./store.js";
 /** Opens the underlying bucket-wide watch; it ends when `signal` fires. */
 export type OpenWatch = (signal: AbortSignal) => AsyncIterable<StoreEntry>;
 
+/**
+ * A watcher called back instead of iterating: {@link WatchHub.subscribe}.
+ * `entry` gets what an iterator would have yielded, in the same order;
+ * `end` the error an iterator would have thrown. Neither is called after
+ * the unsubscribe.
+ */
+export interface WatchSink {
+  entry(e: StoreEntry): void;
+  end(error: unknown): void;
+}
+
 interface Subscriber {
   filter: string;
   queue: StoreEntry[];
@@ -34,6 +45,9 @@ interface Subscriber {
   error: unknown;
   ended: boolean;
   wake: (() => void) | null;
+  /** A callback watcher; `queue` then holds only its replay until delivered (`replaying`). */
+  sink?: WatchSink;
+  replaying?: boolean;
 }
 
 /** One life of the shared watch: its cache and its subscribers. */
@@ -101,6 +115,36 @@ export class WatchHub {
     }
   }
 
+  /**
+   * {@link watch} without an iterator: at 10,000 watchers an async generator
+   * and its promises per watcher, and per entry, were a measurable part of
+   * the heap and of the CPU per renewal (BENCHMARKS.md, "Scale"). The cached
+   * current entries come in a microtask, as an iterator's first would, and
+   * entries arriving meanwhile after them. Returns the unsubscribe.
+   */
+  subscribe(filter: string, sink: WatchSink): () => void {
+    const run = this.run ?? this.start();
+    const sub: Subscriber = { filter, queue: [], head: 0, error: undefined, ended: false, wake: null, sink, replaying: true };
+    this.attach(run, sub);
+    queueMicrotask(() => {
+      sub.replaying = false;
+      const q = sub.queue;
+      sub.queue = [];
+      for (const e of q) {
+        if (unsubscribed) return;
+        sink.entry(e);
+      }
+      if (!unsubscribed && sub.ended) sink.end(sub.error);
+    });
+    let unsubscribed = false;
+    return () => {
+      if (unsubscribed) return;
+      unsubscribed = true;
+      sub.ended = true;
+      this.detach(run, sub);
+    };
+  }
+
   private start(): Run {
     const run: Run = { ac: new AbortController(), cache: new Map(), exact: new Map(), patterns: new Set(), size: 0, linger: null };
     this.run = run;
@@ -114,7 +158,8 @@ export class WatchHub {
       for await (const e of this.open(run.ac.signal)) {
         run.cache.set(e.key, e);
         const subs = run.exact.get(e.key);
-        if (subs) for (const s of subs) push(s, e);
+        // A callback may (un)subscribe others of this key: deliver to those present now.
+        if (subs) for (const s of subs.size === 1 ? subs : [...subs]) push(s, e);
         for (const s of run.patterns) if (keyMatches(s.filter, e.key)) push(s, e);
       }
     } catch (err) {
@@ -125,9 +170,11 @@ export class WatchHub {
     if (run.ac.signal.aborted) return; // closed for lingering with nobody attached
     const end = error ?? new StoreUnavailableError("shared watch ended");
     for (const s of [...run.patterns, ...[...run.exact.values()].flatMap((set) => [...set])]) {
+      if (s.ended) continue;
       s.ended = true;
       s.error = end;
       s.wake?.();
+      if (s.sink && !s.replaying) s.sink.end(end);
     }
   }
 
@@ -171,6 +218,9 @@ function removeExact(run: Run, sub: Subscriber): boolean {
 }
 
 function push(s: Subscriber, e: StoreEntry): void {
+  // Ended, or subscribed by a callback during this very delivery: its replay holds `e` already.
+  if (s.ended || s.queue[s.queue.length - 1] === e) return;
+  if (s.sink && !s.replaying) return s.sink.entry(e);
   s.queue.push(e);
   s.wake?.();
 }

@@ -162,3 +162,87 @@ describe("WatchHub", () => {
     ac2.abort();
   });
 });
+
+describe("WatchHub.subscribe (callback watchers)", () => {
+  /** Records what a callback watcher hears, as the iterator tests do. */
+  const recorder = () => {
+    const got: string[] = [];
+    const ends: unknown[] = [];
+    return { got, ends, sink: { entry: (e: StoreEntry) => got.push(`${e.key}@${e.revision}`), end: (err: unknown) => ends.push(err) } };
+  };
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 2_000 && !cond(); i++) await new Promise((r) => setImmediate(r));
+    expect(cond()).toBe(true);
+  };
+
+  it("hears the cached entry first (never synchronously), then live ones, like an iterator on the same source", async () => {
+    const src = new Source();
+    const hub = new WatchHub(src.open, 10);
+    const ac = new AbortController();
+    const it1 = hub.watch(">", ac.signal)[Symbol.asyncIterator]();
+    const seen = take(it1, 2);
+    src.push(entry("x", 1), entry("x", 2));
+    await seen;
+    const r = recorder();
+    const cancel = hub.subscribe("x", r.sink);
+    expect(r.got).toEqual([]); // not from inside subscribe
+    await until(() => r.got.length === 1);
+    expect(r.got).toEqual(["x@2"]);
+    src.push(entry("y", 3), entry("x", 4));
+    await until(() => r.got.length === 2);
+    expect(r.got).toEqual(["x@2", "x@4"]);
+    expect(hub.watchers).toBe(2);
+    cancel();
+    cancel(); // idempotent
+    expect(hub.watchers).toBe(1);
+    src.push(entry("x", 5));
+    expect(await take(it1, 3)).toEqual(["y@3", "x@4", "x@5"]);
+    expect(r.got).toEqual(["x@2", "x@4"]); // nothing after the unsubscribe
+    expect(src.opens).toHaveLength(1);
+    ac.abort();
+  });
+
+  it("ends with the source's error, once; a watcher subscribing again opens a fresh run", async () => {
+    const src = new Source();
+    const hub = new WatchHub(src.open, 10);
+    const r = recorder();
+    hub.subscribe("k", r.sink);
+    src.push(entry("k", 1));
+    await until(() => r.got.length === 1);
+    const boom = new StoreUnavailableError("connection lost");
+    src.push(boom);
+    await until(() => r.ends.length === 1);
+    expect(r.ends).toEqual([boom]);
+    expect(hub.active).toBe(false);
+    const r2 = recorder();
+    const cancel = hub.subscribe("k", r2.sink);
+    expect(src.opens).toHaveLength(2);
+    src.push(entry("k", 7));
+    await until(() => r2.got.length === 1);
+    expect(r2.got).toEqual(["k@7"]); // not the stale k@1
+    expect(r.ends).toHaveLength(1);
+    cancel();
+  });
+
+  it("a watcher subscribed from inside a callback for the same key hears that entry once (from its replay)", async () => {
+    const src = new Source();
+    const hub = new WatchHub(src.open, 10);
+    const got: string[] = [];
+    const cancels: (() => void)[] = [];
+    const sink = (gen: number) => ({
+      entry: (e: StoreEntry) => {
+        got.push(`${gen}:${e.key}@${e.revision}`);
+        // The first watcher's reaction to k@2 starts a second one on the same key (the set being delivered to).
+        if (gen === 1 && e.revision === 2) cancels.push(hub.subscribe("k", sink(2)));
+      },
+      end: () => {},
+    });
+    cancels.push(hub.subscribe("k", sink(1)));
+    src.push(entry("k", 1), entry("k", 2), entry("k", 3));
+    await until(() => got.length >= 5);
+    await new Promise((r) => setImmediate(r));
+    expect(got.filter((g) => g.startsWith("1:"))).toEqual(["1:k@1", "1:k@2", "1:k@3"]);
+    expect(got.filter((g) => g.startsWith("2:"))).toEqual(["2:k@2", "2:k@3"]);
+    for (const c of cancels) c();
+  });
+});
