@@ -12,9 +12,9 @@ import { silentLogger, type Logger } from "../observability/logger.js";
 import { monotonicNowMs } from "../util/clock.js";
 import { subscribeStalls, type StallInfo } from "../observability/stall-shared.js";
 import { processSuspendDetector, type SuspendDetector } from "../observability/suspend.js";
-import { electionMachine, type DeposedReason, type ElectionEmitted, type ElectionEvent as MachineEvent, type WatchInput, type WriteInput } from "./machine.js";
+import { electionMachine, type DeposedReason, type ElectionEmitted, type MachineEvent, type WatchInput, type WriteInput } from "./machine.js";
 import { SteadyRenewal } from "./steady.js";
-import { listen } from "../util/listen.js";
+import { listen, notifyAll } from "../util/listen.js";
 import { deadlineSignal, realClock, sleep, type TimerClock } from "../util/timers.js";
 import { clockOf, timersOn } from "../util/wheel.js";
 import { resolveTiming, validateId, type Timing, type TimingOptions } from "./timing.js";
@@ -275,13 +275,7 @@ export class Election {
   }
 
   private emit(e: ElectionEvent): void {
-    for (const l of [...this.listeners]) {
-      try {
-        l(e);
-      } catch (err) {
-        this.log.error({ err, event: e.type }, "election listener threw");
-      }
-    }
+    notifyAll(this.listeners, e, (err) => this.log.error({ err, event: e.type }, "election listener threw"));
   }
 
   private onEmitted(e: ElectionEmitted): void {
