@@ -26,7 +26,7 @@ import { startQuorumElection, type QuorumElection } from "../election/quorum.js"
 import { QuorumScopeAuthority } from "../scopes/quorum-authority.js";
 import { QuorumScopeLessee } from "../scopes/quorum-lessee.js";
 import type { ScopeEvent } from "../wire/events.js";
-import { listen } from "../util/listen.js";
+import { listen, notifyAll } from "../util/listen.js";
 
 /** Key of the regional lease inside the region's bucket. */
 export const REGIONAL_KEY = "leader";
@@ -437,13 +437,7 @@ export class RegentNode {
   }
 
   private emit(e: NodeRoleEvent): void {
-    for (const l of [...this.listeners]) {
-      try {
-        l(e);
-      } catch (err) {
-        this.log.error({ err }, "node listener threw");
-      }
-    }
+    notifyAll(this.listeners, e, (err) => this.log.error({ err }, "node listener threw"));
   }
 
   /** Monotonic now, as used for `validUntil`. */
