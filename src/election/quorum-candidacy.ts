@@ -10,7 +10,7 @@ import type { Logger } from "../observability/logger.js";
 import type { TimerClock } from "../util/timers.js";
 import type { ElectionEvent } from "./election.js";
 import { termOf, validityOf, type QuorumRules, type Slot } from "./quorum-rules.js";
-import { callWithDeadline, foreignChange, forgetSlot, majorityTerms, newSlotRt, observeRead, watchSlot, type SlotRt } from "./quorum-slot.js";
+import { callWithDeadline, dropHold, foreignChange, forgetSlot, majorityTerms, newSlotRt, observeRead, watchSlot, type SlotRt } from "./quorum-slot.js";
 import { isConflict } from "./rules.js";
 import { attemptTimeoutMs, type Timing } from "./timing.js";
 
@@ -286,8 +286,7 @@ export abstract class QuorumCandidacy {
 
   /** Someone else wrote where we held: this store no longer backs us. */
   private lose(s: SlotRt): void {
-    s.heldRev = null;
-    s.deadline = Number.NEGATIVE_INFINITY;
+    dropHold(s);
     if (this.role === "leader" && this.now() >= this.validity()) this.depose("superseded");
   }
 
@@ -325,8 +324,7 @@ export abstract class QuorumCandidacy {
     s.free = kind === "release";
     s.seenTerm = kind === "release" ? null : { holder: this.id, token: this.term, commit: this.termCommit, trustedAt: now };
     if (kind === "release") {
-      s.heldRev = null;
-      s.deadline = Number.NEGATIVE_INFINITY;
+      dropHold(s);
       return;
     }
     s.heldRev = rev;
@@ -355,10 +353,7 @@ export abstract class QuorumCandidacy {
     }
     // Outcome unknown. A renewal keeps its last confirmed deadline (a bound
     // from an earlier send); a lost release is given up (best effort).
-    if (kind === "release") {
-      s.heldRev = null;
-      s.deadline = Number.NEGATIVE_INFINITY;
-    }
+    if (kind === "release") dropHold(s);
     if (kind === "renew") s.nextRenew = this.now() + Math.max(1, Math.min(this.timing.retryMs * (0.5 + this.random()), (this.validity() - this.now()) / 4));
     this.onFail(s, err, kind);
   }

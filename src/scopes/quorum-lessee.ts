@@ -25,6 +25,7 @@ import { randomBytes } from "node:crypto";
 import { attemptTimeoutMs, type Timing } from "../election/timing.js";
 import { commitOf } from "../lease/record.js";
 import { validityOf } from "../election/quorum-rules.js";
+import { dropHold } from "../election/quorum-slot.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
 import type { ScopeEvent } from "../wire/events.js";
@@ -308,8 +309,7 @@ export class QuorumScopeLessee {
 
   /** Someone else wrote where we held: this store no longer backs us. */
   private lose(sc: ScopeRt, s: LSlot): void {
-    s.heldRev = null;
-    s.deadline = Number.NEGATIVE_INFINITY;
+    dropHold(s);
     if (sc.role === "held" && this.clock.now() >= this.validity(sc)) this.end(sc, "superseded");
   }
 
@@ -349,8 +349,7 @@ export class QuorumScopeLessee {
     s.observedSince = now;
     s.rec = rec;
     if (kind === "release") {
-      s.heldRev = null;
-      s.deadline = Number.NEGATIVE_INFINITY;
+      dropHold(s);
       if (sc.term === rec.token) this.publish?.({ v: 1, kind: "released", cluster: this.cluster, scope: sc.scope, region: this.region, node: this.node, token: rec.token, at: Date.now() });
       return;
     }
@@ -369,11 +368,8 @@ export class QuorumScopeLessee {
   private onWriteFailed(sc: ScopeRt, s: LSlot, kind: Kind, err: unknown): void {
     this.log.debug({ scope: sc.scope, store: s.store.name, kind, code: (err as { code?: string } | null)?.code, err: (err as Error)?.message }, "scope write failed");
     if (kind === "confirm") s.bid = "lost";
-    if (kind === "release") {
-      // Best effort: a release that did not land leaves a record the authority takes after a lease.
-      s.heldRev = null;
-      s.deadline = Number.NEGATIVE_INFINITY;
-    }
+    // Best effort: a release that did not land leaves a record the authority takes after a lease.
+    if (kind === "release") dropHold(s);
     if (isConflict(err)) {
       // A real answer: someone wrote. Read before deciding (a recall, a lost reply of ours, or a successor).
       s.suspect = s.heldRev !== null;
