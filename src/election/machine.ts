@@ -206,6 +206,7 @@ export const electionMachine = setup({
     emitSuperseded: emit(({ context }) => ({ type: "deposed" as const, token: context.token, reason: "superseded" as const, at: context.now() })),
     emitStoreError: emit(({ event }, params: { op: string }) => ({ type: "store-error" as const, op: params.op, error: errorOf(event) })),
     requestStop: assign({ stopRequested: true }),
+    /** What the acquiring write is, for its store errors: a free state taken at once, or one waited out. */
     takeAtOnce: assign({ acquireOp: "acquire" as const }),
     takeOver: assign({ acquireOp: "takeover" as const }),
   },
