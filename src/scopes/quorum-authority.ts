@@ -35,7 +35,7 @@ import type { ScopeClock } from "./types.js";
 import { chooseTarget, type Target } from "./placement.js";
 import { encodeScope, scopeKey, scopeViewOf, type ScopeRecord } from "./record.js";
 import { RegionWatch } from "./region-watch.js";
-import { forget, isConflict, judgeScope, latestAssignment, newSlot, noteFailure, noteRead, recordOf, scopeRules, scopeTerm, setView, settle, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
+import { forget, isConflict, judgeScope, latestAssignment, newSlot, noteFailure, noteRead, scopeRules, scopeTerm, setView, settle, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
 
 export interface QuorumAuthorityOptions {
   stores: LeaseStore[];
