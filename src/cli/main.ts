@@ -85,6 +85,9 @@ program
 const regionsDir = () => new Option("-r, --regions <dir>", "topology directory").default("regions");
 const mode = () => new Option("-m, --mode <mode>", "light: 1 server per region; full: the servers in each region file").choices(["light", "full"]).default("light");
 const cluster = () => new Option("-c, --cluster <name>", "deployment name (default: from the regions directory)");
+/** A command that talks to a running deployment: where its servers are, and its name (given, or from the regions directory). */
+const deploymentCommand = (name: string, description: string) =>
+  program.command(name).description(description).addOption(servers()).addOption(cluster()).addOption(regionsDir());
 /** The deployment name: --cluster, else regions/global.json. */
 async function clusterOf(o: { cluster?: string; regions?: string }): Promise<string> {
   if (o.cluster) return o.cluster;
@@ -163,12 +166,7 @@ program
     return (await import("./node.js")).runNode(o);
   });
 
-program
-  .command("dashboard")
-  .description("serve the live web dashboard of a deployment on loopback (regent up serves one too)")
-  .addOption(servers())
-  .addOption(cluster())
-  .addOption(regionsDir())
+deploymentCommand("dashboard", "serve the live web dashboard of a deployment on loopback (regent up serves one too)")
   .option("--host <addr>", "listen address", "127.0.0.1")
   .option("--port <port>", "listen port (if taken, any free port; the URL is printed)", parsePort, 4281)
   .action(async (o) => {
@@ -183,32 +181,17 @@ program
     return (await import("./dashboard.js")).runDashboard({ ...o, cluster: o.cluster ?? topology!.cluster, topology });
   });
 
-program
-  .command("status")
-  .description("show regional leaders, the global leader and scope leases (asks a node on the bus)")
-  .addOption(servers())
-  .addOption(cluster())
-  .addOption(regionsDir())
+deploymentCommand("status", "show regional leaders, the global leader and scope leases (asks a node on the bus)")
   .option("--json", "machine-readable output")
   .option("--timeout-ms <ms>", "how long to wait for an answer", parseMs, 3000)
   .action(async (o) => (await import("./observe-cmds.js")).runStatus({ ...o, cluster: await clusterOf(o) }));
 
-program
-  .command("watch")
-  .description("tail leader and scope events (decoded msgpack)")
-  .addOption(servers())
-  .addOption(cluster())
-  .addOption(regionsDir())
+deploymentCommand("watch", "tail leader and scope events (decoded msgpack)")
   .option("--json", "one JSON object per line")
   .option("--replay", "print the recorded history from the events stream first")
   .action(async (o) => (await import("./observe-cmds.js")).runWatch({ ...o, cluster: await clusterOf(o) }));
 
-program
-  .command("resign")
-  .description("ask a leader to hand over gracefully")
-  .addOption(servers())
-  .addOption(cluster())
-  .addOption(regionsDir())
+deploymentCommand("resign", "ask a leader to hand over gracefully")
   .option("--region <name>", "the regional leader of this region")
   .option("--global", "the global leader (it stays regional leader)")
   .option("--json", "machine-readable output")
@@ -233,28 +216,21 @@ program
   .option("--hostname <name...>", "with --secrets: DNS names the server certificate must cover (besides localhost, 127.0.0.1)")
   .action(async (o) => (await import("./access.js")).runAccess(o));
 
-program
-  .command("failover")
-  .description("move a scope to another region by hand (recall, release, grant: zero overlap); it stays there (pinned) until `regent failback` or the loss of that region")
-  .argument("<scope>", "scope name (a region name)")
-  .requiredOption("--to <region>", "target region (must have a live regional leader)")
-  .addOption(servers())
-  .addOption(cluster())
-  .addOption(regionsDir())
-  .option("--json", "machine-readable output")
-  .option("--timeout-ms <ms>", "how long to wait for the move", parseMs, 15000)
-  .action(async (scope, o) => (await import("./observe-cmds.js")).runMove({ ...o, scope, reason: "manual", cluster: await clusterOf(o) }));
-
-program
-  .command("failback")
-  .description("move a scope back to its home region now (recall, release, grant); clears a manual pin")
-  .argument("<scope>", "scope name (a region name)")
-  .addOption(servers())
-  .addOption(cluster())
-  .addOption(regionsDir())
-  .option("--json", "machine-readable output")
-  .option("--timeout-ms <ms>", "how long to wait for the move", parseMs, 15000)
-  .action(async (scope, o) => (await import("./observe-cmds.js")).runMove({ ...o, scope, reason: "failback", cluster: await clusterOf(o) }));
+// One scope move, two commands: by hand to `--to` (pinned there), or back home.
+for (const [name, reason, description] of [
+  ["failover", "manual", "move a scope to another region by hand (recall, release, grant: zero overlap); it stays there (pinned) until `regent failback` or the loss of that region"],
+  ["failback", "failback", "move a scope back to its home region now (recall, release, grant); clears a manual pin"],
+] as const) {
+  const move = program.command(name).description(description).argument("<scope>", "scope name (a region name)");
+  if (reason === "manual") move.requiredOption("--to <region>", "target region (must have a live regional leader)");
+  move
+    .addOption(servers())
+    .addOption(cluster())
+    .addOption(regionsDir())
+    .option("--json", "machine-readable output")
+    .option("--timeout-ms <ms>", "how long to wait for the move", parseMs, 15000)
+    .action(async (scope, o) => (await import("./observe-cmds.js")).runMove({ ...o, scope, reason, cluster: await clusterOf(o) }));
+}
 
 program
   .command("drill")

@@ -13,12 +13,12 @@ import { ElectionLog } from "./election-log.js";
 import { monotonicNowMs } from "../util/clock.js";
 import { subscribeStalls, type StallInfo } from "../observability/stall-shared.js";
 import { processSuspendDetector, type SuspendDetector } from "../observability/suspend.js";
-import { electionMachine, type ElectionDeposedReason, type ElectionEmitted, type ElectionEvent as MachineEvent } from "./machine.js";
+import { electionMachine, type ElectionDeposedReason, type ElectionEmitted, type MachineEvent } from "./machine.js";
 import { SteadyRenewal } from "./steady.js";
 import { machineFor, simulatedSecrets, writeLease } from "./store-actors.js";
 import { startGateOf, type Admission } from "./start-gate.js";
 import { mutationsOf } from "./mutations.js";
-import { listen } from "../util/listen.js";
+import { listen, notifyAll } from "../util/listen.js";
 import type { TimerClock } from "../util/timers.js";
 import { timersOn } from "../util/wheel.js";
 import { resolveTiming, validateId, type Timing, type TimingOptions } from "./timing.js";
@@ -323,13 +323,7 @@ export class Election {
   }
 
   private emit(e: ElectionEvent): void {
-    for (const l of [...this.listeners]) {
-      try {
-        l(e);
-      } catch (err) {
-        this.log.write("error", { err, event: e.type }, "election listener threw");
-      }
-    }
+    notifyAll(this.listeners, e, (err) => this.log.write("error", { err, event: e.type }, "election listener threw"));
   }
 
   private onEmitted(e: ElectionEmitted): void {

@@ -26,12 +26,12 @@ import type { StoreEntry } from "../lease/store.js";
 import { viewOf } from "../lease/record.js";
 import {
   deadlineAfter, errorOf, foreignChange, isConflict, jitter, observed, observedOwn, payloadOf, record, renewalValue, renewRetryMs, revisionOf,
-  staleRead, stillMine, takeable, unchangedMine, view, type ElectionContext, type ElectionEmitted, type ElectionEvent, type ElectionInput, type SteadyRunner, type SteadyState, type WriteInput,
+  staleRead, stillMine, takeable, unchangedMine, view, type ElectionContext, type ElectionEmitted, type MachineEvent, type ElectionInput, type SteadyRunner, type SteadyState, type WriteInput,
 } from "./rules.js";
 import { attemptTimeoutMs } from "./timing.js";
 import { commitOf, encodeRecord } from "../wire/lease-record.js";
 
-export type { ElectionDeposedReason, ElectionContext, ElectionEmitted, ElectionEvent, ElectionInput, SteadyRunner, SteadyState, WriteInput } from "./rules.js";
+export type { ElectionDeposedReason, ElectionContext, ElectionEmitted, MachineEvent, ElectionInput, SteadyRunner, SteadyState, WriteInput } from "./rules.js";
 
 /** Placeholder actors: `election.ts` provides the real ones. */
 const unprovided = (name: string) => async (): Promise<never> => {
@@ -70,32 +70,34 @@ const acquireInput = ({ context }: { context: ElectionContext }): WriteInput => 
   timeoutMs: context.timing.attemptMs,
 });
 
-/** An acquiring write (`write` or `takeover`); `op` names its store errors. */
-const acquiring = (op: string) =>
-  ({
-    entry: ["newTermSecret", "markSend"],
-    // A suspend while the write is in flight: its validity cannot be known. Re-read.
-    on: { "STORE.CHANGE": {}, SUSPENDED: "reading" },
-    invoke: {
-      src: "writeLease",
-      input: acquireInput,
-      onDone: [
-        // The reply came so late that the term is already over (a pause,
-        // a slow link): never announce it — give the lease back quietly.
-        { guard: "acquiredTooLate", target: "#election.abandoned", actions: "acquired" },
-        { target: "#election.leader", actions: "acquired" },
-      ],
-      onError: [
-        { guard: "isConflict", target: "reading", actions: ["resetFailures", "lostRace"] },
-        { target: "backoff", actions: ["failed", { type: "emitStoreError", params: { op } }] },
-      ],
-    },
-  }) as const;
+/**
+ * The acquiring write: `create` on a vacancy, else a CAS on the observed
+ * revision (released by someone else, or watched unchanged for a full lease).
+ */
+const acquiring = {
+  entry: ["newTermSecret", "markSend"],
+  // A suspend while the write is in flight: its validity cannot be known. Re-read.
+  on: { "STORE.CHANGE": {}, SUSPENDED: "reading" },
+  invoke: {
+    src: "writeLease",
+    input: acquireInput,
+    onDone: [
+      // The reply came so late that the term is already over (a pause,
+      // a slow link): never announce it — give the lease back quietly.
+      { guard: "acquiredTooLate", target: "#election.abandoned", actions: "acquired" },
+      { target: "#election.leader", actions: "acquired" },
+    ],
+    onError: [
+      { guard: "isConflict", target: "reading", actions: ["resetFailures", "lostRace"] },
+      { target: "backoff", actions: ["failed", { type: "emitStoreError", params: ({ context }: { context: ElectionContext }) => ({ op: context.acquireOp }) }] },
+    ],
+  },
+} as const;
 
 export const electionMachine = setup({
   types: {
     context: {} as ElectionContext,
-    events: {} as ElectionEvent,
+    events: {} as MachineEvent,
     input: {} as ElectionInput,
     emitted: {} as ElectionEmitted,
   },
@@ -104,7 +106,7 @@ export const electionMachine = setup({
     /** `store.create` when `revision` is 0, else `store.update(key, value, revision)`. Outputs the new revision. */
     writeLease: fromPromise<number, WriteInput>(unprovided("writeLease")),
     /** Watches `key`, sending `STORE.CHANGE` / `STORE.WATCH_ERROR`; re-watches `retryMs` after an error. */
-    watchLease: fromCallback<ElectionEvent, WatchInput>(() => () => {}),
+    watchLease: fromCallback<MachineEvent, WatchInput>(() => () => {}),
   },
   delays: {
     /** Time left until our validity deadline. */
@@ -203,12 +205,11 @@ export const electionMachine = setup({
     emitRenewed: emit(({ context }) => ({ type: "renewed" as const, token: context.token, validUntil: context.deadline })),
     emitLeaderSelf: emit(({ context }) => ({ type: "leader-changed" as const, leader: context.id, token: context.token })),
     emitSuperseded: emit(({ context }) => ({ type: "deposed" as const, token: context.token, reason: "superseded" as const, at: context.now() })),
-    emitStoreError: emit(({ event }, params: { op: string }) => ({
-      type: "store-error" as const,
-      op: params.op,
-      error: errorOf(event),
-    })),
+    emitStoreError: emit(({ event }, params: { op: string }) => ({ type: "store-error" as const, op: params.op, error: errorOf(event) })),
     requestStop: assign({ stopRequested: true }),
+    /** What the acquiring write is, for its store errors: a free state taken at once, or one waited out. */
+    takeAtOnce: assign({ acquireOp: "acquire" as const }),
+    takeOver: assign({ acquireOp: "takeover" as const }),
   },
 }).createMachine({
   id: "election",
@@ -220,6 +221,7 @@ export const electionMachine = setup({
     observedVacant: false,
     observedFree: false,
     seenTerm: null,
+    acquireOp: "acquire",
     termSecret: "",
     termCommit: "",
     announcedLeader: null,
@@ -242,7 +244,7 @@ export const electionMachine = setup({
         // is raced for at once, anything else restarts the full-lease wait.
         "STORE.CHANGE": [
           { guard: "staleChange" },
-          { guard: "changeTakeable", target: ".write", actions: "observe" },
+          { guard: "changeTakeable", target: ".acquiring", actions: ["observe", "takeAtOnce"] },
           { target: ".waiting", actions: "observe" },
         ],
         "STORE.WATCH_ERROR": { actions: { type: "emitStoreError", params: { op: "watch" } } },
@@ -255,32 +257,19 @@ export const electionMachine = setup({
             src: "readLease",
             input: ({ context }) => ({ key: context.key }),
             onDone: [
-              {
-                guard: "takeable",
-                target: "write",
-                actions: "observe",
-              },
-              {
-                target: "waiting",
-                actions: ["observe", "resetFailures"],
-              },
+              { guard: "takeable", target: "acquiring", actions: ["observe", "takeAtOnce"] },
+              { target: "waiting", actions: ["observe", "resetFailures"] },
             ],
-            onError: {
-              target: "backoff",
-              actions: ["failed", { type: "emitStoreError", params: { op: "get" } }],
-            },
+            onError: { target: "backoff", actions: ["failed", { type: "emitStoreError", params: { op: "get" } }] },
           },
         },
         waiting: {
-          after: { untilTakeover: "takeover", reconcile: "reading" },
+          after: { untilTakeover: { target: "acquiring", actions: "takeOver" }, reconcile: "reading" },
         },
         backoff: {
           after: { retry: "reading" },
         },
-        /** Vacant: `create`; released by someone else: CAS on the released revision. */
-        write: acquiring("acquire"),
-        /** The same revision observed unchanged for a full lease: CAS on it. */
-        takeover: acquiring("takeover"),
+        acquiring,
       },
     },
     leader: {

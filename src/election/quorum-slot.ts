@@ -30,6 +30,12 @@ export function newSlotRt(store: LeaseStore, now: number): SlotRt {
   };
 }
 
+/** The store no longer backs us (written over, released, a release given up): no held revision, no deadline. */
+export function dropHold(s: Slot): void {
+  s.heldRev = null;
+  s.deadline = Number.NEGATIVE_INFINITY;
+}
+
 /** Our view of the store is stale or untrusted (a failure, a lost race): trust nothing learnt before. */
 export function forgetSlot(s: Slot): void {
   s.view = null;

@@ -41,7 +41,7 @@ export interface ElectionInput {
 /** The steady renewal path as the machine sees it (`steady.ts`). */
 export interface SteadyRunner {
   /** On entering `leader.steady`: renew from `ctx`'s last write on, telling the machine through `send`. */
-  start(ctx: ElectionContext, send: (e: ElectionEvent) => void): void;
+  start(ctx: ElectionContext, send: (e: MachineEvent) => void): void;
   /** On leaving it (and when the election stops): a write in flight is abandoned. */
   stop(): void;
   /** A watch change: false when a steady leader would ignore it; otherwise syncs the machine first. */
@@ -62,6 +62,8 @@ export interface ElectionContext extends ElectionInput {
   observedFree: boolean;
   /** The held term being watched, and its commitment if trusted. */
   seenTerm: SeenTerm | null;
+  /** The acquiring write's store-error name: a free state taken at once, or one waited out for a full lease. */
+  acquireOp: "acquire" | "takeover";
   /** Our own term's secret (revealed only in our release) and its commitment. */
   termSecret: string;
   termCommit: string;
@@ -94,7 +96,8 @@ export interface SteadyState {
   confirmedAt: number | null;
 }
 
-export type ElectionEvent =
+/** What the machine hears (store, caller, steady path); listeners hear the public `ElectionEvent` (election.ts). */
+export type MachineEvent =
   | { type: "STORE.CHANGE"; entry: StoreEntry | null }
   | { type: "STORE.WATCH_ERROR"; error: unknown }
   | { type: "RESIGN" }

@@ -27,7 +27,7 @@
  */
 import type { StoreEntry } from "../lease/store.js";
 import type { Timers } from "../util/wheel.js";
-import { deadlineAfter, foreignChange, renewalValue, untilRenew, type ElectionContext, type ElectionEmitted, type ElectionEvent, type SteadyState, type WriteInput } from "./rules.js";
+import { deadlineAfter, foreignChange, renewalValue, untilRenew, type ElectionContext, type ElectionEmitted, type MachineEvent, type SteadyState, type WriteInput } from "./rules.js";
 import { attemptTimeoutMs, type Timing } from "./timing.js";
 import { AbortedError } from "../errors.js";
 
@@ -44,7 +44,7 @@ export interface SteadyHost {
 
 export class SteadyRenewal {
   private ctx: ElectionContext | null = null;
-  private send: ((e: ElectionEvent) => void) | null = null;
+  private send: ((e: MachineEvent) => void) | null = null;
   private st: SteadyState = { revision: 0, deadline: 0, sendAt: 0, unconfirmedSince: null, confirmedAt: null };
   /** `st` moved since the machine last heard of it. */
   private dirty = false;
@@ -66,7 +66,7 @@ export class SteadyRenewal {
   }
 
   /** The machine's entry action of `leader.steady`. */
-  start(ctx: ElectionContext, send: (e: ElectionEvent) => void): void {
+  start(ctx: ElectionContext, send: (e: MachineEvent) => void): void {
     this.stop();
     this.gen++;
     this.ctx = ctx;

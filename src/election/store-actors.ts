@@ -6,7 +6,7 @@
 import { fromCallback, fromPromise } from "xstate";
 import { AbortedError, StoreUnavailableError } from "../errors.js";
 import type { LeaseStore, StoreEntry, WatchSubscriber } from "../lease/store.js";
-import { electionMachine, type ElectionEvent as MachineEvent, type WatchInput, type WriteInput } from "./machine.js";
+import { electionMachine, type MachineEvent, type WatchInput, type WriteInput } from "./machine.js";
 import { deadlineSignal, realClock, sleep, type TimerClock } from "../util/timers.js";
 import { clockOf, timersOn, type Timers } from "../util/wheel.js";
 

@@ -64,9 +64,7 @@ export const nodeMachine = setup({
       ],
       initial: "regionalFollower",
       states: {
-        regionalFollower: {
-          on: { "REGIONAL.ELECTED": "regionalLeader" },
-        },
+        regionalFollower: { on: { "REGIONAL.ELECTED": "regionalLeader" } },
         regionalLeader: {
           on: { "REGIONAL.DEPOSED": "regionalFollower" },
           entry: "offerGlobal",
@@ -74,14 +72,9 @@ export const nodeMachine = setup({
           invoke: { id: "lessee", src: "scopeLessee", input: { tier: "scopes" } },
           initial: "globalCandidate",
           states: {
-            globalCandidate: {
-              on: { "GLOBAL.ELECTED": "globalLeader" },
-            },
-            globalLeader: {
-              on: { "GLOBAL.DEPOSED": "globalCandidate" },
-              entry: "empowerAuthority",
-              exit: "disempowerAuthority",
-            },
+            globalCandidate: { on: { "GLOBAL.ELECTED": "globalLeader" } },
+            // The lease authority writes only while this node is global leader.
+            globalLeader: { on: { "GLOBAL.DEPOSED": "globalCandidate" }, entry: "empowerAuthority", exit: "disempowerAuthority" },
           },
         },
       },

@@ -311,32 +311,49 @@ export function makeTempRoot(label: string): string {
   return dir;
 }
 
+/**
+ * Up to START_ATTEMPTS tries: `attempt` builds a deployment on fresh ports,
+ * then its `ready` starts it and waits. A deployment that fails is stopped;
+ * only a server that died during start-up (a port taken between picking and
+ * binding: StartupExitError) is worth another try.
+ * @internal
+ */
+export async function startRetrying<T>(what: string, signal: AbortSignal | undefined, attempt: () => Promise<{ deployment: NatsServerGroup; ready: () => Promise<T> }>): Promise<T> {
+  let lastErr: unknown;
+  for (let i = 0; i < START_ATTEMPTS; i++) {
+    const { deployment, ready } = await attempt();
+    try {
+      return await ready();
+    } catch (err) {
+      await deployment.stop();
+      if (signal?.aborted) throw new AbortedError(`${what} aborted`, { cause: err });
+      lastErr = err;
+      if (!(err instanceof StartupExitError)) break; // only port races are worth a retry
+    }
+  }
+  throw lastErr;
+}
+
 /** Starts one nats-server (JetStream on by default) on ephemeral loopback ports. */
 export async function startNatsServer(opts: StartNatsServerOptions = {}): Promise<NatsServerHandle> {
   throwIfAborted(opts.signal);
   const bin = findNatsServer();
   const name = opts.name ?? `regent-${process.pid}-${++nameCounter}`;
-  let lastErr: unknown;
-  for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+  return startRetrying("startNatsServer", opts.signal, async () => {
     const root = makeTempRoot("single");
     const [port, monitorPort] = (await freePorts(2)) as [number, number];
     const storeDir = opts.storeDir ?? join(root, "jetstream");
     const logDir = opts.logDir ?? root;
     mkdirSync(logDir, { recursive: true });
     const m = new Member(name, bin, root, storeDir, join(logDir, `${name}.log`), port, monitorPort, undefined, opts.jetstream !== false, undefined);
-    const d = new NatsServerGroup([m], undefined, [root]);
-    try {
+    const deployment = new NatsServerGroup([m], undefined, [root]);
+    const ready = async () => {
       m.spawn();
       await waitReady([m], () => healthy(m, false), opts.readyTimeoutMs ?? 20_000, `${name} to be ready`, opts.signal);
-      return d;
-    } catch (err) {
-      await d.stop();
-      if (opts.signal?.aborted) throw new AbortedError("startNatsServer aborted", { cause: err });
-      lastErr = err;
-      if (!(err instanceof StartupExitError)) break; // only port races are worth a retry
-    }
-  }
-  throw lastErr;
+      return deployment;
+    };
+    return { deployment, ready };
+  });
 }
 
 /** Starts a JetStream cluster of `size` servers (default 3) on loopback, and waits until it has a meta leader. */
@@ -346,8 +363,7 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
   const size = opts.size ?? 3;
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`cluster size must be a positive integer, got ${size}`);
   const clusterName = opts.name ?? `regent-${process.pid}-${++nameCounter}`;
-  let lastErr: unknown;
-  for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+  return startRetrying("startNatsCluster", opts.signal, async () => {
     // Phase 1: every port up front, because each config lists all routes.
     const ports = await freePorts(size * 3);
     const routePorts = ports.slice(size, 2 * size);
@@ -366,18 +382,13 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
         }),
       );
     }
-    const d = new NatsServerGroup(members, clusterName, [root]);
-    try {
+    const deployment = new NatsServerGroup(members, clusterName, [root]);
+    const ready = async () => {
       // Phase 2: start everyone, then wait for a meta leader all agree on.
       for (const m of members) m.spawn();
       await waitReady(members, () => clusterFormed(members), opts.readyTimeoutMs ?? 30_000, `cluster ${clusterName} to form`, opts.signal);
-      return d;
-    } catch (err) {
-      await d.stop();
-      if (opts.signal?.aborted) throw new AbortedError("startNatsCluster aborted", { cause: err });
-      lastErr = err;
-      if (!(err instanceof StartupExitError)) break; // only port races are worth a retry
-    }
-  }
-  throw lastErr;
+      return deployment;
+    };
+    return { deployment, ready };
+  });
 }

@@ -36,17 +36,16 @@ import { join } from "node:path";
 import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { natsAuthOptions } from "../util/nats-auth.js";
-import { AbortedError, throwIfAborted } from "../errors.js";
+import { throwIfAborted } from "../errors.js";
 import type { Topology } from "../topology/schema.js";
 import { serverTag } from "../hierarchy/store-layout.js";
 import { superclusterPlan, type PlannedServer, type SuperclusterMode } from "../topology/plan.js";
 import {
   NatsServerGroup,
   Member,
-  START_ATTEMPTS,
-  StartupExitError,
   healthy,
   makeTempRoot,
+  startRetrying,
   waitReady,
   type GatewaySpec,
   type NatsServerHandle,
@@ -315,8 +314,7 @@ export async function startSupercluster(topology: Topology, opts: StartSuperclus
   const servers = plan.flatMap((c) => c.servers);
   const sec = opts.secrets;
   const access = sec ? serverAccessConf(topology, { tls: sec.server, nkey: (id) => JSON.stringify(sec.publicKey(id.name)) }, opts.mode) : undefined;
-  let lastErr: unknown;
-  for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+  return startRetrying("startSupercluster", opts.signal, async () => {
     // Phase 1: every port of every server, all distinct (freePorts holds them
     // open together), because each config names its cluster's routes and
     // every cluster's gateways.
@@ -337,20 +335,15 @@ export async function startSupercluster(topology: Topology, opts: StartSuperclus
         members.push(new ScMember(s, { bin, dir, logDir, ports: portsOf(idx(s)), routePorts, gateway, access }));
       }
     }
-    const group = new NatsServerGroup(members, "supercluster", [root]);
-    try {
+    const deployment = new NatsServerGroup(members, "supercluster", [root]);
+    const ready = async () => {
       // Phase 2: start everyone, then wait for one meta group over all of them.
       for (const m of members) m.spawn();
       const readyBy = performance.now() + (opts.readyTimeoutMs ?? 60_000);
       await waitReady(members, () => allReady(members), opts.readyTimeoutMs ?? 60_000, "the supercluster to form", opts.signal);
       await waitPlacementReady(members, sec, Math.max(1_000, readyBy - performance.now()), opts.signal);
-      return new SuperclusterImpl(topology, opts.mode, members, group);
-    } catch (err) {
-      await group.stop();
-      if (opts.signal?.aborted) throw new AbortedError("startSupercluster aborted", { cause: err });
-      lastErr = err;
-      if (!(err instanceof StartupExitError)) break; // only port races are worth a retry
-    }
-  }
-  throw lastErr;
+      return new SuperclusterImpl(topology, opts.mode, members, deployment);
+    };
+    return { deployment, ready };
+  });
 }

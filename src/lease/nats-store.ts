@@ -32,58 +32,26 @@
  * first call on each key after it (`restart-guard.ts`; docs/quorum.md, Q3).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, StorageType, type JetStreamManager, type Placement, type StreamConfig, type StreamInfo } from "@nats-io/jetstream";
-import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
-import { AbortedError, BucketMissingError, ConfigError, RegentError, StoreUnavailableError, throwIfAborted } from "../errors.js";
+import type { JetStreamManager, StreamInfo } from "@nats-io/jetstream";
+import type { KV, KvEntry } from "@nats-io/kv";
+import { AbortedError, BucketMissingError, ConfigError, RegentError, StoreUnavailableError } from "../errors.js";
 import { AckPublisher } from "./ack-publisher.js";
 import { Limiter } from "./limiter.js";
 import { apiCode, guard, isNoResponders, isStreamNotFound, message, STREAM_NOT_FOUND, type ErrContext } from "./nats-call.js";
-
-/** Stream create lost to a concurrent create of the same bucket: 10065 subjects overlap, 10058 name already in use. */
-const CREATE_RACE = new Set([10058, 10065]);
 import { recoverBucket } from "./bucket-epoch.js";
 import { casWrite, type CasOp } from "./nats-cas.js";
 import { RestartGuard } from "./restart-guard.js";
-import { StreamConfigCheck, unsafeBucketConfig } from "./stream-config.js";
+import { StreamConfigCheck } from "./stream-config.js";
+import { openBucket, retryUnavailable, type NatsLeaseStoreOptions } from "./nats-bucket.js";
 import { FreshFlight } from "../util/fresh-flight.js";
 import { monotonicNowMs } from "../util/clock.js";
-import { sleep } from "../util/timers.js";
 import { WatchHub, type WatchSink } from "./watch-hub.js";
 import { kvWatch, toEntry } from "./nats-watch.js";
 import { assertLeaseKey, assertValidFilter, assertValidRevision } from "./keys.js";
 import { GENESIS_KEY, kvStreamName } from "../wire/names.js";
 import { isReservedKey, type CallOptions, type LeaseStore, type StoreEntry, type WatchOptions } from "./store.js";
 
-/** Options of {@link NatsLeaseStore.open}. */
-export interface NatsLeaseStoreOptions {
-  /** KV bucket name (the stream is `KV_<bucket>`). */
-  bucket: string;
-  /** Replicas when the bucket is created (default 1). Ignored when it exists. */
-  replicas?: number;
-  /** Placement when the bucket is created, e.g. `{ cluster: "eu-west" }`. */
-  placement?: { cluster?: string; tags?: string[] };
-  /** Create the bucket when missing (default true); otherwise a missing bucket is a {@link BucketMissingError}. */
-  create?: boolean;
-  /** Per-call timeout in ms (default 2000); a timeout is a {@link StoreUnavailableError}. */
-  timeoutMs?: number;
-  /** Aborts `open` itself. */
-  signal?: AbortSignal;
-  /**
-   * Bound on store calls in flight on the connection (default 256); more wait
-   * in a queue, their deadline running. Shared by every store on the same
-   * connection: the first store opened on a connection sets it.
-   */
-  maxInFlight?: number;
-  /**
-   * Fencing tokens already issued for leases in this bucket must stay below
-   * every new one, also when the bucket was lost and recreated while no
-   * running process remembers it. Feed it from the protected resource's
-   * persisted high-water mark (`FencingGuard.highestOverall()`). When the
-   * bucket's last revision is below it, `open` treats the bucket as lost and
-   * recovers it (see docs/safety.md, "A lost bucket"). Default 0.
-   */
-  tokenFloor?: number;
-}
+export type { NatsLeaseStoreOptions } from "./nats-bucket.js";
 
 const limiters = new WeakMap<NatsConnection, Limiter>();
 
@@ -173,53 +141,14 @@ export class NatsLeaseStore implements LeaseStore {
     );
   }
 
-  /** Creates (or binds to) the bucket and checks it is safe to use: FILE storage, no TTL. */
+  /** Creates (or binds to) the bucket and checks it is safe to use: FILE storage, no TTL (`nats-bucket.ts`). */
   static async open(nc: NatsConnection, opts: NatsLeaseStoreOptions): Promise<NatsLeaseStore> {
-    const timeoutMs = opts.timeoutMs ?? 2_000;
-    if (!/^[-\w]+$/.test(opts.bucket)) throw new ConfigError("bucket", `invalid bucket name ${JSON.stringify(opts.bucket)}`);
-    if (!(timeoutMs > 0)) throw new ConfigError("timeoutMs", `must be positive, got ${timeoutMs}`);
-    const maxInFlight = opts.maxInFlight ?? 256;
-    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new ConfigError("maxInFlight", `must be a positive integer, got ${maxInFlight}`);
-    const tokenFloor = opts.tokenFloor ?? 0;
-    if (!Number.isSafeInteger(tokenFloor) || tokenFloor < 0) throw new ConfigError("tokenFloor", `must be a non-negative integer, got ${tokenFloor}`);
-    const js = jetstream(nc, { timeout: timeoutMs });
-    const kvm = new Kvm(js);
-    const jsm = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => jetstreamManager(nc, { timeout: timeoutMs }));
-    const placement = opts.placement ? ({ ...opts.placement } as Placement) : undefined;
-    const createStream =
-      opts.create === false
-        ? null
-        : () =>
-            kvm.create(opts.bucket, {
-              history: 1,
-              storage: StorageType.File,
-              replicas: opts.replicas ?? 1,
-              allow_direct: false,
-              ...(placement ? { placement } : {}),
-            });
-    const kv = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, async () => {
-      if (!createStream) return kvm.open(opts.bucket, { allow_direct: false });
-      try {
-        return await createStream();
-      } catch (err) {
-        // Another client created the stream at the same moment and won (the
-        // server answers the loser "subjects overlap" or "name already in
-        // use"): create again, which accepts the existing stream as is.
-        if (!CREATE_RACE.has(apiCode(err) ?? 0)) throw err;
-        return createStream();
-      }
-    });
-    // Binding never talks to the server, and create() accepts an existing
-    // stream as is, so look at what is really there.
-    const status = await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => kv.status());
-    const cfg = status.streamInfo.config;
-    const unsafe = unsafeBucketConfig(opts.bucket, cfg);
-    if (unsafe) throw unsafe;
-    const store = new NatsLeaseStore(nc, kv, jsm, opts.bucket, timeoutMs, status.streamInfo, maxInFlight, createStream, tokenFloor);
-    if (status.streamInfo.state.last_seq < tokenFloor) {
+    const b = await openBucket(nc, opts);
+    const store = new NatsLeaseStore(nc, b.kv, b.jsm, opts.bucket, b.timeoutMs, b.info, b.maxInFlight, b.createStream, b.tokenFloor);
+    if (b.info.state.last_seq < b.tokenFloor) {
       // Below the tokens already issued: this bucket was lost and recreated. Recover it now.
       store.lost = true;
-      await guard({ op: "open" }, opts.bucket, timeoutMs, opts.signal, () => store.recover());
+      await guard({ op: "open" }, opts.bucket, b.timeoutMs, opts.signal, () => store.recover());
     }
     return store;
   }
@@ -283,22 +212,12 @@ export class NatsLeaseStore implements LeaseStore {
    * timeout), with backoff up to 2 s, until `opts.signal` fires. Other errors
    * (a TTL bucket, a missing bucket with `create: false`) are final.
    */
-  static async openRetrying(
+  static openRetrying(
     nc: NatsConnection,
     opts: NatsLeaseStoreOptions,
     onRetry: (err: StoreUnavailableError, attempt: number) => void = () => {},
   ): Promise<NatsLeaseStore> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await NatsLeaseStore.open(nc, opts);
-      } catch (err) {
-        if (!(err instanceof StoreUnavailableError) || opts.signal?.aborted) throw err;
-        onRetry(err, attempt);
-        const ms = Math.min(2_000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
-        await sleep(ms, opts.signal);
-        throwIfAborted(opts.signal);
-      }
-    }
+    return retryUnavailable(() => NatsLeaseStore.open(nc, opts), opts.signal, onRetry);
   }
 
   /** Runs one client call under the store's deadline and the caller's signal, with errors mapped. */

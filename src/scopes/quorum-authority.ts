@@ -36,7 +36,7 @@ import type { ScopeClock } from "./types.js";
 import { chooseTarget, type Target } from "./placement.js";
 import { scopeViewOf } from "./record.js";
 import { RegionWatch } from "./region-watch.js";
-import { forget, isConflict, judgeScope, newSlot, noteFailure, noteRead, recordOf, scopeRules, scopeTerm, setView, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
+import { forget, isConflict, judgeScope, latestAssignment, newSlot, noteFailure, noteRead, scopeRules, scopeTerm, setView, settle, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
 import { SCOPE_RECORD_VERSION, encodeScope, type ScopeRecord } from "../wire/scope-record.js";
 import { scopeKey } from "../wire/names.js";
 
@@ -89,36 +89,53 @@ export class QuorumScopeAuthority {
   /** Identifies this authority's incarnation in `grantedBy` (informational). */
   private readonly self: string;
 
-  constructor(private readonly o: QuorumAuthorityOptions) {
-    this.rules = scopeRules(o.rules);
-    this.quorum = this.rules.quorumSize(o.stores.length);
+  private readonly stores: LeaseStore[];
+  /** Every region, with its scope's failover order. */
+  private readonly regionSpecs: ScopeRegion[];
+  private readonly timing: Timing;
+  private readonly failbackAfterMs: number;
+  /** The current global token (null when no longer global leader): nothing is written without it. */
+  private readonly globalToken: () => number | null;
+  private readonly clock: ScopeClock;
+  private readonly random: () => number;
+  private readonly log: Logger;
+  /** Where `granted` and `lapsed` go, and as whom (cluster, node). */
+  private readonly publish: ((e: ScopeEvent) => void) | undefined;
+  private readonly cluster: string;
+  private readonly node: string;
+
+  constructor(opts: QuorumAuthorityOptions) {
+    ({ stores: this.stores, regions: this.regionSpecs, timing: this.timing, failbackAfterMs: this.failbackAfterMs, globalToken: this.globalToken } = opts);
+    ({ clock: this.clock, random: this.random, log: this.log, publish: this.publish, cluster: this.cluster, node: this.node } = opts);
+    this.rules = scopeRules(opts.rules);
+    this.quorum = this.rules.quorumSize(opts.stores.length);
     this.regions = new RegionWatch({
-      regions: o.regions,
-      regionStore: o.regionStore,
-      regionalKey: o.regionalKey,
-      timing: o.timing,
-      failbackAfterMs: o.failbackAfterMs,
-      clock: o.clock,
-      ...(o.storesPerRegion ? { storesPerRegion: o.storesPerRegion } : {}),
+      regions: opts.regions,
+      regionStore: opts.regionStore,
+      regionalKey: opts.regionalKey,
+      timing: opts.timing,
+      failbackAfterMs: opts.failbackAfterMs,
+      clock: opts.clock,
+      ...(opts.storesPerRegion ? { storesPerRegion: opts.storesPerRegion } : {}),
     });
-    this.self = `${o.node}~${randomBytes(2).toString("hex")}`;
+    this.self = `${opts.node}~${randomBytes(2).toString("hex")}`;
   }
 
   start(): void {
     this.regions.start();
-    const now = this.o.clock.now();
-    for (const spec of this.o.regions) {
-      const sc: ScopeRt = { spec, slots: this.o.stores.map((s) => newSlot(s, now)), highestSeen: 0, announced: 0, timer: null };
+    const now = this.clock.now();
+    for (const spec of this.regionSpecs) {
+      const sc: ScopeRt = { spec, slots: this.stores.map((s) => newSlot(s, now)), highestSeen: 0, announced: 0, timer: null };
       this.scopes.set(spec.name, sc);
       this.step(sc);
     }
-    this.o.stores.forEach((_, i) => this.watch(i));
+    this.stores.forEach((_, i) => this.watch(i));
   }
 
   stop(): void {
     this.ac.abort();
     this.regions.stop();
-    for (const sc of this.scopes.values()) this.o.clock.clearTimeout(sc.timer);
+    for (const sc of this.scopes.values()) this.clock.clearTimeout(sc.timer);
     for (const scope of [...this.pending.keys()]) this.abandon(scope, "no longer the lease authority");
   }
 
@@ -128,7 +145,7 @@ export class QuorumScopeAuthority {
    * scope may already be takeable; node-machine.ts).
    */
   empower(): void {
-    const now = this.o.clock.now();
+    const now = this.clock.now();
     for (const sc of this.scopes.values()) {
       // Observers read on rounds only (below): read every store now.
       for (const s of sc.slots) s.nextRead = Math.min(s.nextRead, now);
@@ -154,10 +171,10 @@ export class QuorumScopeAuthority {
     throwIfAborted(signal);
     const sc = this.scopes.get(scope);
     if (!sc) throw new RefusedError(`unknown scope ${scope}`);
-    if (!this.o.regions.some((r) => r.name === to)) throw new RefusedError(`unknown region ${to}`);
-    const authority = () => !this.ac.signal.aborted && this.o.globalToken() !== null;
+    if (!this.regionSpecs.some((r) => r.name === to)) throw new RefusedError(`unknown region ${to}`);
+    const authority = () => !this.ac.signal.aborted && this.globalToken() !== null;
     while (!this.live(to) && !this.regions.presumedDown(to) && authority()) {
-      await new Promise((r) => this.o.clock.setTimeout(() => r(undefined), this.regions.roundMs()));
+      await new Promise((r) => this.clock.setTimeout(() => r(undefined), this.regions.roundMs()));
       throwIfAborted(signal);
     }
     // The role may have gone while waiting: a move must not wait for a later term to be carried out.
@@ -188,47 +205,28 @@ export class QuorumScopeAuthority {
     const p = this.pending.get(scope);
     if (!p) return;
     this.pending.delete(scope);
-    this.o.log.info({ scope, to: p.to, why }, "scope move abandoned");
+    this.log.info({ scope, to: p.to, why }, "scope move abandoned");
     for (const f of p.fail) f(new RefusedError(`move of ${scope} to ${p.to} abandoned: ${why}`));
-  }
-
-  /** The highest-term record read on any store: the scope's latest assignment, as far as we know. */
-  private latest(sc: ScopeRt): { term: number; rec: ScopeRecord; given: boolean; held: number; recalled: number } | null {
-    let best: ScopeRecord | null = null;
-    let term = 0;
-    for (const s of sc.slots) {
-      const t = scopeTerm(s.sv);
-      if (t > term) [term, best] = [t, recordOf(s.sv)];
-    }
-    if (!best) return null;
-    const same = sc.slots.filter((s) => scopeTerm(s.sv) === term).map((s) => s.sv!);
-    return {
-      term,
-      rec: best,
-      given: same.some((v) => v.state === "released"),
-      held: same.filter((v) => v.state === "held" && !recordOf(v)!.recall).length,
-      recalled: same.filter((v) => v.state === "held" && !!recordOf(v)!.recall).length,
-    };
   }
 
   private takeable(s: ScopeSlot, term: number, now: number): boolean {
     if (s.busy || s.view === null || !this.rules.termAllows(scopeTerm(s.sv), term, true)) return false;
-    const at = this.rules.takeableAt(s, this.self, term, true, this.o.timing);
+    const at = this.rules.takeableAt(s, this.self, term, true, this.timing);
     return at !== null && at <= now;
   }
 
   /** The decision procedure of one scope: runs after every reply and each round. */
   private step(sc: ScopeRt): void {
     if (this.ac.signal.aborted) return;
-    const now = this.o.clock.now();
+    const now = this.clock.now();
     for (const s of sc.slots) if (!s.busy && now >= s.nextRead) this.read(sc, s);
-    if (this.o.globalToken() !== null) this.decide(sc, now);
+    if (this.globalToken() !== null) this.decide(sc, now);
     this.schedule(sc, now);
   }
 
   private decide(sc: ScopeRt, now: number): void {
     const scope = sc.spec.name;
-    const cur = this.latest(sc);
+    const cur = latestAssignment(sc.slots);
     const next = this.rules.nextTerm(sc.slots.map((s) => s.view), sc.highestSeen);
     const grantOn = this.rules.grantable(sc.slots.map((s) => this.takeable(s, next, now)), this.quorum);
     if (grantOn) {
@@ -237,7 +235,7 @@ export class QuorumScopeAuthority {
       const stale = !!cur && !cur.given;
       const t = this.target(sc, prev?.region ?? null, stale ? prev!.node : null, !!prev?.pinned);
       if (!t) return;
-      if (stale && cur!.held > 0) this.o.publish?.({ v: WIRE_VERSION, kind: "lapsed", cluster: this.o.cluster, scope, region: prev!.region, node: prev!.node, token: cur!.term, at: Date.now() });
+      if (stale && cur!.held > 0) this.publish?.({ v: WIRE_VERSION, kind: "lapsed", cluster: this.cluster, scope, region: prev!.region, node: prev!.node, token: cur!.term, at: Date.now() });
       const rec = this.grantRecord(sc, t, next, prev ? { region: prev.region, node: prev.node, token: cur!.term } : null);
       if (!rec) return;
       sc.highestSeen = next;
@@ -245,7 +243,7 @@ export class QuorumScopeAuthority {
         this.moves++;
         this.lastMove.set(scope, now);
       }
-      this.o.log.info({ scope, term: next, to: `${t.region}/${rec.node}`, reason: t.reason }, "scope grant");
+      this.log.info({ scope, term: next, to: `${t.region}/${rec.node}`, reason: t.reason }, "scope grant");
       sc.slots.forEach((s, i) => grantOn[i] && this.write(sc, s, rec, false));
       return;
     }
@@ -260,8 +258,8 @@ export class QuorumScopeAuthority {
       return;
     }
     const wantBack =
-      !cur.rec.pinned && cur.rec.region !== scope && this.live(scope) && this.regions.healthyFor(scope) >= this.o.failbackAfterMs &&
-      now - (this.lastMove.get(scope) ?? Number.NEGATIVE_INFINITY) >= this.o.failbackAfterMs;
+      !cur.rec.pinned && cur.rec.region !== scope && this.live(scope) && this.regions.healthyFor(scope) >= this.failbackAfterMs &&
+      now - (this.lastMove.get(scope) ?? Number.NEGATIVE_INFINITY) >= this.failbackAfterMs;
     if (cur.held + cur.recalled >= this.quorum && (p || wantBack)) {
       if (!p) this.pending.set(scope, { to: scope, reason: "failback", done: [], fail: [] });
       const recall = this.pending.get(scope)!.reason;
@@ -277,7 +275,7 @@ export class QuorumScopeAuthority {
     if (cur.recalled > 0 || cur.held < this.quorum) return;
     for (const s of sc.slots) {
       if (scopeTerm(s.sv) >= cur.term || !this.takeable(s, cur.term, now)) continue;
-      const rec: ScopeRecord = { ...cur.rec, state: "granted", token: cur.term, leaseMs: this.o.timing.leaseMs, renewMs: this.o.timing.renewMs, stores: this.o.stores.length, renewedAt: Date.now() };
+      const rec: ScopeRecord = { ...cur.rec, state: "granted", token: cur.term, leaseMs: this.timing.leaseMs, renewMs: this.timing.renewMs, stores: this.stores.length, renewedAt: Date.now() };
       // A grant carries no term secret: the lessee's take there commits to its own.
       delete rec.recall;
       delete rec.commit;
@@ -287,13 +285,13 @@ export class QuorumScopeAuthority {
   }
 
   private grantRecord(sc: ScopeRt, t: Target, term: number, from: ScopeRecord["from"] | null): ScopeRecord | null {
-    const token = this.o.globalToken();
+    const token = this.globalToken();
     const node = this.regions.leader(t.region);
     if (token === null || node === null) return null;
     return {
       v: SCOPE_RECORD_VERSION, scope: sc.spec.name, home: sc.spec.name, region: t.region, node, state: "granted", token: term,
-      leaseMs: this.o.timing.leaseMs, renewMs: this.o.timing.renewMs, reason: t.reason, stores: this.o.stores.length,
-      grantedBy: { node: this.o.node, token }, grantedAt: Date.now(), renewedAt: Date.now(),
+      leaseMs: this.timing.leaseMs, renewMs: this.timing.renewMs, reason: t.reason, stores: this.stores.length,
+      grantedBy: { node: this.node, token }, grantedAt: Date.now(), renewedAt: Date.now(),
       ...(from ? { from } : {}),
       ...(t.pinned ? { pinned: "manual" as const } : {}),
     };
@@ -311,13 +309,13 @@ export class QuorumScopeAuthority {
   private schedule(sc: ScopeRt, now: number): void {
     let at = now + this.regions.roundMs();
     for (const s of sc.slots) if (!s.busy) at = Math.min(at, Math.max(now + 1, s.nextRead));
-    this.o.clock.clearTimeout(sc.timer);
-    sc.timer = this.o.clock.setTimeout(() => this.step(sc), at - now);
+    this.clock.clearTimeout(sc.timer);
+    sc.timer = this.clock.setTimeout(() => this.step(sc), at - now);
   }
 
   private read(sc: ScopeRt, s: ScopeSlot): void {
     s.busy = true;
-    const d = deadlineSignal(this.ac.signal, this.o.timing.attemptMs, this.o.clock);
+    const d = deadlineSignal(this.ac.signal, this.timing.attemptMs, this.clock);
     s.store.get(scopeKey(sc.spec.name), { signal: d.signal }).then(
       (e) => this.done(sc, s, d.clear, () => this.onRead(sc, s, e)),
       () => this.done(sc, s, d.clear, () => this.onFail(s)),
@@ -325,8 +323,8 @@ export class QuorumScopeAuthority {
   }
 
   private onRead(sc: ScopeRt, s: ScopeSlot, entry: StoreEntry | null): void {
-    const now = this.o.clock.now();
-    noteRead(s, entry, now, this.o.timing);
+    const now = this.clock.now();
+    noteRead(s, entry, now, this.timing);
     s.nextRead = now + this.regions.roundMs();
     sc.highestSeen = Math.max(sc.highestSeen, scopeTerm(s.sv));
     this.announce(sc);
@@ -334,7 +332,7 @@ export class QuorumScopeAuthority {
 
   private onFail(s: ScopeSlot): void {
     noteFailure(s);
-    s.nextRead = this.o.clock.now() + this.o.timing.retryMs * (0.5 + this.o.random());
+    s.nextRead = this.clock.now() + this.timing.retryMs * (0.5 + this.random());
   }
 
   /**
@@ -347,20 +345,20 @@ export class QuorumScopeAuthority {
    * the move goes on at once.
    */
   private write(sc: ScopeRt, s: ScopeSlot, rec: ScopeRecord, recall: boolean): void {
-    if (this.o.globalToken() === null || !s.sv || s.busy) return;
+    if (this.globalToken() === null || !s.sv || s.busy) return;
     const value = encodeScope(rec);
     const key = scopeKey(sc.spec.name);
     s.busy = true;
-    const d = deadlineSignal(this.ac.signal, this.o.timing.attemptMs, this.o.clock);
+    const d = deadlineSignal(this.ac.signal, this.timing.attemptMs, this.clock);
     const since = s.observedSince;
     const call = s.sv.state === "vacant" ? s.store.create(key, value, { signal: d.signal }) : s.store.update(key, value, s.sv.revision, { signal: d.signal });
     call.then(
       (rev) =>
         this.done(sc, s, d.clear, () => {
           const sv = scopeViewOf({ key, revision: rev, operation: "put", value });
-          judgeScope(s, sv, this.o.clock.now(), this.o.timing);
+          judgeScope(s, sv, this.clock.now(), this.timing);
           setView(s, sv);
-          s.observedSince = recall ? since : this.o.clock.now();
+          s.observedSince = recall ? since : this.clock.now();
           this.announce(sc);
         }),
       (err) =>
@@ -372,7 +370,7 @@ export class QuorumScopeAuthority {
             // (a revision missed in between, as between any two reads), so
             // its release stays attributable; read before anything else.
             if (!recall) forget(s);
-            s.nextRead = this.o.clock.now();
+            s.nextRead = this.clock.now();
           } else this.onFail(s);
         }),
     );
@@ -381,14 +379,14 @@ export class QuorumScopeAuthority {
   /** Publishes `granted` once the latest grant shows on a majority, and resolves a finished move. */
   private announce(sc: ScopeRt): void {
     // Every node watches; only the global leader speaks for the authority.
-    if (this.o.globalToken() === null) return;
-    const cur = this.latest(sc);
+    if (this.globalToken() === null) return;
+    const cur = latestAssignment(sc.slots);
     if (!cur || cur.term <= sc.announced) return;
     const on = sc.slots.filter((s) => scopeTerm(s.sv) === cur.term).length;
     if (on < this.quorum) return;
     sc.announced = cur.term;
     const r = cur.rec;
-    this.o.publish?.({ v: WIRE_VERSION, kind: "granted", cluster: this.o.cluster, scope: sc.spec.name, region: r.region, node: r.node, token: cur.term, reason: r.reason, from: r.from ?? null, at: Date.now() });
+    this.publish?.({ v: WIRE_VERSION, kind: "granted", cluster: this.cluster, scope: sc.spec.name, region: r.region, node: r.node, token: cur.term, reason: r.reason, from: r.from ?? null, at: Date.now() });
   }
 
   /**
@@ -398,22 +396,18 @@ export class QuorumScopeAuthority {
    * Reads stay what the rules use; a missed or late entry costs one round.
    */
   private watch(i: number): void {
-    watchScopeKeys(this.o.stores[i]!, this.ac.signal, this.o.clock, this.o.timing.retryMs * 4, (scope, e) => {
+    watchScopeKeys(this.stores[i]!, this.ac.signal, this.clock, this.timing.retryMs * 4, (scope, e) => {
       const sc = this.scopes.get(scope);
       const s = sc?.slots[i];
       // Hints only while global leader: every node runs an authority, and
       // a read by each of them after every renewal would cost the stores for nothing.
-      if (!sc || !s || e.revision === s.sv?.revision || this.o.globalToken() === null) return;
-      s.nextRead = this.o.clock.now();
+      if (!sc || !s || e.revision === s.sv?.revision || this.globalToken() === null) return;
+      s.nextRead = this.clock.now();
       if (!s.busy) this.step(sc);
     });
   }
 
   private done(sc: ScopeRt, s: ScopeSlot, clear: () => void, fn: () => void): void {
-    clear();
-    s.busy = false;
-    if (this.ac.signal.aborted) return;
-    fn();
-    this.step(sc);
+    settle(s, clear, this.ac.signal, fn, () => this.step(sc));
   }
 }

@@ -24,13 +24,14 @@
 import { randomBytes } from "node:crypto";
 import { attemptTimeoutMs, type Timing } from "../election/timing.js";
 import { validityOf } from "../election/quorum-rules.js";
+import { dropHold } from "../election/quorum-slot.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
 import { WIRE_VERSION, type ScopeEvent } from "../wire/events.js";
 import { deadlineSignal } from "../util/timers.js";
 import type { LesseeEvent, ScopeClock, ScopeEndReason } from "./types.js";
 import { scopeViewOf, type ScopeView } from "./record.js";
-import { isConflict, recordOf, newSlot, noteFailure, noteRead, scopeRules, setView, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
+import { isConflict, recordOf, newSlot, noteFailure, noteRead, scopeRules, scopeTerm, setView, settle, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
 import { commitOf } from "../wire/lease-record.js";
 import { encodeScope, type ScopeRecord } from "../wire/scope-record.js";
 import { scopeKey } from "../wire/names.js";
@@ -94,18 +95,35 @@ export class QuorumScopeLessee {
   private stopping = false;
   private waiters: (() => void)[] = [];
 
-  constructor(private readonly o: QuorumLesseeOptions) {
-    this.rules = scopeRules(o.rules);
-    this.quorum = this.rules.quorumSize(o.stores.length);
-    const now = o.clock.now();
-    for (const scope of o.scopes) {
-      const slots = o.stores.map((st) => ({ ...newSlot(st, now), nextRenew: now, rec: null, bid: null, suspect: false }));
-      this.scopes.set(scope, { scope, slots, role: "idle", term: 0, tried: o.tried?.get(scope) ?? 0, secret: null, ctl: null, lastValidity: Number.NEGATIVE_INFINITY, reason: "initial", timer: null });
+  private readonly stores: LeaseStore[];
+  private readonly timing: Timing;
+  private readonly clock: ScopeClock;
+  private readonly random: () => number;
+  private readonly log: Logger;
+  private readonly emit: (e: LesseeEvent) => void;
+  /** Who holds: the records name this node and region; the events also the cluster. */
+  private readonly node: string;
+  private readonly region: string;
+  private readonly cluster: string;
+  private readonly publish: ((e: ScopeEvent) => void) | undefined;
+  private readonly regionalDeadline: () => number;
+  /** Highest term bid for per scope, shared with this node's later lessees (`QuorumLesseeOptions.tried`). */
+  private readonly triedTerms: Map<string, number> | undefined;
+
+  constructor(opts: QuorumLesseeOptions) {
+    ({ stores: this.stores, timing: this.timing, clock: this.clock, random: this.random, log: this.log, emit: this.emit } = opts);
+    ({ node: this.node, region: this.region, cluster: this.cluster, publish: this.publish, regionalDeadline: this.regionalDeadline, tried: this.triedTerms } = opts);
+    this.rules = scopeRules(opts.rules);
+    this.quorum = this.rules.quorumSize(opts.stores.length);
+    const now = opts.clock.now();
+    for (const scope of opts.scopes) {
+      const slots = opts.stores.map((st) => ({ ...newSlot(st, now), nextRenew: now, rec: null, bid: null, suspect: false }));
+      this.scopes.set(scope, { scope, slots, role: "idle", term: 0, tried: opts.tried?.get(scope) ?? 0, secret: null, ctl: null, lastValidity: Number.NEGATIVE_INFINITY, reason: "initial", timer: null });
     }
   }
 
   start(): void {
-    this.o.stores.forEach((_, i) => this.watch(i));
+    this.stores.forEach((_, i) => this.watch(i));
     for (const sc of this.scopes.values()) this.step(sc);
   }
 
@@ -114,7 +132,7 @@ export class QuorumScopeLessee {
     const sc = this.scopes.get(scope);
     if (!sc || sc.role !== "held" || !sc.ctl) return null;
     const validUntil = this.validity(sc);
-    if (this.o.clock.now() >= validUntil) return null;
+    if (this.clock.now() >= validUntil) return null;
     return { token: sc.term, validUntil, signal: sc.ctl.signal };
   }
 
@@ -131,24 +149,24 @@ export class QuorumScopeLessee {
       else if (sc.role !== "releasing") sc.role = "releasing";
     }
     const give = new Promise<void>((resolve) => {
-      const t = this.o.clock.setTimeout(resolve, 2 * this.o.timing.attemptMs);
-      const check = () => ([...this.scopes.values()].every((s) => s.role === "idle") ? (this.o.clock.clearTimeout(t), resolve()) : this.waiters.push(check));
+      const t = this.clock.setTimeout(resolve, 2 * this.timing.attemptMs);
+      const check = () => ([...this.scopes.values()].every((s) => s.role === "idle") ? (this.clock.clearTimeout(t), resolve()) : this.waiters.push(check));
       this.waiters.push(check);
     });
     for (const sc of this.scopes.values()) this.step(sc);
     await give;
     this.ac.abort();
-    for (const sc of this.scopes.values()) this.o.clock.clearTimeout(sc.timer);
+    for (const sc of this.scopes.values()) this.clock.clearTimeout(sc.timer);
   }
 
   private validity(sc: ScopeRt): number {
-    return Math.min(validityOf(sc.slots.map((s) => s.deadline), this.quorum), this.o.regionalDeadline());
+    return Math.min(validityOf(sc.slots.map((s) => s.deadline), this.quorum), this.regionalDeadline());
   }
 
   private mine(v: ScopeView | null, term: number, states: string[]): boolean {
     return (
       v !== null && v.state !== "vacant" && v.state !== "unknown" && states.includes(v.state) && v.token === term &&
-      v.record.node === this.o.node && v.record.region === this.o.region && (v.record.stores ?? this.o.stores.length) === this.o.stores.length
+      v.record.node === this.node && v.record.region === this.region && (v.record.stores ?? this.stores.length) === this.stores.length
     );
   }
 
@@ -161,25 +179,25 @@ export class QuorumScopeLessee {
   /** The decision procedure of one scope. */
   private step(sc: ScopeRt): void {
     if (this.ac.signal.aborted) return;
-    const now = this.o.clock.now();
+    const now = this.clock.now();
     const q = this.quorum;
     if (sc.role === "held" && now >= this.validity(sc)) this.end(sc, "lapsed");
     if (sc.role === "idle" && !this.stopping) {
       // Our own confirms of a term we no longer hold (a reply lost): give them back.
       for (const s of sc.slots) {
-        const t = scopeTermOf(s.sv);
+        const t = scopeTerm(s.sv);
         if (!s.busy && t > 0 && t <= sc.tried && this.mine(s.sv, t, ["held"])) this.write(sc, s, "release");
       }
       const counts = new Map<number, number>();
       for (const s of sc.slots) {
-        const t = scopeTermOf(s.sv);
+        const t = scopeTerm(s.sv);
         if (t > sc.tried && this.mine(s.sv, t, ["granted"])) counts.set(t, (counts.get(t) ?? 0) + 1);
       }
       const grants = [...counts].filter(([, n]) => n >= q).map(([t]) => t);
-      if (grants.length && this.o.regionalDeadline() > now) {
+      if (grants.length && this.regionalDeadline() > now) {
         sc.term = Math.max(...grants);
         sc.tried = sc.term;
-        this.o.tried?.set(sc.scope, sc.term);
+        this.triedTerms?.set(sc.scope, sc.term);
         sc.role = "confirming";
         const secret = randomBytes(16).toString("hex");
         sc.secret = { term: sc.term, secret, commit: commitOf(secret) };
@@ -218,8 +236,8 @@ export class QuorumScopeLessee {
     if (sc.role === "idle" || sc.role === "held") {
       for (const s of sc.slots) if (!s.busy) at = Math.min(at, sc.role === "held" && s.heldRev !== null && !s.suspect ? s.nextRenew : s.nextRead);
     }
-    this.o.clock.clearTimeout(sc.timer);
-    sc.timer = Number.isFinite(at) ? this.o.clock.setTimeout(() => this.step(sc), Math.max(0, at - now)) : null;
+    this.clock.clearTimeout(sc.timer);
+    sc.timer = Number.isFinite(at) ? this.clock.setTimeout(() => this.step(sc), Math.max(0, at - now)) : null;
   }
 
   private finishBid(sc: ScopeRt, now: number): void {
@@ -229,9 +247,9 @@ export class QuorumScopeLessee {
       sc.ctl = new AbortController();
       sc.lastValidity = this.validity(sc);
       sc.reason = sc.slots.find((s) => s.rec)?.rec?.reason ?? "initial";
-      this.o.log.info({ scope: sc.scope, token: sc.term }, "scope lease held");
-      this.o.emit({ type: "scope-held", scope: sc.scope, token: sc.term, validUntil: sc.lastValidity });
-      this.o.publish?.({ v: WIRE_VERSION, kind: "held", cluster: this.o.cluster, scope: sc.scope, region: this.o.region, node: this.o.node, token: sc.term, reason: sc.reason, at: Date.now() });
+      this.log.info({ scope: sc.scope, token: sc.term }, "scope lease held");
+      this.emit({ type: "scope-held", scope: sc.scope, token: sc.term, validUntil: sc.lastValidity });
+      this.publish?.({ v: WIRE_VERSION, kind: "held", cluster: this.cluster, scope: sc.scope, region: this.region, node: this.node, token: sc.term, reason: sc.reason, at: Date.now() });
       return;
     }
     // A minority, or confirmed too late: never act on it; give the confirms
@@ -245,27 +263,27 @@ export class QuorumScopeLessee {
     sc.ctl?.abort(new NotLeaderError(`scope ${sc.scope}: ${reason}`));
     sc.ctl = null;
     sc.role = "releasing";
-    this.o.log.info({ scope: sc.scope, token: sc.term, reason }, "scope lease ended");
-    this.o.emit({ type: "scope-ended", scope: sc.scope, token: sc.term, reason });
-    if (reason === "lapsed") this.o.publish?.({ v: WIRE_VERSION, kind: "lapsed", cluster: this.o.cluster, scope: sc.scope, region: this.o.region, node: this.o.node, token: sc.term, at: Date.now() });
+    this.log.info({ scope: sc.scope, token: sc.term, reason }, "scope lease ended");
+    this.emit({ type: "scope-ended", scope: sc.scope, token: sc.term, reason });
+    if (reason === "lapsed") this.publish?.({ v: WIRE_VERSION, kind: "lapsed", cluster: this.cluster, scope: sc.scope, region: this.region, node: this.node, token: sc.term, at: Date.now() });
   }
 
   private read(sc: ScopeRt, s: LSlot): void {
     s.busy = true;
-    const d = deadlineSignal(this.ac.signal, this.o.timing.attemptMs, this.o.clock);
+    const d = deadlineSignal(this.ac.signal, this.timing.attemptMs, this.clock);
     s.store.get(scopeKey(sc.scope), { signal: d.signal }).then(
       (entry) => this.done(sc, s, d.clear, () => this.onRead(sc, s, entry)),
       (err) => this.done(sc, s, d.clear, () => {
-        this.o.log.debug({ scope: sc.scope, store: s.store.name, code: (err as { code?: string } | null)?.code, err: (err as Error)?.message }, "scope read failed");
+        this.log.debug({ scope: sc.scope, store: s.store.name, code: (err as { code?: string } | null)?.code, err: (err as Error)?.message }, "scope read failed");
         this.onFail(s);
       }),
     );
   }
 
   private onRead(sc: ScopeRt, s: LSlot, entry: StoreEntry | null): void {
-    const now = this.o.clock.now();
-    noteRead(s, entry, now, this.o.timing);
-    s.nextRead = now + this.o.timing.renewMs;
+    const now = this.clock.now();
+    noteRead(s, entry, now, this.timing);
+    s.nextRead = now + this.timing.renewMs;
     s.suspect = false;
     const v = s.sv!;
     if (sc.role !== "held") return;
@@ -289,14 +307,13 @@ export class QuorumScopeLessee {
   private onFail(s: LSlot): void {
     noteFailure(s);
     s.suspect = false;
-    s.nextRead = this.o.clock.now() + this.o.timing.retryMs * (0.5 + this.o.random());
+    s.nextRead = this.clock.now() + this.timing.retryMs * (0.5 + this.random());
   }
 
   /** Someone else wrote where we held: this store no longer backs us. */
   private lose(sc: ScopeRt, s: LSlot): void {
-    s.heldRev = null;
-    s.deadline = Number.NEGATIVE_INFINITY;
-    if (sc.role === "held" && this.o.clock.now() >= this.validity(sc)) this.end(sc, "superseded");
+    dropHold(s);
+    if (sc.role === "held" && this.clock.now() >= this.validity(sc)) this.end(sc, "superseded");
   }
 
   private write(sc: ScopeRt, s: LSlot, kind: Kind): void {
@@ -306,7 +323,7 @@ export class QuorumScopeLessee {
     const seen = s.sv as Extract<ScopeView, { record: ScopeRecord }>;
     const base = own ? s.rec! : seen.record;
     const rec: ScopeRecord = { ...base, state: kind === "release" ? "released" : "held", token: own ? s.rec!.token : seen.token, renewedAt: Date.now() };
-    if (kind !== "renew") Object.assign(rec, { leaseMs: this.o.timing.leaseMs, renewMs: this.o.timing.renewMs, stores: this.o.stores.length });
+    if (kind !== "renew") Object.assign(rec, { leaseMs: this.timing.leaseMs, renewMs: this.timing.renewMs, stores: this.stores.length });
     if (kind === "release") delete rec.recall;
     // Held records commit to the term's secret; only a release (after the term
     // ended, or of a bid that never held) reveals it. A stale release of a
@@ -319,10 +336,10 @@ export class QuorumScopeLessee {
     } else if (secret) rec.commit = secret.commit;
     else return; // never: every held write is of the term whose confirm drew `secret`
     const expected = s.heldRev !== null && (kind === "renew" || kind === "release") ? s.heldRev : s.sv!.revision;
-    const now = this.o.clock.now();
-    const ms = kind === "renew" ? attemptTimeoutMs(this.o.timing, this.validity(sc) - now) : this.o.timing.attemptMs;
+    const now = this.clock.now();
+    const ms = kind === "renew" ? attemptTimeoutMs(this.timing, this.validity(sc) - now) : this.timing.attemptMs;
     s.busy = true;
-    const d = deadlineSignal(this.ac.signal, ms, this.o.clock);
+    const d = deadlineSignal(this.ac.signal, ms, this.clock);
     s.store.update(scopeKey(sc.scope), encodeScope(rec), expected, { signal: d.signal }).then(
       (rev) => this.done(sc, s, d.clear, () => this.onWritten(sc, s, kind, rec, rev, now)),
       (err) => this.done(sc, s, d.clear, () => this.onWriteFailed(sc, s, kind, err)),
@@ -330,69 +347,57 @@ export class QuorumScopeLessee {
   }
 
   private onWritten(sc: ScopeRt, s: LSlot, kind: Kind, rec: ScopeRecord, rev: number, sendAt: number): void {
-    const now = this.o.clock.now();
+    const now = this.clock.now();
     setView(s, scopeViewOf({ key: scopeKey(sc.scope), revision: rev, operation: "put", value: encodeScope(rec) }));
     s.observedSince = now;
     s.rec = rec;
     if (kind === "release") {
-      s.heldRev = null;
-      s.deadline = Number.NEGATIVE_INFINITY;
-      if (sc.term === rec.token) this.o.publish?.({ v: WIRE_VERSION, kind: "released", cluster: this.o.cluster, scope: sc.scope, region: this.o.region, node: this.o.node, token: rec.token, at: Date.now() });
+      dropHold(s);
+      if (sc.term === rec.token) this.publish?.({ v: WIRE_VERSION, kind: "released", cluster: this.cluster, scope: sc.scope, region: this.region, node: this.node, token: rec.token, at: Date.now() });
       return;
     }
     s.heldRev = rev;
-    s.deadline = this.rules.storeDeadline(sendAt, now, this.o.timing);
-    s.nextRenew = sendAt + this.o.timing.renewMs * (1 - 0.1 * this.o.random());
+    s.deadline = this.rules.storeDeadline(sendAt, now, this.timing);
+    s.nextRenew = sendAt + this.timing.renewMs * (1 - 0.1 * this.random());
     if (kind === "confirm") s.bid = "won";
     if (sc.role !== "held") return;
     const v = this.validity(sc);
     if (v > sc.lastValidity) {
       sc.lastValidity = v;
-      this.o.emit({ type: "scope-renewed", scope: sc.scope, token: sc.term, validUntil: v });
+      this.emit({ type: "scope-renewed", scope: sc.scope, token: sc.term, validUntil: v });
     }
   }
 
   private onWriteFailed(sc: ScopeRt, s: LSlot, kind: Kind, err: unknown): void {
-    this.o.log.debug({ scope: sc.scope, store: s.store.name, kind, code: (err as { code?: string } | null)?.code, err: (err as Error)?.message }, "scope write failed");
+    this.log.debug({ scope: sc.scope, store: s.store.name, kind, code: (err as { code?: string } | null)?.code, err: (err as Error)?.message }, "scope write failed");
     if (kind === "confirm") s.bid = "lost";
-    if (kind === "release") {
-      // Best effort: a release that did not land leaves a record the authority takes after a lease.
-      s.heldRev = null;
-      s.deadline = Number.NEGATIVE_INFINITY;
-    }
+    // Best effort: a release that did not land leaves a record the authority takes after a lease.
+    if (kind === "release") dropHold(s);
     if (isConflict(err)) {
       // A real answer: someone wrote. Read before deciding (a recall, a lost reply of ours, or a successor).
       s.suspect = s.heldRev !== null;
       setView(s, null);
-      s.nextRead = this.o.clock.now();
+      s.nextRead = this.clock.now();
       return;
     }
     // Outcome unknown: a renewal keeps the deadline of its last confirmed send.
-    if (kind === "renew") s.nextRenew = this.o.clock.now() + Math.max(1, Math.min(this.o.timing.retryMs * (0.5 + this.o.random()), (this.validity(sc) - this.o.clock.now()) / 4));
+    if (kind === "renew") s.nextRenew = this.clock.now() + Math.max(1, Math.min(this.timing.retryMs * (0.5 + this.random()), (this.validity(sc) - this.clock.now()) / 4));
     this.onFail(s);
   }
 
   private done(sc: ScopeRt, s: LSlot, clear: () => void, fn: () => void): void {
-    clear();
-    s.busy = false;
-    if (this.ac.signal.aborted) return;
-    fn();
-    this.step(sc);
+    settle(s, clear, this.ac.signal, fn, () => this.step(sc));
   }
 
   /** One watch per store over every scope key: an entry is only a hint to read. */
   private watch(i: number): void {
-    watchScopeKeys(this.o.stores[i]!, this.ac.signal, this.o.clock, this.o.timing.retryMs * 4, (scope, e) => {
+    watchScopeKeys(this.stores[i]!, this.ac.signal, this.clock, this.timing.retryMs * 4, (scope, e) => {
       const sc = this.scopes.get(scope);
       const s = sc?.slots[i];
       if (sc && s && e.revision !== s.sv?.revision && !s.busy) {
-        s.nextRead = this.o.clock.now();
+        s.nextRead = this.clock.now();
         this.step(sc);
       }
     });
   }
-}
-
-function scopeTermOf(v: ScopeView | null): number {
-  return v && v.state !== "vacant" && v.state !== "unknown" ? v.token : 0;
 }

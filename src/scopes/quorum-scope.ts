@@ -151,6 +151,48 @@ export function recordOf(v: ScopeView | null): ScopeRecord | null {
 export const isConflict = (e: unknown) => (e as { code?: string } | null)?.code === "CONFLICT";
 
 /**
+ * A store call on `s` settled: its deadline is cleared and the slot is free
+ * again; unless the participant stopped meanwhile, `apply` takes in the
+ * outcome and `next` decides again.
+ */
+export function settle(s: ScopeSlot, clear: () => void, stopped: AbortSignal, apply: () => void, next: () => void): void {
+  clear();
+  s.busy = false;
+  if (stopped.aborted) return;
+  apply();
+  next();
+}
+
+/** The scope's latest assignment as far as `slots` show: the highest-term record, and on how many stores it stands and how. */
+export interface Assignment {
+  term: number;
+  rec: ScopeRecord;
+  /** Released on some store: given back. */
+  given: boolean;
+  /** Stores showing it held and not recalled; held and recalled. */
+  held: number;
+  recalled: number;
+}
+
+export function latestAssignment(slots: ScopeSlot[]): Assignment | null {
+  let best: ScopeRecord | null = null;
+  let term = 0;
+  for (const s of slots) {
+    const t = scopeTerm(s.sv);
+    if (t > term) [term, best] = [t, recordOf(s.sv)];
+  }
+  if (!best) return null;
+  const same = slots.filter((s) => scopeTerm(s.sv) === term).map((s) => s.sv!);
+  return {
+    term,
+    rec: best,
+    given: same.some((v) => v.state === "released"),
+    held: same.filter((v) => v.state === "held" && !recordOf(v)!.recall).length,
+    recalled: same.filter((v) => v.state === "held" && !!recordOf(v)!.recall).length,
+  };
+}
+
+/**
  * Watches every scope key on `store` until `signal`, calling `onEntry` with
  * each entry and its scope; a watch that breaks is opened again after
  * `retryMs`. Entries are only hints to read: reads are what the rules use.

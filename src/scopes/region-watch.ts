@@ -52,13 +52,26 @@ export class RegionWatch implements PlacementView {
   private readonly ac = new AbortController();
   private startedAt = 0;
 
-  constructor(private readonly o: RegionWatchOptions) {}
+  private readonly regions: ScopeRegion[];
+  /** Reads a region's regional lease stores (`RegionWatchOptions.regionStore`), and how many it has. */
+  private readonly regionStore: RegionWatchOptions["regionStore"];
+  private readonly storesPerRegion: RegionWatchOptions["storesPerRegion"];
+  private readonly regionalKey: string;
+  private readonly timing: Timing;
+  /** How long a home region must be healthy before its scope fails back. */
+  private readonly failbackWaitMs: number;
+  private readonly clock: ScopeClock;
+
+  constructor(opts: RegionWatchOptions) {
+    ({ regions: this.regions, regionStore: this.regionStore, storesPerRegion: this.storesPerRegion, regionalKey: this.regionalKey } = opts);
+    ({ timing: this.timing, failbackAfterMs: this.failbackWaitMs, clock: this.clock } = opts);
+  }
 
   start(): void {
-    const now = this.o.clock.now();
+    const now = this.clock.now();
     this.startedAt = now;
-    for (const r of this.o.regions) {
-      const n = Math.max(1, this.o.storesPerRegion?.(r.name) ?? 1);
+    for (const r of this.regions) {
+      const n = Math.max(1, this.storesPerRegion?.(r.name) ?? 1);
       const states = Array.from({ length: n }, (): RegionState => ({ revision: -1, since: now, leader: null, changed: false, liveSince: null, renewMs: r.leaseMs / 3, leaseMs: 0, lastLiveAt: Number.NEGATIVE_INFINITY }));
       this.st.set(r.name, states);
       this.lastLive.set(r.name, Number.NEGATIVE_INFINITY);
@@ -68,11 +81,11 @@ export class RegionWatch implements PlacementView {
 
   stop(): void {
     this.ac.abort();
-    for (const t of this.timers) this.o.clock.clearTimeout(t);
+    for (const t of this.timers) this.clock.clearTimeout(t);
   }
 
   roundMs(): number {
-    return authorityRoundMs(this.o.timing.renewMs);
+    return authorityRoundMs(this.timing.renewMs);
   }
 
   live(region: string): boolean {
@@ -88,7 +101,7 @@ export class RegionWatch implements PlacementView {
 
   healthyFor(region: string): number {
     this.health(region);
-    const now = this.o.clock.now();
+    const now = this.clock.now();
     const streaks = (this.st.get(region) ?? []).map((st) => (st.liveSince === null ? -1 : now - st.liveSince));
     return streaks.length ? Math.max(...streaks) : -1;
   }
@@ -97,36 +110,36 @@ export class RegionWatch implements PlacementView {
     const sts = this.st.get(region);
     const spec = this.spec(region);
     if (!sts || !spec) return true;
-    const now = this.o.clock.now();
+    const now = this.clock.now();
     if (this.live(region)) this.lastLive.set(region, now);
     const lease = Math.max(spec.leaseMs, ...sts.map((st) => st.leaseMs));
     return now - Math.max(this.lastLive.get(region) ?? Number.NEGATIVE_INFINITY, this.startedAt) >= lease;
   }
 
   failbackAfterMs(): number {
-    return this.o.failbackAfterMs;
+    return this.failbackWaitMs;
   }
 
   private liveOn(region: string, st: RegionState): boolean {
     const spec = this.spec(region);
-    return !!spec && st.leader !== null && st.changed && this.o.clock.now() - st.since < Math.max(spec.leaseMs, st.leaseMs);
+    return !!spec && st.leader !== null && st.changed && this.clock.now() - st.since < Math.max(spec.leaseMs, st.leaseMs);
   }
 
   private spec(region: string): ScopeRegion | undefined {
-    return this.o.regions.find((x) => x.name === region);
+    return this.regions.find((x) => x.name === region);
   }
 
   private async poll(spec: ScopeRegion, st: RegionState, index: number): Promise<void> {
     while (!this.ac.signal.aborted) {
       try {
-        const stores = await this.o.regionStore(spec.name);
+        const stores = await this.regionStore(spec.name);
         const store = Array.isArray(stores) ? stores[index] : index === 0 ? stores : undefined;
         if (!store) throw new ConfigError("stores", `region ${spec.name} has no store ${index}`, { named: true });
-        const d = deadlineSignal(this.ac.signal, this.o.timing.attemptMs, this.o.clock);
-        const entry = await store.get(this.o.regionalKey, { signal: d.signal }).finally(() => d.clear());
+        const d = deadlineSignal(this.ac.signal, this.timing.attemptMs, this.clock);
+        const entry = await store.get(this.regionalKey, { signal: d.signal }).finally(() => d.clear());
         const v = viewOf(entry);
         // Observed when the answer arrived, never earlier.
-        const now = this.o.clock.now();
+        const now = this.clock.now();
         if (v.revision !== st.revision) {
           // A late renewal (a flap) restarts the healthy streak failback waits for.
           if (st.revision !== -1 && now - st.since > this.gapLimit(st)) st.liveSince = null;
@@ -144,7 +157,7 @@ export class RegionWatch implements PlacementView {
       }
       this.health(spec.name);
       await new Promise((r) => {
-        const t = this.o.clock.setTimeout(() => {
+        const t = this.clock.setTimeout(() => {
           this.timers.delete(t);
           r(undefined);
         }, this.roundMs());
@@ -154,7 +167,7 @@ export class RegionWatch implements PlacementView {
   }
 
   private health(region: string): void {
-    const now = this.o.clock.now();
+    const now = this.clock.now();
     if (this.live(region)) this.lastLive.set(region, now);
     for (const st of this.st.get(region) ?? []) {
       if (!this.liveOn(region, st) || now - st.since > this.gapLimit(st)) st.liveSince = null;

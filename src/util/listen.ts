@@ -27,3 +27,18 @@ export async function* listen<T>(
     opts.signal?.removeEventListener("abort", onAbort);
   }
 }
+
+/**
+ * Calls every listener with `e`, over a copy so that a listener may
+ * unsubscribe itself. One that throws is reported to `threw` and the rest
+ * still hear `e`: a caller's bug must not cut the others off.
+ */
+export function notifyAll<T>(listeners: Iterable<(e: T) => void>, e: T, threw: (err: unknown) => void): void {
+  for (const l of [...listeners]) {
+    try {
+      l(e);
+    } catch (err) {
+      threw(err);
+    }
+  }
+}

@@ -5,7 +5,8 @@
  * renewal: one attempt that never answers must not cost the term.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { AbortedError } from "../../src/errors.js";
+import { AbortedError, StoreUnavailableError } from "../../src/errors.js";
+import { encodeRecord } from "../../src/wire/lease-record.js";
 import { Sim } from "../../src/sim/election-sim.js";
 
 let sim: Sim;
@@ -64,5 +65,18 @@ describe("per-attempt deadlines", () => {
     expect(took).toBeGreaterThanOrEqual(a.election.timing.attemptMs);
     expect(took).toBeLessThan(a.election.timing.attemptMs + 1_000);
     expect(a.events.some((e) => e.type === "error" && e.op === "acquire")).toBe(true);
+  });
+
+  it("a failed takeover (a record watched unchanged for a full lease) is reported as op takeover", async () => {
+    sim = new Sim(33);
+    // A holder that never renews: waited out for a full lease, then taken over by CAS.
+    await sim.store.create("test.leader", encodeRecord({ v: 1, holder: "dead", token: 0, leaseMs: 3000, renewMs: 1000, acquiredAt: 0, renewedAt: 0, released: false }));
+    const update = sim.store.update.bind(sim.store);
+    let fails = 1;
+    sim.store.update = (k, v, rev, o) => (fails-- > 0 ? Promise.reject(new StoreUnavailableError("store down")) : update(k, v, rev, o));
+    const a = sim.add("a");
+    const took = await sim.until(() => a.election.isLeader(), 10_000, 1);
+    expect(took).toBeGreaterThanOrEqual(3_000);
+    expect(a.events.filter((e) => e.type === "error").map((e) => (e.type === "error" ? e.op : ""))).toEqual(["takeover"]);
   });
 });
