@@ -10,7 +10,7 @@ import { AbortedError, ConfigError, NotLeaderError, StoppedError } from "../erro
 import type { LeaseStore } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
 import { ElectionLog } from "./election-log.js";
-import { monotonicNowMs } from "../util/clock.js";
+import { monotonicNowMs, type Clock } from "../util/clock.js";
 import { subscribeStalls, type StallInfo } from "../observability/stall-shared.js";
 import { processSuspendDetector, type SuspendDetector } from "../observability/suspend.js";
 import { electionMachine, type ElectionDeposedReason, type ElectionEmitted, type MachineEvent } from "./machine.js";
@@ -19,12 +19,11 @@ import { machineFor, simulatedSecrets, writeLease } from "./store-actors.js";
 import { startGateOf, type Admission } from "./start-gate.js";
 import { mutationsOf } from "./mutations.js";
 import { listen, notifyAll } from "../util/listen.js";
-import type { TimerClock } from "../util/timers.js";
 import { timersOn } from "../util/wheel.js";
 import { resolveTiming, validateId, type Timing, type TimingOptions } from "./timing.js";
 import { validateKey } from "../lease/keys.js";
 
-export type { TimerClock };
+export type { Clock };
 
 /** Options of {@link startElection}. */
 export interface ElectionOptions extends TimingOptions {
@@ -47,7 +46,7 @@ export interface ElectionOptions extends TimingOptions {
    */
   simulation?: {
     now: () => number;
-    clock: TimerClock;
+    clock: Clock;
     random: () => number;
     wallNow?: () => number;
     /** Host-suspend detector (tests inject one whose BOOTTIME jumps); none by default in simulation. */

@@ -9,12 +9,12 @@ import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { viewOf, type LeaseView } from "../lease/record.js";
 import { LEASE_RECORD_VERSION, commitOf, encodeRecord, type LeaseRecord } from "../wire/lease-record.js";
 import type { Logger } from "../observability/logger.js";
-import type { TimerClock } from "../util/timers.js";
 import type { ElectionEvent } from "./election.js";
 import { termOf, validityOf, type QuorumRules, type Slot } from "./quorum-rules.js";
 import { callWithDeadline, dropHold, foreignChange, forgetSlot, majorityTerms, newSlotRt, observeRead, watchSlot, type SlotRt } from "./quorum-slot.js";
 import { isConflict } from "./rules.js";
 import { attemptTimeoutMs, type Timing } from "./timing.js";
+import type { Clock } from "../util/clock.js";
 
 type Role = "following" | "bidding" | "leader" | "releasing" | "stopped";
 type WriteKind = "bid" | "take" | "renew" | "release";
@@ -24,7 +24,7 @@ export interface CandidacySetup {
   id: string; key: string; timing: Timing; stores: LeaseStore[]; rules: QuorumRules; log: Logger; meta: Record<string, string> | undefined;
   /** False: an observer until `setCandidate(true)`. */
   candidate: boolean;
-  now: () => number; wallNow: () => number; random: () => number; clock: TimerClock; newSecret: () => string;
+  now: () => number; wallNow: () => number; random: () => number; clock: Clock; newSecret: () => string;
 }
 
 /** The state and decisions of one candidacy; {@link QuorumElection} adds the public API and the listeners. */
@@ -39,7 +39,7 @@ export abstract class QuorumCandidacy {
   protected readonly now: () => number;
   private readonly wallNow: () => number;
   private readonly random: () => number;
-  protected readonly clock: TimerClock;
+  protected readonly clock: Clock;
   protected readonly log: Logger;
   private readonly meta: Record<string, string> | undefined;
   private readonly newSecret: () => string;

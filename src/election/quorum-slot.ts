@@ -8,9 +8,10 @@
 import { StoreUnavailableError } from "../errors.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { viewOf, type LeaseView } from "../lease/record.js";
-import { deadlineSignal, sleep, type TimerClock } from "../util/timers.js";
+import { deadlineSignal, sleep } from "../util/timers.js";
 import { attribute, type Slot } from "./quorum-rules.js";
 import type { Timing } from "./timing.js";
+import type { Clock } from "../util/clock.js";
 
 /** One store as the election tracks it. */
 export interface SlotRt extends Slot {
@@ -89,7 +90,7 @@ export function foreignChange(s: SlotRt, e: StoreEntry, own: OwnTerm): boolean {
 }
 
 /** Keeps a watch on `key` of `s.store` until `signal` aborts; a broken watch is reported and reopened. */
-export function watchSlot(s: SlotRt, key: string, signal: AbortSignal, clock: TimerClock, pauseMs: number, onEntry: (e: StoreEntry) => void, onBroken: (err: unknown) => void): void {
+export function watchSlot(s: SlotRt, key: string, signal: AbortSignal, clock: Clock, pauseMs: number, onEntry: (e: StoreEntry) => void, onBroken: (err: unknown) => void): void {
   void (async () => {
     while (!signal.aborted) {
       try {
@@ -121,7 +122,7 @@ export function majorityTerms(views: (LeaseView | null)[], q: number): { holder:
  * its store busy for good, nor keep `stop()` waiting. The timeout becomes a
  * StoreUnavailableError: a write's outcome is unknown, as with a lost reply.
  */
-export async function callWithDeadline<T>(signal: AbortSignal, ms: number, clock: TimerClock, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function callWithDeadline<T>(signal: AbortSignal, ms: number, clock: Clock, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const d = deadlineSignal(signal, ms, clock);
   try {
     return await fn(d.signal);

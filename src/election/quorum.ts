@@ -18,10 +18,10 @@ import { hostname } from "node:os";
 import { ConfigError, StoppedError, AbortedError } from "../errors.js";
 import type { LeaseStore } from "../lease/store.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
-import { monotonicNowMs } from "../util/clock.js";
+import { monotonicNowMs, type Clock } from "../util/clock.js";
 import { subscribeStalls } from "../observability/stall-shared.js";
 import { listen, notifyAll } from "../util/listen.js";
-import { realClock, type TimerClock } from "../util/timers.js";
+import { realClock } from "../util/timers.js";
 import type { ElectionEvent, Leadership } from "./election.js";
 import { QuorumCandidacy } from "./quorum-candidacy.js";
 import { safeRules, type QuorumRules } from "./quorum-rules.js";
@@ -48,7 +48,7 @@ export interface QuorumElectionOptions extends TimingOptions {
    */
   candidate?: boolean;
   /** Deterministic simulation, as in `ElectionOptions` (mutation tests attach rules through mutations.ts). */
-  simulation?: { now: () => number; clock: TimerClock; random: () => number; wallNow?: () => number };
+  simulation?: { now: () => number; clock: Clock; random: () => number; wallNow?: () => number };
 }
 
 /** A candidacy on a quorum of stores. Create with {@link startQuorumElection}. */

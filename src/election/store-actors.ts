@@ -7,8 +7,9 @@ import { fromCallback, fromPromise } from "xstate";
 import { AbortedError, StoreUnavailableError } from "../errors.js";
 import type { LeaseStore, StoreEntry, WatchSubscriber } from "../lease/store.js";
 import { electionMachine, type MachineEvent, type WatchInput, type WriteInput } from "./machine.js";
-import { deadlineSignal, realClock, sleep, type TimerClock } from "../util/timers.js";
+import { deadlineSignal, realClock, sleep } from "../util/timers.js";
 import { clockOf, timersOn, type Timers } from "../util/wheel.js";
+import type { Clock } from "../util/clock.js";
 
 /**
  * The machine with its store actors, one per (store, clock) and shared by
@@ -16,9 +17,9 @@ import { clockOf, timersOn, type Timers } from "../util/wheel.js";
  * own transition caches, which at 10,000 elections per process was a large
  * part of the heap and of the CPU per renewal.
  */
-const machines = new WeakMap<LeaseStore, Map<TimerClock | undefined, typeof electionMachine>>();
+const machines = new WeakMap<LeaseStore, Map<Clock | undefined, typeof electionMachine>>();
 
-export function machineFor(store: LeaseStore, clock: TimerClock | undefined): typeof electionMachine {
+export function machineFor(store: LeaseStore, clock: Clock | undefined): typeof electionMachine {
   let byClock = machines.get(store);
   if (!byClock) machines.set(store, (byClock = new Map()));
   let m = byClock.get(clock);
@@ -41,7 +42,7 @@ export function machineFor(store: LeaseStore, clock: TimerClock | undefined): ty
 const wheelClock = clockOf(timersOn(undefined));
 
 /** `store.create` when `revision` is 0, else `store.update`; within the attempt's timeout. */
-export function writeLease(store: LeaseStore, clock: TimerClock | undefined, input: WriteInput, signal: AbortSignal): Promise<number> {
+export function writeLease(store: LeaseStore, clock: Clock | undefined, input: WriteInput, signal: AbortSignal): Promise<number> {
   return withAttemptTimeout(signal, input.timeoutMs, clock ?? wheelClock, (s) =>
     input.revision === 0 ? store.create(input.key, input.value, { signal: s }) : store.update(input.key, input.value, input.revision, { signal: s }),
   );
@@ -55,7 +56,7 @@ export function writeLease(store: LeaseStore, clock: TimerClock | undefined, inp
 async function withAttemptTimeout<T>(
   signal: AbortSignal,
   timeoutMs: number | undefined,
-  clock: TimerClock,
+  clock: Clock,
   call: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
   if (timeoutMs === undefined) return call(signal);
@@ -74,7 +75,7 @@ async function withAttemptTimeout<T>(
  * Keeps a watch open on `key`, forwarding changes to the machine and
  * re-subscribing after errors. Returns the cleanup the machine calls on exit.
  */
-function watchLoop(store: LeaseStore, input: WatchInput, sendBack: (e: MachineEvent) => void, clock: TimerClock): () => void {
+function watchLoop(store: LeaseStore, input: WatchInput, sendBack: (e: MachineEvent) => void, clock: Clock): () => void {
   const { key, retryMs, steady } = input;
   const ac = new AbortController();
   void (async () => {

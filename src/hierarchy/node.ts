@@ -14,13 +14,13 @@ import { createActor, fromCallback, type Actor } from "xstate";
 import { startElection, type Election } from "../election/election.js";
 import type { LeaseStore } from "../lease/store.js";
 import { silentLogger, type Logger } from "../observability/logger.js";
-import { monotonicNowMs } from "../util/clock.js";
+import { monotonicNowMs, type Clock } from "../util/clock.js";
 import type { DeposedReason, LeaderEvent } from "../wire/events.js";
 import { subjectToken } from "../wire/subjects.js";
 import { nodeMachine, type NodeEvent } from "./node-machine.js";
 import { NotLeaderError } from "../errors.js";
 import { resolveTiming, type Timing, type TimingOptions } from "../election/timing.js";
-import type { LesseeEvent, MoveResult, ScopeClock } from "../scopes/types.js";
+import type { LesseeEvent, MoveResult } from "../scopes/types.js";
 import { startQuorumElection, type QuorumElection } from "../election/quorum.js";
 import { QuorumScopeAuthority } from "../scopes/quorum-authority.js";
 import { QuorumScopeLessee } from "../scopes/quorum-lessee.js";
@@ -57,7 +57,7 @@ export class RegentNode {
   /** Moves made by this node's past authority terms, so {@link scopeMoves} never goes down (a Prometheus counter). */
   private pastMoves = 0;
   private readonly scopeTiming: Timing | null;
-  private readonly clock: ScopeClock;
+  private readonly clock: Clock;
 
   constructor(private readonly opts: NodeOptions) {
     this.cluster = subjectToken("cluster", opts.cluster);

@@ -32,13 +32,13 @@ import { WIRE_VERSION, type ScopeEvent } from "../wire/events.js";
 import { deadlineSignal } from "../util/timers.js";
 import { AbortedError, NotLeaderError, RefusedError, throwIfAborted } from "../errors.js";
 import type { MoveResult, ScopeRegion } from "./types.js";
-import type { ScopeClock } from "./types.js";
 import { chooseTarget, type Target } from "./placement.js";
 import { scopeViewOf } from "./record.js";
 import { RegionWatch } from "./region-watch.js";
 import { forget, isConflict, judgeScope, latestAssignment, newSlot, noteFailure, noteRead, scopeRules, scopeTerm, setView, settle, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
 import { SCOPE_RECORD_VERSION, encodeScope, type ScopeRecord } from "../wire/scope-record.js";
 import { scopeKey } from "../wire/names.js";
+import type { Clock } from "../util/clock.js";
 
 export interface QuorumAuthorityOptions {
   stores: LeaseStore[];
@@ -54,7 +54,7 @@ export interface QuorumAuthorityOptions {
   node: string;
   /** The current global token (null when no longer global leader): nothing is written without it. */
   globalToken: () => number | null;
-  clock: ScopeClock;
+  clock: Clock;
   random: () => number;
   log: Logger;
   publish?: (e: ScopeEvent) => void;
@@ -96,7 +96,7 @@ export class QuorumScopeAuthority {
   private readonly failbackAfterMs: number;
   /** The current global token (null when no longer global leader): nothing is written without it. */
   private readonly globalToken: () => number | null;
-  private readonly clock: ScopeClock;
+  private readonly clock: Clock;
   private readonly random: () => number;
   private readonly log: Logger;
   /** Where `granted` and `lapsed` go, and as whom (cluster, node). */

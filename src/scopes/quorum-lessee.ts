@@ -29,13 +29,14 @@ import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
 import { WIRE_VERSION, type ScopeEvent } from "../wire/events.js";
 import { deadlineSignal } from "../util/timers.js";
-import type { LesseeEvent, ScopeClock, ScopeEndReason } from "./types.js";
+import type { LesseeEvent, ScopeEndReason } from "./types.js";
 import { scopeViewOf, type ScopeView } from "./record.js";
 import { isConflict, recordOf, newSlot, noteFailure, noteRead, scopeRules, scopeTerm, setView, settle, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
 import { commitOf } from "../wire/lease-record.js";
 import { encodeScope, type ScopeRecord } from "../wire/scope-record.js";
 import { scopeKey } from "../wire/names.js";
 import { NotLeaderError } from "../errors.js";
+import type { Clock } from "../util/clock.js";
 
 export interface QuorumLesseeOptions {
   /** The independent stores (one R1 bucket per region), in the same order for every participant. */
@@ -45,7 +46,7 @@ export interface QuorumLesseeOptions {
   node: string;
   cluster: string;
   timing: Timing;
-  clock: ScopeClock;
+  clock: Clock;
   random: () => number;
   /** The regional validity deadline right now (0 when not regional leader). */
   regionalDeadline: () => number;
@@ -97,7 +98,7 @@ export class QuorumScopeLessee {
 
   private readonly stores: LeaseStore[];
   private readonly timing: Timing;
-  private readonly clock: ScopeClock;
+  private readonly clock: Clock;
   private readonly random: () => number;
   private readonly log: Logger;
   private readonly emit: (e: LesseeEvent) => void;

@@ -12,10 +12,10 @@ import type { Timing } from "../election/timing.js";
 import type { LeaseView } from "../lease/record.js";
 import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import { scopeViewOf, type ScopeView } from "./record.js";
-import type { ScopeClock } from "./types.js";
 import { LEASE_RECORD_VERSION, type LeaseRecord } from "../wire/lease-record.js";
 import { SCOPE_FILTER, scopeOfKey } from "../wire/names.js";
 import type { ScopeRecord } from "../wire/scope-record.js";
+import type { Clock } from "../util/clock.js";
 
 /** The quorum rules plus the authority's one extra decision (replaceable by simulation mutations). */
 export interface ScopeQuorumRules extends QuorumRules {
@@ -197,7 +197,7 @@ export function latestAssignment(slots: ScopeSlot[]): Assignment | null {
  * each entry and its scope; a watch that breaks is opened again after
  * `retryMs`. Entries are only hints to read: reads are what the rules use.
  */
-export function watchScopeKeys(store: LeaseStore, signal: AbortSignal, clock: ScopeClock, retryMs: number, onEntry: (scope: string, e: StoreEntry) => void): void {
+export function watchScopeKeys(store: LeaseStore, signal: AbortSignal, clock: Clock, retryMs: number, onEntry: (scope: string, e: StoreEntry) => void): void {
   void (async () => {
     while (!signal.aborted) {
       try {

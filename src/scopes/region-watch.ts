@@ -8,12 +8,12 @@
  */
 import { viewOf } from "../lease/record.js";
 import type { Timing } from "../election/timing.js";
-import type { ScopeClock } from "./types.js";
 import type { ScopeRegion } from "./types.js";
 import { authorityRoundMs, type PlacementView } from "./placement.js";
 import type { LeaseStore } from "../lease/store.js";
 import { deadlineSignal } from "../util/timers.js";
 import { ConfigError } from "../errors.js";
+import type { Clock } from "../util/clock.js";
 
 interface RegionState {
   revision: number;
@@ -39,7 +39,7 @@ export interface RegionWatchOptions {
   /** Scope timing: the poll period is a third of its renew interval. */
   timing: Timing;
   failbackAfterMs: number;
-  clock: ScopeClock;
+  clock: Clock;
   /** How many stores each region has (default 1); a region's quorum stores are polled one loop each. */
   storesPerRegion?: (region: string) => number;
 }
@@ -60,7 +60,7 @@ export class RegionWatch implements PlacementView {
   private readonly timing: Timing;
   /** How long a home region must be healthy before its scope fails back. */
   private readonly failbackWaitMs: number;
-  private readonly clock: ScopeClock;
+  private readonly clock: Clock;
 
   constructor(opts: RegionWatchOptions) {
     ({ regions: this.regions, regionStore: this.regionStore, storesPerRegion: this.storesPerRegion, regionalKey: this.regionalKey } = opts);

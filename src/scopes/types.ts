@@ -19,13 +19,6 @@ export interface MoveResult {
   token: number;
 }
 
-/** Timers and time, injectable for simulation. */
-export interface ScopeClock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(t: unknown): void;
-}
-
 /** Why a lessee stopped holding a scope. */
 export type ScopeEndReason = "lapsed" | "recalled" | "superseded" | "region-lost" | "stopped";
 

@@ -18,9 +18,8 @@ import type { LesseeEvent } from "../scopes/types.js";
 import { QuorumScopeAuthority } from "../scopes/quorum-authority.js";
 import { QuorumScopeLessee } from "../scopes/quorum-lessee.js";
 import type { ScopeQuorumRules } from "../scopes/quorum-scope.js";
-import type { ScopeClock } from "../scopes/types.js";
-import type { TimerClock } from "../util/timers.js";
 import { GLOBAL_KEY, REGIONAL_KEY } from "../wire/names.js";
+import type { Clock } from "../util/clock.js";
 
 export type QNodeEvent =
   | { type: "elected" | "renewed"; tier: "region" | "global"; token: number; validUntil: number }
@@ -35,7 +34,7 @@ export interface QNodeOptions {
   quorumStores: LeaseStore[];
   regionStore: (region: string) => Promise<LeaseStore>;
   /** The process's clock (a ProcessClock in the simulation, SimulatedClock in unit tests). */
-  clock: ScopeClock & TimerClock;
+  clock: Clock;
   random: () => number;
   wallNow: () => number;
   leases: { region: number; global: number; scope: number };

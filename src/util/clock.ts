@@ -14,3 +14,16 @@ export function monotonicNowMs(): number {
   // it to a number directly would lose the low digits.
   return Number(process.hrtime.bigint() / 1000n) / 1000;
 }
+
+/**
+ * Time and timers, the one clock interface of regent's code: production
+ * passes nothing and gets {@link realClock} (util/timers.ts: Node's timers,
+ * {@link monotonicNowMs}); simulations pass xstate's `SimulatedClock` or a
+ * simulated process clock (src/sim/process-clock.ts), so every wait stays
+ * deterministic. `now()` is monotonic milliseconds on this clock.
+ */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(id: unknown): void;
+}

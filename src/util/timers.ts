@@ -4,21 +4,17 @@
  * wait in the algorithm stays deterministic.
  */
 import { AbortedError, StoreUnavailableError } from "../errors.js";
+import { monotonicNowMs, type Clock } from "./clock.js";
 
-/** A clock for timers; xstate's `SimulatedClock` satisfies it. */
-export interface TimerClock {
-  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
-  clearTimeout(id: unknown): void;
-}
-
-/** Node's own timers as a {@link TimerClock}. */
-export const realClock: TimerClock = {
+/** Node's own timers and the process's monotonic clock, as a {@link Clock}. */
+export const realClock: Clock = {
+  now: monotonicNowMs,
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
 };
 
 /** Resolves after `ms` on `clock`, or early (without throwing) when `signal` fires. */
-export function sleep(ms: number, signal?: AbortSignal, clock: TimerClock = realClock): Promise<void> {
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = realClock): Promise<void> {
   return new Promise<void>((resolve) => {
     if (signal?.aborted) return resolve();
     const done = () => {
@@ -39,7 +35,7 @@ export function sleep(ms: number, signal?: AbortSignal, clock: TimerClock = real
 export function deadlineSignal(
   signal: AbortSignal,
   ms: number,
-  clock: TimerClock = realClock,
+  clock: Clock = realClock,
 ): { signal: AbortSignal; expired: () => boolean; clear: () => void } {
   const ac = new AbortController();
   let expired = false;

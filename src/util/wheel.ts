@@ -7,8 +7,9 @@
  * Simulations keep the clock's own timers (`timersOn`): the simulated clock
  * orders its timers itself and stays deterministic that way.
  */
-import { realClock, type TimerClock } from "./timers.js";
+import { realClock } from "./timers.js";
 import { TimerHeap } from "./timer-heap.js";
+import { monotonicNowMs, type Clock } from "./clock.js";
 
 /** Schedules `fn` after `delayMs`; returns the cancel function. */
 export interface Timers {
@@ -29,7 +30,7 @@ export class TimerWheel implements Timers {
   private armedAt = Number.POSITIVE_INFINITY;
 
   constructor(
-    private readonly clock: TimerClock,
+    private readonly clock: Clock,
     private readonly now: () => number,
   ) {}
 
@@ -94,9 +95,10 @@ export class TimerWheel implements Timers {
   }
 }
 
-/** `timers` as a {@link TimerClock}, for code written against one (`deadlineSignal`). */
-export function clockOf(timers: Timers): TimerClock {
+/** `timers` as a {@link Clock} reading `now`, for code written against one (`deadlineSignal`). */
+export function clockOf(timers: Timers, now: () => number = monotonicNowMs): Clock {
   return {
+    now,
     setTimeout: (fn, ms) => timers.schedule(ms, fn as () => void),
     clearTimeout: (cancel) => (cancel as () => void)(),
   };
@@ -108,7 +110,7 @@ let shared: TimerWheel | null = null;
  * Timers on `clock`: for Node's own timers (no clock given) the process-wide
  * wheel; for any other clock (simulations) that clock's timers directly.
  */
-export function timersOn(clock: TimerClock | undefined): Timers {
+export function timersOn(clock: Clock | undefined): Timers {
   if (!clock || clock === realClock) return (shared ??= new TimerWheel(realClock, () => performance.now()));
   return {
     schedule: (delayMs, fn) => {

@@ -1,14 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { SimulatedClock } from "xstate";
 import { TimerWheel } from "../../src/util/wheel.js";
-import type { TimerClock } from "../../src/util/timers.js";
+import type { Clock } from "../../src/util/clock.js";
 
 /** A SimulatedClock that counts the timers pending on it. */
 function countingClock() {
   const sim = new SimulatedClock();
   let pending = 0;
   let max = 0;
-  const clock: TimerClock = {
+  const clock: Clock = {
+    now: () => sim.now(),
     setTimeout: (fn, ms) => {
       pending++;
       max = Math.max(max, pending);
