@@ -32,8 +32,19 @@ export const ErrorCode = {
   TokenFloor: "TOKEN_FLOOR",
   /** The deployment refused a request: NATS denied the permission, or the lease authority declined a move. */
   Refused: "REFUSED",
-  /** A check found things not as they should be, e.g. `regent compose --check`: generated files out of date. */
+  /**
+   * A check found things not as they should be, e.g. `regent compose --check`:
+   * generated files out of date; or a simulated world broke an invariant or
+   * did not reach a state in its simulated time.
+   */
   CheckFailed: "CHECK_FAILED",
+  /**
+   * Something regent launches itself for tests, drills, demos or the
+   * simulation (nats-server, a node, network namespaces, a simulation worker)
+   * could not be set up as asked, failed to start, exited, or did not reach a
+   * state in time; or a server, region or node asked of it is not part of it.
+   */
+  LaunchFailed: "LAUNCH_FAILED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -46,6 +57,21 @@ export class RegentError extends Error {
     this.code = code;
     this.name = new.target.name;
   }
+}
+
+/**
+ * The base of an error class that carries nothing but its code, a message and
+ * a cause: one constructor for all of them. Each such class stays a named,
+ * documented `class … extends coded(…)`, so `instanceof` and `name` (the
+ * subclass's, through `new.target`) work as for any other; the declared
+ * return type keeps each a `RegentError` in the emitted declarations.
+ */
+function coded(code: ErrorCode): new (message: string, options?: { cause?: unknown }) => RegentError {
+  return class extends RegentError {
+    constructor(message: string, options?: { cause?: unknown }) {
+      super(code, message, options);
+    }
+  };
 }
 
 /**
@@ -73,11 +99,7 @@ export class ConflictError extends RegentError {
 }
 
 /** The store is unreachable or did not answer in time. Transient: retry. */
-export class StoreUnavailableError extends RegentError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCode.StoreUnavailable, message, options);
-  }
-}
+export class StoreUnavailableError extends coded(ErrorCode.StoreUnavailable) {}
 
 /** The lease bucket is gone. */
 export class BucketMissingError extends RegentError {
@@ -87,11 +109,7 @@ export class BucketMissingError extends RegentError {
 }
 
 /** Bytes that are not a regent record or message. */
-export class MalformedError extends RegentError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCode.Malformed, message, options);
-  }
-}
+export class MalformedError extends coded(ErrorCode.Malformed) {}
 
 /** The operation's AbortSignal fired. */
 export class AbortedError extends RegentError {
@@ -146,18 +164,20 @@ export class TokenFloorError extends RegentError {
  * A request reached the deployment and was turned down: not retryable as is
  * (the CLI exits 5, like {@link NotLeaderError}).
  */
-export class RefusedError extends RegentError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCode.Refused, message, options);
-  }
-}
+export class RefusedError extends coded(ErrorCode.Refused) {}
 
-/** A check found a difference (the CLI exits 1): the message lists what differs and how to fix it. */
-export class CheckFailedError extends RegentError {
-  constructor(message: string) {
-    super(ErrorCode.CheckFailed, message);
-  }
-}
+/**
+ * A check found a difference (the CLI exits 1): the message lists what
+ * differs and how to fix it, or which invariant of a simulated world broke.
+ */
+export class CheckFailedError extends coded(ErrorCode.CheckFailed) {}
+
+/**
+ * A launched deployment (nats-server, nodes, network namespaces, simulation
+ * workers) failed or was asked for something it does not have; the CLI exits
+ * 1. Tooling only: the library never throws it.
+ */
+export class LaunchFailedError extends coded(ErrorCode.LaunchFailed) {}
 
 /** Throws {@link AbortedError} when the signal has fired. */
 export function throwIfAborted(signal?: AbortSignal): void {

@@ -3,12 +3,17 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import * as api from "../src/index.js";
-import { CheckFailedError } from "../src/errors.js";
+import { exitCodeOf } from "../src/cli/conventions.js";
+import { CheckFailedError, LaunchFailedError } from "../src/errors.js";
 import { MemoryLeaseStore } from "../src/testing.js";
 
 const SRC = fileURLToPath(new URL("../src", import.meta.url));
-/** Where every thrown error must be coded: the library rooms, observability, the dashboard, the CLI and the entry points. */
-const CODED = ["util", "wire", "lease", "election", "scopes", "hierarchy", "observability", "dashboard", "cli", "errors.ts", "index.ts", "wiring.ts", "testing.ts"];
+/** Where every thrown error must be coded: every room, the tooling ones (launcher, drills, sim, topology) too, and the entry points. */
+const CODED = [
+  "util", "wire", "lease", "election", "scopes", "hierarchy", "observability", "dashboard", "cli",
+  "launcher", "drills", "sim", "topology",
+  "errors.ts", "index.ts", "wiring.ts", "testing.ts",
+];
 /**
  * Plain errors that never reach a caller, each with why: the publisher's
  * replies imitate the NATS client's own errors, which nats-call.ts maps to
@@ -29,7 +34,7 @@ function sources(dir: string): string[] {
 describe("errors", () => {
   it("has exactly the documented codes (adding one is a deliberate act)", () => {
     expect(Object.values(api.ErrorCode).sort()).toEqual(
-      ["ABORTED", "BUCKET_MISSING", "CHECK_FAILED", "CONFLICT", "INVALID_CONFIG", "MALFORMED", "NOT_LEADER", "REFUSED", "STALE_TOKEN", "STOPPED", "STORE_UNAVAILABLE", "TOKEN_FLOOR"],
+      ["ABORTED", "BUCKET_MISSING", "CHECK_FAILED", "CONFLICT", "INVALID_CONFIG", "LAUNCH_FAILED", "MALFORMED", "NOT_LEADER", "REFUSED", "STALE_TOKEN", "STOPPED", "STORE_UNAVAILABLE", "TOKEN_FLOOR"],
     );
   });
 
@@ -47,6 +52,7 @@ describe("errors", () => {
       [new api.TokenFloorError("b", 10, 3), "TOKEN_FLOOR"],
       [new api.RefusedError("no"), "REFUSED"],
       [new CheckFailedError("drift"), "CHECK_FAILED"],
+      [new LaunchFailedError("exited"), "LAUNCH_FAILED"],
     ];
     expect(cases).toHaveLength(Object.keys(api.ErrorCode).length);
     for (const [err, code] of cases) {
@@ -80,11 +86,11 @@ describe("errors", () => {
     }
   });
 
-  it("nothing in the library, observability, the dashboard or the CLI throws a plain Error (only the counted exceptions)", () => {
+  it("nothing in src/ throws a plain Error (only the counted exceptions)", () => {
     const plain = /\bnew (Error|TypeError|RangeError|SyntaxError)\(|\bextends (Error|TypeError|RangeError)\b/g;
     const found: Record<string, number> = {};
     const files = CODED.flatMap((r) => (r.endsWith(".ts") ? [join(SRC, r)] : sources(join(SRC, r))));
-    expect(files.length).toBeGreaterThan(60);
+    expect(files).toHaveLength(sources(SRC).length);
     for (const f of files) {
       const n = readFileSync(f, "utf8").match(plain)?.length ?? 0;
       if (n > 0) found[relative(SRC, f)] = n;
@@ -96,6 +102,10 @@ describe("errors", () => {
     const cases: [api.RegentError, string, string][] = [
       [new api.ConfigError("store", "startElection: store required", { named: true }), "INVALID_CONFIG", "startElection: store required"],
       [new api.ConfigError("leaseMs", "bad"), "INVALID_CONFIG", "leaseMs: bad"],
+      [new LaunchFailedError("timed out after 5 ms waiting for x", { cause: new Error("inner") }), "LAUNCH_FAILED", "timed out after 5 ms waiting for x"],
+      [new CheckFailedError("invariant violated: two holders"), "CHECK_FAILED", "invariant violated: two holders"],
+      [new api.StoppedError("supercluster is stopped"), "STOPPED", "supercluster is stopped"],
+      [new api.AbortedError("drill interrupted"), "ABORTED", "drill interrupted"],
     ];
     for (const [err, code, message] of cases) {
       expect(err.code).toBe(code);
@@ -109,5 +119,12 @@ describe("errors", () => {
     }
     expect(err).toBeInstanceOf(api.ConfigError);
     expect((err as Error).message).toBe("startElection: options object required");
+  });
+
+  it("the codes the tooling rooms throw instead of plain errors keep the CLI's exit 1", () => {
+    for (const err of [new LaunchFailedError("x"), new CheckFailedError("x"), new api.StoppedError("x"), new api.AbortedError("x")]) {
+      expect(exitCodeOf(err), err.code).toBe(exitCodeOf(new Error("x")));
+      expect(exitCodeOf(err), err.code).toBe(1);
+    }
   });
 });

@@ -4,6 +4,7 @@
  * non-zero when a drill failed (a skipped one does not count).
  */
 import { monotonicNowMs } from "../util/clock.js";
+import { LaunchFailedError } from "../errors.js";
 import { runDrill } from "./run.js";
 import { summarize, summaryMarkdown, writeSummary } from "./suite.js";
 import { SCENARIOS, isScenario, type DrillOptions, type DrillReport, type Scenario } from "./types.js";
@@ -16,7 +17,7 @@ export interface DrillCliOptions extends DrillOptions {
 
 export async function runDrillCli(which: string, o: DrillCliOptions): Promise<void> {
   const list: Scenario[] = which === "all" ? [...SCENARIOS] : isScenario(which) ? [which] : [];
-  if (!list.length) throw new Error(`unknown scenario "${which}" (one of: ${SCENARIOS.join(", ")}, all)`);
+  if (!list.length) throw new LaunchFailedError(`unknown scenario "${which}" (one of: ${SCENARIOS.join(", ")}, all)`);
   const runs = o.runs ?? 1;
   const t0 = monotonicNowMs();
   const reports: DrillReport[] = [];

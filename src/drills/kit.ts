@@ -2,6 +2,7 @@
  * What a scenario gets to work with, and small helpers shared by them.
  */
 import { monotonicNowMs } from "../util/clock.js";
+import { AbortedError, LaunchFailedError } from "../errors.js";
 import { sleep as timersSleep } from "../util/timers.js";
 import { firstEvent } from "./analysis.js";
 import type { HarnessNode } from "../launcher/harness-node.js";
@@ -32,16 +33,16 @@ export function mark(ctx: DrillContext, label: string, kind: TimelineMark["kind"
 
 /** The one `sleep` (util/timers.ts), rejecting when the drill is interrupted so a scenario stops where it is. */
 export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) throw new Error("drill interrupted");
+  if (signal?.aborted) throw new AbortedError("drill interrupted", { cause: signal.reason });
   await timersSleep(ms, signal);
-  if (signal?.aborted) throw new Error("drill interrupted");
+  if (signal?.aborted) throw new AbortedError("drill interrupted", { cause: signal.reason });
 }
 
 /** The region to hit: `--region`, else the first region (by name) whose leader is not the global leader. */
 export function pickRegion(ctx: DrillContext, preferGlobal = false): string {
   const { dep, opts } = ctx;
   if (opts.region) {
-    if (!dep.regionNames().includes(opts.region)) throw new Error(`unknown region ${opts.region} (known: ${dep.regionNames().join(", ")})`);
+    if (!dep.regionNames().includes(opts.region)) throw new LaunchFailedError(`unknown region ${opts.region} (known: ${dep.regionNames().join(", ")})`);
     return opts.region;
   }
   const g = dep.globalLeader()?.region;

@@ -17,6 +17,7 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { LaunchFailedError } from "../errors.js";
 import { NatsServerGroup, Member, healthy, makeTempRoot, waitReady } from "../launcher/nats-launcher.js";
 import { findNatsServer, getJson, pidAlive } from "../launcher/ports.js";
 import { serverTag } from "../hierarchy/store-layout.js";
@@ -105,7 +106,7 @@ export function setupNetns(regions: string[]): NetnsPlan {
     });
   } catch (err) {
     teardownNetns(plan);
-    throw new Error(`could not set up network namespaces: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
+    throw new LaunchFailedError(`could not set up network namespaces: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
   }
   return plan;
 }
@@ -247,7 +248,7 @@ export class NetnsFabric implements Fabric {
   }
   async signal(server: string, sig: NodeJS.Signals): Promise<void> {
     const m = this.members.find((x) => x.name === server);
-    if (!m) throw new RangeError(`no server ${server}`);
+    if (!m) throw new LaunchFailedError(`no server ${server}`);
     await m.signal(sig);
   }
   async killRegion(region: string): Promise<void> {

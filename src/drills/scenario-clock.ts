@@ -22,6 +22,7 @@
  */
 import { existsSync } from "node:fs";
 import { connectNats } from "../util/nats-connect.js";
+import { LaunchFailedError } from "../errors.js";
 import { quorumPlacement } from "../hierarchy/store-layout.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
 import { waitFor } from "../launcher/ports.js";
@@ -40,7 +41,7 @@ interface Roles {
 
 function roles(ctx: DrillContext): Roles {
   const names = ctx.dep.regionNames();
-  if (names.length < 3) throw new Error("clock-skew needs at least three regions (one for the global leader, one per skew)");
+  if (names.length < 3) throw new LaunchFailedError("clock-skew needs at least three regions (one for the global leader, one per skew)");
   return { home: names[0]!, inBound: names[1]!, outBound: names[2]! };
 }
 
@@ -81,7 +82,7 @@ function replyOf(data: Uint8Array): MoveReply | undefined {
 
 /** The global leader on a true clock in `home`; the skewed nodes lead their own regions and hold their scopes. */
 async function start(ctx: DrillContext): Promise<void> {
-  if (!existsSync(LIBFAKETIME)) throw new Error(`clock-skew needs libfaketime (${LIBFAKETIME}): apt-get install faketime`);
+  if (!existsSync(LIBFAKETIME)) throw new LaunchFailedError(`clock-skew needs libfaketime (${LIBFAKETIME}): apt-get install faketime`);
   const { dep } = ctx;
   const r = roles(ctx);
   // The global lease needs a majority of the regions' quorum buckets, and a

@@ -4,6 +4,7 @@
  * (flapping a region's NATS server).
  */
 import { monotonicNowMs } from "../util/clock.js";
+import { LaunchFailedError } from "../errors.js";
 import { firstEvent } from "./analysis.js";
 import type { HarnessNode } from "../launcher/harness-node.js";
 import { attempt, failoverTarget, freezeRegion, mark, outcome, pickRegion, round, scopeMoved, sleep, type DrillContext, type ScenarioDef } from "./kit.js";
@@ -17,7 +18,7 @@ import type { ScenarioOutcome } from "./types.js";
 async function partitionRegion(ctx: DrillContext): Promise<ScenarioOutcome> {
   const { dep } = ctx;
   const fabric = dep.servers;
-  if (!fabric.partition || !fabric.heal) throw new Error("partition-region needs the network-namespace fabric");
+  if (!fabric.partition || !fabric.heal) throw new LaunchFailedError("partition-region needs the network-namespace fabric");
   const region = pickRegion(ctx);
   const to = failoverTarget(ctx, region);
   const holder = dep.scopeHolder(region)!;

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { selfCommand } from "./self.js";
 import { monotonicNowMs } from "../util/clock.js";
+import { LaunchFailedError } from "../errors.js";
 
 /** One event line printed by `regent elect --json`. */
 export interface CandidateEvent {
@@ -175,10 +176,10 @@ export class RegentProcess {
           const e = this.events[from]!;
           if (pred(e)) return done(() => resolve(e));
         }
-        if (!this.running) done(() => reject(new Error(`${this.id} exited (stderr: ${this.stderr.slice(-2000)})`)));
+        if (!this.running) done(() => reject(new LaunchFailedError(`${this.id} exited (stderr: ${this.stderr.slice(-2000)})`)));
       };
       const timer = setTimeout(
-        () => done(() => reject(new Error(`${this.id}: no matching event within ${timeoutMs} ms; events: ${JSON.stringify(this.events.slice(-10))}`))),
+        () => done(() => reject(new LaunchFailedError(`${this.id}: no matching event within ${timeoutMs} ms; events: ${JSON.stringify(this.events.slice(-10))}`))),
         timeoutMs,
       );
       const done = (fn: () => void) => {
@@ -234,7 +235,7 @@ export function waitUntil(cands: RegentProcess[], pred: () => boolean, timeoutMs
     const check = () => {
       if (pred()) done(resolve);
     };
-    const timer = setTimeout(() => done(() => reject(new Error(`${what}: not reached within ${timeoutMs} ms`))), timeoutMs);
+    const timer = setTimeout(() => done(() => reject(new LaunchFailedError(`${what}: not reached within ${timeoutMs} ms`))), timeoutMs);
     for (const c of cands) offs.push(c.onChange(check));
     check();
   });

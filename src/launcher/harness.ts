@@ -16,7 +16,7 @@ import { HarnessNode } from "./harness-node.js";
 import { untilQuorumSettled } from "./settled.js";
 import { startSupercluster, type Supercluster } from "./supercluster.js";
 import { monotonicNowMs } from "../util/clock.js";
-import { throwIfAborted } from "../errors.js";
+import { LaunchFailedError, throwIfAborted } from "../errors.js";
 import { connectNats } from "../util/nats-connect.js";
 import { checkIntervals, readIntervals, type CheckResult, type LeadershipInterval } from "../observability/oracle.js";
 import { loadTopology, type Topology } from "../topology/load.js";
@@ -112,7 +112,7 @@ export class RegentHarness<S extends HarnessServers = HarnessServers> {
 
   node(id: string): HarnessNode {
     const n = this.nodes.find((x) => x.id === id);
-    if (!n) throw new Error(`no node ${id}`);
+    if (!n) throw new LaunchFailedError(`no node ${id}`);
     return n;
   }
   running(region?: string): HarnessNode[] {

@@ -14,7 +14,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AbortedError, throwIfAborted } from "../errors.js";
+import { AbortedError, LaunchFailedError, StoppedError, throwIfAborted } from "../errors.js";
 import type { ServerAccessConf } from "../topology/access.js";
 import type { NatsServerHandle, NatsServerMember } from "./handle.js";
 import { LOOPBACK, findNatsServer, freePorts, getJson, hookProcessExit, liveChildren, liveTempDirs, waitFor, withParentDeathSignal, type JszStreams } from "./ports.js";
@@ -201,7 +201,7 @@ export class Member implements NatsServerMember {
 }
 
 /** @internal A member died while we waited for readiness (typically a port taken by someone else). */
-export class StartupExitError extends Error {}
+export class StartupExitError extends LaunchFailedError {}
 
 /**
  * Polls `ready` until it holds, failing fast (with the log tail) when any
@@ -276,7 +276,7 @@ export class NatsServerGroup implements NatsServerHandle {
 
   private member(i: number): Member {
     const m = this.members[i];
-    if (!m) throw new RangeError(`no server at index ${i} (have ${this.members.length})`);
+    if (!m) throw new LaunchFailedError(`no server at index ${i} (have ${this.members.length})`);
     return m;
   }
 
@@ -295,7 +295,7 @@ export class NatsServerGroup implements NatsServerHandle {
   }
 
   async restart(serverIndex = 0, opts: { waitHealthy?: boolean; timeoutMs?: number } = {}): Promise<void> {
-    if (this.stopped) throw new Error("deployment is stopped");
+    if (this.stopped) throw new StoppedError("deployment is stopped");
     const m = this.member(serverIndex);
     await m.terminate();
     m.spawn();
@@ -361,7 +361,7 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
   throwIfAborted(opts.signal);
   const bin = findNatsServer();
   const size = opts.size ?? 3;
-  if (!Number.isInteger(size) || size < 1) throw new RangeError(`cluster size must be a positive integer, got ${size}`);
+  if (!Number.isInteger(size) || size < 1) throw new LaunchFailedError(`cluster size must be a positive integer, got ${size}`);
   const clusterName = opts.name ?? `regent-${process.pid}-${++nameCounter}`;
   return startRetrying("startNatsCluster", opts.signal, async () => {
     // Phase 1: every port up front, because each config lists all routes.

@@ -8,7 +8,7 @@ import type { ChildProcess } from "node:child_process";
 import { accessSync, constants, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { delimiter, join } from "node:path";
-import { AbortedError } from "../errors.js";
+import { AbortedError, LaunchFailedError } from "../errors.js";
 import type { NatsServerHandle } from "./handle.js";
 import { sleep } from "../util/timers.js";
 
@@ -38,7 +38,7 @@ export async function freePorts(count: number): Promise<number[]> {
           srv.listen(0, LOOPBACK, () => {
             const addr = srv.address();
             if (addr && typeof addr === "object") resolve(addr.port);
-            else reject(new Error("could not read bound port"));
+            else reject(new LaunchFailedError("could not read bound port"));
           });
         }),
       );
@@ -84,7 +84,7 @@ export async function waitFor<T>(
       lastErr = err;
     }
     if (Date.now() >= deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${opts.what ?? "condition"}`, {
+      throw new LaunchFailedError(`timed out after ${timeoutMs} ms waiting for ${opts.what ?? "condition"}`, {
         cause: lastErr,
       });
     }
@@ -96,7 +96,7 @@ export async function waitFor<T>(
 export async function getJson<T = unknown>(url: string, timeoutMs = 2_000): Promise<T> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   const text = await res.text();
-  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}: ${text.slice(0, 200)}`);
+  if (!res.ok) throw new LaunchFailedError(`GET ${url}: HTTP ${res.status}: ${text.slice(0, 200)}`);
   return JSON.parse(text) as T;
 }
 
@@ -157,13 +157,13 @@ export function findNatsServer(): string {
   const fromEnv = process.env["NATS_SERVER_BIN"];
   if (fromEnv) {
     if (isExecutable(fromEnv)) return fromEnv;
-    throw new Error(`NATS_SERVER_BIN=${fromEnv} is not an executable file`);
+    throw new LaunchFailedError(`NATS_SERVER_BIN=${fromEnv} is not an executable file`);
   }
   for (const dir of (process.env["PATH"] ?? "").split(delimiter)) {
     if (dir && isExecutable(join(dir, "nats-server"))) return join(dir, "nats-server");
   }
   if (isExecutable("/usr/sbin/nats-server")) return "/usr/sbin/nats-server";
-  throw new Error(
+  throw new LaunchFailedError(
     "nats-server not found (looked at $NATS_SERVER_BIN, PATH and /usr/sbin/nats-server). " +
       "Install it with `apt-get install nats-server` (Debian/Ubuntu), or download a release from " +
       "https://github.com/nats-io/nats-server/releases and set NATS_SERVER_BIN=/path/to/nats-server.",

@@ -5,6 +5,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { requestState } from "../wire/requests.js";
+import { LaunchFailedError } from "../errors.js";
 import { waitFor } from "./ports.js";
 
 /**
@@ -26,6 +27,6 @@ export async function untilQuorumSettled(nc: NatsConnection, cluster: string, sc
     },
     { timeoutMs, intervalMs: 200, what: "every quorum store to carry the global lease and every scope", ...(signal ? { signal } : {}) },
   ).catch((err: Error) => {
-    throw new Error(`${err.message} (last seen: ${last})`, { cause: err });
+    throw new LaunchFailedError(`${err.message} (last seen: ${last})`, { cause: err });
   });
 }

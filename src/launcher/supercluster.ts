@@ -36,7 +36,7 @@ import { join } from "node:path";
 import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { natsAuthOptions } from "../util/nats-auth.js";
-import { throwIfAborted } from "../errors.js";
+import { LaunchFailedError, StoppedError, throwIfAborted } from "../errors.js";
 import type { Topology } from "../topology/schema.js";
 import { serverTag } from "../hierarchy/store-layout.js";
 import { superclusterPlan, type PlannedServer, type SuperclusterMode } from "../topology/plan.js";
@@ -271,7 +271,7 @@ class SuperclusterImpl implements Supercluster {
   }
 
   private async restartMembers(ms: ScMember[], timeoutMs = 30_000, what: string): Promise<void> {
-    if (this.stopped) throw new Error("supercluster is stopped");
+    if (this.stopped) throw new StoppedError("supercluster is stopped");
     await Promise.all(ms.map((m) => m.terminate()));
     for (const m of ms) m.spawn();
     // Others must also have re-established their gateways to the restarted
@@ -290,13 +290,13 @@ class SuperclusterImpl implements Supercluster {
 
   private region(name: string): ClusterMembers {
     const r = this.regions[name];
-    if (!r) throw new RangeError(`unknown region "${name}" (known: ${Object.keys(this.regions).join(", ")})`);
+    if (!r) throw new LaunchFailedError(`unknown region "${name}" (known: ${Object.keys(this.regions).join(", ")})`);
     return r;
   }
 
   private member(name: string): ScMember {
     const m = this.members.find((x) => x.name === name);
-    if (!m) throw new RangeError(`no server called "${name}" (have ${this.members.map((x) => x.name).join(", ")})`);
+    if (!m) throw new LaunchFailedError(`no server called "${name}" (have ${this.members.map((x) => x.name).join(", ")})`);
     return m;
   }
 }

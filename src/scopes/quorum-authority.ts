@@ -30,9 +30,10 @@ import type { LeaseStore, StoreEntry } from "../lease/store.js";
 import type { Logger } from "../observability/logger.js";
 import { WIRE_VERSION, type ScopeEvent } from "../wire/events.js";
 import { deadlineSignal } from "../util/timers.js";
-import { AbortedError, NotLeaderError, RefusedError, throwIfAborted } from "../errors.js";
+import { NotLeaderError, RefusedError, throwIfAborted } from "../errors.js";
 import type { MoveResult, ScopeRegion } from "./types.js";
 import { chooseTarget, type Target } from "./placement.js";
+import { PendingMoves } from "./pending-moves.js";
 import { scopeViewOf } from "./record.js";
 import { RegionWatch } from "./region-watch.js";
 import { forget, isConflict, judgeScope, latestAssignment, newSlot, noteFailure, noteRead, scopeRules, scopeTerm, setView, settle, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
@@ -61,12 +62,6 @@ export interface QuorumAuthorityOptions {
   rules?: Partial<ScopeQuorumRules>;
 }
 
-interface Pending {
-  to: string;
-  reason: "failback" | "manual";
-  done: ((r: MoveResult) => void)[];
-  fail: ((e: Error) => void)[];
-}
 interface ScopeRt {
   spec: ScopeRegion;
   slots: ScopeSlot[];
@@ -83,7 +78,7 @@ export class QuorumScopeAuthority {
   private readonly rules: ScopeQuorumRules;
   private readonly regions: RegionWatch;
   private readonly scopes = new Map<string, ScopeRt>();
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending: PendingMoves;
   private readonly lastMove = new Map<string, number>();
   private readonly ac = new AbortController();
   /** Identifies this authority's incarnation in `grantedBy` (informational). */
@@ -119,6 +114,7 @@ export class QuorumScopeAuthority {
       ...(opts.storesPerRegion ? { storesPerRegion: opts.storesPerRegion } : {}),
     });
     this.self = `${opts.node}~${randomBytes(2).toString("hex")}`;
+    this.pending = new PendingMoves(opts.log);
   }
 
   start(): void {
@@ -136,7 +132,7 @@ export class QuorumScopeAuthority {
     this.ac.abort();
     this.regions.stop();
     for (const sc of this.scopes.values()) this.clock.clearTimeout(sc.timer);
-    for (const scope of [...this.pending.keys()]) this.abandon(scope, "no longer the lease authority");
+    this.pending.abandonAll("no longer the lease authority");
   }
 
   /**
@@ -155,7 +151,7 @@ export class QuorumScopeAuthority {
 
   /** No longer global leader: nothing more is written (`globalToken` is null), and pending moves fail. */
   disempower(): void {
-    for (const scope of [...this.pending.keys()]) this.abandon(scope, "no longer the lease authority");
+    this.pending.abandonAll("no longer the lease authority");
   }
 
   live(region: string): boolean {
@@ -180,33 +176,9 @@ export class QuorumScopeAuthority {
     // The role may have gone while waiting: a move must not wait for a later term to be carried out.
     if (!authority()) throw new NotLeaderError("no longer the lease authority");
     if (!this.live(to)) throw new RefusedError(`region ${to} has no live regional leader`);
-    return new Promise((resolve, reject) => {
-      const aborted = () => {
-        const q = this.pending.get(scope);
-        if (q) [q.done, q.fail] = [q.done.filter((f) => f !== done), q.fail.filter((f) => f !== fail)];
-        reject(new AbortedError(`move of ${scope} to ${to} aborted`, { cause: signal?.reason }));
-      };
-      const done = (r: MoveResult) => (signal?.removeEventListener("abort", aborted), resolve(r));
-      const fail = (e: Error) => (signal?.removeEventListener("abort", aborted), reject(e));
-      signal?.addEventListener("abort", aborted, { once: true });
-      const p = this.pending.get(scope);
-      if (p && p.to === to) {
-        p.done.push(done);
-        p.fail.push(fail);
-      } else {
-        if (p) this.abandon(scope, `superseded by a move to ${to}`);
-        this.pending.set(scope, { to, reason, done: [done], fail: [fail] });
-      }
-      this.step(sc);
-    });
-  }
-
-  private abandon(scope: string, why: string): void {
-    const p = this.pending.get(scope);
-    if (!p) return;
-    this.pending.delete(scope);
-    this.log.info({ scope, to: p.to, why }, "scope move abandoned");
-    for (const f of p.fail) f(new RefusedError(`move of ${scope} to ${p.to} abandoned: ${why}`));
+    const arrived = this.pending.wait(scope, to, reason, signal);
+    this.step(sc);
+    return arrived;
   }
 
   private takeable(s: ScopeSlot, term: number, now: number): boolean {
@@ -250,18 +222,17 @@ export class QuorumScopeAuthority {
     if (!cur || cur.given) return;
     // A pending move, or failback, of a scope held here on a majority: recall it.
     const p0 = this.pending.get(scope);
-    if (p0 && !this.live(p0.to)) this.abandon(scope, `region ${p0.to} has no live leader`);
+    if (p0 && !this.live(p0.to)) this.pending.abandon(scope, `region ${p0.to} has no live leader`);
     const p = this.pending.get(scope);
     if (cur.held >= this.quorum && p && p.to === cur.rec.region && (p.reason !== "manual" || p.to === scope || cur.rec.pinned)) {
-      this.pending.delete(scope);
-      for (const done of p.done) done({ scope, region: cur.rec.region, node: cur.rec.node, token: cur.term });
+      this.pending.arrived({ scope, region: cur.rec.region, node: cur.rec.node, token: cur.term });
       return;
     }
     const wantBack =
       !cur.rec.pinned && cur.rec.region !== scope && this.live(scope) && this.regions.healthyFor(scope) >= this.failbackAfterMs &&
       now - (this.lastMove.get(scope) ?? Number.NEGATIVE_INFINITY) >= this.failbackAfterMs;
     if (cur.held + cur.recalled >= this.quorum && (p || wantBack)) {
-      if (!p) this.pending.set(scope, { to: scope, reason: "failback", done: [], fail: [] });
+      if (!p) this.pending.failback(scope);
       const recall = this.pending.get(scope)!.reason;
       for (const s of sc.slots) {
         const v = s.sv;
@@ -302,7 +273,7 @@ export class QuorumScopeAuthority {
     const scope = sc.spec.name;
     const p = this.pending.get(scope);
     if (p && this.live(p.to) && this.regions.leader(p.to) !== exclude) return { region: p.to, reason: p.reason, pinned: p.reason === "manual" && p.to !== scope };
-    if (p) this.abandon(scope, `region ${p.to} has no live leader`);
+    if (p) this.pending.abandon(scope, `region ${p.to} has no live leader`);
     return chooseTarget(this.regions, sc.spec, current, exclude, pinned);
   }
 

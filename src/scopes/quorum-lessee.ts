@@ -31,7 +31,8 @@ import { WIRE_VERSION, type ScopeEvent } from "../wire/events.js";
 import { deadlineSignal } from "../util/timers.js";
 import type { LesseeEvent, ScopeEndReason } from "./types.js";
 import { scopeViewOf, type ScopeView } from "./record.js";
-import { isConflict, recordOf, newSlot, noteFailure, noteRead, scopeRules, scopeTerm, setView, settle, watchScopeKeys, type ScopeQuorumRules, type ScopeSlot } from "./quorum-scope.js";
+import { isConflict, recordOf, newSlot, noteFailure, noteRead, scopeRules, scopeTerm, setView, settle, watchScopeKeys, type ScopeQuorumRules } from "./quorum-scope.js";
+import { lesseeRecord, type Kind, type LSlot, type TermSecret } from "./quorum-lessee-record.js";
 import { commitOf } from "../wire/lease-record.js";
 import { encodeScope, type ScopeRecord } from "../wire/scope-record.js";
 import { scopeKey } from "../wire/names.js";
@@ -63,15 +64,6 @@ export interface QuorumLesseeOptions {
   rules?: Partial<ScopeQuorumRules>;
 }
 
-type Kind = "confirm" | "take" | "renew" | "release";
-interface LSlot extends ScopeSlot {
-  nextRenew: number;
-  /** The record we last wrote here (what renewals and the release build on). */
-  rec: ScopeRecord | null;
-  bid: "pending" | "won" | "lost" | null;
-  /** A write here met a conflict: read before writing again. */
-  suspect: boolean;
-}
 interface ScopeRt {
   scope: string;
   slots: LSlot[];
@@ -80,7 +72,7 @@ interface ScopeRt {
   /** Highest term bid for: never confirmed again after a lost bid or an ended term. */
   tried: number;
   /** Term secret of `term`, drawn when its confirm starts (docs/quorum.md, "Forged scope records"). */
-  secret: { term: number; secret: string; commit: string } | null;
+  secret: TermSecret | null;
   ctl: AbortController | null;
   lastValidity: number;
   reason: ScopeRecord["reason"];
@@ -318,24 +310,8 @@ export class QuorumScopeLessee {
   }
 
   private write(sc: ScopeRt, s: LSlot, kind: Kind): void {
-    // Renewals and the release of a store we hold build on our own record; the
-    // rest (confirms, re-takes, stale releases) on the record read there.
-    const own = (kind === "renew" || kind === "release") && s.heldRev !== null && s.rec !== null;
-    const seen = s.sv as Extract<ScopeView, { record: ScopeRecord }>;
-    const base = own ? s.rec! : seen.record;
-    const rec: ScopeRecord = { ...base, state: kind === "release" ? "released" : "held", token: own ? s.rec!.token : seen.token, renewedAt: Date.now() };
-    if (kind !== "renew") Object.assign(rec, { leaseMs: this.timing.leaseMs, renewMs: this.timing.renewMs, stores: this.stores.length });
-    if (kind === "release") delete rec.recall;
-    // Held records commit to the term's secret; only a release (after the term
-    // ended, or of a bid that never held) reveals it. A stale release of a
-    // term whose secret we no longer have reveals nothing: waited out.
-    delete rec.commit;
-    delete rec.reveal;
-    const secret = sc.secret?.term === rec.token ? sc.secret : null;
-    if (kind === "release") {
-      if (secret) rec.reveal = secret.secret;
-    } else if (secret) rec.commit = secret.commit;
-    else return; // never: every held write is of the term whose confirm drew `secret`
+    const rec = lesseeRecord(kind, s, sc.secret, this.timing, this.stores.length);
+    if (!rec) return; // never: every held write is of the term whose confirm drew its secret
     const expected = s.heldRev !== null && (kind === "renew" || kind === "release") ? s.heldRev : s.sv!.revision;
     const now = this.clock.now();
     const ms = kind === "renew" ? attemptTimeoutMs(this.timing, this.validity(sc) - now) : this.timing.attemptMs;

@@ -15,6 +15,7 @@ import { cpus } from "node:os";
 import { setMaxListeners } from "node:events";
 import { fileURLToPath } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { LaunchFailedError } from "../errors.js";
 import { runSeed, type SeedResult } from "./run-seed.js";
 import { MUTATIONS, type Mutation } from "./world.js";
 import { QUORUM_MUTATIONS, runQuorumSeed, type QuorumMutation } from "./quorum-run.js";
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
           });
           let got: Summary | undefined;
           child.on("message", (m) => (got = m as Summary));
-          child.on("exit", (code) => (got ? resolve(got) : reject(new Error(`sim worker for seeds ${from}.. exited with ${code}`))));
+          child.on("exit", (code) => (got ? resolve(got) : reject(new LaunchFailedError(`sim worker for seeds ${from}.. exited with ${code}`))));
         });
       }),
     );

@@ -6,6 +6,7 @@
  * steps it; the seeded simulation (run-seed.ts) schedules on its own.
  */
 import { SimulatedClock } from "xstate";
+import { CheckFailedError } from "../errors.js";
 import { MemoryLeaseStore } from "../lease/memory-store.js";
 import { startElection, type Election, type ElectionEvent, type ElectionOptions } from "../election/election.js";
 import { FaultyStore } from "./faulty-store.js";
@@ -55,7 +56,7 @@ export class SimTime {
     const start = this.now();
     await flush();
     while (!pred()) {
-      if (this.now() - start > maxMs) throw new Error(`condition not met within ${maxMs} simulated ms`);
+      if (this.now() - start > maxMs) throw new CheckFailedError(`condition not met within ${maxMs} simulated ms`);
       this.clock.increment(step);
       await flush();
     }

@@ -6,6 +6,7 @@
  * step (a violation throws, failing the test).
  */
 import { SimulatedClock } from "xstate";
+import { CheckFailedError } from "../errors.js";
 import { MemoryLeaseStore } from "../lease/memory-store.js";
 import { viewOf } from "../lease/record.js";
 import type { LeaseStore } from "../lease/store.js";
@@ -16,7 +17,7 @@ import { flush, prng } from "./election-sim.js";
 
 /** Fails the step: an invariant of the world does not hold. */
 function invariant(ok: boolean, what: string): void {
-  if (!ok) throw new Error(`invariant violated: ${what}`);
+  if (!ok) throw new CheckFailedError(`invariant violated: ${what}`);
 }
 
 export interface WorldNode {
@@ -95,7 +96,7 @@ export class ScopesWorld {
     await flush();
     this.check();
     while (!pred()) {
-      if (this.clock.now() - start > maxMs) throw new Error(`${what}: not reached within ${maxMs} simulated ms`);
+      if (this.clock.now() - start > maxMs) throw new CheckFailedError(`${what}: not reached within ${maxMs} simulated ms`);
       this.clock.increment(step);
       await flush();
       this.check();
