@@ -288,6 +288,9 @@ export class NatsLeaseStore implements LeaseStore {
       };
       for (let attempt = 0; ; attempt++) {
         const mark = this.genesisReads.mark();
+        // Seen before the reads below are sent, so a live stream is never below it (what is
+        // seen by the reply may include writes acked after the stream info: a false loss).
+        const seenBefore = this.seen;
         const e = await this.kv.get(key);
         if (e) {
           this.note(e.revision);
@@ -305,10 +308,10 @@ export class NatsLeaseStore implements LeaseStore {
         }
         // No genesis record. A bucket recreated by someone who never knew the
         // old one has a sequence below what we saw: recover it, then read again.
-        if (attempt > 0 || this.seen === 0) return null;
+        if (attempt > 0 || seenBefore === 0) return null;
         live();
         const last = await this.lastSeqReads.run(mark, async () => (await this.jsm.streams.info(this.stream)).state.last_seq);
-        if (last >= this.seen) return null;
+        if (last >= seenBefore) return null;
         this.markLost(gaveUp.startedAt);
         live();
         await this.recover();
