@@ -288,9 +288,7 @@ export class NatsLeaseStore implements LeaseStore {
       };
       for (let attempt = 0; ; attempt++) {
         const mark = this.genesisReads.mark();
-        // Seen before the reads below are sent, so a live stream is never below it (what is
-        // seen by the reply may include writes acked after the stream info: a false loss).
-        const seenBefore = this.seen;
+        const seenBefore = this.seen; // not this.seen at the reply: writes acked after the info read would fake a loss
         const e = await this.kv.get(key);
         if (e) {
           this.note(e.revision);
