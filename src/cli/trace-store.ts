@@ -6,7 +6,7 @@
  * are buffered and printed a few milliseconds later, off the measured path.
  * Without the flag nothing is wrapped: production pays nothing.
  */
-import type { CallOptions, LeaseStore, StoreEntry, WatchOptions } from "../lease/store.js";
+import type { CallOptions, LeaseStore, StoreEntry, WatchOptions, WatchSubscriber } from "../lease/store.js";
 import { monotonicNowMs } from "../util/clock.js";
 
 /** One hop line: `{type: "hop", hop, t, …}` (plus `id` when printed). */
@@ -57,7 +57,20 @@ export class HopTrace {
       );
     };
     const trace = this;
+    // Keep the callback watch when the store has one (NatsLeaseStore): elections
+    // use it over `watch`, so the traced handover runs the production path.
+    const sub = (store as Partial<WatchSubscriber>).subscribe?.bind(store);
+    const subscribe: Partial<WatchSubscriber> = sub
+      ? {
+          subscribe: (filter, sink) =>
+            sub(filter, {
+              entry: (e) => (trace.stamp({ hop: "watch-entry", revision: e.revision, operation: e.operation }), sink.entry(e)),
+              end: (err) => sink.end(err),
+            }),
+        }
+      : {};
     return {
+      ...subscribe,
       name: store.name,
       get: (key: string, opts?: CallOptions) =>
         timed({ hop: "get-sent" }, () => store.get(key, opts), (e) => ({ hop: "get-done", ...(e ? { revision: e.revision, operation: e.operation } : {}) }), "get-done"),

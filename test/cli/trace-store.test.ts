@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { HopTrace, type Hop } from "../../src/cli/trace-store.js";
 import { ConflictError } from "../../src/errors.js";
 import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
+import type { LeaseStore, StoreEntry, WatchSubscriber } from "../../src/lease/store.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -56,5 +57,36 @@ describe("HopTrace", () => {
       trace.stamp({ hop: "resign-received" });
     });
     expect((await got).map((h) => h.hop)).toEqual(["resign-received"]);
+  });
+
+  it("keeps the store's callback watch, stamped, so a traced election runs the same watch path as an untraced one", async () => {
+    const batches: Hop[][] = [];
+    const trace = new HopTrace((h) => batches.push(h), 60_000);
+    const inner = new MemoryLeaseStore();
+    // A store with the callback watch, as NatsLeaseStore has (WatchSubscriber).
+    const subscriber = Object.assign(Object.create(inner) as MemoryLeaseStore, {
+      subscribe(filter: string, sink: { entry(e: StoreEntry): void; end(error: unknown): void }) {
+        const ac = new AbortController();
+        void (async () => {
+          try {
+            for await (const e of inner.watch(filter, { signal: ac.signal })) sink.entry(e);
+          } catch (err) {
+            if (!ac.signal.aborted) sink.end(err);
+          }
+        })();
+        return () => ac.abort();
+      },
+    });
+    expect("subscribe" in trace.wrap(inner)).toBe(false);
+    const store = trace.wrap(subscriber) as LeaseStore & WatchSubscriber;
+    const seen: number[] = [];
+    const got = new Promise<void>((resolve) => {
+      const stop = store.subscribe("k", { entry: (e) => (seen.push(e.revision), stop(), resolve()), end: () => {} });
+    });
+    const rev = await store.create("k", bytes("a"));
+    await got;
+    expect(seen).toEqual([rev]);
+    trace.drain();
+    expect(batches.flat().filter((h) => h.hop === "watch-entry").map((h) => h.revision)).toEqual([rev]);
   });
 });
