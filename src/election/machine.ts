@@ -18,7 +18,8 @@
  *   in `leader.steady`; it hears of them before any other event (RENEW.SYNC)
  *   and takes over at the first failure (RENEW.FAILED).
  * - A holder keeps watching its key: any newer revision it did not write
- *   deposes it at once (`superseded`). A follower takes a release at once
+ *   deposes it at once (`superseded`; `lapsed` if heard past its deadline,
+ *   after a stall). A follower takes a release at once
  *   only when it can attribute it to the term it watched (`attribution.ts`).
  */
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from "xstate";
@@ -204,7 +205,17 @@ export const electionMachine = setup({
     emitElected: emit(({ context }) => ({ type: "elected" as const, token: context.token, validUntil: context.deadline })),
     emitRenewed: emit(({ context }) => ({ type: "renewed" as const, token: context.token, validUntil: context.deadline })),
     emitLeaderSelf: emit(({ context }) => ({ type: "leader-changed" as const, leader: context.id, token: context.token })),
-    emitSuperseded: emit(({ context }) => ({ type: "deposed" as const, token: context.token, reason: "superseded" as const, at: context.now() })),
+    /**
+     * Someone else's record replaced ours. `superseded` only while we were
+     * still valid: heard after our deadline (an event-loop stall ends with the
+     * socket read before the deadline timer), the deadline is what ended us.
+     */
+    emitTaken: emit(({ context }) => ({
+      type: "deposed" as const,
+      token: context.token,
+      reason: context.now() >= context.deadline ? ("lapsed" as const) : ("superseded" as const),
+      at: context.now(),
+    })),
     emitStoreError: emit(({ event }, params: { op: string }) => ({ type: "store-error" as const, op: params.op, error: errorOf(event) })),
     requestStop: assign({ stopRequested: true }),
     /** What the acquiring write is, for its store errors: a free state taken at once, or one waited out. */
@@ -283,7 +294,7 @@ export const electionMachine = setup({
         TICK: { guard: "pastDeadline", target: "lapsed" },
         SUSPENDED: "lapsed",
         // Replaced, released or deleted by someone else: stop at once, extend nothing.
-        "STORE.CHANGE": { guard: "foreignChange", target: "following", actions: "emitSuperseded" },
+        "STORE.CHANGE": { guard: "foreignChange", target: "following", actions: "emitTaken" },
         "STORE.WATCH_ERROR": { actions: { type: "emitStoreError", params: { op: "watch" } } },
         "RENEW.SYNC": { actions: "sync" },
       },
@@ -346,7 +357,7 @@ export const electionMachine = setup({
                   { guard: "unchangedMine", target: "backoff" },
                   // Older than what we wrote ourselves: a lagging store. Retry, validity unchanged.
                   { guard: "staleRead", target: "backoff", actions: "failed" },
-                  { target: "#election.following", actions: "emitSuperseded" },
+                  { target: "#election.following", actions: "emitTaken" },
                 ],
                 onError: { target: "backoff", actions: "failed" },
               },

@@ -288,8 +288,10 @@ export abstract class QuorumCandidacy {
 
   /** Someone else wrote where we held: this store no longer backs us. */
   private lose(s: SlotRt): void {
+    // Heard after our deadline (a stall), it is the deadline that ended us.
+    const wasValid = this.now() < this.validity();
     dropHold(s);
-    if (this.role === "leader" && this.now() >= this.validity()) this.depose("superseded");
+    if (this.role === "leader" && this.now() >= this.validity()) this.depose(wasValid ? "superseded" : "lapsed");
   }
 
   private write(s: SlotRt, kind: WriteKind): void {

@@ -10,6 +10,20 @@ afterEach(async () => {
 });
 
 describe("quorum election (SimulatedClock + 3 memory stores)", () => {
+  it("foreign writes heard first after a stall past the deadline depose as lapsed, not superseded", async () => {
+    sim = new QuorumSim(3, 21);
+    // Time the holder's clock has counted that its timers have not run for: a stall in progress.
+    let stalled = 0;
+    const a = sim.add("a", { simulation: { now: () => sim.now() + stalled, clock: sim.clock, random: () => 0.5, wallNow: () => sim.now() } });
+    await sim.until(() => a.election.isLeader(), 5_000);
+    const lead = a.election.leadership()!;
+    stalled = lead.validUntil - sim.now() + 1_000;
+    const forged = encodeRecord({ v: 1, holder: "b", token: lead.token + 1, leaseMs: 3_000, renewMs: 1_000, acquiredAt: 0, renewedAt: 0, released: false });
+    for (const s of sim.stores) s.forge("test.leader", "put", forged);
+    await new Promise<void>((r) => setImmediate(r));
+    expect(a.events.filter((e) => e.type === "deposed")).toMatchObject([{ reason: "lapsed", token: lead.token }]);
+  });
+
   it("first start: vacant stores are taken only after a full lease; the token is the term, on every store", async () => {
     sim = new QuorumSim(3, 1);
     const a = sim.add("a");

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startElection, type Election, type ElectionEvent } from "../../src/election/election.js";
 import { createSuspendDetector } from "../../src/observability/suspend.js";
 import { flush, prng, Sim } from "../../src/sim/election-sim.js";
+import { encodeRecord } from "../../src/wire/lease-record.js";
 
 let sim: Sim;
 let elections: Election[] = [];
@@ -23,6 +24,8 @@ afterEach(async () => {
 /** A candidate on the simulated clock whose BOOTTIME can jump while the monotonic clock stands still. */
 function candidate(id: string, leaseMs = 10_000) {
   let boot = 0;
+  // Time the holder's clock has counted that its timers have not yet run for: an event-loop stall in progress.
+  let stalled = 0;
   const suspend = createSuspendDetector({ boottimeMs: () => sim.now() + boot, monotonicMs: () => sim.now() });
   const events: (ElectionEvent & { t: number })[] = [];
   const election = startElection({
@@ -30,11 +33,11 @@ function candidate(id: string, leaseMs = 10_000) {
     id,
     leaseMs,
     store: sim.store,
-    simulation: { now: () => sim.now(), clock: sim.clock, random: prng(7), wallNow: () => sim.now(), suspend },
+    simulation: { now: () => sim.now() + stalled, clock: sim.clock, random: prng(7), wallNow: () => sim.now(), suspend },
   });
   election.on((e) => events.push({ ...e, t: sim.now() }));
   elections.push(election);
-  return { election, events, suspendFor: (ms: number) => (boot += ms) };
+  return { election, events, suspendFor: (ms: number) => (boot += ms), stallFor: (ms: number) => (stalled += ms) };
 }
 
 describe("host suspend", () => {
@@ -84,6 +87,30 @@ describe("host suspend", () => {
     await sim.advance(200, 1);
     expect(a.events.filter((e) => e.type === "elected")).toEqual([]);
     expect(a.election.isLeader()).toBe(false);
+  });
+
+  it("a foreign write heard first after a stall past the deadline: deposed as lapsed, not superseded", async () => {
+    // Seen on a real process: after SIGSTOP beyond the lease and SIGCONT, the
+    // socket read with the successor's write ran before the deadline timer.
+    // The holder lost nothing while it was valid: its own deadline ended it.
+    sim = new Sim(45);
+    const a = candidate("a");
+    await sim.until(() => a.election.isLeader(), 100);
+    const lead = a.election.leadership()!;
+    a.stallFor(lead.validUntil - sim.now() + 1_000);
+    sim.store.forge("test.leader", "put", encodeRecord({ v: 1, holder: "b", token: lead.token + 1, leaseMs: 10_000, renewMs: 3_000, acquiredAt: 0, renewedAt: 0, released: false }));
+    await flush();
+    expect(a.events.filter((e) => e.type === "deposed")).toMatchObject([{ reason: "lapsed", token: lead.token }]);
+  });
+
+  it("a foreign write heard while still valid is superseded", async () => {
+    sim = new Sim(46);
+    const a = candidate("a");
+    await sim.until(() => a.election.isLeader(), 100);
+    const lead = a.election.leadership()!;
+    sim.store.forge("test.leader", "put", encodeRecord({ v: 1, holder: "b", token: lead.token + 1, leaseMs: 10_000, renewMs: 3_000, acquiredAt: 0, renewedAt: 0, released: false }));
+    await flush();
+    expect(a.events.filter((e) => e.type === "deposed")).toMatchObject([{ reason: "superseded", token: lead.token }]);
   });
 
   it("a short suspend well inside the tolerance changes nothing", async () => {
