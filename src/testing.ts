@@ -20,7 +20,7 @@ export type { NatsServerHandle, NatsServerMember, StartNatsServerOptions, StartN
 export { startSupercluster } from "./launcher/supercluster.js";
 export { superclusterPlan } from "./topology/plan.js";
 export type { Supercluster, StartSuperclusterOptions } from "./launcher/supercluster.js";
-export type { SuperclusterMode } from "./topology/plan.js";
+export type { ServerMode } from "./hierarchy/store-layout.js";
 export { RegentProcess, CandidateProcess, waitUntil } from "./launcher/candidates.js";
 export type { CandidateEvent, CandidateSpec, RegentProcessOptions } from "./launcher/candidates.js";
 export { loadTopology, topologyFromObject, findRegion, TopologyError } from "./topology/load.js";

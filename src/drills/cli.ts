@@ -5,6 +5,8 @@
  */
 import { monotonicNowMs } from "../util/clock.js";
 import { LaunchFailedError } from "../errors.js";
+import { parseSkew } from "../launcher/harness-node.js";
+import { findRegion, loadTopology } from "../topology/load.js";
 import { runDrill } from "./run.js";
 import { summarize, summaryMarkdown, writeSummary } from "./suite.js";
 import { SCENARIOS, isScenario, type DrillOptions, type DrillReport, type Scenario } from "./types.js";
@@ -18,6 +20,10 @@ export interface DrillCliOptions extends DrillOptions {
 export async function runDrillCli(which: string, o: DrillCliOptions): Promise<void> {
   const list: Scenario[] = which === "all" ? [...SCENARIOS] : isScenario(which) ? [which] : [];
   if (!list.length) throw new LaunchFailedError(`unknown scenario "${which}" (one of: ${SCENARIOS.join(", ")}, all)`);
+  // Bad input fails here, before any server starts, not as a failed drill after one.
+  const topology = loadTopology(o.regions);
+  if (o.region) findRegion(topology, o.region);
+  if (list.includes("clock-skew")) for (const spec of [o.skewIn, o.skewOut]) if (spec !== undefined) parseSkew(spec);
   const runs = o.runs ?? 1;
   const t0 = monotonicNowMs();
   const reports: DrillReport[] = [];

@@ -39,7 +39,7 @@ export interface StoreLayout {
   timeoutMs?: number;
 }
 
-/** Server mode: `light` runs one server per region, `full` each region's `servers`. */
+/** Server mode: `light` runs one server per region cluster (fast, for demos and tests), `full` each region's `servers` from its file. */
 export type ServerMode = "light" | "full";
 
 /**

@@ -13,7 +13,7 @@
 import { RegentProcess, childEnv, type CandidateEvent, type RegentProcessOptions } from "./candidates.js";
 import { withParentDeathSignal } from "./ports.js";
 import { monotonicNowMs } from "../util/clock.js";
-import { LaunchFailedError } from "../errors.js";
+import { ConfigError } from "../errors.js";
 
 /** libfaketime's preload library (Debian package `faketime`). */
 export const LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
@@ -33,7 +33,7 @@ export function parseSkew(spec: string): { spec: string; rate: number } {
   const s = spec.trim().startsWith("x") ? `+0 ${spec.trim()}` : spec.trim();
   const m = /(?:^|\s)x([0-9]*\.?[0-9]+)\s*$/.exec(s);
   const rate = m ? Number(m[1]) : 1;
-  if (!(rate > 0) || !Number.isFinite(rate)) throw new LaunchFailedError(`bad faketime rate in "${spec}"`);
+  if (!(rate > 0) || !Number.isFinite(rate)) throw new ConfigError("faketime", `bad rate in "${spec}" (a spec such as "+1h x0.995" or "x0.4")`);
   return { spec: s, rate };
 }
 

@@ -20,7 +20,7 @@ import { LaunchFailedError, throwIfAborted } from "../errors.js";
 import { connectNats } from "../util/nats-connect.js";
 import { checkIntervals, readIntervals, type CheckResult, type LeadershipInterval } from "../observability/oracle.js";
 import { loadTopology, type Topology } from "../topology/load.js";
-import type { SuperclusterMode } from "../topology/plan.js";
+import type { ServerMode } from "../hierarchy/store-layout.js";
 
 /** The NATS servers a harness runs its nodes against (a {@link Supercluster}, a drill's fabric). */
 export interface HarnessServers {
@@ -37,7 +37,7 @@ export interface HarnessServers {
 
 export interface HarnessOptions {
   /** Every node's `--mode` (default light; full runs each region's `servers`). */
-  mode?: SuperclusterMode;
+  mode?: ServerMode;
   /** Every node's `--log-level` (default warn). */
   logLevel?: string;
   /** Run the nodes under `setpriv --pdeathsig SIGKILL`, so they die with a SIGKILLed parent. */

@@ -39,7 +39,8 @@ import { natsAuthOptions } from "../util/nats-auth.js";
 import { LaunchFailedError, StoppedError, throwIfAborted } from "../errors.js";
 import type { Topology } from "../topology/schema.js";
 import { serverTag } from "../hierarchy/store-layout.js";
-import { superclusterPlan, type PlannedServer, type SuperclusterMode } from "../topology/plan.js";
+import { superclusterPlan, type PlannedServer } from "../topology/plan.js";
+import type { ServerMode } from "../hierarchy/store-layout.js";
 import {
   NatsServerGroup,
   Member,
@@ -57,7 +58,7 @@ import { serverAccessConf, type ServerAccessConf } from "../topology/access.js";
 
 /** Options of {@link startSupercluster}. */
 export interface StartSuperclusterOptions {
-  mode: SuperclusterMode;
+  mode: ServerMode;
   /** Put every server's log here (kept on stop) instead of the temporary directory. */
   logDir?: string;
   signal?: AbortSignal;
@@ -94,7 +95,7 @@ export interface ClusterMembers {
 /** A running supercluster. Servers are named `serverName(region, n)` = `<region>-<n>` (n from 1). */
 export interface Supercluster {
   readonly topology: Topology;
-  readonly mode: SuperclusterMode;
+  readonly mode: ServerMode;
   /** Region name → its own cluster. */
   readonly regions: Readonly<Record<string, ClusterMembers>>;
   /** Client URLs of every server of every region, for clients that may connect anywhere (operators, observers, tests). */
@@ -222,7 +223,7 @@ class SuperclusterImpl implements Supercluster {
   private stopped = false;
   constructor(
     readonly topology: Topology,
-    readonly mode: SuperclusterMode,
+    readonly mode: ServerMode,
     private readonly members: ScMember[],
     private readonly group: NatsServerGroup,
   ) {

@@ -5,11 +5,8 @@
  * generators (compose.ts) write them out, so the two agree on every name and
  * server tag.
  */
-import { serverName, serverTag } from "../hierarchy/store-layout.js";
+import { serverName, serverTag, type ServerMode } from "../hierarchy/store-layout.js";
 import type { Topology } from "./schema.js";
-
-/** `light`: one server per region cluster (fast, for demos and tests); `full`: each region's `servers` from its file. */
-export type SuperclusterMode = "light" | "full";
 
 /** One server of the plan, before ports are known. */
 export interface PlannedServer {
@@ -25,7 +22,7 @@ export interface PlannedServer {
 }
 
 /** The clusters and servers {@link startSupercluster} would start, in start order (regions by name). One cluster per region, nothing else. */
-export function superclusterPlan(topology: Topology, mode: SuperclusterMode): { cluster: string; servers: PlannedServer[] }[] {
+export function superclusterPlan(topology: Topology, mode: ServerMode): { cluster: string; servers: PlannedServer[] }[] {
   return topology.regions.map((r) => ({
     cluster: r.name,
     servers: Array.from({ length: mode === "light" ? 1 : r.servers }, (_, i) => {

@@ -110,6 +110,9 @@ describe.concurrent("exit codes and JSON errors", () => {
     ["missing required option", ["elect", "--json"], 2, "USAGE", /required option '-k, --key <key>'/],
     ["resign with neither target", ["resign", "--json"], 2, "USAGE", /exactly one of --region <name> or --global/],
     ["unknown drill scenario", ["drill", "meteor"], 2, "USAGE", /'meteor' is invalid/],
+    // Both before any server starts: a config error, not a failed drill.
+    ["unknown drill region", ["drill", "kill-region", "--region", "mars", "--json"], 3, "INVALID_CONFIG", /unknown region "mars" \(known: /],
+    ["bad drill faketime rate", ["drill", "clock-skew", "--skew-out", "x0", "--json"], 3, "INVALID_CONFIG", /faketime: bad rate in "x0"/],
     ["unknown region", ["node", "--region", "mars", "--json"], 3, "INVALID_CONFIG", /unknown region "mars"/],
     ["unreadable regions", ["status", "--regions", "/nonexistent", "--json"], 3, "INVALID_CONFIG", /cannot read topology directory/],
     ["missing nkey file", ["status", "--nkey", "/nonexistent.nk", "--json"], 3, "INVALID_CONFIG", /--nkey: cannot read/],

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { viewOf } from "../../src/lease/record.js";
 import type { MemoryLeaseStore } from "../../src/lease/memory-store.js";
-import { QuorumSim, type QParticipant } from "./quorum-sim.js";
+import { QuorumSim, type QParticipant } from "../../src/sim/quorum-sim.js";
 
 let sim: QuorumSim;
 afterEach(async () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { viewOf } from "../../src/lease/record.js";
-import { QuorumSim } from "./quorum-sim.js";
+import { QuorumSim } from "../../src/sim/quorum-sim.js";
 import { commitOf, encodeRecord } from "../../src/wire/lease-record.js";
 
 // lease 3000, renew 1000, drift 0.01, margin 60 → validFor 2910.

@@ -2,11 +2,11 @@
  * Deterministic harness for the quorum election: N in-memory stores, each
  * participant with its own cuttable link to each, on xstate's SimulatedClock.
  */
-import { MemoryLeaseStore } from "../../src/lease/memory-store.js";
-import type { ElectionEvent } from "../../src/election/election.js";
-import { startQuorumElection, type QuorumElection, type QuorumElectionOptions } from "../../src/election/quorum.js";
-import { FaultyStore } from "../../src/sim/faulty-store.js";
-import { SimTime } from "../../src/sim/election-sim.js";
+import { MemoryLeaseStore } from "../lease/memory-store.js";
+import type { ElectionEvent } from "../election/election.js";
+import { startQuorumElection, type QuorumElection, type QuorumElectionOptions } from "../election/quorum.js";
+import { FaultyStore } from "./faulty-store.js";
+import { SimTime } from "./election-sim.js";
 
 export interface QParticipant {
   id: string;
