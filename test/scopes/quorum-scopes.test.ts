@@ -30,7 +30,7 @@ class QWorld {
     this.clock.set(1000);
   }
 
-  add(region: string, id: string) {
+  add(region: string, id: string, stalled = () => 0) {
     const links: FaultyStore[] = [];
     const link = (s: MemoryLeaseStore) => {
       const f = new FaultyStore(s);
@@ -42,7 +42,7 @@ class QWorld {
     const c = this.clock;
     const node = new QuorumScopeNode({
       id, region, regions: REGIONS, regionalStore: own, quorumStores: this.qStores.map(link), regionStore: async (r) => others.get(r)!,
-      clock: { now: () => c.now(), setTimeout: (fn, ms) => c.setTimeout(fn, ms), clearTimeout: (t) => c.clearTimeout(t as never) },
+      clock: { now: () => c.now() + stalled(), setTimeout: (fn, ms) => c.setTimeout(fn, ms), clearTimeout: (t) => c.clearTimeout(t as never) },
       random: this.random, wallNow: () => c.now(), leases: { region: 2000, global: 3000, scope: 3000 }, maxDrift: 0.01, failbackAfterMs: 4000,
     });
     const n = { id, region, node, links, events: [] as (QNodeEvent & { t: number })[] };
@@ -192,6 +192,24 @@ describe("scope leases over a quorum of region stores", () => {
   }
 
   const hex = (n: number) => n.toString(16).padStart(32, "0");
+
+  it("a foreign scope record heard first after a stall past the lessee's deadline ends the scope as lapsed, not superseded", async () => {
+    w = new QWorld();
+    // Time one node's clock has counted that its timers have not run for: a stall in progress.
+    let stalled = 0;
+    for (const r of NAMES) w.add(r, `${r}-1`, r === "us" ? () => stalled : undefined);
+    await w.until(() => w.allHome(), 20_000, "every scope held at home");
+    const h = w.holder("us")!;
+    const term = h.node.lessee!.term("us")!;
+    stalled = term.validUntil - w.clock.now() + 1000;
+    for (const q of w.qStores) {
+      const v = scopeViewOf(q.peek(scopeKey("us")));
+      if (v.state === "held") q.forge(scopeKey("us"), "put", encodeScope({ ...v.record, token: v.record.token + 1, node: "eu-1", region: "eu" }));
+    }
+    await flush();
+    const ended = h.events.filter((e) => e.type === "scope-ended" && e.scope === "us");
+    expect(ended).toMatchObject([{ reason: "lapsed" }]);
+  });
 
   it("a forged release on a majority, the lessee cut off from the stores: no grant before the lessee's validity ends", async () => {
     const { scope, h, term, validUntil, maxTerm } = await forgedReleaseWorld((rec) => [{ ...rec, state: "released", reveal: hex(42) }]);
