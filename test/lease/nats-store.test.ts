@@ -130,6 +130,30 @@ describe("NatsLeaseStore: a never-written key in a busy bucket", () => {
   });
 });
 
+describe("NatsLeaseStore: the R1 stream-config read before each write", () => {
+  it("is shared by the writes sent in the same turn, each still after a read sent after it began", async () => {
+    const bucket = `shared-cfg-${++bucketSeq}`;
+    const store = await NatsLeaseStore.open(nc, { bucket });
+    const keys = Array.from({ length: 50 }, (_, i) => `lease.k${i}`);
+    const revs = await Promise.all(keys.map((k) => store.create(k, enc("v"))));
+    // Count the stream-info requests the store sends, as the server sees them.
+    const infos = nc.subscribe(`$JS.API.STREAM.INFO.KV_${bucket}`);
+    let seen = 0;
+    void (async () => {
+      for await (const _ of infos) seen++;
+    })();
+    await nc.flush();
+    const next = await Promise.all(keys.map((k, i) => store.update(k, enc("w"), revs[i]!)));
+    // One more write later: a read of its own, not the earlier one.
+    await store.update(keys[0]!, enc("x"), next[0]!);
+    await nc.flush();
+    infos.unsubscribe();
+    // 50 concurrent writes: one read each before (51 in all); shared, a few.
+    expect(seen).toBeGreaterThanOrEqual(2);
+    expect(seen).toBeLessThanOrEqual(5);
+  });
+});
+
 describe("NatsLeaseStore across server failures (own server)", () => {
   let own: NatsServerHandle | undefined;
   let ownNc: NatsConnection | undefined;
