@@ -288,6 +288,7 @@ export class NatsLeaseStore implements LeaseStore {
       };
       for (let attempt = 0; ; attempt++) {
         const mark = this.genesisReads.mark();
+        const lastSeqMark = this.lastSeqReads.mark(); // each single flight counts its own epochs
         const seenBefore = this.seen; // not this.seen at the reply: writes acked after the info read would fake a loss
         const e = await this.kv.get(key);
         if (e) {
@@ -308,7 +309,7 @@ export class NatsLeaseStore implements LeaseStore {
         // old one has a sequence below what we saw: recover it, then read again.
         if (attempt > 0 || seenBefore === 0) return null;
         live();
-        const last = await this.lastSeqReads.run(mark, async () => (await this.jsm.streams.info(this.stream)).state.last_seq);
+        const last = await this.lastSeqReads.run(lastSeqMark, async () => (await this.jsm.streams.info(this.stream)).state.last_seq);
         if (last >= seenBefore) return null;
         this.markLost(gaveUp.startedAt);
         live();

@@ -131,7 +131,7 @@ describe("NatsLeaseStore: a never-written key in a busy bucket", () => {
 });
 
 describe("NatsLeaseStore: the R1 stream-config read before each write", () => {
-  it("is shared by the writes sent in the same turn, each still after a read sent after it began", async () => {
+  it("is shared by the writes of one turn: 50 concurrent writes send one read, a later write its own", async () => {
     const bucket = `shared-cfg-${++bucketSeq}`;
     const store = await NatsLeaseStore.open(nc, { bucket });
     const keys = Array.from({ length: 50 }, (_, i) => `lease.k${i}`);
