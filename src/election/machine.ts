@@ -205,17 +205,8 @@ export const electionMachine = setup({
     emitElected: emit(({ context }) => ({ type: "elected" as const, token: context.token, validUntil: context.deadline })),
     emitRenewed: emit(({ context }) => ({ type: "renewed" as const, token: context.token, validUntil: context.deadline })),
     emitLeaderSelf: emit(({ context }) => ({ type: "leader-changed" as const, leader: context.id, token: context.token })),
-    /**
-     * Someone else's record replaced ours. `superseded` only while we were
-     * still valid: heard after our deadline (an event-loop stall ends with the
-     * socket read before the deadline timer), the deadline is what ended us.
-     */
-    emitTaken: emit(({ context }) => ({
-      type: "deposed" as const,
-      token: context.token,
-      reason: context.now() >= context.deadline ? ("lapsed" as const) : ("superseded" as const),
-      at: context.now(),
-    })),
+    /** Someone else's record replaced ours; heard only past our deadline (a stall: the socket read ran before the timer), the deadline ended us. */
+    emitTaken: emit(({ context }) => ({ type: "deposed" as const, token: context.token, reason: context.now() >= context.deadline ? ("lapsed" as const) : ("superseded" as const), at: context.now() })),
     emitStoreError: emit(({ event }, params: { op: string }) => ({ type: "store-error" as const, op: params.op, error: errorOf(event) })),
     requestStop: assign({ stopRequested: true }),
     /** What the acquiring write is, for its store errors: a free state taken at once, or one waited out. */
@@ -289,8 +280,9 @@ export const electionMachine = setup({
       // processed late after an event-loop stall.
       always: { guard: "pastDeadline", target: "lapsed" },
       on: {
-        RESIGN: "resigning",
-        STOP: { target: "resigning", actions: "requestStop" },
+        // Asked after a stall that outlasted the deadline: the deadline ended the term first.
+        RESIGN: [{ guard: "pastDeadline", target: "lapsed" }, { target: "resigning" }],
+        STOP: [{ guard: "pastDeadline", target: "lapsed", actions: "requestStop" }, { target: "resigning", actions: "requestStop" }],
         TICK: { guard: "pastDeadline", target: "lapsed" },
         SUSPENDED: "lapsed",
         // Replaced, released or deleted by someone else: stop at once, extend nothing.

@@ -223,6 +223,9 @@ export abstract class QuorumCandidacy {
     this.role = "releasing";
   }
 
+  /** `asked`, unless the deadline passed before anyone noticed (a stall): then it was the deadline. */
+  protected endReason = (asked: "resigned" | "stopped") => (this.now() >= this.validity() ? ("lapsed" as const) : asked);
+
   protected depose(reason: "lapsed" | "resigned" | "superseded" | "stopped"): void {
     if (this.role !== "leader") return;
     // Abort the term's signal first: guarded work stops before anyone hears.

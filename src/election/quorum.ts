@@ -117,7 +117,7 @@ export class QuorumElection extends QuorumCandidacy {
   async resign(opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.role === "stopped") throw new StoppedError();
     if (this.role !== "leader") return;
-    this.depose("resigned");
+    this.depose(this.endReason("resigned"));
     this.step();
     await this.until(() => this.role !== "releasing", opts.signal);
   }
@@ -126,7 +126,7 @@ export class QuorumElection extends QuorumCandidacy {
   async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.role === "stopped") return;
     this.afterRelease = "stopped";
-    if (this.role === "leader") this.depose("stopped");
+    if (this.role === "leader") this.depose(this.endReason("stopped"));
     else if (this.role !== "releasing") this.role = "releasing";
     this.step();
     try {
@@ -150,7 +150,7 @@ export class QuorumElection extends QuorumCandidacy {
     if (this.role === "stopped" || this.candidate === on) return;
     this.candidate = on;
     if (on) this.candidacy++;
-    else this.depose("resigned");
+    else this.depose(this.endReason("resigned"));
     this.step();
   }
 

@@ -37,6 +37,20 @@ describe("quorum election (SimulatedClock + 3 memory stores)", () => {
     }
   });
 
+  it("resign asked after a stall past the deadline deposes as lapsed, not resigned", async () => {
+    sim = new QuorumSim(3, 22);
+    let stalled = 0;
+    const a = sim.add("a", { simulation: { now: () => sim.now() + stalled, clock: sim.clock, random: () => 0.5, wallNow: () => sim.now() } });
+    await sim.until(() => a.election.isLeader(), 5_000);
+    const lead = a.election.leadership()!;
+    stalled = lead.validUntil - sim.now() + 1_000;
+    let done = false;
+    const resigning = a.election.resign().then(() => (done = true));
+    await sim.until(() => done, 1_000);
+    await resigning;
+    expect(a.events.filter((e) => e.type === "deposed")).toMatchObject([{ reason: "lapsed", token: lead.token }]);
+  });
+
   it("acquires on a majority with one store dead, and keeps it without stepping down", async () => {
     sim = new QuorumSim(3, 2);
     sim.stores[2]!.setAvailable(false);

@@ -103,6 +103,29 @@ describe("host suspend", () => {
     expect(a.events.filter((e) => e.type === "deposed")).toMatchObject([{ reason: "lapsed", token: lead.token }]);
   });
 
+  it("resign asked after a stall past the deadline: deposed as lapsed, not resigned", async () => {
+    sim = new Sim(47);
+    const a = candidate("a");
+    await sim.until(() => a.election.isLeader(), 100);
+    const lead = a.election.leadership()!;
+    a.stallFor(lead.validUntil - sim.now() + 1_000);
+    await a.election.resign();
+    expect(a.events.filter((e) => e.type === "deposed")).toMatchObject([{ reason: "lapsed", token: lead.token }]);
+  });
+
+  it("stop asked after a stall past the deadline: deposed as lapsed, not stopped", async () => {
+    sim = new Sim(48);
+    const b = candidate("b");
+    await sim.until(() => b.election.isLeader(), 100);
+    const term = b.election.leadership()!;
+    b.stallFor(term.validUntil - sim.now() + 1_000);
+    let stopped = false;
+    const stopping = b.election.stop().then(() => (stopped = true));
+    await sim.until(() => stopped, 1_000);
+    await stopping;
+    expect(b.events.filter((e) => e.type === "deposed")).toMatchObject([{ reason: "lapsed", token: term.token }]);
+  });
+
   it("a foreign write heard while still valid is superseded", async () => {
     sim = new Sim(46);
     const a = candidate("a");
