@@ -284,7 +284,7 @@ export class QuorumScopeLessee {
       // The authority wants it back: stop acting, then release (over the recall's revision).
       s.heldRev = v.revision;
       s.rec = recordOf(v);
-      this.end(sc, "recalled");
+      this.end(sc, now >= this.validity(sc) ? "lapsed" : "recalled");
       return;
     }
     if (s.heldRev === null || v.revision === s.heldRev) return;
@@ -305,8 +305,10 @@ export class QuorumScopeLessee {
 
   /** Someone else wrote where we held: this store no longer backs us. */
   private lose(sc: ScopeRt, s: LSlot): void {
+    // Heard only past our validity (a stall), it is the deadline that ended us.
+    const wasValid = this.clock.now() < this.validity(sc);
     dropHold(s);
-    if (sc.role === "held" && this.clock.now() >= this.validity(sc)) this.end(sc, "superseded");
+    if (sc.role === "held" && this.clock.now() >= this.validity(sc)) this.end(sc, wasValid ? "superseded" : "lapsed");
   }
 
   private write(sc: ScopeRt, s: LSlot, kind: Kind): void {

@@ -26,7 +26,7 @@ class QWorld {
   readonly qStores = NAMES.map((n) => new MemoryLeaseStore(`q-${n}`));
   readonly nodes: { id: string; region: string; node: QuorumScopeNode; links: FaultyStore[]; events: (QNodeEvent & { t: number })[] }[] = [];
 
-  constructor() {
+  constructor(private readonly regionLeaseMs = 2000) {
     this.clock.set(1000);
   }
 
@@ -43,7 +43,7 @@ class QWorld {
     const node = new QuorumScopeNode({
       id, region, regions: REGIONS, regionalStore: own, quorumStores: this.qStores.map(link), regionStore: async (r) => others.get(r)!,
       clock: { now: () => c.now() + stalled(), setTimeout: (fn, ms) => c.setTimeout(fn, ms), clearTimeout: (t) => c.clearTimeout(t as never) },
-      random: this.random, wallNow: () => c.now(), leases: { region: 2000, global: 3000, scope: 3000 }, maxDrift: 0.01, failbackAfterMs: 4000,
+      random: this.random, wallNow: () => c.now(), leases: { region: this.regionLeaseMs, global: 3000, scope: 3000 }, maxDrift: 0.01, failbackAfterMs: 4000,
     });
     const n = { id, region, node, links, events: [] as (QNodeEvent & { t: number })[] };
     node.on((e) => n.events.push({ ...e, t: c.now() }));
@@ -192,6 +192,49 @@ describe("scope leases over a quorum of region stores", () => {
   }
 
   const hex = (n: number) => n.toString(16).padStart(32, "0");
+
+  // Found by a read whose reply comes after a stall past the lessee's deadline: lapsed, whatever the record says.
+  const afterStall: [string, (r: ScopeRecord, g: { id: string; region: string }) => ScopeRecord, string][] = [
+    ["a foreign scope record", (r, g) => ({ ...r, token: r.token + 1, node: g.id, region: g.region }), "superseded"],
+    ["a recall of the lessee's term", (r) => ({ ...r, recall: "failback" }), "recalled"],
+  ];
+  for (const [what, forged, notThis] of afterStall) it(`${what} found by a read whose reply comes after a stall past the deadline: lapsed, not ${notThis}`, async () => {
+    // A long regional lease, so the scope's validity is its own, not capped by the regional one:
+    // a stall can outlast the first and not the second.
+    w = new QWorld(20_000);
+    const stalled: Record<string, number> = {};
+    for (const r of NAMES) w.add(r, `${r}-1`, () => stalled[r] ?? 0);
+    await w.until(() => w.allHome(), 60_000, "every scope held at home");
+    const g = w.nodes.find((n) => n.node.globalRole() !== null)!;
+    const scope = NAMES.find((r) => r !== g.region)!;
+    const h = w.holder(scope)!;
+    const key = scopeKey(scope);
+    const quorumLinks = h.links.slice(NAMES.length);
+    // Its watches miss the foreign record; every read of the key on its links (its
+    // observer authority's too) is held back before the store.
+    const gates: (() => void)[] = [];
+    for (const l of quorumLinks) {
+      l.dropWatchNext((e) => e.key === key);
+      for (let i = 0; i < 50; i++) l.beforeNext((op, k) => op === "get" && k === key, () => new Promise<void>((r) => gates.push(r)));
+    }
+    for (const q of w.qStores) {
+      const v = scopeViewOf(q.peek(key));
+      if (v.state === "held") q.forge(key, "put", encodeScope(forged(v.record, g)));
+    }
+    // Its next renewal conflicts everywhere, and it reads to see why.
+    const updates = () => quorumLinks.reduce((n, l) => n + (l.calls.update ?? 0), 0);
+    const before = updates();
+    await w.until(() => updates() >= before + 3, 5_000, "the lessee's renewal", 1);
+    await w.advance(20);
+    expect(h.node.scopeHeld(scope)).toBe(true);
+    // The replies are processed after a stall past the scope's validity, not the regional one.
+    const validUntil = h.node.lessee!.term(scope)!.validUntil;
+    stalled[h.region] = validUntil - w.clock.now() + 5;
+    expect(h.node.regional.leadership()!.validUntil).toBeGreaterThan(validUntil + 5);
+    for (const gate of gates) gate();
+    for (let i = 0; i < 5; i++) await flush();
+    expect(h.events.filter((e) => e.type === "scope-ended" && e.scope === scope)).toMatchObject([{ reason: "lapsed" }]);
+  });
 
   it("a foreign scope record heard first after a stall past the lessee's deadline ends the scope as lapsed, not superseded", async () => {
     w = new QWorld();
