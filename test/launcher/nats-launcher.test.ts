@@ -129,7 +129,8 @@ describe("startNatsCluster", () => {
     const followers = cluster.servers.filter((s) => s.name !== leader).map((s) => s.url);
     const nc = await connect({ servers: followers, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
     conns.push(nc);
-    const store = await NatsLeaseStore.open(nc, { bucket: "ha", create: false, timeoutMs: 2_000 });
+    // Retried as `regent` opens it: a bind through a follower can outlast 2 s on a loaded machine (seen in CI).
+    const store = await NatsLeaseStore.openRetrying(nc, { bucket: "ha", create: false, timeoutMs: 2_000, signal: AbortSignal.timeout(20_000) });
     rev = await store.update("leader", enc("w1"), rev);
 
     const killedPid = cluster.servers[leaderIdx]!.pid!;
