@@ -8,7 +8,7 @@
  * gracefully before exiting.
  */
 import { createInterface } from "node:readline";
-import { openSync, writeSync } from "node:fs";
+import { startActLog } from "./act-log.js";
 import { startElection, type ElectionEvent } from "../election/election.js";
 import { NatsLeaseStore } from "../lease/nats-store.js";
 import { createLogger } from "../observability/logger.js";
@@ -83,15 +83,13 @@ export async function runElect(opts: ElectOptions): Promise<void> {
     if (e.type !== "renewed" || opts.json) print(e);
   });
 
+  // The guarded work: act only while the deadline says so (act-log.ts).
   if (opts.actLog) {
-    const fd = openSync(opts.actLog, "a");
-    const every = opts.actEvery ?? 5;
-    const timer = setInterval(() => {
-      // The guarded work: act only while the deadline says so.
+    const role = () => {
       const l = election.leadership();
-      if (l) writeSync(fd, JSON.stringify({ t: monotonicNowMs(), id: election.id, token: l.token }) + "\n");
-    }, every);
-    timer.unref();
+      return { held: !!l, token: l?.token ?? null };
+    };
+    startActLog(opts.actLog, election.id, () => [{ role }], opts.actEvery ?? 5);
   }
 
   const shutdown = async () => {

@@ -25,7 +25,7 @@ import { ConfigError } from "../errors.js";
 import { connectNatsWaiting } from "../util/nats-connect.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { NatsAuth } from "../util/nats-auth.js";
-import { openSync, writeSync } from "node:fs";
+import { startActLog } from "./act-log.js";
 
 export interface NodeCliOptions extends NatsAuth {
   region: string;
@@ -192,17 +192,8 @@ export async function runNode(opts: NodeCliOptions): Promise<void> {
     print(e);
   });
   if (opts.actLog) {
-    const fd = openSync(opts.actLog, "a");
-    setInterval(() => {
-      for (const tier of ["region", "global"] as const) {
-        const role = tier === "region" ? node.regional() : node.global();
-        if (role.held) writeSync(fd, JSON.stringify({ t: monotonicNowMs(), id, lease: leaseName(tier), token: role.token }) + "\n");
-      }
-      for (const scope of node.heldScopes()) {
-        const role = node.scope(scope);
-        if (role.held) writeSync(fd, JSON.stringify({ t: monotonicNowMs(), id, lease: `scope/${scope}`, token: role.token }) + "\n");
-      }
-    }, 5).unref();
+    const tiers = (["region", "global"] as const).map((tier) => ({ lease: leaseName(tier), role: () => (tier === "region" ? node.regional() : node.global()) }));
+    startActLog(opts.actLog, id, () => [...tiers, ...node.heldScopes().map((scope) => ({ lease: `scope/${scope}`, role: () => node.scope(scope) }))]);
   }
 
   shutdown = async () => {
