@@ -101,7 +101,7 @@ export abstract class QuorumCandidacy {
     if (this.role === "stopped" || this.ac.signal.aborted) return;
     const now = this.now();
     const q = this.quorum;
-    if (this.role === "leader" && now >= this.validity()) this.depose("lapsed");
+    this.lapseIfDue();
     if (this.role === "following") {
       for (const s of this.slots) if (!s.busy && this.isStaleBidOfMine(s.view)) this.write(s, "release");
       const next = this.nextTerm();
@@ -223,8 +223,10 @@ export abstract class QuorumCandidacy {
     this.role = "releasing";
   }
 
-  /** `asked`, unless the deadline passed before anyone noticed (a stall): then it was the deadline. */
-  protected endReason = (asked: "resigned" | "stopped") => (this.now() >= this.validity() ? ("lapsed" as const) : asked);
+  /** A deadline that passed unnoticed (a stall) ends the term first, as `lapsed`: whatever ends it next is then a no-op. */
+  protected lapseIfDue(): void {
+    if (this.role === "leader" && this.now() >= this.validity()) this.depose("lapsed");
+  }
 
   protected depose(reason: "lapsed" | "resigned" | "superseded" | "stopped"): void {
     if (this.role !== "leader") return;
@@ -291,10 +293,9 @@ export abstract class QuorumCandidacy {
 
   /** Someone else wrote where we held: this store no longer backs us. */
   private lose(s: SlotRt): void {
-    // Heard after our deadline (a stall), it is the deadline that ended us.
-    const wasValid = this.now() < this.validity();
+    this.lapseIfDue();
     dropHold(s);
-    if (this.role === "leader" && this.now() >= this.validity()) this.depose(wasValid ? "superseded" : "lapsed");
+    if (this.role === "leader" && this.now() >= this.validity()) this.depose("superseded");
   }
 
   private write(s: SlotRt, kind: WriteKind): void {

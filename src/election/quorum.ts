@@ -117,7 +117,8 @@ export class QuorumElection extends QuorumCandidacy {
   async resign(opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.role === "stopped") throw new StoppedError();
     if (this.role !== "leader") return;
-    this.depose(this.endReason("resigned"));
+    this.lapseIfDue();
+    this.depose("resigned");
     this.step();
     await this.until(() => this.role !== "releasing", opts.signal);
   }
@@ -126,7 +127,8 @@ export class QuorumElection extends QuorumCandidacy {
   async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.role === "stopped") return;
     this.afterRelease = "stopped";
-    if (this.role === "leader") this.depose(this.endReason("stopped"));
+    this.lapseIfDue();
+    if (this.role === "leader") this.depose("stopped");
     else if (this.role !== "releasing") this.role = "releasing";
     this.step();
     try {
@@ -150,7 +152,10 @@ export class QuorumElection extends QuorumCandidacy {
     if (this.role === "stopped" || this.candidate === on) return;
     this.candidate = on;
     if (on) this.candidacy++;
-    else this.depose(this.endReason("resigned"));
+    else {
+      this.lapseIfDue();
+      this.depose("resigned");
+    }
     this.step();
   }
 

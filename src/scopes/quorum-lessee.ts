@@ -169,12 +169,17 @@ export class QuorumScopeLessee {
     return this.mine(v, term, ["held"]) && !recordOf(v)!.recall;
   }
 
+  /** A validity that ran out unnoticed (a stall) ends the term first, as `lapsed`: whatever ends it next is then a no-op. */
+  private lapseIfDue(sc: ScopeRt): void {
+    if (sc.role === "held" && this.clock.now() >= this.validity(sc)) this.end(sc, "lapsed");
+  }
+
   /** The decision procedure of one scope. */
   private step(sc: ScopeRt): void {
     if (this.ac.signal.aborted) return;
     const now = this.clock.now();
     const q = this.quorum;
-    if (sc.role === "held" && now >= this.validity(sc)) this.end(sc, "lapsed");
+    this.lapseIfDue(sc);
     if (sc.role === "idle" && !this.stopping) {
       // Our own confirms of a term we no longer hold (a reply lost): give them back.
       for (const s of sc.slots) {
@@ -284,7 +289,8 @@ export class QuorumScopeLessee {
       // The authority wants it back: stop acting, then release (over the recall's revision).
       s.heldRev = v.revision;
       s.rec = recordOf(v);
-      this.end(sc, now >= this.validity(sc) ? "lapsed" : "recalled");
+      this.lapseIfDue(sc);
+      this.end(sc, "recalled");
       return;
     }
     if (s.heldRev === null || v.revision === s.heldRev) return;
@@ -305,10 +311,9 @@ export class QuorumScopeLessee {
 
   /** Someone else wrote where we held: this store no longer backs us. */
   private lose(sc: ScopeRt, s: LSlot): void {
-    // Heard only past our validity (a stall), it is the deadline that ended us.
-    const wasValid = this.clock.now() < this.validity(sc);
+    this.lapseIfDue(sc);
     dropHold(s);
-    if (sc.role === "held" && this.clock.now() >= this.validity(sc)) this.end(sc, wasValid ? "superseded" : "lapsed");
+    if (sc.role === "held" && this.clock.now() >= this.validity(sc)) this.end(sc, "superseded");
   }
 
   private write(sc: ScopeRt, s: LSlot, kind: Kind): void {
